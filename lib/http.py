@@ -1,0 +1,275 @@
+"""A small Request and Response over WSGI, and HttpError for clean 4xx answers."""
+import html
+import http.cookies
+import ipaddress
+import json
+import urllib.parse
+
+from lib import env
+
+MAX_BODY = 1024 * 1024  # 1 MiB; nginx and uwsgi are configured to the same limit
+
+REASONS = {
+    200: "OK", 201: "Created", 204: "No Content", 301: "Moved Permanently", 302: "Found",
+    303: "See Other", 304: "Not Modified", 400: "Bad Request", 401: "Unauthorized",
+    403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+    413: "Payload Too Large", 415: "Unsupported Media Type", 429: "Too Many Requests",
+    500: "Internal Server Error", 503: "Service Unavailable",
+}
+
+
+class HttpError(Exception):
+    """Raise anywhere during a request to answer `status` with `message`."""
+
+    def __init__(self, status, message, headers=None, fields=None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or []
+        self.fields = fields or {}  # per-field errors for forms
+
+
+def bad_request(message, field=None):
+    return HttpError(400, message, fields={field: message} if field else None)
+
+
+def _trusted_proxies():
+    raw = env.get("TRUSTED_PROXIES", "") or ""
+    nets = []
+    for part in raw.split(","):
+        part = part.strip()
+        if part:
+            nets.append(ipaddress.ip_network(part, strict=False))
+    return nets
+
+
+class Request:
+    def __init__(self, environ):
+        self.environ = environ
+        self.method = environ.get("REQUEST_METHOD", "GET").upper()
+        raw_path = environ.get("PATH_INFO", "") or "/"
+        # WSGI gives PATH_INFO as latin-1 decoded bytes; recover the UTF-8 text.
+        try:
+            self.path = raw_path.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            raise HttpError(400, "the URL is not valid UTF-8")
+        self.query_string = environ.get("QUERY_STRING", "")
+        try:
+            self.query = dict(urllib.parse.parse_qsl(self.query_string, keep_blank_values=True,
+                                                     errors="strict"))
+        except UnicodeError:
+            raise HttpError(400, "the query string is not valid UTF-8")
+        self.headers = {}
+        for key, value in environ.items():
+            if key.startswith("HTTP_"):
+                self.headers[key[5:].replace("_", "-").lower()] = value
+        if environ.get("CONTENT_TYPE"):
+            self.headers["content-type"] = environ["CONTENT_TYPE"]
+        self._body = None
+        self._data = None
+        self._cookies = None
+        self.user = None          # set by lib.auth
+        self.auth_method = None   # 'session' | 'api_key' | None
+        self.session = None
+        self.request_id = None
+
+    # -- routing facts ---------------------------------------------------
+    @property
+    def is_api(self):
+        """API and admin scripts answer JSON, errors included."""
+        return self.path.startswith(("/api/", "/admin/"))
+
+    @property
+    def wants_html(self):
+        return "text/html" in self.headers.get("accept", "")
+
+    @property
+    def client_ip(self):
+        remote = self.environ.get("REMOTE_ADDR", "") or ""
+        forwarded = self.headers.get("x-forwarded-for") or self.headers.get("x-real-ip")
+        if not forwarded:
+            return remote
+        try:
+            addr = ipaddress.ip_address(remote)
+        except ValueError:
+            return remote
+        trusted = _trusted_proxies()
+        if not any(addr in net for net in trusted):
+            return remote
+        # The nearest untrusted hop, walking back from the right.
+        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+        for hop in reversed(hops):
+            try:
+                if not any(ipaddress.ip_address(hop) in net for net in trusted):
+                    return hop
+            except ValueError:
+                return remote
+        return hops[0] if hops else remote
+
+    # -- body ------------------------------------------------------------
+    @property
+    def body(self):
+        if self._body is None:
+            try:
+                length = int(self.environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                raise HttpError(400, "invalid Content-Length")
+            if length > MAX_BODY:
+                raise HttpError(413, "request body larger than 1 MiB")
+            stream = self.environ.get("wsgi.input")
+            data = stream.read(length) if (stream is not None and length > 0) else b""
+            self._body = data
+        return self._body
+
+    @property
+    def content_type(self):
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @property
+    def data(self):
+        """The POST body as a dict: form fields (first value) or a JSON object."""
+        if self._data is None:
+            body = self.body
+            if self.content_type == "application/json":
+                try:
+                    value = json.loads(body.decode("utf-8")) if body else {}
+                except UnicodeDecodeError:
+                    raise HttpError(400, "request body is not valid UTF-8")
+                except ValueError:
+                    raise HttpError(400, "malformed JSON body")
+                if not isinstance(value, dict):
+                    raise HttpError(400, "JSON body must be an object")
+                self._data = value
+            else:
+                try:
+                    text = body.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise HttpError(400, "request body is not valid UTF-8")
+                try:
+                    self._data = dict(urllib.parse.parse_qsl(text, keep_blank_values=True,
+                                                             errors="strict"))
+                except (UnicodeError, ValueError):
+                    raise HttpError(400, "malformed form body")
+        return self._data
+
+    def field(self, name, default=None, max_length=None, required=False):
+        """A body field as a stripped string (JSON numbers and booleans are stringified)."""
+        value = self.data.get(name, default)
+        if value is None or value == "":
+            if required:
+                raise HttpError(400, f"{name} is required", fields={name: "required"})
+            return default
+        if isinstance(value, bool):
+            value = "1" if value else "0"
+        elif isinstance(value, (int, float)):
+            value = str(value)
+        elif not isinstance(value, str):
+            raise HttpError(400, f"{name} must be a string", fields={name: "must be a string"})
+        value = value.strip()
+        if max_length is not None and len(value) > max_length:
+            raise HttpError(400, f"{name} is longer than {max_length} characters",
+                            fields={name: f"at most {max_length} characters"})
+        if value == "" and required:
+            raise HttpError(400, f"{name} is required", fields={name: "required"})
+        return value
+
+    def arg(self, name, default=None):
+        """A query-string parameter."""
+        value = self.query.get(name)
+        return default if value in (None, "") else value
+
+    def int_arg(self, name, default, minimum=0, maximum=None):
+        raw = self.query.get(name)
+        if raw in (None, ""):
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise HttpError(400, f"{name} must be an integer")
+        if value < minimum or (maximum is not None and value > maximum):
+            raise HttpError(400, f"{name} must be between {minimum} and {maximum}"
+                            if maximum is not None else f"{name} must be at least {minimum}")
+        return value
+
+    def page(self):
+        """(limit, offset) of a list endpoint: limit default 50, max 200."""
+        return self.int_arg("limit", 50, 1, 200), self.int_arg("offset", 0, 0)
+
+    @property
+    def cookies(self):
+        if self._cookies is None:
+            jar = http.cookies.SimpleCookie()
+            try:
+                jar.load(self.environ.get("HTTP_COOKIE", ""))
+            except http.cookies.CookieError:
+                pass
+            self._cookies = {k: m.value for k, m in jar.items()}
+        return self._cookies
+
+
+class Response:
+    def __init__(self, body=b"", status=200, content_type="text/plain; charset=utf-8", headers=None):
+        self.status = status
+        self.headers = [("Content-Type", content_type)] if content_type else []
+        self.headers.extend(headers or [])
+        self.body = body.encode("utf-8") if isinstance(body, str) else body
+
+    def header(self, name, value):
+        self.headers.append((name, value))
+        return self
+
+    def set_cookie(self, name, value, max_age=None, secure=False, http_only=True, path="/"):
+        parts = [f"{name}={value}", f"Path={path}", "SameSite=Lax"]
+        if max_age is not None:
+            parts.append(f"Max-Age={int(max_age)}")
+        if http_only:
+            parts.append("HttpOnly")
+        if secure:
+            parts.append("Secure")
+        return self.header("Set-Cookie", "; ".join(parts))
+
+    def delete_cookie(self, name, path="/"):
+        return self.header("Set-Cookie", f"{name}=; Path={path}; Max-Age=0; SameSite=Lax; HttpOnly")
+
+    @property
+    def status_line(self):
+        return f"{self.status} {REASONS.get(self.status, 'Status')}"
+
+
+def _json_default(value):
+    # Decimals become strings: amounts are never floats on the wire.
+    return str(value)
+
+
+def json_response(obj, status=200, headers=None):
+    body = json.dumps(obj, default=_json_default, ensure_ascii=False)
+    return Response(body, status, "application/json", headers)
+
+
+def html_response(text, status=200, headers=None):
+    return Response(text, status, "text/html; charset=utf-8", headers)
+
+
+def text_response(text, status=200, headers=None):
+    return Response(text, status, "text/plain; charset=utf-8", headers)
+
+
+def redirect(location, status=303):
+    return Response(b"", status, None, [("Location", location)])
+
+
+def error_response(request, status, message, headers=None):
+    """An error in the form the client reads: JSON for the API, a page or text otherwise."""
+    if request is None or request.is_api:
+        resp = json_response({"error": message}, status)
+    elif request.wants_html:
+        title = html.escape(f"{status} {REASONS.get(status, '')}")
+        resp = html_response(
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
+            f"<link rel='stylesheet' href='/static/style.css'></head><body><main>"
+            f"<h1>{title}</h1><p class='error'>{html.escape(message)}</p>"
+            f"<p><a href='/'>Home</a></p></main></body></html>", status)
+    else:
+        resp = text_response(message + "\n", status)
+    resp.headers.extend(headers or [])
+    return resp

@@ -1,0 +1,63 @@
+"""Schema setup and numbered migrations.
+
+`schema.sql` creates every table with IF NOT EXISTS, so running it again is a
+no-op. Later changes go in `migrations/NNN_name.sql`; each runs once and is
+recorded in `schema_migrations`. Run as `python -m lib.migrate` (make db-init).
+"""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from lib import db as dbmod  # noqa: E402
+from lib.db import utc_now  # noqa: E402
+
+SCHEMA = os.path.join(ROOT, "schema.sql")
+MIGRATIONS = os.path.join(ROOT, "migrations")
+
+
+def migration_files():
+    if not os.path.isdir(MIGRATIONS):
+        return []
+    names = sorted(n for n in os.listdir(MIGRATIONS) if n.endswith(".sql") and n[:3].isdigit())
+    return [(int(n[:3]), os.path.join(MIGRATIONS, n)) for n in names]
+
+
+def init(db):
+    """Create the schema and apply pending migrations; return the versions applied."""
+    with open(SCHEMA, encoding="utf-8") as f:
+        db.run_script(f.read())
+    done = {r["version"] for r in db.query("SELECT version FROM schema_migrations")}
+    applied = []
+    for version, path in migration_files():
+        if version in done:
+            continue
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        # MariaDB commits DDL implicitly, so a migration is made of idempotent statements.
+        db.run_script(text)
+        db.insert("schema_migrations", {"version": version, "name": os.path.basename(path),
+                                        "applied_at": utc_now()})
+        applied.append(version)
+    return applied
+
+
+def seed_defaults(db):
+    """Rows every installation starts with (item categories)."""
+    from lib import catalog
+    catalog.seed_categories(db)
+
+
+def main():
+    from lib import env
+    env.load()
+    db = dbmod.get_db()
+    applied = init(db)
+    seed_defaults(db)
+    print(f"database ready ({db.driver}); migrations applied: {applied or 'none'}")
+
+
+if __name__ == "__main__":
+    main()

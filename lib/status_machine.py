@@ -1,0 +1,234 @@
+"""The order lifecycle (SPEC section 6).
+
+Statuses and shipping rows are append-only; the current status of an order is
+its row with the highest id. Intents ask the cron layer to move funds; at most one
+is open (pending or processing) per order, enforced by a UNIQUE `open_key`.
+
+`decide()` is the one function that says whether a party may take an action in a
+state. The JSON API and the web pages both call it, so they cannot disagree.
+"""
+import uuid as uuidlib
+from dataclasses import dataclass
+
+from lib.db import IntegrityError, utc_now
+
+PENDING, COMPLETED, RELEASED, FAILED, CANCELLED, FROZEN = (
+    "PENDING", "COMPLETED", "RELEASED", "FAILED", "CANCELLED", "FROZEN")
+STATUSES = (PENDING, COMPLETED, RELEASED, FAILED, CANCELLED, FROZEN)
+FINAL = (RELEASED, FAILED, CANCELLED)
+
+# Allowed moves of the payment status. PENDING -> PENDING records a partial payment.
+TRANSITIONS = {
+    None: {PENDING},
+    PENDING: {PENDING, COMPLETED, FAILED, CANCELLED},
+    COMPLETED: {RELEASED, CANCELLED, FROZEN},
+    FROZEN: {RELEASED, CANCELLED},
+    RELEASED: set(), FAILED: set(), CANCELLED: set(),
+}
+
+DISPATCH_PENDING, DISPATCHED = "DISPATCH PENDING", "DISPATCHED"
+
+# Intent actions (what cron executes) and their states.
+RELEASE, CANCEL, PARTIAL_REFUND = "RELEASE", "CANCEL", "PARTIAL_REFUND"
+INTENT_OPEN = ("pending", "processing")
+
+ACTIONS = ("release", "cancel", "partial_refund", "dispatch", "confirm", "dispute")
+PARTIES = ("buyer", "vendor", "staff")
+
+
+class TransitionError(Exception):
+    """An append that the lifecycle does not allow."""
+
+
+class IntentConflict(Exception):
+    """The order already has an open intent."""
+
+
+# -- the decision table ----------------------------------------------------
+
+@dataclass
+class OrderState:
+    status: str                 # current payment status
+    dispatched: bool = False
+    buyer_confirmed: bool = False
+    dispute_open: bool = False
+    intent_open: bool = False
+
+
+def _when(action, party, s):
+    """True if `party` may take `action` in state `s` (assuming it may at all)."""
+    paid = s.status == COMPLETED
+    if action == "release":
+        if party == "buyer":
+            return paid and not s.dispute_open
+        if party == "vendor":
+            return paid and not s.dispute_open and s.buyer_confirmed
+        # Staff also release a FROZEN order: that is their decision on it.
+        return (paid and not s.dispute_open) or s.status == FROZEN
+    if action == "cancel":
+        if party == "buyer":
+            return s.status == PENDING
+        if party == "vendor":
+            return paid and not s.dispatched and not s.dispute_open
+        return s.status in (PENDING, COMPLETED, FROZEN)
+    if action == "partial_refund":
+        return s.status == FROZEN and s.dispute_open
+    if action == "dispatch":
+        return paid and not s.dispatched
+    if action == "confirm":
+        return paid and s.dispatched and not s.buyer_confirmed
+    if action == "dispute":
+        return paid and not s.dispute_open
+    return False
+
+
+# Who may ever take each action.
+WHO = {
+    "release": {"buyer", "vendor", "staff"},
+    "cancel": {"buyer", "vendor", "staff"},
+    "partial_refund": {"staff"},
+    "dispatch": {"vendor"},
+    "confirm": {"buyer"},
+    "dispute": {"buyer", "vendor"},
+}
+
+# Actions that create an intent for cron (and so need no other intent open).
+MOVES_FUNDS = {"release": RELEASE, "cancel": CANCEL, "partial_refund": PARTIAL_REFUND}
+
+
+def decide(action, parties, state):
+    """Return (http_status, message): 200 allowed, 403 not this person, 409 not now.
+
+    `parties` is the set of ways the user relates to the order ('buyer', 'vendor',
+    'staff'); any one of them that permits the action is enough.
+    """
+    if action not in WHO:
+        return 400, f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}"
+    able = WHO[action] & set(parties)
+    if not able:
+        return 403, f"you may not {action.replace('_', ' ')} this order"
+    if state.status in FINAL:
+        return 409, f"the order is {state.status}; nothing more can be done"
+    if not any(_when(action, p, state) for p in able):
+        return 409, f"cannot {action.replace('_', ' ')} an order that is {state.status}" + _why(action, state)
+    if action in MOVES_FUNDS and state.intent_open:
+        return 409, "a payout for this order is already in progress"
+    return 200, "ok"
+
+
+def _why(action, s):
+    if s.dispute_open and action in ("release", "cancel", "dispute"):
+        return " with an open dispute"
+    if action == "confirm" and not s.dispatched:
+        return " and not yet dispatched"
+    if action == "confirm" and s.buyer_confirmed:
+        return " (receipt already confirmed)"
+    if action == "dispatch" and s.dispatched:
+        return " (already dispatched)"
+    if action == "cancel" and s.dispatched:
+        return " (already dispatched)"
+    if action == "release" and s.status == COMPLETED and not s.buyer_confirmed:
+        return " until the buyer confirms receipt"
+    return ""
+
+
+# -- the append-only logs --------------------------------------------------
+
+def current_status(db, transaction_uuid):
+    """The status row with the highest id, or None before the first row."""
+    return db.one("SELECT id, transaction_uuid, time, amount, status, comment, payment_receipt_uuid "
+                  "FROM transaction_statuses WHERE transaction_uuid = ? ORDER BY id DESC LIMIT 1",
+                  (transaction_uuid,))
+
+
+def append_status(db, transaction_uuid, status, amount="0", comment=None, receipt=None):
+    """Append a status row after checking the move is allowed; return its id."""
+    if status not in STATUSES:
+        raise TransitionError(f"unknown status {status}")
+    with db.transaction():
+        row = current_status(db, transaction_uuid)
+        current = row["status"] if row else None
+        if status not in TRANSITIONS[current]:
+            raise TransitionError(f"{transaction_uuid}: {current} -> {status} is not allowed")
+        return db.insert("transaction_statuses", {
+            "transaction_uuid": transaction_uuid, "time": utc_now(), "amount": str(amount),
+            "status": status, "comment": comment, "payment_receipt_uuid": receipt})
+
+
+def history(db, transaction_uuid):
+    return db.query("SELECT id, time, amount, status, comment, payment_receipt_uuid "
+                    "FROM transaction_statuses WHERE transaction_uuid = ? ORDER BY id",
+                    (transaction_uuid,))
+
+
+def current_shipping(db, transaction_uuid):
+    return db.one("SELECT id, time, status, comment FROM shipping_statuses "
+                  "WHERE transaction_uuid = ? ORDER BY id DESC LIMIT 1", (transaction_uuid,))
+
+
+def append_shipping(db, transaction_uuid, status, user_uuid=None, comment=None):
+    if status not in (DISPATCH_PENDING, DISPATCHED):
+        raise TransitionError(f"unknown shipping status {status}")
+    return db.insert("shipping_statuses", {
+        "transaction_uuid": transaction_uuid, "time": utc_now(), "status": status,
+        "comment": comment, "user_uuid": user_uuid})
+
+
+def shipping_history(db, transaction_uuid):
+    return db.query("SELECT id, time, status, comment FROM shipping_statuses "
+                    "WHERE transaction_uuid = ? ORDER BY id", (transaction_uuid,))
+
+
+# -- intents ---------------------------------------------------------------
+
+def open_intent_row(db, transaction_uuid):
+    return db.one("SELECT * FROM transaction_intents WHERE open_key = ?", (transaction_uuid,))
+
+
+def open_intent(db, transaction_uuid, action, requested_by, refund_percent=None):
+    """Create a pending intent; raise IntentConflict if one is already open.
+
+    The UNIQUE open_key makes this exact under concurrency on both databases.
+    """
+    if action not in (RELEASE, CANCEL, PARTIAL_REFUND):
+        raise ValueError(f"unknown intent action {action}")
+    now = utc_now()
+    row = {"uuid": str(uuidlib.uuid4()), "transaction_uuid": transaction_uuid, "action": action,
+           "status": "pending", "open_key": transaction_uuid, "refund_percent": refund_percent,
+           "requested_by": requested_by, "created_at": now, "updated_at": now}
+    try:
+        row["id"] = db.insert("transaction_intents", row)
+    except IntegrityError:
+        raise IntentConflict("a payout for this order is already in progress")
+    return row
+
+
+def claim_intent(db, intent_id, worker):
+    """Atomically move a pending intent to processing; True if this worker got it."""
+    return db.execute("UPDATE transaction_intents SET status = 'processing', claimed_by = ?, "
+                      "claimed_at = ?, attempts = attempts + 1, updated_at = ? "
+                      "WHERE id = ? AND status = 'pending'",
+                      (worker, utc_now(), utc_now(), intent_id)) == 1
+
+
+def finish_intent(db, intent_id, status, error=None):
+    """Close an intent: 'completed' or 'failed' (with the reason). Frees the order's slot."""
+    if status not in ("completed", "failed"):
+        raise ValueError(status)
+    db.execute("UPDATE transaction_intents SET status = ?, error = ?, open_key = NULL, updated_at = ? "
+               "WHERE id = ?", (status, error, utc_now(), intent_id))
+
+
+def retry_intent(db, intent_id):
+    """Re-open a failed intent (if the order has no other open intent)."""
+    try:
+        return db.execute("UPDATE transaction_intents SET status = 'pending', error = NULL, "
+                          "open_key = transaction_uuid, updated_at = ? WHERE id = ? AND status = 'failed'",
+                          (utc_now(), intent_id)) == 1
+    except IntegrityError:
+        raise IntentConflict("a payout for this order is already in progress")
+
+
+def intents(db, transaction_uuid):
+    return db.query("SELECT uuid, action, status, refund_percent, error, attempts, created_at, updated_at "
+                    "FROM transaction_intents WHERE transaction_uuid = ? ORDER BY id", (transaction_uuid,))

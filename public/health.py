@@ -1,0 +1,27 @@
+"""GET /health.php : database reachable, last cron run and its age, chain heads seen by cron."""
+import datetime
+
+from lib.db import get_db
+from lib.http import json_response
+
+
+def _age_seconds(stamp):
+    then = datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    return int((datetime.datetime.now(datetime.timezone.utc) - then).total_seconds())
+
+
+def get(request):
+    try:
+        db = get_db()
+        last = db.one("SELECT started_at, finished_at, ok FROM cron_runs ORDER BY id DESC LIMIT 1")
+        heads = db.query("SELECT chain_id, block_number, seen_at FROM chain_heads ORDER BY chain_id")
+    except Exception as e:
+        return json_response({"ok": False, "database": "unreachable",
+                              "error": type(e).__name__}, 503)
+    cron = None
+    if last:
+        cron = {"started_at": last["started_at"], "finished_at": last["finished_at"],
+                "ok": bool(last["ok"]), "age_seconds": _age_seconds(last["started_at"])}
+    return json_response({"ok": True, "database": "reachable", "last_cron_run": cron,
+                          "chains": [{"chain_id": h["chain_id"], "head_block": h["block_number"],
+                                      "seen_at": h["seen_at"]} for h in heads]})

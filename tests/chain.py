@@ -1,0 +1,1 @@
+"""Chain fixtures (being written)."""

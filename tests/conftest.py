@@ -1,0 +1,132 @@
+"""Shared pytest fixtures.
+
+`db` runs a test on SQLite and on MariaDB (a fresh database per test session on the
+local server; with CI=true an unreachable MariaDB fails the run instead of skipping).
+Each test starts with empty tables. Chain fixtures (anvil) live in tests/chain.py.
+"""
+import os
+import socket
+import sys
+import threading
+import uuid
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+# Tests never read the developer's .env.
+os.environ["ENV_FILE"] = os.path.join(ROOT, "tests", "no-such.env")
+
+from lib import db as dbmod  # noqa: E402
+from lib import migrate  # noqa: E402
+from tests.client import Client  # noqa: E402
+
+pytest_plugins = ["tests.chain"]
+
+MYSQL_HOST = os.environ.get("TEST_MYSQL_HOST", "127.0.0.1")
+MYSQL_PORT = int(os.environ.get("TEST_MYSQL_PORT", "3306"))
+MYSQL_USER = os.environ.get("TEST_MYSQL_USER", "root")
+MYSQL_PASSWORD = os.environ.get("TEST_MYSQL_PASSWORD", "")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def missing(what):
+    """A missing real dependency fails under CI and skips elsewhere."""
+    if IN_CI:
+        pytest.fail(f"{what} (CI=true: real services are required)")
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="session")
+def sqlite_db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("db") / "test.sqlite"
+    db = dbmod.Db(f"sqlite:{path}")
+    migrate.init(db)
+    return db
+
+
+@pytest.fixture(scope="session")
+def mariadb_db():
+    import pymysql
+    name = f"mkt_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        admin = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER,
+                                password=MYSQL_PASSWORD, connect_timeout=5, autocommit=True)
+    except Exception as e:
+        missing(f"MariaDB not reachable at {MYSQL_HOST}:{MYSQL_PORT}: {e}")
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    dsn = f"mysql:host={MYSQL_HOST};port={MYSQL_PORT};dbname={name};charset=utf8mb4"
+    db = dbmod.Db(dsn, MYSQL_USER, MYSQL_PASSWORD)
+    migrate.init(db)
+    yield db
+    db.close()
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    admin.close()
+
+
+def empty_tables(db):
+    tables = [t for t in db.tables() if t != "schema_migrations"]
+    if db.is_sqlite:
+        db.execute("PRAGMA foreign_keys=OFF")
+        for t in tables:
+            db.execute(f"DELETE FROM {t}")
+        db.execute("PRAGMA foreign_keys=ON")
+    else:
+        db.execute("SET FOREIGN_KEY_CHECKS=0")
+        for t in tables:
+            db.execute(f"DELETE FROM {t}")
+        db.execute("SET FOREIGN_KEY_CHECKS=1")
+    migrate.seed_defaults(db)
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def db(request):
+    """A Db with the whole schema and empty tables, on each database in turn."""
+    the_db = request.getfixturevalue(f"{request.param}_db")
+    empty_tables(the_db)
+    previous = dbmod._db
+    dbmod.set_db(the_db)
+    yield the_db
+    dbmod.set_db(previous)
+
+
+@pytest.fixture
+def app(db):
+    from wsgi import application
+    return application
+
+
+@pytest.fixture
+def client(app):
+    return Client(app)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(app):
+    """The app on a real threaded HTTP server (for concurrency tests); yields its base URL."""
+    import socketserver
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    class Server(socketserver.ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+        request_queue_size = 256
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, server_class=Server, handler_class=Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+    server.server_close()

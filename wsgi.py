@@ -1,0 +1,185 @@
+"""WSGI entry point (`application`) and the router.
+
+URL -> script (SPEC section 2):
+  /            -> public/index.py
+  /X, /X.php   -> public/X.py        (`-` in the URL is `_` in the file name)
+  /dir/        -> public/dir/index.py
+  /static/...  -> files under public/static/ (nginx serves these in production)
+A script defines one function per HTTP method (`get`, `post`, ...) taking the
+Request and returning a Response. Scripts are imported once per process.
+Names starting with `_` or `.`, anything outside public/ and traversal are 404.
+
+`python wsgi.py` runs a threaded development server on HOST:PORT (127.0.0.1:8000).
+"""
+import importlib.util
+import logging
+import mimetypes
+import os
+import re
+import sys
+import threading
+import traceback
+import uuid
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from lib import env  # noqa: E402
+
+env.load()
+
+from lib.http import HttpError, Request, Response, error_response  # noqa: E402
+
+PUBLIC = os.path.join(ROOT, "public")
+STATIC = os.path.join(PUBLIC, "static")
+METHODS = ("get", "post", "put", "patch", "delete")
+SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+log = logging.getLogger("app")
+logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                    format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+_modules = {}
+_modules_lock = threading.Lock()
+
+
+def script_path(path):
+    """The file under public/ serving URL `path`, or None (404)."""
+    if "\x00" in path or "\\" in path:
+        return None
+    if path == "/" or path == "":
+        parts = ["index"]
+    else:
+        if not path.startswith("/"):
+            return None
+        parts = path[1:].split("/")
+        if parts[-1] == "":
+            parts[-1] = "index"
+        last = parts[-1]
+        for suffix in (".php", ".json"):
+            if last.endswith(suffix):
+                last = last[: -len(suffix)]
+                break
+        parts[-1] = last
+    if not all(SEGMENT.match(p) for p in parts):
+        return None  # '..', '.x', '_x', empty segments, odd characters
+    if parts[0] == "static":
+        return None
+    file = os.path.join(PUBLIC, *[p.replace("-", "_") for p in parts]) + ".py"
+    if not os.path.isfile(file):
+        return None
+    return file
+
+
+def load_script(file):
+    """Import a public/ script once per process."""
+    module = _modules.get(file)
+    if module is not None:
+        return module
+    with _modules_lock:
+        module = _modules.get(file)
+        if module is None:
+            rel = os.path.relpath(file, ROOT)[:-3].replace(os.sep, ".")
+            spec = importlib.util.spec_from_file_location(rel, file)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            _modules[file] = module
+    return module
+
+
+def serve_static(request):
+    rel = request.path[len("/static/"):]
+    parts = rel.split("/")
+    if not rel or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+        raise HttpError(404, "not found")
+    file = os.path.realpath(os.path.join(STATIC, *parts))
+    if not file.startswith(os.path.realpath(STATIC) + os.sep) or not os.path.isfile(file):
+        raise HttpError(404, "not found")
+    if request.method not in ("GET", "HEAD"):
+        raise HttpError(405, "method not allowed", [("Allow", "GET, HEAD")])
+    ctype = mimetypes.guess_type(file)[0] or "application/octet-stream"
+    if ctype.startswith("text/") or ctype in ("application/javascript", "image/svg+xml"):
+        ctype += "; charset=utf-8"
+    with open(file, "rb") as f:
+        body = f.read()
+    return Response(body, 200, ctype, [("Cache-Control", "public, max-age=3600")])
+
+
+def dispatch(request):
+    if request.path.startswith("/static/"):
+        return serve_static(request)
+    file = script_path(request.path)
+    if file is None:
+        raise HttpError(404, "not found")
+    module = load_script(file)
+    allowed = [m for m in METHODS if callable(getattr(module, m, None))]
+    method = request.method.lower()
+    if method == "head" and "get" in allowed:
+        method = "get"
+    if method not in allowed:
+        allow = ", ".join(m.upper() for m in allowed + (["head"] if "get" in allowed else []))
+        raise HttpError(405, f"method {request.method} not allowed", [("Allow", allow)])
+    return getattr(module, method)(request)
+
+
+def security_headers(response):
+    names = {k.lower() for k, _ in response.headers}
+    if "x-content-type-options" not in names:
+        response.headers.append(("X-Content-Type-Options", "nosniff"))
+    ctype = next((v for k, v in response.headers if k.lower() == "content-type"), "")
+    if ctype.startswith("text/html"):
+        if "x-frame-options" not in names:
+            response.headers.append(("X-Frame-Options", "DENY"))
+        if "content-security-policy" not in names:
+            response.headers.append(("Content-Security-Policy",
+                                     "default-src 'self'; img-src 'self' data:; "
+                                     "style-src 'self'; script-src 'self'; frame-ancestors 'none'"))
+        response.headers.append(("Referrer-Policy", "same-origin"))
+
+
+def application(environ, start_response):
+    request = None
+    request_id = uuid.uuid4().hex[:12]
+    try:
+        request = Request(environ)
+        request.request_id = request_id
+        response = dispatch(request)
+    except HttpError as e:
+        response = error_response(request, e.status, e.message, e.headers)
+    except Exception:
+        log.error("request %s failed: %s %s\n%s", request_id,
+                  environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), traceback.format_exc())
+        response = error_response(request, 500, f"internal error (request id {request_id})")
+    security_headers(response)
+    body = response.body
+    if environ.get("REQUEST_METHOD") == "HEAD":
+        body = b""
+    headers = [(k, v) for k, v in response.headers if k.lower() != "content-length"]
+    headers.append(("Content-Length", str(len(response.body))))
+    start_response(response.status_line, headers)
+    return [body]
+
+
+def serve(host=None, port=None):
+    """Threaded development server."""
+    import socketserver
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, fmt, *args):
+            log.info("%s %s", self.address_string(), fmt % args)
+
+    host = host or env.get("HOST", "127.0.0.1")
+    port = int(port or env.get("PORT", "8000"))
+    server = make_server(host, port, application, server_class=ThreadingServer,
+                         handler_class=QuietHandler)
+    print(f"serving on http://{host}:{port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    serve()
