@@ -43,6 +43,14 @@ def _trusted_proxies():
     return nets
 
 
+def _first_values(pairs):
+    """A repeated field keeps its first value."""
+    out = {}
+    for key, value in pairs:
+        out.setdefault(key, value)
+    return out
+
+
 class Request:
     def __init__(self, environ):
         self.environ = environ
@@ -55,8 +63,8 @@ class Request:
             raise HttpError(400, "the URL is not valid UTF-8")
         self.query_string = environ.get("QUERY_STRING", "")
         try:
-            self.query = dict(urllib.parse.parse_qsl(self.query_string, keep_blank_values=True,
-                                                     errors="strict"))
+            self.query = _first_values(urllib.parse.parse_qsl(
+                self.query_string, keep_blank_values=True, errors="strict"))
         except UnicodeError:
             raise HttpError(400, "the query string is not valid UTF-8")
         self.headers = {}
@@ -146,8 +154,8 @@ class Request:
                 except UnicodeDecodeError:
                     raise HttpError(400, "request body is not valid UTF-8")
                 try:
-                    self._data = dict(urllib.parse.parse_qsl(text, keep_blank_values=True,
-                                                             errors="strict"))
+                    self._data = _first_values(urllib.parse.parse_qsl(
+                        text, keep_blank_values=True, errors="strict"))
                 except (UnicodeError, ValueError):
                     raise HttpError(400, "malformed form body")
         return self._data
