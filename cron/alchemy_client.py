@@ -24,6 +24,7 @@ Connections are kept alive between requests; a client is meant for one thread.
 import http.client
 import json
 import random
+import re
 import ssl
 import time
 import urllib.parse
@@ -253,10 +254,13 @@ def hex_to_int(value, what="quantity"):
         raise RpcError("expected a hex %s, got %r" % (what, value)) from None
 
 
+_ADDR_RE = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
 def _addr(addr):
-    if not (isinstance(addr, str) and len(addr) == 42 and addr.startswith("0x")):
+    # Any case accepted: callers pass stored, already validated addresses.
+    if not (isinstance(addr, str) and _ADDR_RE.fullmatch(addr)):
         raise ValueError("not an address: %r" % (addr,))
-    int(addr[2:], 16)  # ValueError on non-hex
     return addr.lower()
 
 

@@ -23,7 +23,7 @@ from collections import OrderedDict
 
 import coincurve
 from eth_account import Account
-from eth_account.hdaccount import ValidationError, seed_from_mnemonic
+from eth_account.hdaccount import seed_from_mnemonic
 
 from lib.chains import keccak256, to_checksum_address
 
@@ -108,8 +108,8 @@ class HDWallet:
         words = " ".join(mnemonic.split())  # tolerate newlines/double spaces from .env
         try:
             seed = seed_from_mnemonic(words, passphrase)
-        except ValidationError:
-            # eth-account's message quotes the words; never let them reach a log.
+        except Exception:
+            # eth-account's messages quote the words; never let them reach a log.
             raise ValueError("MNEMONIC is not a valid BIP-39 phrase "
                              "(unknown word, wrong word count or bad checksum)") from None
         del words

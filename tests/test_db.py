@@ -87,12 +87,14 @@ def test_unicode_round_trip(db):
 
 def test_one_connection_per_thread(db):
     seen = []
+    barrier = threading.Barrier(4)
 
-    def work():
+    def work(n):
         seen.append(id(db.connection()))
-        db.insert("config", {"name": f"t{threading.get_ident()}", "value": "1", "updated_at": "x"})
+        barrier.wait()  # all four alive at once, so no connection object is reused
+        db.insert("config", {"name": f"t{n}", "value": "1", "updated_at": "x"})
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
     for t in threads:
