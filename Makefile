@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: install install-test db-init db-migrate env serve run cron test bench create-admin
+.PHONY: install install-test db-init db-migrate env serve run cron test bench create-admin \
+	deploy-deps install-prod bench-web browser-deps demo demo-pay bench-cron
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -37,14 +38,60 @@ db-migrate: db-init
 serve: install .env
 	$(PY) wsgi.py
 
+# The server, with the cron loop (a run every 60 s) beside it; stopping the server
+# (Ctrl-C) stops the loop too.
 run: install .env db-init
+	$(PY) -m lib.users first-admin
+	@$(PY) cron/cron.py --loop 60 & cron_pid=$$!; \
+	trap 'kill $$cron_pid 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
 	$(PY) wsgi.py
+
+# An admin account: `make create-admin ADMIN_USER=alice`; the password comes from
+# $$ADMIN_PASSWORD or a prompt. An existing user of that name becomes admin with it.
+ADMIN_USER ?= admin
+create-admin: install .env db-init
+	$(PY) -m lib.users create-admin $(ADMIN_USER)
 
 cron: install .env
 	$(PY) cron/cron.py
 
-test: install-test
+# Cron figures: escrow derivations per second; one cron cycle with 10,000 PENDING
+# escrows against a fresh anvil, batched and one request per escrow.
+bench-cron: install
+	$(PY) bench/cron_poll.py
+
+test: install-test deploy-deps browser-deps
 	$(PY) -m pytest -q
+
+# Debian's Chromium for the browser tests (tests/browser, Playwright for Python with
+# executable_path=/usr/bin/chromium). Playwright's own browser download is never used.
+browser-deps:
+	@test -x /usr/bin/chromium || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# A local demo: anvil, the dev chain and ETH, a seeded vendor, items and buyer, the web
+# server on http://127.0.0.1:8000 and the cron loop (demo/run.py; Ctrl-C stops it).
+# In another terminal, `make demo-pay ORDER=<uuid>` pays an order from anvil's account 1.
+demo: install
+	$(PY) -m demo.run
+
+demo-pay: $(VENV)/.installed
+	$(PY) -m demo.pay "$(ORDER)"
 
 bench: install
 	$(PY) bench/views.py
+
+# nginx and openssl (Debian packages) and uwsgi (requirements-prod.txt, built into .venv)
+# for tests/test_deploy.py, which runs the real nginx -> uwsgi -> app. Quick when present.
+deploy-deps: $(VENV)/.installed
+	@sh deploy/deps.sh
+
+# Production install as root: users, secrets split, uwsgi, nginx, cron (README, Deployment).
+# Settings in the environment: sudo SERVER_NAME=shop.example.com make install-prod
+install-prod:
+	bash deploy/install-prod.sh
+
+# Web requests per second through nginx -> uwsgi (wrk from Debian when it can be installed).
+bench-web: $(VENV)/.installed
+	@sh deploy/deps.sh wrk || true
+	$(PY) bench/web.py

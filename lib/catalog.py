@@ -1,6 +1,40 @@
-"""Stores, items, packages and categories."""
+"""Stores, items, packages and categories.
+
+Plain functions taking (db, user, ...) and raising HttpError for bad input, shared
+by the JSON API and the HTML pages. Rules:
+- a store's creator becomes its owner (store_users) and a vendor (customers are promoted);
+- only members of a store add or edit its items and packages; only the owner edits the
+  store's settings (description, payout address);
+- a suspended store and everything in it is hidden from listings and cannot sell;
+- packages are priced in USD (a decimal string, cents); every price change appends a
+  `package_prices` row.
+"""
+import re
+import uuid as uuidlib
+from decimal import Decimal
+
+from lib import audit, config
+from lib.db import IntegrityError, utc_now
+from lib.http import HttpError
+from lib.tokens import checksum_address, parse_usd
 
 DEFAULT_CATEGORIES = ("Digital goods", "Physical goods", "Services", "Other")
+
+STORENAME_RE = re.compile(r"^[A-Za-z0-9_.\-](?:[A-Za-z0-9 _.\-]{0,14}[A-Za-z0-9_.\-])?$")
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_DESCRIPTION = 10000
+MAX_PRICE_USD = "1000000"
+STAFF_ROLES = ("staff", "admin")
+TIERS = config.TIERS
+UNCHANGED = object()
+
+STORE_PUBLIC = ("s.uuid, s.storename, s.description, s.tier, s.vendorship_agreed_at, "
+                "s.created_at, s.updated_at")
+ITEM_COLUMNS = ("i.uuid, i.store_uuid, s.storename, i.name, i.description, i.category_id, "
+                "c.name AS category, i.active, i.created_at, i.updated_at")
+PACKAGE_COLUMNS = ("p.uuid, p.item_uuid, p.name, p.description, p.price_usd, p.active, "
+                   "p.created_at, p.updated_at")
 
 
 def seed_categories(db):
@@ -8,3 +42,508 @@ def seed_categories(db):
     for name in DEFAULT_CATEGORIES:
         if db.value("SELECT id FROM item_categories WHERE name = ?", (name,)) is None:
             db.insert("item_categories", {"name": name, "parent_id": None})
+
+
+# -- input helpers ---------------------------------------------------------------
+
+def is_uuid(value):
+    return isinstance(value, str) and bool(UUID_RE.match(value))
+
+
+def text(value, field, max_length, required=False, multiline=True):
+    """A user-supplied text: stripped, length-checked, no control characters. None if empty."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise HttpError(400, f"{field} must be a string", fields={field: "must be a string"})
+    value = value.strip()
+    if not value:
+        if required:
+            raise HttpError(400, f"{field} is required", fields={field: "required"})
+        return None
+    if len(value) > max_length:
+        raise HttpError(400, f"{field} is longer than {max_length} characters",
+                        fields={field: f"at most {max_length} characters"})
+    bad = CONTROL_RE.search(value) or (not multiline and re.search(r"[\r\n\t]", value))
+    if bad:
+        raise HttpError(400, f"{field} contains control characters", fields={field: "control characters"})
+    return value
+
+
+def truthy(value):
+    return str(value).strip().lower() in ("1", "true", "yes", "on") if value is not None else False
+
+
+def is_staff(user):
+    return bool(user) and user.get("role") in STAFF_ROLES
+
+
+def require_staff(user):
+    if not is_staff(user):
+        raise HttpError(403, "staff only")
+
+
+def parse_price_usd(value, field="price_usd"):
+    """A package price: USD with at most 2 decimals, from 0.01 to 1,000,000."""
+    return parse_usd(value, field, maximum=Decimal(MAX_PRICE_USD), places=2)
+
+
+# -- categories ------------------------------------------------------------------
+
+def list_categories(db):
+    return db.query("SELECT id, name, parent_id FROM item_categories ORDER BY name")
+
+
+def parse_category_id(db, value, required=False):
+    if value in (None, ""):
+        if required:
+            raise HttpError(400, "category_id is required", fields={"category_id": "required"})
+        return None
+    text_value = str(value).strip()
+    if not (text_value.isascii() and text_value.isdigit() and len(text_value) < 10):
+        raise HttpError(400, "category_id must be a category id number", fields={"category_id": "bad"})
+    cid = int(text_value)
+    if db.value("SELECT id FROM item_categories WHERE id = ?", (cid,)) is None:
+        raise HttpError(400, f"unknown category_id {cid}", fields={"category_id": "unknown"})
+    return cid
+
+
+# -- stores ----------------------------------------------------------------------
+
+def _store_json(row):
+    return {"uuid": row["uuid"], "storename": row["storename"], "description": row["description"],
+            "tier": row["tier"], "vendorship_agreed_at": row["vendorship_agreed_at"],
+            "created_at": row["created_at"], "updated_at": row["updated_at"]}
+
+
+def create_store(db, user, storename, description=None, agreed=False):
+    """Create a store owned by `user`; the user becomes a vendor. Returns the store dict.
+
+    400 bad name / no agreement, 409 name taken (case-insensitive).
+    """
+    if not truthy(agreed):
+        raise HttpError(400, "you must agree to the vendorship terms (vendorship_agree=1)",
+                        fields={"vendorship_agree": "required"})
+    name = text(storename, "storename", 16, required=True, multiline=False)
+    if not STORENAME_RE.match(name):
+        raise HttpError(400, "storename must be 1-16 characters: letters, digits, spaces, '_', '-', '.'",
+                        fields={"storename": "invalid characters"})
+    description = text(description, "description", MAX_DESCRIPTION)
+    now = utc_now()
+    row = {"uuid": str(uuidlib.uuid4()), "storename": name, "storename_lower": name.lower(),
+           "description": description, "tier": "free", "payout_address": None, "suspended": 0,
+           "vendorship_agreed_at": now, "created_at": now, "updated_at": now}
+    from lib import users
+    with db.transaction():
+        if db.value("SELECT id FROM stores WHERE storename_lower = ?", (name.lower(),)) is not None:
+            raise HttpError(409, f"the store name {name} is taken", fields={"storename": "taken"})
+        try:
+            db.insert("stores", row)
+        except IntegrityError:
+            raise HttpError(409, f"the store name {name} is taken", fields={"storename": "taken"})
+        db.insert("store_users", {"store_uuid": row["uuid"], "user_uuid": user["uuid"],
+                                  "role": "owner", "created_at": now})
+        if user.get("role") == "customer":
+            users.set_role(db, user["uuid"], "vendor")
+        audit.log(db, "store_created", user["uuid"], row["uuid"], name)
+    return _store_json(row)
+
+
+def list_stores(db, limit=50, offset=0, include_suspended=False):
+    where = "" if include_suspended else " WHERE s.suspended = 0"
+    cols = STORE_PUBLIC + (", s.suspended" if include_suspended else "")
+    rows = db.query(f"SELECT {cols} FROM stores s{where} ORDER BY s.id DESC LIMIT ? OFFSET ?",
+                    (int(limit), int(offset)))
+    out = []
+    for r in rows:
+        item = _store_json(r)
+        if include_suspended:
+            item["suspended"] = bool(r["suspended"])
+        out.append(item)
+    return out
+
+
+def store_row(db, store_uuid):
+    """The full stores row (payout address, suspended) or None. For internal use."""
+    if not is_uuid(store_uuid):
+        return None
+    return db.one("SELECT * FROM stores WHERE uuid = ?", (store_uuid,))
+
+
+def get_store(db, store_uuid, user=None):
+    """The public store dict; 404 if unknown or suspended (unless a member or staff asks).
+
+    Members and staff also get `payout_address`, `suspended` and `members`.
+    """
+    row = store_row(db, store_uuid)
+    if row is None:
+        raise HttpError(404, "no such store")
+    insider = is_staff(user) or (user is not None and member_role(db, user, row["uuid"]) is not None)
+    if row["suspended"] and not insider:
+        raise HttpError(404, "no such store")
+    out = _store_json(row)
+    if insider:
+        out["payout_address"] = row["payout_address"]
+        out["suspended"] = bool(row["suspended"])
+        out["members"] = db.query("SELECT u.uuid AS user_uuid, u.username, su.role FROM store_users su "
+                                  "JOIN users u ON u.uuid = su.user_uuid WHERE su.store_uuid = ? "
+                                  "ORDER BY su.id", (row["uuid"],))
+    return out
+
+
+def member_role(db, user, store_uuid):
+    """'owner' (or another member role) if `user` belongs to the store, else None."""
+    if not user:
+        return None
+    return db.value("SELECT role FROM store_users WHERE store_uuid = ? AND user_uuid = ?",
+                    (store_uuid, user["uuid"]))
+
+
+def user_store_uuids(db, user_uuid):
+    return [r["store_uuid"] for r in db.query(
+        "SELECT store_uuid FROM store_users WHERE user_uuid = ? ORDER BY id", (user_uuid,))]
+
+
+def my_stores(db, user):
+    """Stores `user` is a member of (suspended ones included), with role and payout address."""
+    rows = db.query(f"SELECT {STORE_PUBLIC}, s.payout_address, s.suspended, su.role AS member_role "
+                    "FROM store_users su JOIN stores s ON s.uuid = su.store_uuid "
+                    "WHERE su.user_uuid = ? ORDER BY s.id", (user["uuid"],))
+    out = []
+    for r in rows:
+        item = _store_json(r)
+        item.update({"payout_address": r["payout_address"], "suspended": bool(r["suspended"]),
+                     "member_role": r["member_role"]})
+        out.append(item)
+    return out
+
+
+def require_member(db, user, store_uuid, owner=False, for_selling=True):
+    """The store row if `user` is a member (the owner when owner=True).
+
+    404 unknown store, 403 not a member / not the owner, 409 suspended (when for_selling).
+    """
+    row = store_row(db, store_uuid)
+    if row is None:
+        raise HttpError(404, "no such store")
+    role = member_role(db, user, row["uuid"])
+    if role is None:
+        if row["suspended"]:
+            raise HttpError(404, "no such store")
+        raise HttpError(403, "you are not a member of this store")
+    if owner and role != "owner":
+        raise HttpError(403, "only the store owner may do this")
+    if for_selling and row["suspended"]:
+        raise HttpError(409, "this store is suspended")
+    return row
+
+
+def update_store(db, user, store_uuid, description=UNCHANGED, payout_address=UNCHANGED):
+    """Owner edits the description and/or payout address ('' clears). Returns the store dict."""
+    changes = {}
+    if description is not UNCHANGED and description is not None:
+        changes["description"] = text(description, "description", MAX_DESCRIPTION)
+    if payout_address is not UNCHANGED and payout_address is not None:
+        if not isinstance(payout_address, str):
+            raise HttpError(400, "payout_address must be a string", fields={"payout_address": "not a string"})
+        value = payout_address.strip()
+        changes["payout_address"] = checksum_address(value, "payout_address") if value else None
+    if not changes:
+        raise HttpError(400, "nothing to change: give description and/or payout_address")
+    with db.transaction():
+        row = require_member(db, user, store_uuid, owner=True, for_selling=False)
+        changes["updated_at"] = utc_now()
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        db.execute(f"UPDATE stores SET {sets} WHERE uuid = ?", list(changes.values()) + [row["uuid"]])
+        if "payout_address" in changes:
+            audit.log(db, "store_payout_set", user["uuid"], row["uuid"], changes["payout_address"])
+    return get_store(db, row["uuid"], user)
+
+
+def set_store_tier(db, staff_user, store_uuid, tier):
+    """Staff set a store's tier (gold, silver, bronze, free): it drives the commission."""
+    require_staff(staff_user)
+    if tier not in TIERS:
+        raise HttpError(400, f"tier must be one of {', '.join(TIERS)}", fields={"tier": "bad"})
+    with db.transaction():
+        if db.execute("UPDATE stores SET tier = ?, updated_at = ? WHERE uuid = ?",
+                      (tier, utc_now(), store_uuid if is_uuid(store_uuid) else "")) != 1:
+            raise HttpError(404, "no such store")
+        audit.log(db, "store_tier", staff_user["uuid"], store_uuid, tier)
+
+
+def set_store_suspended(db, staff_user, store_uuid, suspended):
+    """Staff suspend or reinstate a store. A suspended store is hidden and cannot sell."""
+    require_staff(staff_user)
+    flag = 1 if truthy(suspended) else 0
+    with db.transaction():
+        if db.execute("UPDATE stores SET suspended = ?, updated_at = ? WHERE uuid = ?",
+                      (flag, utc_now(), store_uuid if is_uuid(store_uuid) else "")) != 1:
+            raise HttpError(404, "no such store")
+        audit.log(db, "store_suspended" if flag else "store_reinstated", staff_user["uuid"], store_uuid)
+
+
+def store_commission(db, store):
+    """The commission fraction (Decimal) of the store's tier."""
+    return config.commission(db, store["tier"])
+
+
+# -- items -----------------------------------------------------------------------
+
+def _item_json(row):
+    return {"uuid": row["uuid"], "store_uuid": row["store_uuid"], "storename": row["storename"],
+            "name": row["name"], "description": row["description"],
+            "category_id": row["category_id"], "category": row["category"],
+            "active": bool(row["active"]), "created_at": row["created_at"],
+            "updated_at": row["updated_at"]}
+
+
+def _like(q):
+    """A LIKE pattern matching `q` literally (lower case), '!' as the escape character."""
+    escaped = q.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return f"%{escaped}%"
+
+
+def _item_filters(q, category_id, store_uuid):
+    where = ["i.active = 1", "s.suspended = 0"]
+    params = []
+    if store_uuid is not None:
+        where.append("i.store_uuid = ?")
+        params.append(store_uuid)
+    if category_id is not None:
+        where.append("i.category_id = ?")
+        params.append(int(category_id))
+    if q:
+        where.append("(LOWER(i.name) LIKE ? ESCAPE '!' OR LOWER(i.description) LIKE ? ESCAPE '!')")
+        params += [_like(q), _like(q)]
+    return " AND ".join(where), params
+
+
+def _check_q(q):
+    if q is None:
+        return None
+    if not isinstance(q, str) or len(q) > 100:
+        raise HttpError(400, "q is longer than 100 characters", fields={"q": "too long"})
+    return q.strip() or None
+
+
+def list_items(db, q=None, category_id=None, store_uuid=None, limit=50, offset=0):
+    """Active items of non-suspended stores, newest first; search `q` in name and description."""
+    q = _check_q(q)
+    if store_uuid is not None and not is_uuid(store_uuid):
+        raise HttpError(400, "store_uuid is not a uuid", fields={"store_uuid": "bad"})
+    where, params = _item_filters(q, category_id, store_uuid)
+    rows = db.query(f"SELECT {ITEM_COLUMNS} FROM items i JOIN stores s ON s.uuid = i.store_uuid "
+                    f"LEFT JOIN item_categories c ON c.id = i.category_id WHERE {where} "
+                    "ORDER BY i.id DESC LIMIT ? OFFSET ?", params + [int(limit), int(offset)])
+    return [_item_json(r) for r in rows]
+
+
+def count_items(db, q=None, category_id=None, store_uuid=None):
+    q = _check_q(q)
+    where, params = _item_filters(q, category_id, store_uuid)
+    return db.value(f"SELECT COUNT(*) FROM items i JOIN stores s ON s.uuid = i.store_uuid WHERE {where}",
+                    params)
+
+
+def get_item(db, item_uuid, user=None):
+    """An item dict with its store; 404 when unknown, inactive or in a suspended store
+    (members of the store and staff still see it)."""
+    if not is_uuid(item_uuid):
+        raise HttpError(404, "no such item")
+    row = db.one(f"SELECT {ITEM_COLUMNS}, s.suspended FROM items i JOIN stores s ON s.uuid = i.store_uuid "
+                 "LEFT JOIN item_categories c ON c.id = i.category_id WHERE i.uuid = ?", (item_uuid,))
+    if row is None:
+        raise HttpError(404, "no such item")
+    if (row["suspended"] or not row["active"]) and not (
+            is_staff(user) or member_role(db, user, row["store_uuid"]) is not None):
+        raise HttpError(404, "no such item")
+    return _item_json(row)
+
+
+def create_item(db, user, store_uuid, name, description=None, category_id=None):
+    """A store member adds an item. 400 bad fields, 403 not a member, 404 no store."""
+    name = text(name, "name", 64, required=True, multiline=False)
+    description = text(description, "description", MAX_DESCRIPTION)
+    if not is_uuid(store_uuid):
+        raise HttpError(400 if not store_uuid else 404,
+                        "store_uuid is required" if not store_uuid else "no such store",
+                        fields={"store_uuid": "required"})
+    category_id = parse_category_id(db, category_id)
+    now = utc_now()
+    row = {"uuid": str(uuidlib.uuid4()), "store_uuid": store_uuid, "name": name,
+           "description": description, "category_id": category_id, "active": 1,
+           "created_at": now, "updated_at": now}
+    with db.transaction():
+        require_member(db, user, store_uuid)
+        db.insert("items", row)
+    return get_item(db, row["uuid"], user)
+
+
+def update_item(db, user, item_uuid, name=UNCHANGED, description=UNCHANGED, category_id=UNCHANGED,
+                active=UNCHANGED):
+    """A store member edits an item (any of the fields). Returns the item dict."""
+    changes = {}
+    if name is not UNCHANGED:
+        changes["name"] = text(name, "name", 64, required=True, multiline=False)
+    if description is not UNCHANGED:
+        changes["description"] = text(description, "description", MAX_DESCRIPTION)
+    if category_id is not UNCHANGED:
+        changes["category_id"] = parse_category_id(db, category_id)
+    if active is not UNCHANGED:
+        changes["active"] = 1 if truthy(active) else 0
+    if not changes:
+        raise HttpError(400, "nothing to change")
+    with db.transaction():
+        store_uuid = db.value("SELECT store_uuid FROM items WHERE uuid = ?",
+                              (item_uuid if is_uuid(item_uuid) else "",))
+        if store_uuid is None:
+            raise HttpError(404, "no such item")
+        require_member(db, user, store_uuid)
+        changes["updated_at"] = utc_now()
+        db.execute(f"UPDATE items SET {', '.join(k + ' = ?' for k in changes)} WHERE uuid = ?",
+                   list(changes.values()) + [item_uuid])
+    return get_item(db, item_uuid, user)
+
+
+# -- packages --------------------------------------------------------------------
+
+def _package_json(row):
+    return {"uuid": row["uuid"], "item_uuid": row["item_uuid"], "name": row["name"],
+            "description": row["description"], "price_usd": row["price_usd"],
+            "active": bool(row["active"]), "created_at": row["created_at"],
+            "updated_at": row["updated_at"]}
+
+
+def list_packages(db, item_uuid, user=None, include_inactive=False):
+    """Packages of a visible item (404 otherwise), oldest first."""
+    get_item(db, item_uuid, user)
+    where = "" if include_inactive else " AND p.active = 1"
+    rows = db.query(f"SELECT {PACKAGE_COLUMNS} FROM packages p WHERE p.item_uuid = ?{where} ORDER BY p.id",
+                    (item_uuid,))
+    return [_package_json(r) for r in rows]
+
+
+def package_for_sale(db, package_uuid):
+    """The package row joined with its item and store, for checkout.
+
+    404 unknown/inactive package, 409 the store is suspended.
+    """
+    if not is_uuid(package_uuid):
+        raise HttpError(404, "no such package")
+    row = db.one("SELECT p.uuid, p.item_uuid, p.name, p.description, p.price_usd, p.active, "
+                 "i.name AS item_name, i.active AS item_active, i.store_uuid, s.storename, s.tier, "
+                 "s.suspended FROM packages p JOIN items i ON i.uuid = p.item_uuid "
+                 "JOIN stores s ON s.uuid = i.store_uuid WHERE p.uuid = ?", (package_uuid,))
+    if row is None or not row["active"] or not row["item_active"]:
+        raise HttpError(404, "no such package")
+    if row["suspended"]:
+        raise HttpError(409, "this store is suspended and cannot sell")
+    return row
+
+
+def get_package(db, package_uuid, user=None):
+    if not is_uuid(package_uuid):
+        raise HttpError(404, "no such package")
+    row = db.one(f"SELECT {PACKAGE_COLUMNS} FROM packages p WHERE p.uuid = ?", (package_uuid,))
+    if row is None:
+        raise HttpError(404, "no such package")
+    item = get_item(db, row["item_uuid"], user)
+    if not row["active"] and not (is_staff(user) or member_role(db, user, item["store_uuid"])):
+        raise HttpError(404, "no such package")
+    return _package_json(row)
+
+
+def create_package(db, user, item_uuid, name, description=None, price_usd=None):
+    """A store member adds a package priced in USD. Returns the package dict."""
+    name = text(name, "name", 64, required=True, multiline=False)
+    description = text(description, "description", MAX_DESCRIPTION)
+    if price_usd in (None, ""):
+        raise HttpError(400, "price_usd is required", fields={"price_usd": "required"})
+    price = parse_price_usd(price_usd)
+    if not item_uuid:
+        raise HttpError(400, "item_uuid is required", fields={"item_uuid": "required"})
+    now = utc_now()
+    row = {"uuid": str(uuidlib.uuid4()), "item_uuid": item_uuid, "name": name,
+           "description": description, "price_usd": price, "active": 1,
+           "created_at": now, "updated_at": now}
+    with db.transaction():
+        store_uuid = db.value("SELECT store_uuid FROM items WHERE uuid = ?",
+                              (item_uuid if is_uuid(item_uuid) else "",))
+        if store_uuid is None:
+            raise HttpError(404, "no such item")
+        require_member(db, user, store_uuid)
+        db.insert("packages", row)
+        db.insert("package_prices", {"package_uuid": row["uuid"], "price_usd": price, "created_at": now})
+    return _package_json(row)
+
+
+def update_package(db, user, package_uuid, name=UNCHANGED, description=UNCHANGED, price_usd=UNCHANGED,
+                   active=UNCHANGED):
+    """A store member edits a package; a new price appends a package_prices row."""
+    changes = {}
+    if name is not UNCHANGED:
+        changes["name"] = text(name, "name", 64, required=True, multiline=False)
+    if description is not UNCHANGED:
+        changes["description"] = text(description, "description", MAX_DESCRIPTION)
+    if price_usd is not UNCHANGED:
+        changes["price_usd"] = parse_price_usd(price_usd)
+    if active is not UNCHANGED:
+        changes["active"] = 1 if truthy(active) else 0
+    if not changes:
+        raise HttpError(400, "nothing to change")
+    with db.transaction():
+        row = db.one("SELECT p.uuid, p.price_usd, i.store_uuid FROM packages p "
+                     "JOIN items i ON i.uuid = p.item_uuid WHERE p.uuid = ?",
+                     (package_uuid if is_uuid(package_uuid) else "",))
+        if row is None:
+            raise HttpError(404, "no such package")
+        require_member(db, user, row["store_uuid"])
+        now = changes["updated_at"] = utc_now()
+        db.execute(f"UPDATE packages SET {', '.join(k + ' = ?' for k in changes)} WHERE uuid = ?",
+                   list(changes.values()) + [package_uuid])
+        if "price_usd" in changes and changes["price_usd"] != row["price_usd"]:
+            db.insert("package_prices", {"package_uuid": package_uuid, "price_usd": changes["price_usd"],
+                                         "created_at": now})
+    return get_package(db, package_uuid, user)
+
+
+def price_history(db, package_uuid):
+    return db.query("SELECT price_usd, created_at FROM package_prices WHERE package_uuid = ? ORDER BY id",
+                    (package_uuid,))
+
+
+def package_quotes(db, price_usd, tokens=None):
+    """A live quote per active token: {chain_id, currency, decimals, required_amount (token
+    units string), usd_rate} or, when the rate is missing/stale, {..., required_amount: None,
+    error}. Never raises for a rate problem (the order itself would get the 409)."""
+    from lib import pricing, tokens as tokmod
+    out = []
+    for token in (tokens if tokens is not None else tokmod.active_tokens(db)):
+        entry = {"chain_id": token["chain_id"], "currency": token["symbol"],
+                 "contract_address": token["contract_address"], "decimals": token["decimals"]}
+        try:
+            detail = pricing.quote_detail(db, price_usd, token)
+        except HttpError as e:
+            entry.update({"required_amount": None, "usd_rate": None, "error": e.message})
+        else:
+            entry.update({"required_amount": pricing.format_amount(detail["required_amount"],
+                                                                   token["decimals"]),
+                          "usd_rate": detail["usd_rate"], "error": None})
+        out.append(entry)
+    return out
+
+
+
+def member_items(db, user, store_uuid, limit=50, offset=0):
+    """All items of a store (inactive ones too) for its members and staff, newest first.
+
+    Added for the vendor pages (item list on /item/edit.php). 404 unless member or staff.
+    """
+    row = store_row(db, store_uuid)
+    if row is None or not (is_staff(user) or member_role(db, user, row["uuid"]) is not None):
+        raise HttpError(404, "no such store")
+    rows = db.query(f"SELECT {ITEM_COLUMNS} FROM items i JOIN stores s ON s.uuid = i.store_uuid "
+                    "LEFT JOIN item_categories c ON c.id = i.category_id WHERE i.store_uuid = ? "
+                    "ORDER BY i.id DESC LIMIT ? OFFSET ?", (row["uuid"], int(limit), int(offset)))
+    return [_item_json(r) for r in rows]

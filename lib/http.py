@@ -200,8 +200,9 @@ class Request:
         return value
 
     def page(self):
-        """(limit, offset) of a list endpoint: limit default 50, max 200."""
-        return self.int_arg("limit", 50, 1, 200), self.int_arg("offset", 0, 0)
+        """(limit, offset) of a list endpoint: limit default 50, max 200; offset at most 10**9
+        (a larger one does not fit the databases' integers and would be a 500)."""
+        return self.int_arg("limit", 50, 1, 200), self.int_arg("offset", 0, 0, 10 ** 9)
 
     @property
     def cookies(self):
@@ -271,13 +272,24 @@ def error_response(request, status, message, headers=None):
     if request is None or request.is_api:
         resp = json_response({"error": message}, status)
     elif request.wants_html:
-        title = html.escape(f"{status} {REASONS.get(status, '')}")
-        resp = html_response(
-            f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
-            f"<link rel='stylesheet' href='/static/style.css'></head><body><main>"
-            f"<h1>{title}</h1><p class='error'>{html.escape(message)}</p>"
-            f"<p><a href='/'>Home</a></p></main></body></html>", status)
+        resp = _html_error_page(request, status, message)
+        if resp is None:
+            title = html.escape(f"{status} {REASONS.get(status, '')}")
+            resp = html_response(
+                f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
+                f"<link rel='stylesheet' href='/static/style.css'></head><body><main>"
+                f"<h1>{title}</h1><p class='error'>{html.escape(message)}</p>"
+                f"<p><a href='/'>Home</a></p></main></body></html>", status)
     else:
         resp = text_response(message + "\n", status)
     resp.headers.extend(headers or [])
     return resp
+
+
+def _html_error_page(request, status, message):
+    """The error page in the site's layout (lib.web), or None to use the plain one."""
+    try:
+        from lib import web
+        return web.error_page(request, status, message)
+    except Exception:  # never let the error page itself fail
+        return None

@@ -111,7 +111,9 @@ def decide(action, parties, state):
         return 409, f"the order is {state.status}; nothing more can be done"
     if not any(_when(action, p, state) for p in able):
         return 409, f"cannot {action.replace('_', ' ')} an order that is {state.status}" + _why(action, state)
-    if action in MOVES_FUNDS and state.intent_open:
+    if state.intent_open:
+        # Nothing else may happen while a payout is pending or processing: a dispute,
+        # dispatch or confirmation would race the cron layer moving the funds.
         return 409, "a payout for this order is already in progress"
     return 200, "ok"
 

@@ -36,11 +36,10 @@ print(json.dumps(out))
 CRON_PROBE = """
 import sys, json
 sys.path.insert(0, %r)
-sys.path.insert(0, %r + "/cron")
 from cron import env
 values = env.load()
 print(json.dumps({k: values.get(k) for k in ("MNEMONIC", "ALCHEMY_API_KEY", "SITE_URL", "EXTRA")}))
-""" % (ROOT, ROOT)
+""" % ROOT
 
 
 def run(code, env_file, extra_env=None):

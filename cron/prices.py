@@ -1,0 +1,135 @@
+"""Duty 8: USD prices into `prices`, and verification of newly added tokens.
+
+Prices come from the Alchemy Prices API: the chains' native coins by symbol, ERC-20
+tokens by (network, contract address); tokens on a chain Alchemy does not price
+(the local dev chain) by symbol. Without ALCHEMY_API_KEY or ALCHEMY_PRICES_URL the
+refresh is skipped (orders then use each token's manual_usd_price).
+
+A token added by an admin is 'unverified' until cron checks it: an ERC-20 must
+answer decimals() and symbol() through eth_call, its symbol must match the one the
+admin entered, and a USD price (from the API or manual_usd_price) must exist; the
+native coin must carry the chain's symbol. Then it becomes 'active', or 'rejected'
+with the reason. A provider that cannot be reached leaves the token unverified for
+the next run.
+"""
+from decimal import Decimal
+
+from cron.alchemy_client import PricesClient, RpcCallError, RpcTransportError
+from lib.chains import CHAINS, allow_dev_from_env, get_chain
+from lib.db import utc_now
+
+
+def _prices_client(ctx):
+    if not (ctx.env.get("ALCHEMY_API_KEY") or ctx.env.get("ALCHEMY_PRICES_URL")):
+        return None
+    return PricesClient.from_env(ctx.env, timeout=float(ctx.env.get("CRON_RPC_TIMEOUT") or 10),
+                                 retries=int(ctx.env.get("CRON_RPC_RETRIES") or 3),
+                                 backoff=float(ctx.env.get("CRON_RPC_BACKOFF") or 0.5))
+
+
+def refresh_prices(ctx):
+    db = ctx.db
+    tokens = db.query("SELECT chain_id, symbol, contract_address FROM accepted_tokens "
+                      "WHERE status IN ('active', 'unverified') ORDER BY id")
+    tokens = [t for t in tokens if int(t["chain_id"]) in CHAINS]
+    if not tokens:
+        return
+    client = _prices_client(ctx)
+    if client is None:
+        ctx.count("prices", "skipped_no_api_key")
+        return
+    by_symbol, by_address = [], []
+    for t in tokens:
+        chain = get_chain(int(t["chain_id"]))
+        if t["contract_address"] and chain.alchemy_network:
+            by_address.append(t)
+        else:
+            by_symbol.append(t)
+    found = {}
+    try:
+        if by_symbol:
+            quotes = client.by_symbols([t["symbol"] for t in by_symbol])
+            for t in by_symbol:
+                found[(t["chain_id"], t["symbol"])] = (t, quotes.get(t["symbol"]))
+        if by_address:
+            pairs = [(get_chain(int(t["chain_id"])).alchemy_network, t["contract_address"]) for t in by_address]
+            quotes = client.by_addresses(pairs)
+            for t, pair in zip(by_address, pairs):
+                found[(t["chain_id"], t["symbol"])] = (t, quotes.get(pair))
+    except Exception as e:
+        ctx.prices_unavailable = True
+        ctx.error("prices", "Prices API: %s" % e)
+    finally:
+        client.close()
+    now = utc_now()
+    for (chain_id, symbol), (t, usd) in found.items():
+        if usd is None:
+            ctx.count("prices", "missing")
+            continue
+        db.upsert("prices", {"chain_id": int(chain_id), "symbol": symbol},
+                  {"contract_address": t["contract_address"] or "", "usd_price": str(Decimal(usd)),
+                   "fetched_at": now})
+        ctx.count("prices", "updated")
+
+
+def _has_price(db, token):
+    if token["manual_usd_price"]:
+        return True
+    return db.value("SELECT 1 FROM prices WHERE chain_id = ? AND symbol = ?",
+                    (token["chain_id"], token["symbol"])) is not None
+
+
+def _set(db, token, status, reason=None, decimals=None):
+    db.execute("UPDATE accepted_tokens SET status = ?, status_reason = ?, decimals = COALESCE(?, decimals), "
+               "updated_at = ? WHERE id = ? AND status = 'unverified'",
+               (status, reason[:255] if reason else None, decimals, utc_now(), token["id"]))
+
+
+def verify_tokens(ctx):
+    db = ctx.db
+    for token in db.query("SELECT * FROM accepted_tokens WHERE status = 'unverified' ORDER BY id"):
+        chain_id = int(token["chain_id"])
+        chain = CHAINS.get(chain_id)
+        if chain is None or (chain.dev and not allow_dev_from_env(ctx.env)):
+            _set(db, token, "rejected", "chain %d is not supported here" % chain_id)
+            ctx.count("tokens", "rejected")
+            continue
+        try:
+            if token["contract_address"]:
+                rpc = ctx.rpc(chain_id)
+                try:
+                    decimals = rpc.erc20_decimals(token["contract_address"])
+                    symbol = rpc.erc20_symbol(token["contract_address"])
+                except RpcTransportError:
+                    raise
+                except (RpcCallError, Exception) as e:  # reverted, not a contract, garbage
+                    _set(db, token, "rejected", "not an ERC-20 token: %s" % e)
+                    ctx.count("tokens", "rejected")
+                    continue
+                if symbol.strip().upper() != token["symbol"].strip().upper():
+                    _set(db, token, "rejected", "the contract's symbol() is %r, not %r" % (symbol, token["symbol"]))
+                    ctx.count("tokens", "rejected")
+                    continue
+            else:
+                decimals = chain.native_decimals
+                if token["symbol"].strip().upper() != chain.native_symbol:
+                    _set(db, token, "rejected", "the native coin of chain %d is %s, not %s"
+                         % (chain_id, chain.native_symbol, token["symbol"]))
+                    ctx.count("tokens", "rejected")
+                    continue
+            if not _has_price(db, token):
+                if getattr(ctx, "prices_unavailable", False):
+                    continue    # the API could not be asked this run: decide next run
+                _set(db, token, "rejected", "no USD price available (the Prices API has none; "
+                                            "set manual_usd_price for test networks)")
+                ctx.count("tokens", "rejected")
+                continue
+            _set(db, token, "active", None, decimals)
+            ctx.count("tokens", "activated")
+        except Exception as e:
+            ctx.error("tokens", "token %s on chain %d: %s" % (token["symbol"], chain_id, e))
+
+
+def run(ctx):
+    refresh_prices(ctx)
+    verify_tokens(ctx)

@@ -1,0 +1,58 @@
+"""HTML of the account forms (login, registration, logout confirmation), inside the
+site layout (lib.web.standalone, which does no auth lookups). Every value is escaped
+by lib.templates; each form carries its CSRF token.
+"""
+from lib.templates import escape, render_string, safe
+
+_LOGIN = """<form method="post" action="/login.php" class="card">
+{{ hidden('csrf_token', csrf_token) }}{% if next_url %}{{ hidden('next', next_url) }}{% endif %}
+{{ field('username', 'Username', form=form, errors=errors, required=True, maxlength=16, autocomplete='username', autofocus=True) }}
+{{ field('password', 'Password', errors=errors, type='password', required=True, autocomplete='current-password') }}
+<button type="submit">Log in</button>
+</form>
+<p>No account yet? <a href="/register.php">Register</a>.</p>
+"""
+
+_REGISTER = """<form method="post" action="/register.php" class="card">
+{{ hidden('csrf_token', csrf_token) }}
+{{ field('username', 'Username', form=form, errors=errors, required=True, maxlength=16, pattern='[A-Za-z0-9_.\\\\-]{1,16}', autocomplete='username', help='1-16 letters, digits, _ - or .', autofocus=True) }}
+{{ field('password', 'Password', errors=errors, type='password', required=True, minlength=8, autocomplete='new-password', help='at least 8 characters') }}
+{{ field('invite', 'Invited by (optional)', form=form, errors=errors, maxlength=16, help="the username of the member who invited you") }}
+<button type="submit">Register</button>
+</form>
+<p>Already registered? <a href="/login.php">Log in</a>.</p>
+"""
+
+_LOGOUT = """<form method="post" action="/logout.php" class="card">
+{{ hidden('csrf_token', csrf_token) }}
+<p>Logged in as <strong>{{ username }}</strong>.</p>
+<button type="submit">Log out</button>
+</form>
+"""
+
+
+def page(title, content, error=None, status=200, headers=None):
+    from lib import web  # the site's shared layout (navigation, stylesheet)
+    return web.standalone(title, safe(content), error, status, headers)
+
+
+def _form_values(form):
+    return {k: v for k, v in (form or {}).items() if k in ("username", "invite") and isinstance(v, str)}
+
+
+def login_page(csrf_token, form=None, errors=None, error=None, next_url=None, status=200):
+    content = render_string(_LOGIN, csrf_token=csrf_token, form=_form_values(form), errors=errors or {},
+                            next_url=next_url)
+    return page("Log in", content, error, status)
+
+
+def register_page(csrf_token, form=None, errors=None, error=None, status=200):
+    content = render_string(_REGISTER, csrf_token=csrf_token, form=_form_values(form), errors=errors or {})
+    return page("Register", content, error, status)
+
+
+def logout_page(csrf_token, username):
+    return page("Log out", render_string(_LOGOUT, csrf_token=csrf_token, username=username))
+
+
+__all__ = ["page", "login_page", "register_page", "logout_page", "escape"]

@@ -1,0 +1,142 @@
+"""API keys and their rate limit.
+
+A key is 64 hex characters, shown once at creation; the table keeps its SHA-256
+(keys are 256 random bits, so a plain hash is enough) and the first 8
+characters (`key_prefix`) for display. Revoked keys stop working at once: every
+request looks the key up.
+
+Rate limit: RATE_LIMIT requests per rolling RATE_WINDOW_MS per key, exact under
+concurrency. Each request runs one transaction that locks the key's row
+(SELECT ... FOR UPDATE on MariaDB; SQLite's BEGIN IMMEDIATE serializes writers),
+counts the key's api_key_requests rows inside the window and inserts one only when
+below the limit; otherwise 429 with Retry-After. Refused requests are not counted.
+The key's rows older than the window are deleted in the same transaction, so the
+table holds at most RATE_LIMIT rows per key (plus those of idle keys, pruned
+now and then).
+"""
+import hashlib
+import random
+import re
+import secrets
+import time
+
+from lib import audit
+from lib.db import utc_now
+from lib.http import HttpError
+
+RATE_LIMIT = 60
+RATE_WINDOW_MS = 60 * 1000
+KEYS_PER_USER = 25
+NAME_MAX = 64
+KEY_RE = re.compile(r"[0-9a-fA-F]{64}")
+LIST_FIELDS = ("id", "name", "key_prefix", "created_at", "last_used_at")
+
+
+def key_hash(key):
+    return hashlib.sha256(key.lower().encode("ascii")).hexdigest()
+
+
+def validate_name(name):
+    if not isinstance(name, str) or name.strip() == "":
+        raise HttpError(400, "name is required", fields={"name": "required"})
+    name = name.strip()
+    if len(name) > NAME_MAX:
+        raise HttpError(400, f"name is longer than {NAME_MAX} characters",
+                        fields={"name": f"at most {NAME_MAX} characters"})
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise HttpError(400, "name must not contain control characters", fields={"name": "control characters"})
+    return name
+
+
+def create_key(db, user_uuid, name, ip=None):
+    """Create a key; return (plaintext_key, row dict). The plaintext is never stored."""
+    name = validate_name(name)
+    key = secrets.token_hex(32)
+    row = {"user_uuid": user_uuid, "name": name, "key_hash": key_hash(key),
+           "key_prefix": key[:8], "created_at": utc_now(), "last_used_at": None, "revoked_at": None}
+    with db.transaction():
+        db.one("SELECT id FROM users WHERE uuid = ? FOR UPDATE", (user_uuid,))
+        active = db.value("SELECT COUNT(*) FROM api_keys WHERE user_uuid = ? AND revoked_at IS NULL",
+                          (user_uuid,), default=0)
+        if int(active) >= KEYS_PER_USER:
+            raise HttpError(409, f"at most {KEYS_PER_USER} active API keys; revoke one first")
+        row["id"] = db.insert("api_keys", row)
+        audit.log(db, "key_created", user_uuid, f"api_key:{row['id']}", f"{row['key_prefix']} {name}", ip)
+    return key, row
+
+
+def lookup(db, key):
+    """The api_keys row of a plaintext key joined with its user's fields, or None.
+    The result has key fields plus `user` (public user dict); revoked keys are
+    returned too (check `revoked_at`)."""
+    if not isinstance(key, str) or not KEY_RE.fullmatch(key.strip()):
+        return None
+    from lib import users
+    row = db.one("SELECT * FROM api_keys WHERE key_hash = ?", (key_hash(key.strip()),))
+    if row is None:
+        return None
+    row["user"] = users.by_uuid(db, row["user_uuid"])
+    return row
+
+
+def list_keys(db, user_uuid):
+    """The user's active keys, newest first (never the key itself)."""
+    rows = db.query("SELECT * FROM api_keys WHERE user_uuid = ? AND revoked_at IS NULL "
+                    "ORDER BY id DESC", (user_uuid,))
+    return [{k: r[k] for k in LIST_FIELDS} for r in rows]
+
+
+def revoke(db, user_uuid, key_id, ip=None):
+    """Revoke one of the user's own keys. 404 if it is not theirs, 409 if already revoked."""
+    with db.transaction():
+        row = db.one("SELECT * FROM api_keys WHERE id = ? AND user_uuid = ? FOR UPDATE", (key_id, user_uuid))
+        if row is None:
+            raise HttpError(404, "no such API key")
+        if row["revoked_at"]:
+            raise HttpError(409, "this API key is already revoked")
+        db.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ?", (utc_now(), key_id))
+        db.execute("DELETE FROM api_key_requests WHERE api_key_id = ?", (key_id,))
+        audit.log(db, "key_revoked", user_uuid, f"api_key:{key_id}", row["key_prefix"], ip)
+    return {k: row[k] for k in LIST_FIELDS}
+
+
+def count_request(db, key_id, now_ms=None):
+    """Count one request against the key's limit; 429 when the rolling window is full.
+    Returns the number of requests left in the window."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    window_start = now_ms - RATE_WINDOW_MS
+    if not db.is_sqlite and not db.in_transaction:
+        # READ COMMITTED for this transaction only: under REPEATABLE READ the DELETE's
+        # next-key locks reach into other keys' index ranges and concurrent requests of
+        # different keys deadlock (MariaDB 1213). The key row lock below still serializes
+        # the requests of one key, and each statement then sees every committed request.
+        db.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+    with db.transaction():
+        # Serialize the requests of this key: the count and insert below see every
+        # committed request of the key (the lock is this transaction's first read).
+        if db.one("SELECT id FROM api_keys WHERE id = ? FOR UPDATE", (key_id,)) is None:
+            raise HttpError(401, "invalid API key")
+        db.execute("DELETE FROM api_key_requests WHERE api_key_id = ? AND requested_ms <= ?",
+                   (key_id, window_start))
+        rows = db.query("SELECT requested_ms FROM api_key_requests WHERE api_key_id = ? "
+                        "AND requested_ms > ? ORDER BY requested_ms", (key_id, window_start))
+        if len(rows) >= RATE_LIMIT:
+            oldest = rows[len(rows) - RATE_LIMIT]["requested_ms"]
+            retry = max(1, (oldest + RATE_WINDOW_MS - now_ms + 999) // 1000)
+            raise HttpError(429, f"rate limit: {RATE_LIMIT} requests per minute per API key; "
+                                 f"retry in {retry} seconds",
+                            [("Retry-After", str(retry)), ("X-RateLimit-Limit", str(RATE_LIMIT)),
+                             ("X-RateLimit-Remaining", "0")])
+        db.insert("api_key_requests", {"api_key_id": key_id, "requested_ms": now_ms})
+        now = utc_now()
+        db.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ? "
+                   "AND (last_used_at IS NULL OR last_used_at < ?)", (now, key_id, now))
+    if random.random() < 0.01:
+        prune(db, now_ms)
+    return RATE_LIMIT - len(rows) - 1
+
+
+def prune(db, now_ms=None):
+    """Delete request rows older than the window (all keys)."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    return db.execute("DELETE FROM api_key_requests WHERE requested_ms <= ?", (now_ms - RATE_WINDOW_MS,))

@@ -1,0 +1,129 @@
+"""The one authentication helper every endpoint uses.
+
+A request is authenticated by an API key (`Authorization: Bearer KEY`,
+`X-API-Key: KEY` or `?token=KEY`) or by the session cookie. A key that is given
+wins over a cookie. Keys are rate limited (lib.api_keys); state-changing requests
+authenticated by the cookie need the CSRF token (lib.csrf).
+
+    user = auth.optional_user(request)     # None for anonymous visitors
+    user = auth.require_user(request)      # 401 (browsers: 303 to the login form)
+    user = auth.require_role(request, "admin", "staff")   # 403 for other roles
+    auth.is_staff(user)
+
+User dicts: id, uuid, username, role, banned, inviter_uuid, refund_address,
+payout_address, created_at. Call these before opening a transaction.
+"""
+import urllib.parse
+
+from lib import api_keys, csrf, session
+from lib.db import get_db
+from lib.http import HttpError
+
+_UNSET = object()
+
+
+def key_from_request(request):
+    """The API key the request carries, '' for an empty one given, None for none."""
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() == "bearer":
+            return value.strip()
+    value = request.headers.get("x-api-key")
+    if value is not None:
+        return value.strip()
+    if "token" in request.query:
+        value = request.query.get("token", "").strip()
+        # Pages may use a `token` parameter of their own (e.g. a currency choice):
+        # outside /api/ and /admin/ only a value shaped like a key is one.
+        if request.is_api or api_keys.KEY_RE.fullmatch(value):
+            return value
+    return None
+
+
+def _authenticate(request):
+    db = get_db()
+    key = key_from_request(request)
+    if key is not None:
+        row = api_keys.lookup(db, key) if key else None
+        if row is None:
+            raise HttpError(401, "invalid API key", [("WWW-Authenticate", "Bearer")])
+        if row["revoked_at"]:
+            raise HttpError(401, "this API key has been revoked", [("WWW-Authenticate", "Bearer")])
+        user = row["user"]
+        if user is None:
+            raise HttpError(401, "invalid API key", [("WWW-Authenticate", "Bearer")])
+        if user["banned"]:
+            raise HttpError(403, "this account is banned")
+        api_keys.count_request(db, row["id"])
+        request.api_key_id = row["id"]
+        return user, "api_key", None
+    token = request.cookies.get(session.COOKIE)
+    if token:
+        row = session.load(db, token)
+        if row is not None:
+            from lib import users
+            user = users.by_uuid(db, row["user_uuid"])
+            if user is not None and not user["banned"]:
+                return user, "session", row
+    return None, None, None
+
+
+def optional_user(request):
+    """The authenticated user or None; sets request.user, .auth_method, .session.
+    401 for an invalid or revoked key, 403 for a banned user's key, 429 over the
+    key's rate limit. Safe to call more than once per request."""
+    cached = getattr(request, "_auth_user", _UNSET)
+    if cached is not _UNSET:
+        return cached
+    user, method, row = _authenticate(request)
+    request.user, request.auth_method, request.session = user, method, row
+    request._auth_user = user
+    return user
+
+
+def require_csrf(request):
+    """403 unless a state-changing session-cookie request carries its CSRF token."""
+    if request.auth_method == "session":
+        csrf.check_session_request(request)
+
+
+def login_url(request):
+    target = request.path + ("?" + request.query_string if request.query_string else "")
+    return "/login.php?next=" + urllib.parse.quote(target, safe="")
+
+
+def require_user(request):
+    """The user, else 401 (browsers asking for a page get 303 to the login form).
+    State-changing requests authenticated by the session cookie must carry the CSRF token."""
+    user = optional_user(request)
+    if user is None:
+        if request.wants_html and not request.is_api and request.method in ("GET", "HEAD"):
+            raise HttpError(303, "log in first", [("Location", login_url(request))])
+        raise HttpError(401, "authentication required: log in or send an API key",
+                        [("WWW-Authenticate", "Bearer")])
+    require_csrf(request)
+    return user
+
+
+def require_role(request, *roles):
+    user = require_user(request)
+    if user["role"] not in roles:
+        raise HttpError(403, "this needs the role " + " or ".join(roles))
+    return user
+
+
+def is_staff(user):
+    return bool(user) and user.get("role") in ("staff", "admin")
+
+
+def is_admin(user):
+    return bool(user) and user.get("role") == "admin"
+
+
+def csrf_token(request):
+    """The CSRF token to put in forms of a logged-in page (None without a session)."""
+    optional_user(request)
+    if request.session is None:
+        return None
+    return csrf.token_for_session(request.session)

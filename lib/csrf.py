@@ -1,0 +1,143 @@
+"""CSRF protection.
+
+- Logged-in requests: the token is HMAC-SHA256(CSRF_SALT, session.csrf_secret),
+  bound to the session (a new session, a new token). Every state-changing request
+  (POST, PUT, PATCH, DELETE) authenticated by the session cookie must carry it as
+  the form/JSON field `csrf_token` or the `X-CSRF-Token` header (lib.auth checks).
+  Requests authenticated by API key need none.
+- Login and registration forms (no session yet): a random `csrf_pre` cookie
+  (HttpOnly, SameSite=Lax) and a token HMAC(CSRF_SALT, "pre:" + cookie) in the form.
+  A POST to /login.php or /register.php without a token is accepted from
+  non-browser clients only (Accept without text/html); any such POST whose Origin
+  or Referer names another host than SITE_URL's (or the request's Host) is 403.
+"""
+import hashlib
+import hmac
+import html
+import re
+import secrets
+import urllib.parse
+
+from lib import env
+from lib.http import HttpError
+
+FIELD = "csrf_token"
+HEADER = "x-csrf-token"
+PRE_COOKIE = "csrf_pre"
+PRE_RE = re.compile(r"[0-9a-f]{32}")
+STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def _mac(message):
+    salt = (env.get("CSRF_SALT", "") or "").encode("utf-8")
+    return hmac.new(salt, message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def token_for_session(session_row):
+    return _mac("session:" + session_row["csrf_secret"])
+
+
+def submitted_token(request):
+    """The token the request carries (header first, then the body field), or None."""
+    value = request.headers.get(HEADER)
+    if value:
+        return value.strip()
+    if request.method in STATE_CHANGING:
+        value = request.data.get(FIELD)
+        if isinstance(value, str) and value:
+            return value.strip()
+    return None
+
+
+def _equal(a, b):
+    return isinstance(a, str) and isinstance(b, str) and hmac.compare_digest(
+        a.encode("utf-8", "replace"), b.encode("utf-8", "replace"))
+
+
+def check_session_request(request):
+    """403 unless a state-changing session request carries its session's token."""
+    if request.method not in STATE_CHANGING or request.session is None:
+        return
+    given = submitted_token(request)
+    if not given:
+        raise HttpError(403, "missing CSRF token (send csrf_token or X-CSRF-Token)")
+    if not _equal(given, token_for_session(request.session)):
+        raise HttpError(403, "invalid CSRF token")
+
+
+# -- pre-session tokens for the login and registration forms -------------------
+def pre_token(request):
+    """The form token for an anonymous visitor (login and registration forms).
+    When the request had no csrf_pre cookie a new value is chosen: pass the
+    response to attach_pre_cookie() before returning it."""
+    value = request.cookies.get(PRE_COOKIE, "")
+    if not PRE_RE.fullmatch(value or ""):
+        value = getattr(request, "_csrf_pre_new", None) or secrets.token_hex(16)
+        request._csrf_pre_new = value
+    return _mac("pre:" + value)
+
+
+def attach_pre_cookie(request, response):
+    """Set the csrf_pre cookie chosen by pre_token() (if a new one was chosen)."""
+    value = getattr(request, "_csrf_pre_new", None)
+    if value:
+        secure = (env.get("SITE_URL", "") or "").lower().startswith("https://")
+        response.set_cookie(PRE_COOKIE, value, secure=secure, http_only=True)
+    return response
+
+
+def _pre_token_valid(request, given):
+    value = request.cookies.get(PRE_COOKIE, "")
+    return bool(PRE_RE.fullmatch(value or "")) and _equal(given, _mac("pre:" + value))
+
+
+def allowed_hosts(request):
+    hosts = set()
+    site = env.get("SITE_URL", "") or ""
+    if site:
+        netloc = urllib.parse.urlsplit(site).netloc.lower()
+        if netloc:
+            hosts.add(netloc)
+    host = request.headers.get("host") or request.environ.get("SERVER_NAME")
+    if host:
+        hosts.add(host.lower())
+    return hosts
+
+
+def foreign_origin(request):
+    """The Origin/Referer host when it names another site than ours, else None."""
+    for header in ("origin", "referer"):
+        value = request.headers.get(header)
+        if value is None or value == "":
+            continue
+        if value.strip().lower() == "null":
+            return "null"
+        netloc = urllib.parse.urlsplit(value.strip()).netloc.lower()
+        if not netloc or netloc not in allowed_hosts(request):
+            return netloc or value[:100]
+        return None  # Origin wins over Referer when present
+    return None
+
+
+def is_browser(request):
+    return request.wants_html
+
+
+def check_login_request(request):
+    """CSRF rule of /login.php and /register.php (see module doc)."""
+    other = foreign_origin(request)
+    if other is not None:
+        raise HttpError(403, f"cross-site request refused (origin {other})")
+    given = submitted_token(request)
+    if given:
+        if _pre_token_valid(request, given):
+            return
+        if request.session is not None and _equal(given, token_for_session(request.session)):
+            return
+        raise HttpError(403, "invalid CSRF token; reload the form and try again")
+    if is_browser(request):
+        raise HttpError(403, "missing CSRF token; reload the form and try again")
+
+
+def hidden_field(token):
+    return f'<input type="hidden" name="{FIELD}" value="{html.escape(token)}">'

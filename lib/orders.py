@@ -1,0 +1,345 @@
+"""Orders: checkout, scoped listing, detail with histories, and the order actions.
+
+The one rule book is `status_machine.decide()`; `take_action()` is the one code path
+that applies an action (the JSON API, the HTML pages and staff dispute resolution
+all go through it). Every state change happens inside one `db.transaction()` that
+first locks the order row (`FOR UPDATE` on MariaDB; SQLite's BEGIN IMMEDIATE lock
+covers the database), so concurrent requests on one order are serialized and at
+most one intent is ever open (the UNIQUE open_key backs this up).
+
+Privacy: an order is visible only to its buyer, the members of its store and staff;
+to anyone else it does not exist (404), in lists, details and actions alike.
+
+Amounts are stored as integer base-unit strings; the dicts returned here give
+token-unit decimal strings (pricing.format_amount).
+"""
+import uuid as uuidlib
+
+from lib import audit, catalog, chains, pricing, status_machine as sm, tokens
+from lib.db import utc_now
+from lib.http import HttpError
+
+ORDER_COLUMNS = (
+    "t.id, t.uuid, t.type, t.description, t.package_uuid, t.store_uuid, st.storename, "
+    "t.buyer_uuid, u.username AS buyer_username, t.dispute_uuid, t.price_usd, "
+    "v.current_status, v.current_amount, v.updated_at AS status_time, "
+    "e.required_amount, e.received_amount, e.escrow_address, e.chain_id, e.currency, "
+    "e.token_contract, e.decimals, e.usd_rate, e.refund_address, "
+    "t.buyer_confirmed_at, t.created_at, t.updated_at, "
+    "(SELECT ss.status FROM shipping_statuses ss WHERE ss.id = (SELECT MAX(ss2.id) "
+    "FROM shipping_statuses ss2 WHERE ss2.transaction_uuid = t.uuid)) AS current_shipping_status")
+ORDER_FROM = (
+    "transactions t "
+    "JOIN v_current_transaction_statuses v ON v.transaction_uuid = t.uuid "
+    "JOIN evm_transactions e ON e.transaction_uuid = t.uuid "
+    "JOIN stores st ON st.uuid = t.store_uuid "
+    "JOIN users u ON u.uuid = t.buyer_uuid")
+
+SCOPES = ("mine", "buyer", "vendor", "all")
+
+
+def _units(value, decimals):
+    """A stored base-unit amount as a token-unit string (left alone if not an integer)."""
+    try:
+        return pricing.format_amount(int(str(value)), decimals)
+    except (TypeError, ValueError):
+        return value
+
+
+def order_json(row):
+    """The SPEC's order fields (plus price_usd, received_amount, token_contract)."""
+    updated = max(row["updated_at"] or "", row["status_time"] or "")
+    return {
+        "uuid": row["uuid"], "type": row["type"], "description": row["description"],
+        "package_uuid": row["package_uuid"], "store_uuid": row["store_uuid"],
+        "storename": row["storename"], "buyer_uuid": row["buyer_uuid"],
+        "buyer_username": row["buyer_username"], "dispute_uuid": row["dispute_uuid"],
+        "current_status": row["current_status"],
+        "current_amount": _units(row["current_amount"], row["decimals"]),
+        "required_amount": _units(row["required_amount"], row["decimals"]),
+        "received_amount": _units(row["received_amount"], row["decimals"]),
+        "escrow_address": row["escrow_address"], "chain_id": row["chain_id"],
+        "currency": row["currency"], "token_contract": row["token_contract"],
+        "price_usd": row["price_usd"],
+        "current_shipping_status": row["current_shipping_status"],
+        "buyer_confirmed_at": row["buyer_confirmed_at"],
+        "created_at": row["created_at"], "updated_at": updated,
+    }
+
+
+# -- checkout --------------------------------------------------------------------
+
+def create_order(db, buyer, package_uuid, currency="ETH", chain_id=1, refund_address=None):
+    """Create an order for `package_uuid`, priced by the server in `currency` on `chain_id`.
+
+    Returns {"ok", "uuid", "escrow_address_pending", "required_amount" (token units),
+    "currency", "chain_id"}. Errors: 404 unknown package; 400 unsupported chain, unknown
+    token, bad refund address; 409 token not active, store suspended, stale/missing rate;
+    403 buying from a store you are a member of.
+    """
+    if not package_uuid:
+        raise HttpError(400, "package_uuid is required", fields={"package_uuid": "required"})
+    package = catalog.package_for_sale(db, package_uuid)
+    chain_id = tokens.parse_chain_id(1 if chain_id in (None, "") else chain_id)
+    token = tokens.payable_token(db, chain_id, "ETH" if currency in (None, "") else currency)
+    if refund_address not in (None, ""):
+        refund_address = tokens.checksum_address(refund_address, "refund_address")
+    else:
+        refund_address = buyer.get("refund_address") or None
+        if refund_address and not chains.is_checksum_address(refund_address):
+            refund_address = None
+    if catalog.member_role(db, buyer, package["store_uuid"]) is not None:
+        raise HttpError(403, "you cannot buy from a store you are a member of")
+    quote = pricing.quote_detail(db, package["price_usd"], token)
+    now = utc_now()
+    order_uuid = str(uuidlib.uuid4())
+    description = f"{package['item_name']} - {package['name']}"[:255]
+    with db.transaction():
+        db.insert("transactions", {
+            "uuid": order_uuid, "type": "evm", "description": description,
+            "package_uuid": package["uuid"], "store_uuid": package["store_uuid"],
+            "buyer_uuid": buyer["uuid"], "price_usd": package["price_usd"], "dispute_uuid": None,
+            "buyer_confirmed_at": None, "created_at": now, "updated_at": now})
+        db.insert("evm_transactions", {
+            "transaction_uuid": order_uuid, "chain_id": chain_id, "currency": token["symbol"],
+            "token_contract": token["contract_address"], "decimals": token["decimals"],
+            "required_amount": str(quote["required_amount"]), "received_amount": "0",
+            "usd_rate": quote["usd_rate"], "refund_address": refund_address,
+            "escrow_address": None, "derivation_index": None, "created_at": now})
+        sm.append_shipping(db, order_uuid, sm.DISPATCH_PENDING, buyer["uuid"])
+        audit.log(db, "order_created", buyer["uuid"], order_uuid,
+                  f"{quote['required_amount']} {token['symbol']} chain {chain_id}")
+    return {"ok": True, "uuid": order_uuid, "escrow_address_pending": True,
+            "required_amount": pricing.format_amount(quote["required_amount"], token["decimals"]),
+            "currency": token["symbol"], "chain_id": chain_id, "price_usd": package["price_usd"],
+            "usd_rate": quote["usd_rate"]}
+
+
+# -- reading ---------------------------------------------------------------------
+
+def _fetch_rows(db, ids):
+    if not ids:
+        return []
+    marks = ", ".join("?" * len(ids))
+    rows = db.query(f"SELECT {ORDER_COLUMNS} FROM {ORDER_FROM} WHERE t.id IN ({marks})", list(ids))
+    rows.sort(key=lambda r: r["id"], reverse=True)
+    return rows
+
+
+def _newest_ids(db, column, values, n):
+    """Ids of the newest `n` orders per value of an indexed column, merged newest first."""
+    ids = set()
+    for value in values:
+        ids.update(r["id"] for r in db.query(
+            f"SELECT id FROM transactions WHERE {column} = ? ORDER BY id DESC LIMIT ?", (value, n)))
+    return sorted(ids, reverse=True)
+
+
+def order_ids_page(db, user, limit=50, offset=0, scope=None):
+    """Ids of one page of the orders `user` may see, newest first.
+
+    Each source (my purchases, each of my stores) is read through its own index
+    ((buyer_uuid, id) and (store_uuid, id)) and the pages are merged, so no query
+    sorts or scans all orders.
+    """
+    limit, offset = int(limit), int(offset)
+    if scope in (None, ""):
+        scope = "all" if catalog.is_staff(user) else "mine"
+    if scope not in SCOPES:
+        raise HttpError(400, f"scope must be one of {', '.join(SCOPES)}", fields={"scope": "bad"})
+    if scope == "all":
+        if not catalog.is_staff(user):
+            raise HttpError(403, "only staff may list all orders")
+        return [r["id"] for r in db.query("SELECT id FROM transactions ORDER BY id DESC LIMIT ? OFFSET ?",
+                                          (limit, offset))]
+    n = limit + offset
+    ids = set()
+    if scope in ("mine", "buyer"):
+        ids.update(_newest_ids(db, "buyer_uuid", [user["uuid"]], n))
+    if scope in ("mine", "vendor"):
+        ids.update(_newest_ids(db, "store_uuid", catalog.user_store_uuids(db, user["uuid"]), n))
+    return sorted(ids, reverse=True)[offset:offset + limit]
+
+
+def list_orders(db, user, limit=50, offset=0, scope=None):
+    """Orders `user` is party to (all for staff unless a scope is given), newest first.
+
+    scope: 'mine' (default for non-staff: bought or sold by my stores), 'buyer', 'vendor',
+    'all' (default for staff; 403 for others).
+    """
+    return [order_json(r) for r in _fetch_rows(db, order_ids_page(db, user, limit, offset, scope))]
+
+
+def _order_row(db, order_uuid):
+    if not catalog.is_uuid(order_uuid):
+        return None
+    return db.one(f"SELECT {ORDER_COLUMNS} FROM {ORDER_FROM} WHERE t.uuid = ?", (order_uuid,))
+
+
+def parties(db, user, order):
+    """The ways `user` relates to `order`: a subset of {'buyer', 'vendor', 'staff'}."""
+    out = set()
+    if not user:
+        return out
+    if order["buyer_uuid"] == user["uuid"]:
+        out.add("buyer")
+    if catalog.member_role(db, user, order["store_uuid"]) is not None:
+        out.add("vendor")
+    if catalog.is_staff(user):
+        out.add("staff")
+    return out
+
+
+def open_dispute_row(db, order_uuid):
+    return db.one("SELECT * FROM disputes WHERE transaction_uuid = ? AND status = 'open' "
+                  "ORDER BY id DESC LIMIT 1", (order_uuid,))
+
+
+def order_state(db, order):
+    """The OrderState decide() needs, read from the logs (order: a row or dict with uuid)."""
+    status = order.get("current_status")
+    if status is None:
+        row = sm.current_status(db, order["uuid"])
+        status = row["status"] if row else sm.PENDING
+    shipping = order.get("current_shipping_status")
+    if "current_shipping_status" not in order:
+        row = sm.current_shipping(db, order["uuid"])
+        shipping = row["status"] if row else None
+    return sm.OrderState(
+        status=status,
+        dispatched=shipping == sm.DISPATCHED,
+        buyer_confirmed=bool(order.get("buyer_confirmed_at")),
+        dispute_open=open_dispute_row(db, order["uuid"]) is not None,
+        intent_open=sm.open_intent_row(db, order["uuid"]) is not None)
+
+
+def allowed_actions(db, user, order, who=None):
+    """The actions `user` may take on `order` now (for buttons)."""
+    who = parties(db, user, order) if who is None else who
+    state = order_state(db, order)
+    return [a for a in sm.ACTIONS if sm.decide(a, who, state)[0] == 200]
+
+
+def get_order(db, user, order_uuid):
+    """One order with statuses, shipping, intents, payouts, dispute; 404 unless party or staff."""
+    row = _order_row(db, order_uuid)
+    who = parties(db, user, row) if row else set()
+    if not who:
+        raise HttpError(404, "no such order")
+    out = order_json(row)
+    decimals = row["decimals"]
+    out["statuses"] = [{"time": s["time"], "status": s["status"], "amount": _units(s["amount"], decimals),
+                        "comment": s["comment"], "payment_receipt_uuid": s["payment_receipt_uuid"]}
+                       for s in sm.history(db, row["uuid"])]
+    out["shipping"] = [{"time": s["time"], "status": s["status"], "comment": s["comment"]}
+                       for s in sm.shipping_history(db, row["uuid"])]
+    out["intents"] = sm.intents(db, row["uuid"])
+    out["payouts"] = payouts(db, row)
+    out["dispute"] = None
+    if row["dispute_uuid"]:
+        d = db.one("SELECT uuid, status, resolution, refund_percent, created_at, resolved_at "
+                   "FROM disputes WHERE uuid = ?", (row["dispute_uuid"],))
+        out["dispute"] = d
+    out["usd_rate"] = row["usd_rate"]
+    out["decimals"] = decimals
+    out["refund_address"] = row["refund_address"] if ({"buyer", "staff"} & who) else None
+    out["my_roles"] = sorted(who)
+    out["allowed_actions"] = allowed_actions(db, user, row, who)
+    return out
+
+
+def payouts(db, order):
+    rows = db.query("SELECT kind, recipient_role, to_address, amount, currency, tx_hash, status, "
+                    "block_number, created_at, updated_at FROM payouts WHERE transaction_uuid = ? "
+                    "ORDER BY id", (order["uuid"],))
+    out = []
+    for p in rows:
+        p["amount"] = _units(p["amount"], order["decimals"])
+        try:
+            p["explorer_url"] = chains.explorer_tx_url(order["chain_id"], p["tx_hash"])
+        except ValueError:
+            p["explorer_url"] = None
+        out.append(p)
+    return out
+
+
+# -- actions ---------------------------------------------------------------------
+
+def parse_percent(value):
+    """refund_percent: a whole number from 1 to 99 (400 otherwise)."""
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        raise HttpError(400, "refund_percent is required for a partial refund (1-99)",
+                        fields={"refund_percent": "required"})
+    if not (text.isascii() and text.isdigit() and len(text) <= 3):
+        raise HttpError(400, "refund_percent must be a whole number from 1 to 99",
+                        fields={"refund_percent": "not a number"})
+    percent = int(text)
+    if not 1 <= percent <= 99:
+        raise HttpError(400, "refund_percent must be between 1 and 99",
+                        fields={"refund_percent": "out of range"})
+    return percent
+
+
+def _lock(db, order_uuid):
+    """Lock the order row for the rest of the transaction (must be its first read)."""
+    if not catalog.is_uuid(order_uuid):
+        return None
+    return db.one("SELECT id FROM transactions WHERE uuid = ? FOR UPDATE", (order_uuid,))
+
+
+def take_action(db, user, order_uuid, action, refund_percent=None, comment=None, ip=None):
+    """Apply `action` to the order for `user`; returns {"ok", "action", "transaction_uuid",
+    "intent"} (intent: {uuid, action, status, refund_percent} or None).
+
+    400 unknown action / bad refund_percent / bad comment; 404 not visible to the user;
+    403 this person may not; 409 not in this state, or an intent already open.
+    Staff moving funds on an order with an open dispute resolves that dispute in the
+    same transaction (release -> 'release', cancel -> 'refund', partial_refund).
+    """
+    from lib import disputes
+    action = (action or "").strip().lower() if isinstance(action, str) else ""
+    if action not in sm.ACTIONS:
+        raise HttpError(400, f"action must be one of {', '.join(sm.ACTIONS)}", fields={"action": "unknown"})
+    percent = parse_percent(refund_percent) if action == "partial_refund" else None
+    comment = catalog.text(comment, "comment", 5000)
+    intent = None
+    with db.transaction():
+        if _lock(db, order_uuid) is None:
+            raise HttpError(404, "no such order")
+        order = _order_row(db, order_uuid)
+        who = parties(db, user, order)
+        if not who:
+            raise HttpError(404, "no such order")
+        state = order_state(db, order)
+        code, message = sm.decide(action, who, state)
+        if code != 200:
+            raise HttpError(code, message)
+        if action in sm.MOVES_FUNDS:
+            dispute = open_dispute_row(db, order["uuid"]) if "staff" in who else None
+            try:
+                intent = sm.open_intent(db, order["uuid"], sm.MOVES_FUNDS[action], user["uuid"], percent)
+            except sm.IntentConflict as e:
+                raise HttpError(409, str(e))
+            if dispute is not None:
+                disputes.close(db, dispute, user, action, percent, comment)
+        elif action == "dispatch":
+            sm.append_shipping(db, order["uuid"], sm.DISPATCHED, user["uuid"], comment[:255] if comment else None)
+        elif action == "confirm":
+            now = utc_now()
+            db.execute("UPDATE transactions SET buyer_confirmed_at = ?, updated_at = ? WHERE uuid = ?",
+                       (now, now, order["uuid"]))
+        elif action == "dispute":
+            try:
+                sm.append_status(db, order["uuid"], sm.FROZEN, order["current_amount"],
+                                 f"dispute opened by {user['username']}")
+            except sm.TransitionError as e:
+                raise HttpError(409, str(e))
+            disputes.create(db, order, user, comment)
+        db.execute("UPDATE transactions SET updated_at = ? WHERE uuid = ?", (utc_now(), order["uuid"]))
+        audit.log(db, f"order_{action}", user["uuid"], order["uuid"],
+                  f"refund_percent={percent}" if percent else None, ip)
+    return {"ok": True, "action": action, "transaction_uuid": order["uuid"],
+            "intent": None if intent is None else {
+                "uuid": intent["uuid"], "action": intent["action"], "status": intent["status"],
+                "refund_percent": intent["refund_percent"]}}

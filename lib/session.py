@@ -1,0 +1,135 @@
+"""Server-side sessions in the database (any worker or node serves any request).
+
+The cookie `session` holds a random token; the table keeps only
+HMAC-SHA256(SESSION_SALT, token), so a leaked table does not give working
+cookies (and changing SESSION_SALT logs everyone out). Cookies are HttpOnly,
+SameSite=Lax, and Secure when SITE_URL is https. A login always starts a new
+session (new token); logout deletes the row.
+
+Idle expiry: SESSION_IDLE_MINUTES (default 120) after the last request.
+last_seen_at / expires_at are written at most once a minute per session.
+"""
+import datetime
+import hashlib
+import hmac
+import random
+import re
+import secrets
+
+from lib import env
+from lib.db import utc_now
+
+COOKIE = "session"
+TOKEN_RE = re.compile(r"[A-Za-z0-9_\-]{20,100}")
+TOUCH_EVERY_SECONDS = 60
+FMT = "%Y-%m-%d %H:%M:%S"
+
+
+def idle_minutes():
+    try:
+        value = int(env.get("SESSION_IDLE_MINUTES", "120") or 120)
+    except ValueError:
+        value = 120
+    return max(1, value)
+
+
+def secure_cookies():
+    return (env.get("SITE_URL", "") or "").lower().startswith("https://")
+
+
+def token_hash(token):
+    salt = (env.get("SESSION_SALT", "") or "").encode("utf-8")
+    return hmac.new(salt, token.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _parse(text):
+    return datetime.datetime.strptime(text, FMT)
+
+
+def _fmt(dt):
+    return dt.strftime(FMT)
+
+
+def _expiry(now_text):
+    return _fmt(_parse(now_text) + datetime.timedelta(minutes=idle_minutes()))
+
+
+def create(db, user_uuid, ip=None, user_agent=None, replace_token=None):
+    """Start a session for the user; return (token, row). `replace_token` (the
+    cookie the request came with, if any) is deleted: a login never reuses a token."""
+    token = secrets.token_urlsafe(32)
+    now = utc_now()
+    row = {
+        "token_hash": token_hash(token), "user_uuid": user_uuid,
+        "csrf_secret": secrets.token_hex(32), "flash": None,
+        "ip": (ip or "")[:45] or None, "user_agent": (user_agent or "")[:255] or None,
+        "created_at": now, "last_seen_at": now, "expires_at": _expiry(now),
+    }
+    with db.transaction():
+        if replace_token:
+            db.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash(replace_token),))
+        row["id"] = db.insert("sessions", row)
+    if random.random() < 0.02:
+        prune(db)
+    return token, row
+
+
+def load(db, token):
+    """The live session row for a cookie token (joined user fields under 'user'), or None.
+    Expired sessions are deleted; sessions of banned users do not load."""
+    if not token or not TOKEN_RE.fullmatch(token):
+        return None
+    row = db.one("SELECT * FROM sessions WHERE token_hash = ?", (token_hash(token),))
+    if row is None:
+        return None
+    now = utc_now()
+    if row["expires_at"] <= now:
+        db.execute("DELETE FROM sessions WHERE id = ?", (row["id"],))
+        return None
+    if (_parse(now) - _parse(row["last_seen_at"])).total_seconds() >= TOUCH_EVERY_SECONDS:
+        expires = _expiry(now)
+        db.execute("UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE id = ?",
+                   (now, expires, row["id"]))
+        row["last_seen_at"], row["expires_at"] = now, expires
+    return row
+
+
+def destroy(db, token):
+    """Delete the session of this token (logout). Returns True if one existed."""
+    if not token or not TOKEN_RE.fullmatch(token):
+        return False
+    return db.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash(token),)) > 0
+
+
+def destroy_all(db, user_uuid):
+    return db.execute("DELETE FROM sessions WHERE user_uuid = ?", (user_uuid,))
+
+
+def prune(db):
+    """Delete expired sessions."""
+    return db.execute("DELETE FROM sessions WHERE expires_at <= ?", (utc_now(),))
+
+
+def set_cookie(response, token):
+    """Attach the session cookie (browser-session lifetime; the server enforces expiry)."""
+    return response.set_cookie(COOKIE, token, secure=secure_cookies(), http_only=True)
+
+
+def clear_cookie(response):
+    return response.delete_cookie(COOKIE)
+
+
+# -- flash messages (one message shown on the next page) ------------------------
+def set_flash(db, session_row, message):
+    if session_row:
+        db.execute("UPDATE sessions SET flash = ? WHERE id = ?", (str(message)[:1000], session_row["id"]))
+        session_row["flash"] = message
+
+
+def pop_flash(db, session_row):
+    if not session_row or not session_row.get("flash"):
+        return None
+    message = session_row["flash"]
+    db.execute("UPDATE sessions SET flash = NULL WHERE id = ?", (session_row["id"],))
+    session_row["flash"] = None
+    return message

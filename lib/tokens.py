@@ -1,0 +1,206 @@
+"""Accepted tokens (what buyers may pay with) and the input checks shared by the
+order, deposit and settings code: chain ids and EIP-55 addresses.
+
+A token is (chain_id, symbol, contract_address); contract_address '' is the chain's
+native coin. An admin adds a token as `unverified`; cron checks it on chain
+(`decimals()`, `symbol()`, a price) and makes it `active` or `rejected`. Only active
+tokens can be used for orders and deposits.
+"""
+import re
+from decimal import Decimal, InvalidOperation
+
+from lib import chains, env
+from lib.db import IntegrityError, utc_now
+from lib.http import HttpError
+
+STATUSES = ("unverified", "active", "rejected")
+SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-_]{0,15}$")
+MAX_MANUAL_PRICE = Decimal("1000000000")
+
+COLUMNS = ("id, chain_id, symbol, contract_address, decimals, status, status_reason, "
+           "manual_usd_price, created_at, updated_at")
+
+
+# -- shared input checks ---------------------------------------------------------
+
+def allow_dev():
+    return (env.get("ALLOW_DEV_CHAIN") or "").strip() == "1"
+
+
+def parse_chain_id(value, field="chain_id"):
+    """A supported chain id (int) from user input; 400 otherwise."""
+    text = str(value).strip() if value is not None else ""
+    if not (text.isascii() and text.isdigit() and len(text) < 20):
+        raise HttpError(400, f"{field} must be a chain id number", fields={field: "not a number"})
+    chain_id = int(text)
+    if not chains.is_supported(chain_id, allow_dev()):
+        supported = ", ".join(str(c) for c in chains.supported_chain_ids(allow_dev()))
+        raise HttpError(400, f"unsupported chain {chain_id}; supported chains: {supported}",
+                        fields={field: "unsupported chain"})
+    return chain_id
+
+
+def checksum_address(value, field):
+    """An EIP-55 checksummed address from user input; 400 with a clear message otherwise."""
+    problem = chains.address_error(value if isinstance(value, str) else None)
+    if problem:
+        raise HttpError(400, f"{field}: {problem}", fields={field: problem})
+    return value.strip()
+
+
+def parse_usd(value, field, minimum=Decimal("0"), maximum=Decimal("1000000"), places=8,
+              allow_zero=False):
+    """A positive USD amount as a normalized decimal string (no floats, no exponents)."""
+    text = str(value).strip() if value is not None else ""
+    if not re.match(r"^[0-9]{1,12}(\.[0-9]{1,%d})?$" % places, text):
+        raise HttpError(400, f"{field} must be a decimal number like 12.50 "
+                             f"(at most {places} decimal places)", fields={field: "not a price"})
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise HttpError(400, f"{field} must be a decimal number", fields={field: "not a price"})
+    if number < minimum or (number == 0 and not allow_zero):
+        raise HttpError(400, f"{field} must be greater than zero", fields={field: "must be > 0"})
+    if number > maximum:
+        raise HttpError(400, f"{field} must be at most {maximum}", fields={field: "too large"})
+    return format_decimal(number)
+
+
+def format_decimal(number):
+    """Decimal -> plain string without exponent or trailing zeros ('12.5', '3')."""
+    text = format(number, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+# -- tokens ----------------------------------------------------------------------
+
+def list_tokens(db, chain_id=None, status=None):
+    sql = f"SELECT {COLUMNS} FROM accepted_tokens"
+    where, params = [], []
+    if chain_id is not None:
+        where.append("chain_id = ?")
+        params.append(int(chain_id))
+    if status is not None:
+        where.append("status = ?")
+        params.append(status)
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return db.query(sql + " ORDER BY chain_id, id", params)
+
+
+def active_tokens(db):
+    return list_tokens(db, status="active")
+
+
+def get_token(db, token_id):
+    return db.one(f"SELECT {COLUMNS} FROM accepted_tokens WHERE id = ?", (token_id,))
+
+
+def find_token(db, chain_id, symbol):
+    """The token with `symbol` (case-insensitive) on `chain_id`, any status, or None."""
+    return db.one(f"SELECT {COLUMNS} FROM accepted_tokens WHERE chain_id = ? AND UPPER(symbol) = ?",
+                  (int(chain_id), str(symbol).upper()))
+
+
+def payable_token(db, chain_id, currency):
+    """The active token a buyer or vendor names; 400 unknown, 409 not (yet) active."""
+    currency = currency.strip() if isinstance(currency, str) else ""
+    if not currency or len(currency) > 16:
+        raise HttpError(400, "currency must be a token symbol such as ETH", fields={"currency": "bad"})
+    token = find_token(db, chain_id, currency)
+    if token is None:
+        offered = [t["symbol"] for t in list_tokens(db, chain_id=chain_id, status="active")]
+        raise HttpError(400, f"{currency} is not accepted on chain {chain_id}; accepted: "
+                             f"{', '.join(offered) if offered else 'none'}",
+                        fields={"currency": "not accepted"})
+    if token["status"] != "active":
+        raise HttpError(409, f"{token['symbol']} on chain {chain_id} is {token['status']} and "
+                             "cannot be used until it is verified")
+    if token["decimals"] is None:
+        raise HttpError(409, f"{token['symbol']} on chain {chain_id} has no known decimals yet")
+    return token
+
+
+def add_token(db, chain_id, symbol, contract_address="", decimals=None, manual_usd_price=None):
+    """Add an accepted token as `unverified`; return its row.
+
+    400: chain not supported, bad symbol, contract address not checksummed, decimals or
+    manual price invalid (a manual price is only for test networks). 409: duplicate.
+    """
+    chain_id = parse_chain_id(chain_id)
+    chain = chains.get_chain(chain_id)
+    symbol = symbol.strip() if isinstance(symbol, str) else ""
+    if not SYMBOL_RE.match(symbol):
+        raise HttpError(400, "symbol must be 1-16 letters, digits, '.', '-' or '_'",
+                        fields={"symbol": "bad symbol"})
+    if contract_address is not None and not isinstance(contract_address, str):
+        raise HttpError(400, "contract_address must be a string", fields={"contract_address": "bad"})
+    contract_address = (contract_address or "").strip()
+    if contract_address:
+        contract_address = checksum_address(contract_address, "contract_address")
+        if decimals in (None, ""):
+            decimals = None
+        else:
+            text = str(decimals).strip()
+            if not (text.isdigit() and 0 <= int(text) <= 36):
+                raise HttpError(400, "decimals must be a whole number from 0 to 36",
+                                fields={"decimals": "bad"})
+            decimals = int(text)
+    else:
+        # The native coin: its decimals are a property of the chain.
+        if symbol.upper() != chain.native_symbol.upper():
+            raise HttpError(400, f"the native coin of chain {chain_id} is {chain.native_symbol}; "
+                                 "give contract_address for an ERC-20 token",
+                            fields={"symbol": "not the native coin"})
+        symbol = chain.native_symbol
+        decimals = chain.native_decimals
+    if manual_usd_price not in (None, ""):
+        if not chain.testnet:
+            raise HttpError(400, "manual_usd_price is only allowed on test networks; "
+                                 f"chain {chain_id} uses prices fetched by cron",
+                            fields={"manual_usd_price": "not a test network"})
+        manual_usd_price = parse_usd(manual_usd_price, "manual_usd_price", maximum=MAX_MANUAL_PRICE,
+                                     places=18)
+    else:
+        manual_usd_price = None
+    now = utc_now()
+    row = {"chain_id": chain_id, "symbol": symbol, "contract_address": contract_address,
+           "decimals": decimals, "status": "unverified", "status_reason": None,
+           "manual_usd_price": manual_usd_price, "created_at": now, "updated_at": now}
+    with db.transaction():
+        dup = db.one("SELECT id FROM accepted_tokens WHERE chain_id = ? AND "
+                     "(UPPER(symbol) = ? OR contract_address = ?)",
+                     (chain_id, symbol.upper(), contract_address))
+        if dup:
+            raise HttpError(409, f"a token {symbol} or with that contract already exists on chain {chain_id}")
+        try:
+            row["id"] = db.insert("accepted_tokens", row)
+        except IntegrityError:
+            raise HttpError(409, f"a token {symbol} or with that contract already exists on chain {chain_id}")
+    return get_token(db, row["id"])
+
+
+def remove_token(db, token_id):
+    """Delete an accepted token (orders keep their own copy of the token's facts)."""
+    text = str(token_id if token_id is not None else "").strip()
+    if not (text.isdigit() and len(text) < 19):
+        raise HttpError(400, "id must be a token id number", fields={"id": "bad"})
+    with db.transaction():
+        token = get_token(db, int(text))
+        if token is None:
+            raise HttpError(404, f"no accepted token with id {text}")
+        db.execute("DELETE FROM accepted_tokens WHERE id = ?", (token["id"],))
+    return token
+
+
+def set_status(db, token_id, status, reason=None, decimals=None):
+    """For cron's verification: active or rejected (with the reason)."""
+    if status not in STATUSES:
+        raise ValueError(status)
+    sets, params = ["status = ?", "status_reason = ?", "updated_at = ?"], [status, reason, utc_now()]
+    if decimals is not None:
+        sets.append("decimals = ?")
+        params.append(int(decimals))
+    db.execute(f"UPDATE accepted_tokens SET {', '.join(sets)} WHERE id = ?", params + [token_id])

@@ -1,0 +1,465 @@
+"""Users: registration, password hashing, login with throttling, roles and bans.
+
+Passwords are hashed with `hashlib.scrypt`, a random 16-byte salt per user, and
+the parameters stored with the hash (`scrypt$N$r$p$salt$hash`), so they can be
+raised later: a login with a hash made under weaker parameters re-hashes it.
+
+Throttling (login_attempts table, rolling windows, module constants):
+- failed logins: LOGIN_FAILS_PER_IP per IP and LOGIN_FAILS_PER_USERNAME per
+  username within LOGIN_WINDOW_MS; the next attempt gets 429 with Retry-After;
+- registrations: REGISTRATIONS_PER_IP attempts per IP and REGISTRATIONS_PER_USERNAME
+  attempts per requested name within REGISTER_WINDOW_MS (successful registrations and
+  attempts refused because the name is taken; this also slows name probing).
+
+CLI (make create-admin / make run):
+  python -m lib.users create-admin NAME   password from $ADMIN_PASSWORD or a prompt
+  python -m lib.users first-admin         creates `admin` with a printed random
+                                          password when no admin exists yet
+"""
+import hashlib
+import hmac
+import os
+import random
+import re
+import secrets
+import sys
+import time
+import uuid as uuidlib
+
+if __name__ == "__main__":  # python -m lib.users from the project root
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from lib import audit
+from lib.db import IntegrityError, utc_now
+from lib.http import HttpError
+
+ROLES = ("admin", "staff", "vendor", "customer")
+USERNAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,16}")
+USERNAME_MAX = 16
+PASSWORD_MIN = 8
+PASSWORD_MAX = 1024
+
+# scrypt parameters for new hashes (32 MiB, about 70 ms on one core). Stored with
+# each hash; raising them re-hashes on the next successful login.
+SCRYPT_N = 2 ** 15
+SCRYPT_R = 8
+SCRYPT_P = 1
+SCRYPT_DKLEN = 32
+
+LOGIN_WINDOW_MS = 15 * 60 * 1000
+LOGIN_FAILS_PER_IP = 10
+LOGIN_FAILS_PER_USERNAME = 5
+REGISTER_WINDOW_MS = 60 * 60 * 1000
+REGISTRATIONS_PER_IP = 10
+REGISTRATIONS_PER_USERNAME = 5
+
+PUBLIC_FIELDS = ("id", "uuid", "username", "role", "banned", "inviter_uuid",
+                 "refund_address", "payout_address", "created_at")
+
+
+# -- passwords -----------------------------------------------------------------
+def _scrypt(password, salt, n, r, p, dklen):
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=dklen,
+                          maxmem=256 * r * n + 1024 * 1024)
+
+
+def hash_password(password):
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_DKLEN)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def _parse_hash(stored):
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return None
+        return int(n), int(r), int(p), bytes.fromhex(salt), bytes.fromhex(digest)
+    except (ValueError, AttributeError):
+        return None
+
+
+def verify_password(password, stored):
+    parsed = _parse_hash(stored)
+    if parsed is None:
+        return False
+    n, r, p, salt, digest = parsed
+    candidate = _scrypt(password, salt, n, r, p, len(digest))
+    return hmac.compare_digest(candidate, digest)
+
+
+def needs_rehash(stored):
+    parsed = _parse_hash(stored)
+    if parsed is None:
+        return True
+    n, r, p, _salt, digest = parsed
+    return n < SCRYPT_N or r < SCRYPT_R or p < SCRYPT_P or len(digest) < SCRYPT_DKLEN
+
+
+# A hash to verify against when the user does not exist, so an unknown name
+# takes as long as a wrong password.
+_DUMMY_HASH = None
+
+
+def _dummy_hash():
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = hash_password(secrets.token_hex(8))
+    return _DUMMY_HASH
+
+
+# -- validation ----------------------------------------------------------------
+def validate_username(name, field="username"):
+    if name is not None and not isinstance(name, str):
+        raise HttpError(400, f"{field} must be a string", fields={field: "must be a string"})
+    if name is None or name.strip() == "":
+        raise HttpError(400, f"{field} is required", fields={field: "required"})
+    name = name.strip()
+    if len(name) > USERNAME_MAX:
+        raise HttpError(400, f"{field} is longer than {USERNAME_MAX} characters",
+                        fields={field: f"at most {USERNAME_MAX} characters"})
+    if not USERNAME_RE.fullmatch(name):
+        raise HttpError(400, f"{field} may contain only letters, digits, _ - and .",
+                        fields={field: "letters, digits, _ - . only"})
+    return name
+
+
+def validate_password(password, field="password"):
+    if password is None or password == "":
+        raise HttpError(400, f"{field} is required", fields={field: "required"})
+    if not isinstance(password, str):
+        raise HttpError(400, f"{field} must be a string", fields={field: "must be a string"})
+    if len(password) < PASSWORD_MIN:
+        raise HttpError(400, f"{field} must be at least {PASSWORD_MIN} characters",
+                        fields={field: f"at least {PASSWORD_MIN} characters"})
+    if len(password) > PASSWORD_MAX:
+        raise HttpError(400, f"{field} is longer than {PASSWORD_MAX} characters",
+                        fields={field: f"at most {PASSWORD_MAX} characters"})
+    return password
+
+
+def validate_role(role):
+    if role not in ROLES:
+        raise HttpError(400, "role must be one of " + ", ".join(ROLES), fields={"role": "unknown role"})
+    return role
+
+
+# -- reading -------------------------------------------------------------------
+def public(row):
+    """The user dict every endpoint sees (no password hash); banned is a bool."""
+    if row is None:
+        return None
+    user = {k: row.get(k) for k in PUBLIC_FIELDS}
+    user["banned"] = bool(row.get("banned"))
+    return user
+
+
+def by_uuid(db, uuid):
+    if not uuid or not isinstance(uuid, str):
+        return None
+    return public(db.one("SELECT * FROM users WHERE uuid = ?", (uuid,)))
+
+
+def by_username(db, name):
+    """Case-insensitive lookup."""
+    if not name or not isinstance(name, str) or len(name) > USERNAME_MAX:
+        return None
+    return public(db.one("SELECT * FROM users WHERE username_lower = ?", (name.lower(),)))
+
+
+def by_id(db, user_id):
+    return public(db.one("SELECT * FROM users WHERE id = ?", (user_id,)))
+
+
+def list_users(db, limit=50, offset=0, q=None, role=None):
+    where, params = [], []
+    if q:
+        where.append("username_lower LIKE ? ESCAPE '!'")
+        pattern = q.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+        params.append("%" + pattern + "%")
+    if role:
+        where.append("role = ?")
+        params.append(role)
+    sql = "SELECT * FROM users"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id LIMIT ? OFFSET ?"
+    return [public(r) for r in db.query(sql, params + [int(limit), int(offset)])]
+
+
+def count_admins(db):
+    return int(db.value("SELECT COUNT(*) FROM users WHERE role = 'admin' AND banned = 0", default=0))
+
+
+# -- writing -------------------------------------------------------------------
+def create_user(db, username, password, role="customer", invite=None):
+    """Create a user; return the user dict. 400 bad input, 409 name taken."""
+    username = validate_username(username)
+    validate_password(password)
+    validate_role(role)
+    inviter_uuid = None
+    if invite not in (None, ""):
+        if not isinstance(invite, str) or len(invite.strip()) > USERNAME_MAX or \
+                not USERNAME_RE.fullmatch(invite.strip()):
+            raise HttpError(400, "invite must be the username of the user who invited you",
+                            fields={"invite": "unknown user"})
+        inviter = by_username(db, invite.strip())
+        if inviter is None:
+            raise HttpError(400, f"invite: no user named {invite.strip()}", fields={"invite": "unknown user"})
+        inviter_uuid = inviter["uuid"]
+    password_hash = hash_password(password)
+    now = utc_now()
+    user_uuid = str(uuidlib.uuid4())
+    try:
+        with db.transaction():
+            if db.one("SELECT id FROM users WHERE username_lower = ?", (username.lower(),)):
+                raise HttpError(409, f"username {username} is taken", fields={"username": "taken"})
+            db.insert("users", {
+                "uuid": user_uuid, "username": username, "username_lower": username.lower(),
+                "password_hash": password_hash, "role": role, "banned": 0,
+                "inviter_uuid": inviter_uuid, "created_at": now, "updated_at": now,
+            })
+    except IntegrityError:
+        raise HttpError(409, f"username {username} is taken", fields={"username": "taken"})
+    return by_uuid(db, user_uuid)
+
+
+def set_role(db, uuid, role, actor_uuid=None, ip=None):
+    """Change a user's role (audited); return the user dict, None if no such user."""
+    validate_role(role)
+    with db.transaction():
+        user = db.one("SELECT * FROM users WHERE uuid = ? FOR UPDATE", (uuid,))
+        if user is None:
+            return None
+        if user["role"] != role:
+            db.execute("UPDATE users SET role = ?, updated_at = ? WHERE uuid = ?", (role, utc_now(), uuid))
+            audit.log(db, "role_changed", actor_uuid, uuid, f"{user['role']} -> {role}", ip)
+    return by_uuid(db, uuid)
+
+
+def set_banned(db, uuid, banned, actor_uuid=None, ip=None):
+    """Ban or unban (audited). A ban ends the user's sessions at once; their API keys
+    are refused while banned. Returns the user dict, None if no such user."""
+    banned = 1 if banned else 0
+    with db.transaction():
+        user = db.one("SELECT * FROM users WHERE uuid = ? FOR UPDATE", (uuid,))
+        if user is None:
+            return None
+        if int(user["banned"]) != banned:
+            db.execute("UPDATE users SET banned = ?, updated_at = ? WHERE uuid = ?", (banned, utc_now(), uuid))
+            audit.log(db, "banned" if banned else "unbanned", actor_uuid, uuid, user["username"], ip)
+        if banned:
+            db.execute("DELETE FROM sessions WHERE user_uuid = ?", (uuid,))
+    return by_uuid(db, uuid)
+
+
+def set_password(db, uuid, new_password, actor_uuid=None, ip=None, keep_session_id=None):
+    """Set a new password (audited) and end the user's other sessions."""
+    validate_password(new_password, "new_password")
+    password_hash = hash_password(new_password)
+    with db.transaction():
+        n = db.execute("UPDATE users SET password_hash = ?, updated_at = ? WHERE uuid = ?",
+                       (password_hash, utc_now(), uuid))
+        if not n:
+            return False
+        if keep_session_id is None:
+            db.execute("DELETE FROM sessions WHERE user_uuid = ?", (uuid,))
+        else:
+            db.execute("DELETE FROM sessions WHERE user_uuid = ? AND id <> ?", (uuid, keep_session_id))
+        audit.log(db, "password_changed", actor_uuid or uuid, uuid, None, ip)
+    return True
+
+
+def change_password(db, uuid, old_password, new_password, ip=None, keep_session_id=None):
+    """The user's own password change: the old password must match (403 otherwise)."""
+    row = db.one("SELECT password_hash FROM users WHERE uuid = ?", (uuid,))
+    if row is None:
+        raise HttpError(404, "no such user")
+    if not isinstance(old_password, str) or not verify_password(old_password, row["password_hash"]):
+        raise HttpError(403, "the current password is wrong", fields={"old_password": "wrong password"})
+    return set_password(db, uuid, new_password, uuid, ip, keep_session_id)
+
+
+def set_addresses(db, uuid, refund_address=None, payout_address=None, ip=None):
+    """The user's own refund and/or payout address (added by the orders issue).
+
+    None leaves a field as it is; '' clears it; anything else must be an EIP-55
+    checksummed address (400 otherwise). 400 when neither is given. Returns the user dict.
+    """
+    from lib.tokens import checksum_address
+    changes = {}
+    for field, value in (("refund_address", refund_address), ("payout_address", payout_address)):
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise HttpError(400, f"{field} must be a string", fields={field: "must be a string"})
+        changes[field] = checksum_address(value, field) if value.strip() else None
+    if not changes:
+        raise HttpError(400, "nothing to change: give refund_address and/or payout_address")
+    with db.transaction():
+        changes["updated_at"] = utc_now()
+        n = db.execute("UPDATE users SET %s WHERE uuid = ?" % ", ".join(f"{k} = ?" for k in changes),
+                       list(changes.values()) + [uuid])
+        if not n:
+            raise HttpError(404, "no such user")
+        audit.log(db, "addresses_changed", uuid, uuid,
+                  ", ".join(f"{k}={v}" for k, v in changes.items() if k != "updated_at"), ip)
+    return by_uuid(db, uuid)
+
+
+# -- throttling ----------------------------------------------------------------
+def _now_ms():
+    return int(time.time() * 1000)
+
+
+def _prune_attempts(db, now_ms):
+    if random.random() < 0.05:
+        db.execute("DELETE FROM login_attempts WHERE attempted_ms < ?",
+                   (now_ms - max(LOGIN_WINDOW_MS, REGISTER_WINDOW_MS),))
+
+
+def _throttle(db, kind, column, value, limit, window_ms, now_ms, what):
+    rows = db.query(f"SELECT attempted_ms FROM login_attempts WHERE kind = ? AND {column} = ? "
+                    f"AND success = ? AND attempted_ms > ? ORDER BY attempted_ms DESC LIMIT ?",
+                    (kind, value, 1 if kind == "register" else 0, now_ms - window_ms, limit))
+    if len(rows) >= limit:
+        oldest = min(r["attempted_ms"] for r in rows)
+        retry = max(1, (oldest + window_ms - now_ms + 999) // 1000)
+        raise HttpError(429, f"too many {what}; try again in {retry} seconds",
+                        [("Retry-After", str(retry))])
+
+
+def _record_attempt(db, kind, ip, username, success, now_ms):
+    db.insert("login_attempts", {"kind": kind, "ip": (ip or "")[:45],
+                                 "username_lower": (username or "").lower()[:64],
+                                 "success": 1 if success else 0, "attempted_ms": now_ms})
+    _prune_attempts(db, now_ms)
+
+
+def authenticate(db, username, password, ip=None):
+    """Check a login; return the user dict. 400 bad input, 401 wrong name or password,
+    403 banned, 429 too many failures (per IP and per username)."""
+    if not isinstance(username, str) or username.strip() == "":
+        raise HttpError(400, "username is required", fields={"username": "required"})
+    if not isinstance(password, str) or password == "":
+        raise HttpError(400, "password is required", fields={"password": "required"})
+    username = username.strip()
+    if len(username) > USERNAME_MAX or len(password) > PASSWORD_MAX:
+        raise HttpError(400, "username or password too long")
+    if not USERNAME_RE.fullmatch(username):
+        raise HttpError(400, "username may contain only letters, digits, _ - and .",
+                        fields={"username": "letters, digits, _ - . only"})
+    ip = ip or ""
+    now_ms = _now_ms()
+    _throttle(db, "login", "ip", ip, LOGIN_FAILS_PER_IP, LOGIN_WINDOW_MS, now_ms,
+              "failed logins from this address")
+    _throttle(db, "login", "username_lower", username.lower(), LOGIN_FAILS_PER_USERNAME,
+              LOGIN_WINDOW_MS, now_ms, "failed logins for this user")
+    row = db.one("SELECT * FROM users WHERE username_lower = ?", (username.lower(),))
+    ok = verify_password(password, row["password_hash"] if row else _dummy_hash())
+    if not row or not ok:
+        with db.transaction():
+            _record_attempt(db, "login", ip, username, False, now_ms)
+            audit.log(db, "login_failed", row["uuid"] if row else None, username,
+                      "wrong password" if row else "unknown user", ip)
+        raise HttpError(401, "wrong username or password")
+    if row["banned"]:
+        audit.log(db, "login_failed", row["uuid"], row["username"], "banned", ip)
+        raise HttpError(403, "this account is banned")
+    if needs_rehash(row["password_hash"]):
+        db.execute("UPDATE users SET password_hash = ? WHERE uuid = ?",
+                   (hash_password(password), row["uuid"]))
+    audit.log(db, "login", row["uuid"], row["username"], None, ip)
+    return public(row)
+
+
+def register(db, username, password, invite=None, ip=None):
+    """Registration from the web: create_user plus the per-IP limit and audit."""
+    username = validate_username(username)
+    validate_password(password)
+    ip = ip or ""
+    now_ms = _now_ms()
+    _throttle(db, "register", "ip", ip, REGISTRATIONS_PER_IP, REGISTER_WINDOW_MS, now_ms,
+              "registrations from this address")
+    _throttle(db, "register", "username_lower", username.lower(), REGISTRATIONS_PER_USERNAME,
+              REGISTER_WINDOW_MS, now_ms, "registration attempts for this name")
+    try:
+        user = create_user(db, username, password, "customer", invite)
+    except HttpError as e:
+        if e.status == 409:
+            _record_attempt(db, "register", ip, username, True, now_ms)
+        raise
+    with db.transaction():
+        _record_attempt(db, "register", ip, username, True, now_ms)
+        audit.log(db, "register", user["uuid"], user["username"],
+                  f"invited by {user['inviter_uuid']}" if user["inviter_uuid"] else None, ip)
+    return user
+
+
+# -- admins ----------------------------------------------------------------------
+def create_admin(db, username, password):
+    """Create an admin, or make an existing user admin with this password."""
+    existing = by_username(db, username)
+    if existing is None:
+        user = create_user(db, username, password, "admin")
+        audit.log(db, "admin_created", None, user["uuid"], user["username"])
+        return user, True
+    set_password(db, existing["uuid"], password)
+    set_role(db, existing["uuid"], "admin")
+    set_banned(db, existing["uuid"], False)
+    return by_uuid(db, existing["uuid"]), False
+
+
+def ensure_first_admin(db, username="admin"):
+    """On a database without an admin, create one with a random password.
+    Returns (user, password) when one was created, else None."""
+    if db.value("SELECT COUNT(*) FROM users WHERE role = 'admin'", default=0):
+        return None
+    name = username
+    while by_username(db, name) is not None:
+        name = f"{username}-{secrets.token_hex(3)}"
+    password = secrets.token_urlsafe(15)
+    user = create_user(db, name, password, "admin")
+    audit.log(db, "admin_created", None, user["uuid"], "first run")
+    return user, password
+
+
+def main(argv):
+    import getpass
+    from lib import env
+    from lib.db import get_db
+    env.load()
+    db = get_db()
+    if argv[:1] == ["create-admin"] and len(argv) in (1, 2):
+        name = argv[1] if len(argv) == 2 else "admin"
+        password = os.environ.get("ADMIN_PASSWORD")
+        if not password:
+            if not sys.stdin.isatty():
+                print("error: no terminal to ask for the password: set ADMIN_PASSWORD", file=sys.stderr)
+                return 1
+            password = getpass.getpass("password (min 8 characters): ")
+            if getpass.getpass("again: ") != password:
+                print("passwords differ; nothing changed", file=sys.stderr)
+                return 1
+        try:
+            user, created = create_admin(db, name, password)
+        except HttpError as e:
+            print(f"error: {e.message}", file=sys.stderr)
+            return 1
+        print(f"{'created' if created else 'updated'} admin {user['username']}")
+        return 0
+    if argv == ["first-admin"]:
+        made = ensure_first_admin(db)
+        if made:
+            user, password = made
+            print("=" * 60)
+            print(f"First admin account created: {user['username']}")
+            print(f"Password (shown only this once): {password}")
+            print("=" * 60, flush=True)
+        return 0
+    print("usage: python -m lib.users create-admin [USERNAME] | first-admin", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,49 @@
+"""GET/POST /admin/config.php (admin)
+
+GET  -> {"config": {name: value}, "keys": [{name, value, default, kind, description}]}
+POST known keys only, each validated (400 names the bad key; nothing is written unless
+     every key is valid) -> {"ok": true, "changed": {name: value}, "config": {...}}.
+"""
+from lib import admin_pages, audit, auth, config
+from lib.db import get_db
+from lib.http import HttpError, json_response
+
+IGNORED = ("csrf_token",)
+
+
+def _body(db):
+    values = config.all_values(db)
+    keys = [{"name": name, "value": values[name], "default": spec[1], "kind": spec[0],
+             "description": spec[2]} for name, spec in config.KEYS.items()]
+    return {"config": values, "keys": keys}
+
+
+def get(request):
+    if request.wants_html:  # the HTML view for browsers (lib/admin_pages.py)
+        return admin_pages.config_page(request)
+    auth.require_role(request, "admin")
+    return json_response(_body(get_db()))
+
+
+def post(request):
+    if request.wants_html:  # a browser form: same handler, then redirect or re-show the form
+        return admin_pages.form_post(request, _post, "config")
+    return _post(request)
+
+
+def _post(request):
+    admin = auth.require_role(request, "admin")
+    db = get_db()
+    values = {k: v for k, v in request.data.items() if k not in IGNORED}
+    if not values:
+        raise HttpError(400, "no config keys given; known keys: " + ", ".join(config.KEYS))
+    for name, value in values.items():
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            raise HttpError(400, f"invalid value for {name}: give a string", fields={name: "bad"})
+    try:
+        changed = config.set_values(db, values)
+    except config.ConfigError as e:
+        raise HttpError(400, str(e))
+    audit.log(db, "config_changed", admin["uuid"], None,
+              ", ".join(f"{k}={v}" for k, v in changed.items()), request.client_ip)
+    return json_response(dict(ok=True, changed=changed, **_body(db)))

@@ -1,0 +1,19 @@
+"""POST /admin/tokens-remove.php (admin): id -> {"ok": true, "id"}; 404 unknown id."""
+from lib import admin_pages, audit, auth, tokens
+from lib.db import get_db
+from lib.http import json_response
+
+
+def post(request):
+    if request.wants_html:  # a browser form: same handler, then back to /admin/tokens.php
+        return admin_pages.form_post(request, _post, "tokens_remove")
+    return _post(request)
+
+
+def _post(request):
+    admin = auth.require_role(request, "admin")
+    db = get_db()
+    token = tokens.remove_token(db, request.data.get("id"))
+    audit.log(db, "token_removed", admin["uuid"], str(token["id"]),
+              f"{token['symbol']} chain {token['chain_id']}", request.client_ip)
+    return json_response({"ok": True, "id": token["id"]})

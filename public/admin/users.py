@@ -1,0 +1,73 @@
+"""GET/POST /admin/users.php (admin only). Browsers (Accept: text/html) get the HTML
+page of lib/admin_pages.py; the same handler serves both.
+
+GET  ?q= (name contains) &role= &limit= &offset= -> {"users": [...], "limit", "offset"}
+POST `user_uuid` (or `username`), and `role` (admin|staff|vendor|customer) and/or
+     `banned` (1/0, true/false) -> {"ok": true, "user": {...}}. Audited. A ban ends
+     the user's sessions and stops their keys. Admins cannot demote or ban themselves.
+"""
+from lib import admin_pages, auth, users
+from lib.db import get_db
+from lib.http import HttpError, json_response
+
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off")
+
+
+def get(request):
+    if request.wants_html:  # the HTML view for browsers (lib/admin_pages.py)
+        return admin_pages.users_page(request)
+    auth.require_role(request, "admin")
+    limit, offset = request.page()
+    q = request.arg("q")
+    if q is not None and len(q) > 16:
+        raise HttpError(400, "q is longer than 16 characters")
+    role = request.arg("role")
+    if role is not None:
+        users.validate_role(role)
+    return json_response({"users": users.list_users(get_db(), limit, offset, q, role),
+                          "limit": limit, "offset": offset})
+
+
+def post(request):
+    if request.wants_html:  # a browser form: same handler, then redirect or re-show the page
+        return admin_pages.form_post(request, _post, "users")
+    return _post(request)
+
+
+def _post(request):
+    admin = auth.require_role(request, "admin")
+    db = get_db()
+    user_uuid = request.field("user_uuid", max_length=36)
+    username = request.field("username", max_length=16)
+    if user_uuid:
+        target = users.by_uuid(db, user_uuid)
+    elif username:
+        target = users.by_username(db, username)
+    else:
+        raise HttpError(400, "user_uuid or username is required", fields={"user_uuid": "required"})
+    if target is None:
+        raise HttpError(404, "no such user")
+    role = request.field("role", max_length=16)
+    banned_raw = request.field("banned", max_length=5)
+    if role is None and banned_raw is None:
+        raise HttpError(400, "nothing to change: send role and/or banned")
+    if role is not None:
+        users.validate_role(role)
+    banned = None
+    if banned_raw is not None:
+        if banned_raw.lower() in TRUE:
+            banned = True
+        elif banned_raw.lower() in FALSE:
+            banned = False
+        else:
+            raise HttpError(400, "banned must be 1 or 0", fields={"banned": "1 or 0"})
+    if target["uuid"] == admin["uuid"] and ((role is not None and role != "admin") or banned):
+        raise HttpError(409, "you cannot demote or ban yourself")
+    ip = request.client_ip
+    with db.transaction():
+        if role is not None:
+            users.set_role(db, target["uuid"], role, admin["uuid"], ip)
+        if banned is not None:
+            users.set_banned(db, target["uuid"], banned, admin["uuid"], ip)
+    return json_response({"ok": True, "user": users.by_uuid(db, target["uuid"])})

@@ -1,0 +1,29 @@
+"""GET/POST /api/deposits.php (store members)
+
+GET  -> {"deposits": [...], "limit", "offset"}: deposits of my stores (?store_uuid= one store);
+     ?uuid= -> {"deposit": {... "history", "withdrawals"}}.
+POST store_uuid, currency (default ETH), chain_id (default 1) -> {"ok": true, "uuid", "deposit"};
+     the address is null until cron derives it (branch m/44'/60'/0'/1/i).
+"""
+from lib import auth, deposits
+from lib.db import get_db
+from lib.http import json_response
+
+
+def get(request):
+    user = auth.require_user(request)
+    db = get_db()
+    uuid = request.arg("uuid")
+    if uuid is not None:
+        return json_response({"deposit": deposits.get_deposit(db, user, uuid)})
+    limit, offset = request.page()
+    return json_response({"deposits": deposits.list_deposits(db, user, limit, offset,
+                                                             request.arg("store_uuid")),
+                          "limit": limit, "offset": offset})
+
+
+def post(request):
+    user = auth.require_user(request)
+    d = request.data
+    deposit = deposits.open_deposit(get_db(), user, d.get("store_uuid"), d.get("currency"), d.get("chain_id"))
+    return json_response({"ok": True, "uuid": deposit["uuid"], "deposit": deposit})

@@ -1,0 +1,37 @@
+"""GET/POST /api/disputes.php
+
+GET  -> {"disputes": [...], "limit", "offset"}: disputes of orders I am party to (every
+     dispute for staff); ?status=open|resolved; ?uuid= -> {"dispute": {... "claims": [...]}}.
+POST dispute_uuid, claim -> {"ok": true, "claim": {...}} (buyer, store members, staff);
+POST dispute_uuid, resolution = release | refund | partial_refund (refund_percent 1-99),
+     optional comment (staff only) -> {"ok": true, "dispute_uuid", "resolution", "action",
+     "transaction_uuid", "intent"}: closes the dispute and writes the intent in one step.
+"""
+from lib import auth, disputes
+from lib.db import get_db
+from lib.http import HttpError, json_response
+
+
+def get(request):
+    user = auth.require_user(request)
+    db = get_db()
+    uuid = request.arg("uuid")
+    if uuid is not None:
+        return json_response({"dispute": disputes.get_dispute(db, user, uuid)})
+    limit, offset = request.page()
+    return json_response({"disputes": disputes.list_disputes(db, user, limit, offset, request.arg("status")),
+                          "limit": limit, "offset": offset})
+
+
+def post(request):
+    user = auth.require_user(request)
+    db = get_db()
+    d = request.data
+    dispute_uuid = d.get("dispute_uuid")
+    if not dispute_uuid or not isinstance(dispute_uuid, str):
+        raise HttpError(400, "dispute_uuid is required", fields={"dispute_uuid": "required"})
+    if d.get("resolution") not in (None, ""):
+        return json_response(disputes.resolve(db, user, dispute_uuid, d.get("resolution"),
+                                              d.get("refund_percent"), d.get("comment"), request.client_ip))
+    claim = disputes.add_claim(db, user, dispute_uuid, d.get("claim"))
+    return json_response({"ok": True, "claim": claim})

@@ -1,0 +1,18 @@
+"""POST /api/store-settings.php (store owner)
+
+store_uuid and any of description, payout_address (EIP-55 checksummed; '' clears)
+-> {"ok": true, "store": {... payout_address}}.
+"""
+from lib import auth, catalog
+from lib.db import get_db
+from lib.http import HttpError, json_response
+
+
+def post(request):
+    user = auth.require_user(request)
+    d = request.data
+    if not d.get("store_uuid"):
+        raise HttpError(400, "store_uuid is required", fields={"store_uuid": "required"})
+    store = catalog.update_store(get_db(), user, d.get("store_uuid"),
+                                 description=d.get("description"), payout_address=d.get("payout_address"))
+    return json_response({"ok": True, "store": store})

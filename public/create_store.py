@@ -1,0 +1,32 @@
+"""GET/POST /create-store.php : open a store (agree to the vendorship terms).
+
+POST `storename`, `description`, `vendorship_agree=1` -> lib.catalog.create_store (as
+POST /api/stores.php): the creator becomes its owner and a vendor.
+"""
+from lib import catalog, config, web
+from lib.db import get_db
+from lib.http import HttpError
+
+TITLE = "Open a store"
+
+
+def _commission(db):
+    return f"{config.commission(db, 'free') * 100:.0f}%"
+
+
+def get(request):
+    web.login(request)
+    return web.page(request, "create_store.html", TITLE, commission=_commission(get_db()))
+
+
+def post(request):
+    user = web.login(request)
+    db = get_db()
+    data = request.data
+    try:
+        store = catalog.create_store(db, user, data.get("storename"), data.get("description"),
+                                     agreed=data.get("vendorship_agree"))
+    except HttpError as e:
+        return web.form_error(request, e, "create_store.html", TITLE, commission=_commission(db))
+    web.flash(request, f"Your store {store['storename']} is open. Set its payout address, then add items.")
+    return web.see_other(web.url("/settings/store.php", uuid=store["uuid"]))

@@ -1,0 +1,21 @@
+"""GET /item.php?uuid= : an item with its packages and a live price per accepted token."""
+from lib import catalog, web
+from lib.db import get_db
+from lib.http import HttpError
+
+
+def get(request):
+    db = get_db()
+    user = web.user(request)
+    item_uuid = request.arg("uuid")
+    if not item_uuid:
+        raise HttpError(400, "uuid is required: /item.php?uuid=ITEM_UUID")
+    item = catalog.get_item(db, item_uuid, user)
+    packages = catalog.list_packages(db, item["uuid"], user)
+    from lib import tokens
+    active = tokens.active_tokens(db)
+    for p in packages:
+        p["quotes"] = catalog.package_quotes(db, p["price_usd"], active)
+    is_member = catalog.member_role(db, user, item["store_uuid"]) is not None
+    return web.page(request, "item.html", item["name"], item=item, packages=packages,
+                    is_member=is_member, nav_active="marketplace")

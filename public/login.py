@@ -1,0 +1,64 @@
+"""GET/POST /login.php: the login form; POST `username`, `password`.
+
+Browsers get 303 to `next` (a local path) or /marketplace.php; other clients get
+`Logged in as NAME`. Either way a new session cookie (never a reused token).
+CSRF: the form's token, or no token from a non-browser client; a foreign
+Origin/Referer is refused (lib.csrf.check_login_request).
+"""
+from lib import account_pages, csrf, session, users
+from lib.db import get_db
+from lib.http import HttpError, redirect, text_response
+
+DEFAULT_NEXT = "/marketplace.php"
+
+
+def safe_next(value):
+    """`value` when it is a local path (no open redirect), else None."""
+    if isinstance(value, str) and value.startswith("/") and not value.startswith(("//", "/\\")) \
+            and len(value) <= 500 and all(32 < ord(c) < 127 for c in value):
+        return value
+    return None
+
+
+def current_session(request):
+    """Load the request's session (if any) into request.session; return the cookie token."""
+    token = request.cookies.get(session.COOKIE)
+    request.session = session.load(get_db(), token) if token else None
+    return token
+
+
+def get(request):
+    current_session(request)
+    resp = account_pages.login_page(csrf.pre_token(request), next_url=safe_next(request.arg("next")))
+    return csrf.attach_pre_cookie(request, resp)
+
+
+def _form_again(request, error):
+    """Re-show the form to a browser with the error and the error's status."""
+    form = request.data
+    resp = account_pages.login_page(csrf.pre_token(request), form=form, errors=error.fields,
+                                    error=error.message, next_url=safe_next(form.get("next")),
+                                    status=error.status)
+    resp.headers.extend(error.headers)
+    return csrf.attach_pre_cookie(request, resp)
+
+
+def post(request):
+    db = get_db()
+    old_token = current_session(request)
+    data = request.data  # 400/413 for bodies that cannot be read
+    try:
+        csrf.check_login_request(request)
+        user = users.authenticate(db, data.get("username"), data.get("password"), request.client_ip)
+    except HttpError as e:
+        if request.wants_html:
+            return _form_again(request, e)
+        raise
+    token, _row = session.create(db, user["uuid"], request.client_ip,
+                                 request.headers.get("user-agent"), replace_token=old_token)
+    if request.wants_html:
+        resp = redirect(safe_next(data.get("next")) or DEFAULT_NEXT)
+    else:
+        resp = text_response(f"Logged in as {user['username']}")
+    session.set_cookie(resp, token)
+    return resp

@@ -1,0 +1,46 @@
+"""GET/POST /settings/store.php?uuid= : a store's description and payout address (owner).
+
+Without `uuid` the first of my stores. POST `description`, `payout_address` ->
+lib.catalog.update_store (as POST /api/store-settings.php).
+"""
+from lib import catalog, config, web
+from lib.db import get_db
+from lib.http import HttpError
+
+TITLE = "Store settings"
+
+
+def _context(db, user, store_uuid):
+    stores = catalog.my_stores(db, user)
+    if not stores and not store_uuid:
+        raise HttpError(403, "you have no store yet: open one at /create-store.php")
+    if not store_uuid:
+        store_uuid = stores[0]["uuid"]
+    role = catalog.member_role(db, user, store_uuid) if catalog.is_uuid(store_uuid) else None
+    if role is None:
+        raise HttpError(404, "no such store among yours")
+    store = catalog.get_store(db, store_uuid, user)
+    form = {"description": store["description"] or "", "payout_address": store["payout_address"] or ""}
+    return {"stores": stores, "store": store, "my_role": role, "form": form,
+            "commission": f"{config.commission(db, store['tier']) * 100:.0f}%", "nav_active": "store"}
+
+
+def get(request):
+    user = web.login(request)
+    return web.page(request, "settings/store.html", TITLE, **_context(get_db(), user, request.arg("uuid")))
+
+
+def post(request):
+    user = web.login(request)
+    db = get_db()
+    data = request.data
+    store_uuid = request.arg("uuid") or data.get("uuid")
+    ctx = _context(db, user, store_uuid)
+    try:
+        catalog.update_store(db, user, ctx["store"]["uuid"], description=data.get("description", ""),
+                             payout_address=data.get("payout_address", ""))
+    except HttpError as e:
+        ctx["form"] = {"description": data.get("description", ""), "payout_address": data.get("payout_address", "")}
+        return web.form_error(request, e, "settings/store.html", TITLE, **ctx)
+    web.flash(request, "Store settings saved.")
+    return web.see_other(web.url("/settings/store.php", uuid=ctx["store"]["uuid"]))

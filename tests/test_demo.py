@@ -1,0 +1,42 @@
+"""The demo's seed data (demo/seed.py, used by `make demo`) on both databases: the
+marketplace shows its items priced in ETH on the dev chain, and its buyer can order."""
+import pytest
+
+from demo import seed
+from lib import orders, users
+from tests.chain import fresh_address
+from tests.client import Client
+from tests.factories import login
+
+HTML = {"Accept": "text/html"}
+
+
+@pytest.fixture(autouse=True)
+def dev_chain(monkeypatch):
+    monkeypatch.setenv("ALLOW_DEV_CHAIN", "1")
+
+
+def test_demo_seed_makes_a_marketplace_to_buy_from(db, app):
+    vendor_wallet, buyer_wallet = fresh_address(), fresh_address()
+    people, store = seed.seed(db, vendor_wallet, buyer_wallet)
+    assert {p["username"]: p["role"] for p in people.values()} == {
+        "admin": "admin", "staff": "staff", "vendor": "customer", "buyer": "customer"}
+    assert db.value("SELECT role FROM users WHERE username = 'vendor'") == "vendor"
+    c = Client(app)
+    r = c.get("/marketplace.php", headers=HTML)
+    assert r.status == 200
+    for name, _category, _description, _packages in seed.ITEMS:
+        assert name in r.text
+    login(c, "buyer", seed.common.PASSWORD)
+    package = db.value("SELECT uuid FROM packages WHERE price_usd = '120'")
+    order = orders.create_order(db, users.by_username(db, "buyer"), package, "ETH", 31337)
+    assert order["required_amount"] == "0.06"  # $120 at the demo's $2,000 per ETH
+    r = c.get("/payment.php?uuid=" + order["uuid"], headers=HTML)
+    assert r.status == 200 and "pending" in r.text
+    assert buyer_wallet in r.text  # the buyer's refund address from the seed
+    assert db.value("SELECT payout_address FROM stores WHERE uuid = ?", (store["uuid"],)) == vendor_wallet
+
+
+def test_demo_pay_needs_an_order():
+    from demo import pay
+    assert pay.main([]) == 2

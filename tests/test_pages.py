@@ -1,0 +1,316 @@
+"""The HTML pages, in-process on SQLite and MariaDB: the status code of every page for
+every role, forms refused without their CSRF token (and changing nothing), and
+hostile names stored and shown as text everywhere they appear."""
+import re
+
+import pytest
+
+from lib import deposits, orders, status_machine as sm
+from tests.client import Client
+from tests.factories import login
+from tests.ui_data import make_shop
+
+HTML = {"Accept": "text/html,application/xhtml+xml"}
+ROLES = ("anonymous", "customer", "vendor", "staff", "admin")
+LOGIN_AS = {"customer": "buyer1", "vendor": "vendor1", "staff": "staff1", "admin": "admin1"}
+
+
+@pytest.fixture(autouse=True)
+def dev_chain(monkeypatch):
+    """The pages are exercised with ETH on the development chain 31337."""
+    monkeypatch.setenv("ALLOW_DEV_CHAIN", "1")
+
+
+def browser(app, role):
+    """A client logged in as the user of `role` (None for anonymous); returns (client, csrf)."""
+    c = Client(app)
+    token = login(c, LOGIN_AS[role]) if role != "anonymous" else None
+    return c, token
+
+
+def paid_order(db, shop):
+    """An order of the buyer, paid (COMPLETED) with an escrow address, as cron leaves it."""
+    result = orders.create_order(db, shop["buyer"], shop["package"]["uuid"], "ETH", 31337)
+    uuid = result["uuid"]
+    address = "0x" + uuid.replace("-", "")[:32] + "00000000"
+    db.execute("UPDATE evm_transactions SET escrow_address = ?, derivation_index = ?, received_amount = "
+               "required_amount WHERE transaction_uuid = ?", (address, abs(hash(uuid)) % 2**31, uuid))
+    sm.append_status(db, uuid, sm.PENDING, "0", "escrow address assigned")
+    required = db.value("SELECT required_amount FROM evm_transactions WHERE transaction_uuid = ?", (uuid,))
+    sm.append_status(db, uuid, sm.COMPLETED, required, "paid")
+    return uuid
+
+
+def world(db):
+    shop = make_shop(db)
+    order = orders.create_order(db, shop["buyer"], shop["package"]["uuid"], "ETH", 31337)["uuid"]
+    disputed = paid_order(db, shop)
+    orders.take_action(db, shop["buyer"], disputed, "dispute", comment="never arrived")
+    dispute = db.value("SELECT dispute_uuid FROM transactions WHERE uuid = ?", (disputed,))
+    deposit = deposits.open_deposit(db, shop["vendor"], shop["store"]["uuid"], "ETH", 31337)
+    shop.update(order=order, disputed=disputed, dispute=dispute, deposit=deposit["uuid"])
+    return shop
+
+
+def matrix(shop):
+    """path -> expected status for (anonymous, customer=the buyer, vendor=the store owner, staff, admin)."""
+    everyone = (200,) * 5
+    session = (303, 200, 200, 200, 200)
+    store_members = (303, 403, 200, 403, 403)
+    staff = (303, 403, 403, 200, 200)
+    admin = (303, 403, 403, 403, 200)
+    return {
+        "/": everyone,
+        "/marketplace.php": everyone,
+        "/marketplace.php?q=widget&category=%d" % shop["category_id"]: everyone,
+        "/vendors.php": everyone,
+        "/store.php?uuid=" + shop["store"]["uuid"]: everyone,
+        "/item.php?uuid=" + shop["item"]["uuid"]: everyone,
+        "/login.php": everyone,
+        "/register.php": everyone,
+        "/book.php?package_uuid=" + shop["package"]["uuid"]: (303, 200, 403, 200, 200),
+        "/payment.php?uuid=" + shop["order"]: session,
+        "/payment.php?uuid=" + shop["disputed"]: session,
+        "/payments.php": session,
+        "/payments.php?view=sales": (303, 403, 200, 403, 403),
+        "/payments.php?view=all": (303, 403, 403, 200, 200),
+        "/dispute.php?uuid=" + shop["dispute"]: session,
+        "/create-store.php": session,
+        "/settings/user.php": session,
+        "/referrals.php": session,
+        "/settings/store.php": store_members,
+        "/item/edit.php": store_members,
+        "/item/edit.php?uuid=" + shop["item"]["uuid"]: store_members,
+        "/item/edit.php?store_uuid=" + shop["store"]["uuid"]: store_members,
+        "/deposits.php": store_members,
+        "/deposits/add.php": store_members,
+        "/deposits/withdraw.php?uuid=" + shop["deposit"]: (303, 404, 200, 200, 200),
+        "/staff/": staff,
+        "/staff/disputes.php": staff,
+        "/staff/disputes.php?status=open": staff,
+        "/staff/stores.php": staff,
+        "/staff/users.php": staff,
+        "/staff/stats.php": staff,
+        "/admin/": admin,
+        "/admin/config.php": admin,
+        "/admin/tokens.php": admin,
+        "/admin/users.php": admin,
+    }
+
+
+def test_every_page_status_per_role(db, app):
+    shop = world(db)
+    expected = matrix(shop)
+    wrong = []
+    for i, role in enumerate(ROLES):
+        c, _ = browser(app, role)
+        for path, codes in expected.items():
+            r = c.get(path, headers=HTML)
+            if r.status != codes[i]:
+                wrong.append(f"{role} GET {path}: {r.status}, expected {codes[i]}: {r.text[:200]!r}")
+            elif r.status == 200:
+                assert r.header("Content-Type").startswith("text/html"), path
+                assert "Traceback" not in r.text
+            elif r.status == 303:
+                assert r.header("Location").startswith("/login.php?next="), (path, r.header("Location"))
+    assert not wrong, "\n".join(wrong)
+
+
+def test_outsiders_do_not_see_orders_and_disputes(db, app):
+    shop = world(db)
+    c = Client(app)
+    login(c, "outsider1")
+    for path in ("/payment.php?uuid=" + shop["order"], "/dispute.php?uuid=" + shop["dispute"],
+                 "/deposits/withdraw.php?uuid=" + shop["deposit"]):
+        r = c.get(path, headers=HTML)
+        assert r.status == 404, (path, r)
+        assert shop["order"] not in r.text
+
+
+def test_bad_query_parameters_get_4xx_pages(db, app):
+    shop = world(db)
+    c, _ = browser(app, "customer")
+    cases = {"/store.php": 400, "/store.php?uuid=nope": 404, "/item.php?uuid=" + shop["store"]["uuid"]: 404,
+             "/payment.php": 400, "/payment.php?uuid=x": 404, "/book.php": 400, "/book.php?package_uuid=x": 404,
+             "/marketplace.php?category=999": 400, "/marketplace.php?category=abc": 400,
+             "/marketplace.php?offset=-1": 400, "/marketplace.php?q=" + "x" * 101: 400,
+             "/dispute.php?uuid=" + shop["order"]: 404, "/payments.php?view=bogus": 400,
+             "/no-such-page.php": 404}
+    for path, status in cases.items():
+        r = c.get(path, headers=HTML)
+        assert r.status == status, (path, r)
+        assert r.header("Content-Type").startswith("text/html"), path
+        assert '<nav class="bar"' in r.text  # the error page uses the site layout
+
+
+# -- CSRF ------------------------------------------------------------------------
+
+def form_posts(shop):
+    """(role, path, fields) of every HTML form that changes something."""
+    return [
+        ("customer", "/book.php?package_uuid=" + shop["package"]["uuid"], {"token": "31337:ETH"}),
+        ("customer", "/payment.php?uuid=" + shop["order"], {"action": "cancel"}),
+        ("customer", "/dispute.php?uuid=" + shop["dispute"], {"action": "claim", "claim": "hello"}),
+        ("customer", "/create-store.php", {"storename": "Shop2", "vendorship_agree": "1"}),
+        ("customer", "/settings/user.php", {"form": "addresses", "refund_address": ""}),
+        ("vendor", "/settings/store.php", {"description": "changed"}),
+        ("vendor", "/item/edit.php?store_uuid=" + shop["store"]["uuid"],
+         {"form": "item_create", "store_uuid": shop["store"]["uuid"], "name": "New"}),
+        ("vendor", "/deposits/add.php", {"store_uuid": shop["store"]["uuid"], "token": "31337:ETH"}),
+        ("vendor", "/deposits/withdraw.php?uuid=" + shop["deposit"], {"deposit_uuid": shop["deposit"]}),
+        ("staff", "/dispute.php?uuid=" + shop["dispute"], {"action": "resolve", "resolution": "refund"}),
+        ("staff", "/staff/stores.php", {"store_uuid": shop["store"]["uuid"], "action": "suspend"}),
+        ("staff", "/staff/users.php", {"user_uuid": shop["outsider"]["uuid"], "banned": "1"}),
+        ("admin", "/admin/config.php", {"pending_duration": "1h"}),
+        ("admin", "/admin/tokens.php", {"chain_id": "31337", "symbol": "TT",
+                                        "contract_address": "0x5FbDB2315678afecb367f032d93F642f64180aa3"}),
+        ("admin", "/admin/tokens-remove.php", {"id": str(shop["token"]["id"])}),
+        ("admin", "/admin/users.php", {"user_uuid": shop["outsider"]["uuid"], "role": "staff"}),
+    ]
+
+
+def snapshot(db):
+    tables = ("transactions", "transaction_statuses", "transaction_intents", "dispute_claims", "disputes",
+              "stores", "items", "packages", "deposits", "deposit_withdraw_intents", "config",
+              "accepted_tokens", "shipping_statuses")
+    counts = {t: db.value(f"SELECT COUNT(*) FROM {t}") for t in tables}
+    counts["users"] = db.query("SELECT uuid, role, banned, refund_address FROM users ORDER BY id")
+    counts["store_rows"] = db.query("SELECT uuid, description, suspended FROM stores ORDER BY id")
+    return counts
+
+
+def test_forms_are_refused_without_csrf_token(db, app):
+    shop = world(db)
+    before = snapshot(db)
+    clients = {}
+    for role, path, fields in form_posts(shop):
+        if role not in clients:
+            clients[role] = browser(app, role)
+        c, token = clients[role]
+        r = c.post(path, data=fields, headers=HTML)
+        assert r.status == 403, (role, path, r)
+        assert "CSRF" in r.text, (path, r.text[:300])
+        r = c.post(path, data=dict(fields, csrf_token="0" * 64), headers=HTML)
+        assert r.status == 403, (role, path, r)
+    assert snapshot(db) == before
+
+
+def test_every_form_carries_the_csrf_token(db, app):
+    shop = world(db)
+    for role, path in (("customer", "/book.php?package_uuid=" + shop["package"]["uuid"]),
+                       ("customer", "/settings/user.php"), ("customer", "/payment.php?uuid=" + shop["order"]),
+                       ("vendor", "/item/edit.php?uuid=" + shop["item"]["uuid"]), ("vendor", "/settings/store.php"),
+                       ("staff", "/staff/stores.php"), ("staff", "/dispute.php?uuid=" + shop["dispute"]),
+                       ("admin", "/admin/tokens.php"), ("admin", "/admin/config.php"), ("admin", "/admin/users.php")):
+        c, token = browser(app, role)
+        text = c.get(path, headers=HTML).text
+        forms = re.findall(r'<form method="post".*?</form>', text, re.S)
+        assert forms, path
+        for form in forms:
+            assert f'name="csrf_token" value="{token}"' in form, (path, form[:200])
+
+
+# -- hostile names -----------------------------------------------------------------
+
+SCRIPT = "<script>alert(1)</script>"
+IMG = '"><img src=x onerror=alert(2)>'
+JS_LINK = "javascript:alert(3)"
+
+
+def hostile_world(db):
+    from lib import catalog, disputes
+    shop = make_shop(db, item_name=SCRIPT)
+    store = shop["store"]
+    catalog.update_store(db, shop["vendor"], store["uuid"], description=f"{JS_LINK} {IMG} {SCRIPT}")
+    catalog.update_item(db, shop["vendor"], shop["item"]["uuid"], description=f"{IMG}\n{JS_LINK}")
+    catalog.update_package(db, shop["vendor"], shop["package"]["uuid"], name=IMG[:64], description=SCRIPT)
+    order = paid_order(db, shop)
+    orders.take_action(db, shop["vendor"], order, "dispatch", comment=IMG)
+    orders.take_action(db, shop["buyer"], order, "dispute", comment=SCRIPT + JS_LINK)
+    dispute = db.value("SELECT dispute_uuid FROM transactions WHERE uuid = ?", (order,))
+    disputes.add_claim(db, shop["vendor"], dispute, IMG + " " + JS_LINK)
+    shop.update(order=order, dispute=dispute)
+    return shop
+
+
+def assert_inert(text, path):
+    """No hostile string survives as markup; each shows as escaped text."""
+    assert "<script>alert" not in text, path
+    assert "<img src=x" not in text, path
+    assert 'href="javascript:' not in text.lower() and "href='javascript:" not in text.lower(), path
+    assert "src=\"javascript:" not in text.lower(), path
+
+
+def test_hostile_names_are_shown_as_text_everywhere(db, app):
+    shop = hostile_world(db)
+    pages = {
+        "anonymous": ["/", "/marketplace.php", "/marketplace.php?q=script", "/vendors.php",
+                      "/store.php?uuid=" + shop["store"]["uuid"], "/item.php?uuid=" + shop["item"]["uuid"]],
+        "customer": ["/book.php?package_uuid=" + shop["package"]["uuid"], "/payment.php?uuid=" + shop["order"],
+                     "/payments.php", "/dispute.php?uuid=" + shop["dispute"]],
+        "vendor": ["/payments.php?view=sales", "/item/edit.php", "/item/edit.php?uuid=" + shop["item"]["uuid"],
+                   "/settings/store.php", "/payment.php?uuid=" + shop["order"]],
+        "staff": ["/staff/", "/staff/disputes.php", "/staff/stores.php", "/dispute.php?uuid=" + shop["dispute"],
+                  "/payments.php?view=all"],
+    }
+    seen = {SCRIPT: 0, IMG: 0, JS_LINK: 0}
+    for role, paths in pages.items():
+        c, _ = browser(app, role)
+        for path in paths:
+            r = c.get(path, headers=HTML)
+            assert r.status == 200, (role, path, r)
+            assert_inert(r.text, path)
+            if "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text:
+                seen[SCRIPT] += 1
+            if "&quot;&gt;&lt;img src=x onerror=alert(2)&gt;" in r.text:
+                seen[IMG] += 1
+            if JS_LINK in r.text:
+                seen[JS_LINK] += 1
+    # Each hostile string is displayed (escaped) on several pages, never as markup.
+    assert seen[SCRIPT] >= 8 and seen[IMG] >= 5 and seen[JS_LINK] >= 3, seen
+
+
+def test_hostile_input_in_forms_is_echoed_escaped(db, app):
+    shop = make_shop(db)
+    c, token = browser(app, "vendor")
+    r = c.post("/item/edit.php?store_uuid=" + shop["store"]["uuid"], headers=HTML,
+               data={"csrf_token": token, "form": "item_create", "store_uuid": shop["store"]["uuid"],
+                     "name": IMG + "x" * 64, "description": SCRIPT})
+    assert r.status == 400, r
+    assert_inert(r.text, "item_create error")
+    assert "&quot;&gt;&lt;img src=x onerror=alert(2)&gt;" in r.text  # the value is kept in the form
+    assert 'class="field-error"' in r.text and "at most 64 characters" in r.text
+    c2, token2 = browser(app, "customer")
+    r = c2.post("/settings/user.php", headers=HTML,
+                data={"csrf_token": token2, "form": "addresses", "refund_address": IMG, "payout_address": ""})
+    assert r.status == 400, r
+    assert_inert(r.text, "settings error")
+    assert 'id="refund_address-error"' in r.text
+    assert db.value("SELECT refund_address FROM users WHERE username = 'buyer1'") is None
+
+
+JUNK = [None, 7, 1.5, True, [], ["x"], {"a": 1}, "", " ", "x" * 5000, "\x00\x01", "' OR 1=1 --", "../../etc",
+        "0x" + "f" * 40, "-1", "99999999999999999999999"]
+
+
+def test_junk_input_gets_4xx_never_500(db, app):
+    """Every form, every field, any JSON type or odd string: a clear 4xx (or success), never a 500."""
+    shop = world(db)
+    clients = {}
+    for role, path, fields in form_posts(shop):
+        if role not in clients:
+            clients[role] = browser(app, role)
+        c, token = clients[role]
+        names = list(fields) + ["csrf_token", "form", "action"]
+        for name in names:
+            for junk in JUNK:
+                body = dict(fields, csrf_token=token)
+                body[name] = junk
+                r = c.request("POST", path, json_body=body, headers=HTML)
+                assert r.status < 500, (role, path, name, junk, r.text[:300])
+        for query in ("?uuid=%ff", "?offset=99999999999999999999", "?limit=0", "?uuid[]=1", "?q=%00"):
+            r = c.get(path.split("?")[0] + query, headers=HTML)
+            assert r.status < 500, (role, path, query, r.text[:300])
+        r = c.request("POST", path, body=b"\xff\xfe=\x00", content_type="application/x-www-form-urlencoded",
+                      headers=dict(HTML, **{"X-CSRF-Token": token}))
+        assert r.status == 400, (path, r)
