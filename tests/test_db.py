@@ -136,3 +136,23 @@ def test_parse_dsn_values():
 def test_bad_dsn_is_refused(dsn):
     with pytest.raises(DbError):
         parse_dsn(dsn)
+
+
+def test_numbered_migrations_run_once_and_are_recorded(db, tmp_path, monkeypatch):
+    from lib import migrate
+    (tmp_path / "001_add_notes.sql").write_text(
+        "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY AUTOINCREMENT, body VARCHAR(64) NOT NULL);\n"
+        "CREATE INDEX IF NOT EXISTS idx_notes_body ON notes (body);\n")
+    (tmp_path / "002_seed_notes.sql").write_text("INSERT INTO notes (body) VALUES ('first');\n")
+    (tmp_path / "README.txt").write_text("not a migration")
+    monkeypatch.setattr(migrate, "MIGRATIONS", str(tmp_path))
+    try:
+        assert migrate.init(db) == [1, 2]
+        assert migrate.init(db) == []  # recorded: never applied twice
+        assert db.value("SELECT COUNT(*) FROM notes") == 1
+        rows = db.query("SELECT version, name FROM schema_migrations ORDER BY version")
+        assert rows == [{"version": 1, "name": "001_add_notes.sql"},
+                        {"version": 2, "name": "002_seed_notes.sql"}]
+    finally:
+        db.execute("DROP TABLE IF EXISTS notes")
+        db.execute("DELETE FROM schema_migrations")
