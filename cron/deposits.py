@@ -8,9 +8,8 @@ row ('balance'). A withdrawal intent pays the whole confirmed balance to its
 fee out of the withdrawn amount; ERC-20 deposits get their gas from the gas station).
 """
 from cron import payouts
-from cron.escrow import derivation_index, next_free_index
-from cron.tasks import fmt_units, read_balances
-from lib.db import IntegrityError, utc_now
+from cron.tasks import assign_derived_address, balances_by_chain, fmt_units
+from lib.db import utc_now
 
 
 def _history(db, deposit_uuid, event, balance, comment=None):
@@ -25,41 +24,27 @@ def fill_addresses(ctx):
         return
     wallet = ctx.wallet()
     for row in rows:
-        start = derivation_index(row["uuid"])
-        for _attempt in range(5):
-            index = next_free_index(start, lambda i: db.value(
-                "SELECT 1 FROM deposits WHERE derivation_index = ?", (i,)) is not None)
-            address = wallet.deposit_address(index)
-            try:
-                with db.transaction():
-                    n = db.execute("UPDATE deposits SET address = ?, derivation_index = ?, updated_at = ? "
-                                   "WHERE id = ? AND address IS NULL", (address, index, utc_now(), row["id"]))
-                    if n:
-                        _history(db, row["uuid"], "address", 0, "deposit address %s assigned" % address)
-                if n:
-                    ctx.count("deposits", "addresses")
-                break
-            except IntegrityError:
-                continue
-        else:
-            ctx.error("deposits", "deposit %s: no free derivation index after 5 attempts" % row["uuid"])
+
+        def store(index, address, row=row):
+            n = db.execute("UPDATE deposits SET address = ?, derivation_index = ?, updated_at = ? "
+                           "WHERE id = ? AND address IS NULL", (address, index, utc_now(), row["id"]))
+            if n:
+                _history(db, row["uuid"], "address", 0, "deposit address %s assigned" % address)
+            return bool(n)
+
+        result = assign_derived_address(
+            ctx, "deposits", "deposit " + row["uuid"],
+            lambda i: db.value("SELECT 1 FROM deposits WHERE derivation_index = ?", (i,)) is not None,
+            wallet.deposit_address, store)
+        if result and result[0]:
+            ctx.count("deposits", "addresses")
 
 
 def update_balances(ctx):
     db = ctx.db
     rows = db.query("SELECT uuid, chain_id, token_contract, decimals, address, balance FROM deposits "
                     "WHERE address IS NOT NULL")
-    by_chain = {}
-    for r in rows:
-        by_chain.setdefault(int(r["chain_id"]), []).append(r)
-    for chain_id, chain_rows in sorted(by_chain.items()):
-        try:
-            rpc = ctx.rpc(chain_id)
-            block = ctx.confirmed_block(chain_id, rpc)
-            balances = read_balances(ctx, rpc, block, chain_rows, "address", "deposits")
-        except Exception as e:
-            ctx.error("deposits", "chain %d: %s" % (chain_id, e))
-            continue
+    for _chain_id, _rpc, _block, chain_rows, balances in balances_by_chain(ctx, rows, "address", "deposits"):
         for r in chain_rows:
             if r["address"] not in balances:
                 continue

@@ -148,6 +148,48 @@ def read_balances(ctx, rpc, block, rows, address_key, task):
     return out
 
 
+def balances_by_chain(ctx, rows, address_key, task):
+    """Yield (chain_id, rpc, block, chain_rows, {address: balance}) per chain of `rows`.
+
+    Balances are read at the confirmed block. A chain that cannot be read is recorded
+    as an error of `task` and skipped, so the other chains are still served.
+    """
+    by_chain = {}
+    for r in rows:
+        by_chain.setdefault(int(r["chain_id"]), []).append(r)
+    for chain_id, chain_rows in sorted(by_chain.items()):
+        try:
+            rpc = ctx.rpc(chain_id)
+            block = ctx.confirmed_block(chain_id, rpc)
+            balances = read_balances(ctx, rpc, block, chain_rows, address_key, task)
+        except Exception as e:
+            ctx.error(task, "chain %d: %s" % (chain_id, e))
+            continue
+        yield chain_id, rpc, block, chain_rows, balances
+
+
+def assign_derived_address(ctx, task, uuid, index_taken, derive, store):
+    """Give `uuid` the address at its derivation index, or the next free one.
+
+    index_taken(i) -> bool; derive(i) -> address; store(index, address) -> bool runs in
+    one transaction and answers whether it stored the address (False: someone else did).
+    A UNIQUE violation (another worker took the index in between) makes it look again.
+    Returns (stored, collided) or None after 5 attempts (recorded as an error of `task`).
+    """
+    start = derivation_index(uuid)
+    for _attempt in range(5):
+        index = next_free_index(start, index_taken)
+        address = derive(index)
+        try:
+            with ctx.db.transaction():
+                stored = store(index, address)
+            return stored, index != start
+        except IntegrityError:
+            continue
+    ctx.error(task, "%s: no free derivation index after 5 attempts" % uuid)
+    return None
+
+
 # -- duty 1: escrow addresses ---------------------------------------------------------
 
 def fill_escrow_addresses(ctx):
@@ -159,27 +201,22 @@ def fill_escrow_addresses(ctx):
     wallet = ctx.wallet()
     for row in rows:
         uuid = row["transaction_uuid"]
-        start = derivation_index(uuid)
-        for _attempt in range(5):
-            index = next_free_index(start, lambda i: db.value(
-                "SELECT 1 FROM evm_transactions WHERE derivation_index = ?", (i,)) is not None)
-            address = wallet.escrow_address(index)
-            try:
-                with db.transaction():
-                    n = db.execute("UPDATE evm_transactions SET escrow_address = ?, derivation_index = ? "
-                                   "WHERE id = ? AND escrow_address IS NULL", (address, index, row["id"]))
-                    if n and sm.current_status(db, uuid) is None:
-                        sm.append_status(db, uuid, sm.PENDING, "0", comment="escrow address assigned")
-                if n:
-                    ctx.count("escrow_addresses", "assigned")
-                    if index != start:
-                        ctx.count("escrow_addresses", "index_collisions")
-                break
-            except IntegrityError:
-                # Another worker took this index (or this order) in between: look again.
-                continue
-        else:
-            ctx.error("escrow_addresses", "order %s: no free derivation index after 5 attempts" % uuid)
+
+        def store(index, address, row=row, uuid=uuid):
+            n = db.execute("UPDATE evm_transactions SET escrow_address = ?, derivation_index = ? "
+                           "WHERE id = ? AND escrow_address IS NULL", (address, index, row["id"]))
+            if n and sm.current_status(db, uuid) is None:
+                sm.append_status(db, uuid, sm.PENDING, "0", comment="escrow address assigned")
+            return bool(n)
+
+        result = assign_derived_address(
+            ctx, "escrow_addresses", "order " + uuid,
+            lambda i: db.value("SELECT 1 FROM evm_transactions WHERE derivation_index = ?", (i,)) is not None,
+            wallet.escrow_address, store)
+        if result and result[0]:
+            ctx.count("escrow_addresses", "assigned")
+            if result[1]:
+                ctx.count("escrow_addresses", "index_collisions")
 
 
 # -- duty 2: poll PENDING escrows -----------------------------------------------------
@@ -200,17 +237,7 @@ def poll_pending(ctx):
     rows = db.query(PENDING_SQL)
     busy = open_intent_orders(db)
     tolerance = config.fraction(db, "completion_tolerance")
-    by_chain = {}
-    for r in rows:
-        by_chain.setdefault(int(r["chain_id"]), []).append(r)
-    for chain_id, chain_rows in sorted(by_chain.items()):
-        try:
-            rpc = ctx.rpc(chain_id)
-            block = ctx.confirmed_block(chain_id, rpc)
-            balances = read_balances(ctx, rpc, block, chain_rows, "escrow_address", "poll")
-        except Exception as e:
-            ctx.error("poll", "chain %d: %s" % (chain_id, e))
-            continue
+    for _chain_id, _rpc, _block, chain_rows, balances in balances_by_chain(ctx, rows, "escrow_address", "poll"):
         ctx.count("poll", "escrows", len(chain_rows))
         for r in chain_rows:
             if r["transaction_uuid"] in busy or r["escrow_address"] not in balances:
@@ -222,7 +249,7 @@ def poll_pending(ctx):
                 ctx.error("poll", "order %s: %s: %s" % (r["transaction_uuid"], type(e).__name__, e))
     # Chains that accept payments but have nothing pending: still record their head, so
     # /health shows whether cron reaches every provider it will need.
-    for chain_id in sorted(_token_chains(ctx) - set(by_chain)):
+    for chain_id in sorted(_token_chains(ctx) - {int(r["chain_id"]) for r in rows}):
         try:
             ctx.head(chain_id)
         except Exception as e:
@@ -323,8 +350,11 @@ def timeouts(ctx):
     dispatch_limit = config.duration(db, "dispatch_duration")
     release_after = config.duration(db, "completed_duration")
     stuck_limit = config.duration(db, "stuck_duration")
-    rows = db.query("SELECT v.transaction_uuid, v.updated_at, t.dispute_uuid FROM v_current_transaction_statuses v "
-                    "JOIN transactions t ON t.uuid = v.transaction_uuid WHERE v.current_status = 'COMPLETED'")
+    # Orders whose newest status row is COMPLETED, found through the (status, id) index
+    # rather than by computing every order's current status (v_current_transaction_statuses).
+    rows = db.query("SELECT s.transaction_uuid, s.time AS updated_at FROM transaction_statuses s "
+                    "WHERE s.status = 'COMPLETED' AND NOT EXISTS (SELECT 1 FROM transaction_statuses s2 "
+                    "WHERE s2.transaction_uuid = s.transaction_uuid AND s2.id > s.id)")
     busy = open_intent_orders(db)
     for r in rows:
         uuid = r["transaction_uuid"]
@@ -382,14 +412,8 @@ def reconcile(ctx):
                     "AND (s.time >= ? OR (e.id % ?) = ?)", (recent, RECONCILE_SLOTS, slot))
     busy = open_intent_orders(db)
     rows = [r for r in rows if r["transaction_uuid"] not in busy]
-    by_chain = {}
-    for r in rows:
-        by_chain.setdefault(int(r["chain_id"]), []).append(r)
-    for chain_id, chain_rows in sorted(by_chain.items()):
+    for chain_id, rpc, block, chain_rows, balances in balances_by_chain(ctx, rows, "escrow_address", "reconcile"):
         try:
-            rpc = ctx.rpc(chain_id)
-            block = ctx.confirmed_block(chain_id, rpc)
-            balances = read_balances(ctx, rpc, block, chain_rows, "escrow_address", "reconcile")
             min_native = 2 * payouts.NATIVE_TRANSFER_GAS * payouts.gas_price_for(ctx, rpc)
         except Exception as e:
             ctx.error("reconcile", "chain %d: %s" % (chain_id, e))

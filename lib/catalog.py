@@ -380,26 +380,37 @@ def create_item(db, user, store_uuid, name, description=None, category_id=None):
     return get_item(db, row["uuid"], user)
 
 
-def update_item(db, user, item_uuid, name=UNCHANGED, description=UNCHANGED, category_id=UNCHANGED,
-                active=UNCHANGED):
-    """A store member edits an item (any of the fields). Returns the item dict."""
+def _listing_changes(name, description, active):
+    """The validated name / description / active changes an item or package edit asks for."""
     changes = {}
     if name is not UNCHANGED:
         changes["name"] = text(name, "name", 64, required=True, multiline=False)
     if description is not UNCHANGED:
         changes["description"] = text(description, "description", MAX_DESCRIPTION)
-    if category_id is not UNCHANGED:
-        changes["category_id"] = parse_category_id(db, category_id)
     if active is not UNCHANGED:
         changes["active"] = 1 if truthy(active) else 0
+    return changes
+
+
+def _item_store_uuid(db, item_uuid):
+    """The store of an item; 404 when there is no such item."""
+    store_uuid = db.value("SELECT store_uuid FROM items WHERE uuid = ?",
+                          (item_uuid if is_uuid(item_uuid) else "",))
+    if store_uuid is None:
+        raise HttpError(404, "no such item")
+    return store_uuid
+
+
+def update_item(db, user, item_uuid, name=UNCHANGED, description=UNCHANGED, category_id=UNCHANGED,
+                active=UNCHANGED):
+    """A store member edits an item (any of the fields). Returns the item dict."""
+    changes = _listing_changes(name, description, active)
+    if category_id is not UNCHANGED:
+        changes["category_id"] = parse_category_id(db, category_id)
     if not changes:
         raise HttpError(400, "nothing to change")
     with db.transaction():
-        store_uuid = db.value("SELECT store_uuid FROM items WHERE uuid = ?",
-                              (item_uuid if is_uuid(item_uuid) else "",))
-        if store_uuid is None:
-            raise HttpError(404, "no such item")
-        require_member(db, user, store_uuid)
+        require_member(db, user, _item_store_uuid(db, item_uuid))
         changes["updated_at"] = utc_now()
         db.execute(f"UPDATE items SET {', '.join(k + ' = ?' for k in changes)} WHERE uuid = ?",
                    list(changes.values()) + [item_uuid])
@@ -468,11 +479,7 @@ def create_package(db, user, item_uuid, name, description=None, price_usd=None):
            "description": description, "price_usd": price, "active": 1,
            "created_at": now, "updated_at": now}
     with db.transaction():
-        store_uuid = db.value("SELECT store_uuid FROM items WHERE uuid = ?",
-                              (item_uuid if is_uuid(item_uuid) else "",))
-        if store_uuid is None:
-            raise HttpError(404, "no such item")
-        require_member(db, user, store_uuid)
+        require_member(db, user, _item_store_uuid(db, item_uuid))
         db.insert("packages", row)
         db.insert("package_prices", {"package_uuid": row["uuid"], "price_usd": price, "created_at": now})
     return _package_json(row)
@@ -481,15 +488,9 @@ def create_package(db, user, item_uuid, name, description=None, price_usd=None):
 def update_package(db, user, package_uuid, name=UNCHANGED, description=UNCHANGED, price_usd=UNCHANGED,
                    active=UNCHANGED):
     """A store member edits a package; a new price appends a package_prices row."""
-    changes = {}
-    if name is not UNCHANGED:
-        changes["name"] = text(name, "name", 64, required=True, multiline=False)
-    if description is not UNCHANGED:
-        changes["description"] = text(description, "description", MAX_DESCRIPTION)
+    changes = _listing_changes(name, description, active)
     if price_usd is not UNCHANGED:
         changes["price_usd"] = parse_price_usd(price_usd)
-    if active is not UNCHANGED:
-        changes["active"] = 1 if truthy(active) else 0
     if not changes:
         raise HttpError(400, "nothing to change")
     with db.transaction():

@@ -116,6 +116,13 @@ def get_dispute(db, user, dispute_uuid):
     return out
 
 
+def staff_claimants(db, dispute_uuid):
+    """The uuids of staff and admins who wrote claims in this dispute."""
+    return {r["uuid"] for r in db.query(
+        "SELECT DISTINCT u.uuid FROM dispute_claims c JOIN users u ON u.uuid = c.user_uuid "
+        "WHERE c.dispute_uuid = ? AND u.role IN ('staff', 'admin')", (dispute_uuid,))}
+
+
 def add_claim(db, user, dispute_uuid, claim):
     """The buyer, a store member or staff adds a claim to an open dispute.
 

@@ -195,8 +195,9 @@ def open_dispute_row(db, order_uuid):
                   "ORDER BY id DESC LIMIT 1", (order_uuid,))
 
 
-def order_state(db, order):
-    """The OrderState decide() needs, read from the logs (order: a row or dict with uuid)."""
+def order_state(db, order, dispute_open=None, intent_open=None):
+    """The OrderState decide() needs, read from the logs (order: a row or dict with uuid).
+    dispute_open / intent_open, when the caller already knows them, save their queries."""
     status = order.get("current_status")
     if status is None:
         row = sm.current_status(db, order["uuid"])
@@ -205,12 +206,16 @@ def order_state(db, order):
     if "current_shipping_status" not in order:
         row = sm.current_shipping(db, order["uuid"])
         shipping = row["status"] if row else None
+    if dispute_open is None:
+        dispute_open = open_dispute_row(db, order["uuid"]) is not None
+    if intent_open is None:
+        intent_open = sm.open_intent_row(db, order["uuid"]) is not None
     return sm.OrderState(
         status=status,
         dispatched=shipping == sm.DISPATCHED,
         buyer_confirmed=bool(order.get("buyer_confirmed_at")),
-        dispute_open=open_dispute_row(db, order["uuid"]) is not None,
-        intent_open=sm.open_intent_row(db, order["uuid"]) is not None)
+        dispute_open=dispute_open,
+        intent_open=intent_open)
 
 
 def allowed_actions(db, user, order, who=None):
@@ -218,6 +223,30 @@ def allowed_actions(db, user, order, who=None):
     who = parties(db, user, order) if who is None else who
     state = order_state(db, order)
     return [a for a in sm.ACTIONS if sm.decide(a, who, state)[0] == 200]
+
+
+def allowed_actions_many(db, user, orders):
+    """{uuid: allowed_actions(db, user, order)} for a page of orders in a fixed number of
+    queries (my stores, open disputes, open intents), not a few per order."""
+    uuids = [o["uuid"] for o in orders]
+    if not uuids:
+        return {}
+    marks = ", ".join("?" * len(uuids))
+    my_stores = set(catalog.user_store_uuids(db, user["uuid"]))
+    disputed = {r["transaction_uuid"] for r in db.query(
+        f"SELECT transaction_uuid FROM disputes WHERE status = 'open' AND transaction_uuid IN ({marks})", uuids)}
+    busy = {r["open_key"] for r in db.query(
+        f"SELECT open_key FROM transaction_intents WHERE open_key IN ({marks})", uuids)}
+    out = {}
+    for o in orders:
+        who = {"staff"} if catalog.is_staff(user) else set()
+        if o["buyer_uuid"] == user["uuid"]:
+            who.add("buyer")
+        if o["store_uuid"] in my_stores:
+            who.add("vendor")
+        state = order_state(db, o, dispute_open=o["uuid"] in disputed, intent_open=o["uuid"] in busy)
+        out[o["uuid"]] = [a for a in sm.ACTIONS if sm.decide(a, who, state)[0] == 200]
+    return out
 
 
 def get_order(db, user, order_uuid):

@@ -18,6 +18,7 @@ import secrets
 
 from lib import env
 from lib.db import utc_now
+from lib.http import redirect, text_response
 
 COOKIE = "session"
 TOKEN_RE = re.compile(r"[A-Za-z0-9_\-]{20,100}")
@@ -92,6 +93,23 @@ def load(db, token):
                    (now, expires, row["id"]))
         row["last_seen_at"], row["expires_at"] = now, expires
     return row
+
+
+def load_request(db, request):
+    """Load the request's session (if any) into request.session; return its cookie token."""
+    token = request.cookies.get(COOKIE)
+    request.session = load(db, token) if token else None
+    return token
+
+
+def log_in(db, request, user, old_token, location, text):
+    """Start a fresh session for `user` (deleting `old_token`'s): browsers get 303 to
+    `location`, other clients `text`; either way with the new session cookie."""
+    token, _row = create(db, user["uuid"], request.client_ip, request.headers.get("user-agent"),
+                         replace_token=old_token)
+    resp = redirect(location) if request.wants_html else text_response(text)
+    set_cookie(resp, token)
+    return resp
 
 
 def destroy(db, token):

@@ -242,9 +242,10 @@ def compile_template(text, name="<string>"):
             else:
                 emit("else:")
             depth += 1
-        elif word == "endif":
-            if not stack or stack.pop()[0] != "if":
-                raise TemplateError(f"{where}: endif without if")
+        elif word in ("endif", "endfor"):
+            opener = word[3:]
+            if not stack or stack.pop()[0] != opener:
+                raise TemplateError(f"{where}: {word} without {opener}")
             emit("pass")
             depth -= 1
         elif word == "for":
@@ -255,11 +256,6 @@ def compile_template(text, name="<string>"):
             emit(f"for {fm.group(1)} in {fm.group(2)}:")
             depth += 1
             stack.append(("for", where))
-        elif word == "endfor":
-            if not stack or stack.pop()[0] != "for":
-                raise TemplateError(f"{where}: endfor without for")
-            emit("pass")
-            depth -= 1
         elif word == "set":
             sm = _SET.match(stmt)
             if not sm:

@@ -32,10 +32,8 @@ def _uuid(request):
 
 
 def _context(db, user, dispute):
-    staff_uuids = {r["uuid"] for r in db.query(
-        "SELECT DISTINCT u.uuid FROM dispute_claims c JOIN users u ON u.uuid = c.user_uuid "
-        "WHERE c.dispute_uuid = ? AND u.role IN ('staff', 'admin')", (dispute["uuid"],))}
-    return {"dispute": dispute, "is_staff": auth.is_staff(user), "staff_uuids": staff_uuids,
+    return {"dispute": dispute, "is_staff": auth.is_staff(user),
+            "staff_uuids": disputes.staff_claimants(db, dispute["uuid"]),
             "nav_active": "staff" if auth.is_staff(user) else "payments"}
 
 

@@ -7,7 +7,7 @@ Origin/Referer is refused (lib.csrf.check_login_request).
 """
 from lib import account_pages, csrf, session, users
 from lib.db import get_db
-from lib.http import HttpError, redirect, text_response
+from lib.http import HttpError
 
 DEFAULT_NEXT = "/marketplace.php"
 
@@ -20,15 +20,8 @@ def safe_next(value):
     return None
 
 
-def current_session(request):
-    """Load the request's session (if any) into request.session; return the cookie token."""
-    token = request.cookies.get(session.COOKIE)
-    request.session = session.load(get_db(), token) if token else None
-    return token
-
-
 def get(request):
-    current_session(request)
+    session.load_request(get_db(), request)
     resp = account_pages.login_page(csrf.pre_token(request), next_url=safe_next(request.arg("next")))
     return csrf.attach_pre_cookie(request, resp)
 
@@ -45,7 +38,7 @@ def _form_again(request, error):
 
 def post(request):
     db = get_db()
-    old_token = current_session(request)
+    old_token = session.load_request(db, request)
     data = request.data  # 400/413 for bodies that cannot be read
     try:
         csrf.check_login_request(request)
@@ -54,11 +47,5 @@ def post(request):
         if request.wants_html:
             return _form_again(request, e)
         raise
-    token, _row = session.create(db, user["uuid"], request.client_ip,
-                                 request.headers.get("user-agent"), replace_token=old_token)
-    if request.wants_html:
-        resp = redirect(safe_next(data.get("next")) or DEFAULT_NEXT)
-    else:
-        resp = text_response(f"Logged in as {user['username']}")
-    session.set_cookie(resp, token)
-    return resp
+    return session.log_in(db, request, user, old_token, safe_next(data.get("next")) or DEFAULT_NEXT,
+                          f"Logged in as {user['username']}")

@@ -24,7 +24,9 @@ def get(request):
     pager = web.pager(request, lambda limit, offset: orders.list_orders(
         db, user, limit=limit, offset=offset, scope=SCOPE[view]))
     if view == "sales":
+        completed = [o for o in pager.rows if o["current_status"] == "COMPLETED"]
+        actions = orders.allowed_actions_many(db, user, completed)
         for o in pager.rows:
-            o["can_dispatch"] = o["current_status"] == "COMPLETED" and "dispatch" in orders.allowed_actions(db, user, o)
+            o["can_dispatch"] = "dispatch" in actions.get(o["uuid"], ())
     return web.page(request, "payments.html", "Orders", views=views, view=view, pager=pager,
                     nav_active="payments", loop_last=lambda key, seq: key == seq[-1][0])

@@ -7,19 +7,13 @@ user is logged in (session cookie). CSRF and Origin rules as for /login.php.
 """
 from lib import account_pages, csrf, session, users
 from lib.db import get_db
-from lib.http import HttpError, redirect, text_response
+from lib.http import HttpError
 
 NEXT = "/marketplace.php"
 
 
-def _current_session(request):
-    token = request.cookies.get(session.COOKIE)
-    request.session = session.load(get_db(), token) if token else None
-    return token
-
-
 def get(request):
-    _current_session(request)
+    session.load_request(get_db(), request)
     invite = request.arg("invite")
     form = {"invite": invite[:16]} if isinstance(invite, str) else {}
     resp = account_pages.register_page(csrf.pre_token(request), form=form)
@@ -28,7 +22,7 @@ def get(request):
 
 def post(request):
     db = get_db()
-    old_token = _current_session(request)
+    old_token = session.load_request(db, request)
     data = request.data  # 400/413 for bodies that cannot be read
     try:
         csrf.check_login_request(request)
@@ -41,8 +35,4 @@ def post(request):
             resp.headers.extend(e.headers)
             return csrf.attach_pre_cookie(request, resp)
         raise
-    token, _row = session.create(db, user["uuid"], request.client_ip,
-                                 request.headers.get("user-agent"), replace_token=old_token)
-    resp = redirect(NEXT) if request.wants_html else text_response(f"Registered as {user['username']}")
-    session.set_cookie(resp, token)
-    return resp
+    return session.log_in(db, request, user, old_token, NEXT, f"Registered as {user['username']}")
