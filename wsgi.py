@@ -178,7 +178,12 @@ def serve(host=None, port=None):
     server = make_server(host, port, application, server_class=ThreadingServer,
                          handler_class=QuietHandler)
     print(f"serving on http://{host}:{port}", flush=True)
-    server.serve_forever()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+    finally:
+        server.server_close()
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def fill_addresses(ctx):
             return bool(n)
 
         result = assign_derived_address(
-            ctx, "deposits", "deposit " + row["uuid"],
+            ctx, "deposits", "deposit", row["uuid"],
             lambda i: db.value("SELECT 1 FROM deposits WHERE derivation_index = ?", (i,)) is not None,
             wallet.deposit_address, store)
         if result and result[0]:

@@ -317,6 +317,8 @@ def plan_payout(ctx, rpc, *, chain_id, currency, token_contract, source, balance
 
 
 def _sign(account, chain_id, gas_price, nonce, to, amount, gas, token):
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise ValueError("refusing to sign a transfer of %r base units" % (amount,))
     if token:
         tx = {"to": to_checksum_address(token), "value": 0, "data": _transfer_data(to, amount)}
     else:
@@ -661,9 +663,10 @@ def follow_payouts(ctx):
                 continue
             block = int(rc["blockNumber"], 16)
             if int(rc.get("status", "0x1"), 16) != 1:
-                _mark(db, row["id"], "failed", "reverted in block %d" % block, block)
-                _flag(db, row, "payout %s (%s) reverted on chain %d: funds stay in %s; staff must decide"
-                      % (row["tx_hash"], row["recipient_role"], chain_id, row["from_address"]))
+                with db.transaction():      # the failed row and its staff flag together
+                    _mark(db, row["id"], "failed", "reverted in block %d" % block, block)
+                    _flag(db, row, "payout %s (%s) reverted on chain %d: funds stay in %s; staff must decide"
+                          % (row["tx_hash"], row["recipient_role"], chain_id, row["from_address"]))
                 ctx.error("payouts", "transaction %s reverted" % row["tx_hash"])
                 continue
             confs = head - block + 1
@@ -740,7 +743,8 @@ def _finalize_order(ctx, intent, rows):
             parts += "; network fee %s" % _fmt(fees, 18)
         action = intent["action"]
         if "referrer" in receipts:
-            ref_uuid, _ = referrer_of(db, order["buyer_uuid"])
+            # The inviter as such: paid already, even if their payout address changed since.
+            ref_uuid = db.value("SELECT inviter_uuid FROM users WHERE uuid = ?", (order["buyer_uuid"],))
             ref_row = next(r for r in legs if r["recipient_role"] == "referrer")
             if ref_uuid and db.one("SELECT id FROM referral_payments WHERE payment_receipt_uuid = ?",
                                    (ref_row["tx_hash"],)) is None:

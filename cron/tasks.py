@@ -168,8 +168,11 @@ def balances_by_chain(ctx, rows, address_key, task):
         yield chain_id, rpc, block, chain_rows, balances
 
 
-def assign_derived_address(ctx, task, uuid, index_taken, derive, store):
+def assign_derived_address(ctx, task, what, uuid, index_taken, derive, store):
     """Give `uuid` the address at its derivation index, or the next free one.
+
+    The index is derived from the bare uuid (SPEC section 5); `what` ('order',
+    'deposit') only labels the error message.
 
     index_taken(i) -> bool; derive(i) -> address; store(index, address) -> bool runs in
     one transaction and answers whether it stored the address (False: someone else did).
@@ -186,7 +189,7 @@ def assign_derived_address(ctx, task, uuid, index_taken, derive, store):
             return stored, index != start
         except IntegrityError:
             continue
-    ctx.error(task, "%s: no free derivation index after 5 attempts" % uuid)
+    ctx.error(task, "%s %s: no free derivation index after 5 attempts" % (what, uuid))
     return None
 
 
@@ -210,7 +213,7 @@ def fill_escrow_addresses(ctx):
             return bool(n)
 
         result = assign_derived_address(
-            ctx, "escrow_addresses", "order " + uuid,
+            ctx, "escrow_addresses", "order", uuid,
             lambda i: db.value("SELECT 1 FROM evm_transactions WHERE derivation_index = ?", (i,)) is not None,
             wallet.escrow_address, store)
         if result and result[0]:

@@ -45,9 +45,20 @@ def rpc(method, *params, url=RPC_URL):
     return reply["result"]
 
 
-def dev_account(i):
+def dev_account(i, url=RPC_URL):
     from lib.chains import to_checksum_address
-    return to_checksum_address(rpc("eth_accounts")[i])
+    return to_checksum_address(rpc("eth_accounts", url=url)[i])
+
+
+def running_rpc_url():
+    """The anvil URL of the running demo (from db/demo.env), so `make demo-pay` finds the
+    node even when `make demo` was started on another DEMO_ANVIL_PORT."""
+    if os.path.exists(ENV_FILE):
+        from lib.env import parse_env_file
+        value = dict(parse_env_file(ENV_FILE)).get(f"RPC_URL_{CHAIN_ID}")
+        if value:
+            return value
+    return RPC_URL
 
 
 def new_mnemonic():

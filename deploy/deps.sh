@@ -1,7 +1,8 @@
 #!/bin/sh
 # What tests/test_deploy.py and bench/web.py need beside the virtualenv:
-# nginx and openssl from the distribution's packages, uwsgi (requirements-prod.txt)
-# built into .venv. Idempotent and quick when everything is there.
+# nginx, openssl and systemd (systemd-analyze checks the unit) from the distribution's
+# packages, uwsgi (requirements-prod.txt) built into .venv. Idempotent and quick when
+# everything is there.
 #     sh deploy/deps.sh [extra Debian packages, e.g. wrk]
 # Run by `make deploy-deps` (a prerequisite of `make test`).
 set -eu
@@ -12,6 +13,7 @@ has() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 has nginx || missing="$missing nginx"
 has openssl || missing="$missing openssl"
 has runuser || missing="$missing util-linux"
+has systemd-analyze || missing="$missing systemd"
 for pkg in "$@"; do
     has "$pkg" || missing="$missing $pkg"
 done

@@ -147,13 +147,13 @@ $TOOL render "$DEPLOY/uwsgi.ini" "$ETC_DIR/uwsgi.ini" ROOT="$APP_DIR" \
     SOCKET_OWNER="$WEB_USER:$NGINX_GROUP" UWSGI_LOCAL="$ETC_DIR/uwsgi-local.ini"
 $TOOL render "$DEPLOY/marketplace-uwsgi.service" "$SYSTEMD_DIR/marketplace-uwsgi.service" \
     ROOT="$APP_DIR" WEB_USER="$WEB_USER" NGINX_GROUP="$NGINX_GROUP" ETC_DIR="$ETC_DIR" \
-    SECRETS_FILE="$SECRETS_FILE"
+    SECRETS_FILE="$SECRETS_FILE" ENV_FILE="$ENV_FILE"
 $TOOL render "$DEPLOY/nginx.conf" "$NGINX_SITES/marketplace" ROOT="$APP_DIR" \
     SERVER_NAME="$SERVER_NAME" HTTP_LISTEN=80 HTTPS_LISTEN=443 TLS_CERT="$TLS_CERT" \
     TLS_KEY="$TLS_KEY" UWSGI_SOCKET="$RUN_DIR/uwsgi.sock" ACME_ROOT="$ACME_ROOT"
 ln -sfn "$NGINX_SITES/marketplace" "$NGINX_ENABLED/marketplace"
 $TOOL render "$DEPLOY/crontab" "$CRON_D/marketplace" ROOT="$APP_DIR" CRON_USER="$CRON_USER" \
-    LOCK_FILE="$LOCK_FILE" LOG_DIR="$LOG_DIR"
+    LOCK_FILE="$LOCK_FILE" LOG_DIR="$LOG_DIR" ENV_FILE="$ENV_FILE"
 $TOOL render "$DEPLOY/logrotate.conf" "$LOGROTATE_D/marketplace" LOG_DIR="$LOG_DIR" \
     CRON_USER="$CRON_USER"
 chown root:root "$ETC_DIR/uwsgi.ini" "$CRON_D/marketplace" "$LOGROTATE_D/marketplace"
@@ -180,6 +180,6 @@ Installed. Next:
     $SECRETS_FILE (sudoedit; it stays $CRON_USER:$CRON_USER 0600)
   - a real certificate: certbot certonly --webroot -w $ACME_ROOT -d $SERVER_NAME,
     then run this script again (it picks up /etc/letsencrypt/live/$SERVER_NAME)
-  - the first admin: cd $APP_DIR && sudo -u $WEB_USER .venv/bin/python -m lib.users create-admin NAME
+  - the first admin: cd $APP_DIR && sudo -u $WEB_USER ENV_FILE=$ENV_FILE .venv/bin/python -m lib.users create-admin NAME
   - check: curl -sS https://$SERVER_NAME/health.php
 EOF

@@ -69,6 +69,22 @@ def _authenticate(request):
     return None, None, None
 
 
+def session_login(request):
+    """The session-cookie login alone (an API key does not count; /logout.php):
+    (cookie token or None, live session row or None). Sets request.session and
+    request.auth_method; a banned user's session counts as none."""
+    db = get_db()
+    token = request.cookies.get(session.COOKIE) or None
+    row = session.load(db, token) if token else None
+    if row is not None:
+        from lib import users
+        user = users.by_uuid(db, row["user_uuid"])
+        if user is None or user["banned"]:
+            row = None
+    request.session, request.auth_method = row, ("session" if row else None)
+    return token, row
+
+
 def optional_user(request):
     """The authenticated user or None; sets request.user, .auth_method, .session.
     401 for an invalid or revoked key, 403 for a banned user's key, 429 over the

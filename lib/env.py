@@ -118,4 +118,6 @@ def write_env_file(path=None, example=None):
 if __name__ == "__main__":
     import sys
     if sys.argv[1:] == ["--init"]:
-        print(".env created with fresh salts" if write_env_file() else ".env exists; left as it is")
+        target = env_file_path()  # .env, or the file ENV_FILE names
+        print(f"{target} created with fresh salts" if write_env_file(target)
+              else f"{target} exists; left as it is")

@@ -8,7 +8,8 @@ import copy
 
 ERROR_TEXT = {400: "Bad input", 401: "Not authenticated (or an invalid/revoked API key)",
               403: "Not allowed (role, membership, CSRF)", 404: "Not found (or not yours)",
-              409: "Conflict: wrong state, duplicate, stale price", 429: "Rate limited"}
+              409: "Conflict: wrong state, duplicate, stale price", 413: "Request body larger than 1 MiB",
+              429: "Rate limited"}
 
 S = "string"
 N = "integer"
@@ -345,13 +346,14 @@ PATHS = {
 
 
 def _with_common_errors(paths):
-    """Any request may carry an API key: an invalid one is 401, too many requests 429."""
+    """Any request may carry an API key: an invalid one is 401, too many requests 429;
+    any POST body over 1 MiB is refused with 413."""
     paths = copy.deepcopy(paths)
     for path, ops in paths.items():
         if path in ("/health.php", "/api/openapi.json"):
             continue
-        for op in ops.values():
-            for code in (401, 429):
+        for method, op in ops.items():
+            for code in (401, 429) + ((413,) if method == "post" else ()):
                 op["responses"].setdefault(str(code), {
                     "description": ERROR_TEXT[code], "content": {"application/json": {"schema": _ref("Error")}}})
             op["responses"] = dict(sorted(op["responses"].items()))

@@ -9,19 +9,35 @@ from lib.http import HttpError
 STAFF_ROLES = ("staff", "admin")
 
 
+def ban_refusal(actor, target):
+    """None if `actor` may ban or unban `target`, else (status, message). The one rule for
+    the POST and for which rows of /staff/users.php get a Ban button. Staff may ban
+    customers and vendors; only an admin may ban staff; nobody bans an admin here (admins
+    use /admin/users.php) or themselves."""
+    if not actor or actor.get("role") not in STAFF_ROLES:
+        return 403, "staff only"
+    if target["uuid"] == actor["uuid"]:
+        return 409, "you cannot ban yourself"
+    if target["role"] == "admin" or (target["role"] == "staff" and actor["role"] != "admin"):
+        return 403, f"staff cannot ban {target['role']} accounts"
+    return None
+
+
+def may_ban(actor, target):
+    return ban_refusal(actor, target) is None
+
+
 def set_banned(db, actor, target_uuid, banned, ip=None):
-    """Staff ban or unban a user. Staff may ban customers and vendors; only an admin may
-    ban staff; nobody bans an admin here (admins use /admin/users.php) or themselves.
-    403/404/409 as appropriate. Returns the user dict."""
+    """Staff ban or unban a user (rules: ban_refusal). 403/404/409 as appropriate.
+    Returns the user dict."""
     if not actor or actor.get("role") not in STAFF_ROLES:
         raise HttpError(403, "staff only")
     target = users.by_uuid(db, target_uuid) if isinstance(target_uuid, str) else None
     if target is None:
         raise HttpError(404, "no such user")
-    if target["uuid"] == actor["uuid"]:
-        raise HttpError(409, "you cannot ban yourself")
-    if target["role"] == "admin" or (target["role"] == "staff" and actor["role"] != "admin"):
-        raise HttpError(403, f"staff cannot ban {target['role']} accounts")
+    refusal = ban_refusal(actor, target)
+    if refusal:
+        raise HttpError(*refusal)
     return users.set_banned(db, target["uuid"], bool(banned), actor["uuid"], ip)
 
 

@@ -31,8 +31,20 @@ def _uuid(request):
     return value
 
 
+RESOLVE_OPTIONS = [("release", "Release: pay the vendor"), ("refund", "Refund: everything back to the buyer"),
+                   ("partial_refund", "Partial refund: a percent to the buyer")]
+
+
 def _context(db, user, dispute):
-    return {"dispute": dispute, "is_staff": auth.is_staff(user),
+    # Which decisions to offer comes from the order's rule book (status_machine.decide via
+    # lib.orders), as the API applies it: none for non-staff, a resolved dispute or a payout
+    # already in progress.
+    allowed = set(orders.get_order(db, user, dispute["transaction_uuid"])["allowed_actions"])
+    resolutions = []
+    if dispute["status"] == "open":
+        resolutions = [(key, label) for key, label in RESOLVE_OPTIONS
+                       if disputes.RESOLUTIONS[key] in allowed]
+    return {"dispute": dispute, "is_staff": auth.is_staff(user), "resolutions": resolutions,
             "staff_uuids": disputes.staff_claimants(db, dispute["uuid"]),
             "nav_active": "staff" if auth.is_staff(user) else "payments"}
 

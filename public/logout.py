@@ -4,21 +4,9 @@ POST with a session needs its CSRF token. GET from a non-browser client logs out
 at once (the original's behaviour); a browser GET shows a confirmation form, so a
 link on another site cannot log anyone out. Browsers get 303 to /; others `Logged out`.
 """
-from lib import account_pages, audit, csrf, session, users
+from lib import account_pages, audit, auth, csrf, session, users
 from lib.db import get_db
 from lib.http import redirect, text_response
-
-
-def _session_user(request):
-    """The session user only (an API key does not log anything out)."""
-    token = request.cookies.get(session.COOKIE)
-    if not token:
-        return None, None
-    db = get_db()
-    row = session.load(db, token)
-    request.session = row
-    request.auth_method = "session" if row else None
-    return token, row
 
 
 def _logged_out(request, token, row):
@@ -33,7 +21,7 @@ def _logged_out(request, token, row):
 
 
 def get(request):
-    token, row = _session_user(request)
+    token, row = auth.session_login(request)
     if request.wants_html and row is not None:
         user = users.by_uuid(get_db(), row["user_uuid"])
         if user is not None and not user["banned"]:
@@ -42,7 +30,7 @@ def get(request):
 
 
 def post(request):
-    token, row = _session_user(request)
+    token, row = auth.session_login(request)
     if row is not None:
         csrf.check_session_request(request)
     return _logged_out(request, token, row)

@@ -166,6 +166,35 @@ class AnvilNode:
 
     def mine(self, n=1):
         self.rpc("anvil_mine", hex(n))
+        self.unstick()
+
+    def unstick(self):
+        """Re-import ready transactions that anvil's auto-miner skipped; returns how many.
+
+        anvil occasionally leaves a transaction sent right behind another of the same
+        sender in its pool, ready but never mined, even by anvil_mine, and answers
+        "already imported" when the same bytes are sent again (foundry-rs/foundry#10122).
+        A real node mines it. So after mining, a sender whose lowest pending nonce is its
+        next nonce has its pending transactions dropped and the very same signed bytes
+        sent again (same hashes: what cron stored is still what is mined).
+        """
+        if int(self.rpc("txpool_status").get("pending", "0x0"), 16) == 0:
+            return 0
+        resent = 0
+        for sender, txs in (self.rpc("txpool_content").get("pending") or {}).items():
+            ordered = sorted(txs.values(), key=lambda t: int(str(t["nonce"]), 0))
+            if int(str(ordered[0]["nonce"]), 0) != self.nonce(sender, "latest"):
+                continue        # a nonce gap: waiting for an earlier transaction, not stuck
+            raws = [self.rpc("eth_getRawTransactionByHash", t["hash"]) for t in ordered]
+            for t in ordered:
+                try:
+                    self.rpc("anvil_dropTransaction", t["hash"])
+                except AnvilError:
+                    pass        # dropping the first drops its dependents too
+            for raw in raws:
+                self.rpc("eth_sendRawTransaction", raw)
+                resent += 1
+        return resent
 
     def block_number(self):
         return int(self.rpc("eth_blockNumber"), 16)

@@ -46,14 +46,14 @@ def run_cron(env, db, worker="test-worker"):
     return cronmain.run_once(env, db, log=lambda m: None, worker=worker)
 
 
-def cron_subprocess(env, db, extra_env=None, wait=True, timeout=120):
-    """cron/cron.py as its own process against the test database."""
+def cron_subprocess(env, db, extra_env=None, wait=True, timeout=120, args=()):
+    """cron/cron.py [args] as its own process against the test database."""
     penv = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "RPC_URL_", "COMMISSION_WALLET_"))}
     penv.update(env)
     penv.update({"DB_DSN": db.dsn, "DB_USER": db.user or "", "DB_PASSWORD": db.password or "",
                  "ENV_FILE": os.path.join(ROOT, "tests", "no-such.env"), "PYTHONUNBUFFERED": "1"})
     penv.update(extra_env or {})
-    proc = subprocess.Popen([sys.executable, CRON], env=penv, cwd=ROOT, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, CRON, *args], env=penv, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     if not wait:
         return proc

@@ -57,34 +57,48 @@ def make_in_state(db, w, state):
 
 
 def snapshot(db, uuid):
+    """Everything an action could write about one order (a refusal must change none of it)."""
     return (db.value("SELECT COUNT(*) FROM transaction_statuses WHERE transaction_uuid = ?", (uuid,)),
             db.value("SELECT COUNT(*) FROM shipping_statuses WHERE transaction_uuid = ?", (uuid,)),
             db.value("SELECT COUNT(*) FROM transaction_intents WHERE transaction_uuid = ?", (uuid,)),
             db.value("SELECT COUNT(*) FROM disputes WHERE transaction_uuid = ? AND status = 'open'", (uuid,)),
-            db.value("SELECT buyer_confirmed_at FROM transactions WHERE uuid = ?", (uuid,)))
+            db.value("SELECT buyer_confirmed_at FROM transactions WHERE uuid = ?", (uuid,)),
+            db.value("SELECT COUNT(*) FROM disputes WHERE transaction_uuid = ?", (uuid,)),
+            db.value("SELECT COUNT(*) FROM dispute_claims c JOIN disputes d ON d.uuid = c.dispute_uuid "
+                     "WHERE d.transaction_uuid = ?", (uuid,)),
+            db.one("SELECT dispute_uuid, updated_at FROM transactions WHERE uuid = ?", (uuid,)),
+            db.value("SELECT COUNT(*) FROM audit_log WHERE target = ?", (uuid,)))
 
 
 def check_effect(db, uuid, action, before):
+    """What a 200 must have written, and nothing else."""
+    after = snapshot(db, uuid)
     intent = sm.open_intent_row(db, uuid)
     if action in ("release", "cancel", "partial_refund"):
         assert intent["action"] == {"release": "RELEASE", "cancel": "CANCEL",
                                     "partial_refund": "PARTIAL_REFUND"}[action]
         assert intent["status"] == "pending"
-        if action == "partial_refund":
-            assert intent["refund_percent"] == 40
+        assert intent["refund_percent"] == (40 if action == "partial_refund" else None)
+        assert after[2] == before[2] + 1
+        assert after[0] == before[0]             # the payment status moves only when cron pays
         # staff moving funds on a disputed order resolves the dispute
         assert db.value("SELECT COUNT(*) FROM disputes WHERE transaction_uuid = ? AND status = 'open'",
                         (uuid,)) == 0
     elif action == "dispatch":
         assert sm.current_shipping(db, uuid)["status"] == sm.DISPATCHED
+        assert after[:3] == (before[0], before[1] + 1, before[2])
     elif action == "confirm":
         assert db.value("SELECT buyer_confirmed_at FROM transactions WHERE uuid = ?", (uuid,)) is not None
+        assert after[:4] == before[:4]
     elif action == "dispute":
         assert sm.current_status(db, uuid)["status"] == sm.FROZEN
+        assert after[0] == before[0] + 1 and after[2] == before[2]
         assert db.value("SELECT COUNT(*) FROM disputes WHERE transaction_uuid = ? AND status = 'open'",
                         (uuid,)) == 1
-    if action != "dispute" and action in ("dispatch", "confirm"):
+        assert after[7]["dispute_uuid"] is not None
+    if action in ("dispatch", "confirm", "dispute"):
         assert intent is None
+    assert after[8] == before[8] + 1             # one audit row per action taken
 
 
 def test_action_matrix(db, app):
@@ -133,7 +147,7 @@ def test_actions_by_api_key_and_bad_input(db, client):
     assert post("buyer", {"transaction_uuid": uuid, "action": "dispute", "comment": "c" * 5001}).status == 400
     assert client.post("/api/transaction-actions.php", data={"transaction_uuid": uuid, "action": "release"}
                        ).status == 401
-    assert snapshot(db, uuid) == (2, 1, 0, 0, None)
+    assert snapshot(db, uuid)[:5] == (2, 1, 0, 0, None)
     r = post("buyer", {"transaction_uuid": uuid, "action": "release"})
     assert r.status == 200
     intent = r.json()["intent"]

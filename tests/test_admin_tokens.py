@@ -132,9 +132,13 @@ def test_config_get_and_set(db, client, admin):
     ({"price_max_age": "1h", "stuck_duration": "forever"}, "stuck_duration"),   # all or nothing
 ])
 def test_config_bad_values_name_the_key(db, client, admin, data, name):
+    config.set_values(db, {"price_max_age": "30m", "stuck_duration": "100h"})
+    before = db.query("SELECT name, value, updated_at FROM config ORDER BY name")
     r = client.post("/admin/config.php", data=data, headers=admin["headers"])
     assert r.status == 400 and name in r.json()["error"]
-    assert db.value("SELECT COUNT(*) FROM config") == 0
+    assert db.query("SELECT name, value, updated_at FROM config ORDER BY name") == before
+    assert config.raw(db, "price_max_age") == "30m"
+    assert db.value("SELECT COUNT(*) FROM audit_log WHERE action = 'config_changed'") == 0
 
 
 def test_config_empty_post(db, client, admin):

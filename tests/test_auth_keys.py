@@ -383,3 +383,50 @@ def test_admin_users_browser_form_for_non_admin_is_403(client, db):
                     headers={"Accept": "text/html"})
     assert r.status == 403
     assert db.value("SELECT role FROM users WHERE username = 'staffer'") == "staff"
+
+
+# -- bad input on every account endpoint -----------------------------------------------------
+
+WRONG_TYPES = [[], {"a": 1}, 12345, 1.5, "\x00", "x" * 20000]
+ACCOUNT_POSTS = [  # (path, a valid body, who sends it: None = anonymous, else the user's key)
+    ("/login.php", {"username": "alice", "password": "password123"}, None),
+    ("/register.php", {"username": "newbie", "password": "password123", "invite": "alice"}, None),
+    ("/api/keys.php", {"name": "k"}, "alice"),
+    ("/api/keys-revoke.php", {"id": "ALICE_KEY"}, "alice"),
+    ("/admin/users.php", {"username": "alice", "role": "vendor", "banned": "1"}, "root"),
+]
+
+
+def account_state(db):
+    return {"users": db.query("SELECT uuid, username, role, banned, password_hash FROM users ORDER BY id"),
+            "sessions": count(db, "sessions"),
+            "keys": db.query("SELECT id, name, revoked_at FROM api_keys ORDER BY id"),
+            "audit": count(db, "audit_log", "action NOT IN ('login_failed')")}
+
+
+@pytest.mark.parametrize("path, valid, who", ACCOUNT_POSTS, ids=[p for p, _v, _w in ACCOUNT_POSTS])
+def test_account_posts_bad_bodies_are_4xx_and_change_nothing(app, db, path, valid, who):
+    people = {"alice": make_user(db, "alice"), "root": make_user(db, "root", role="admin")}
+    valid = {k: str(people["alice"]["api_key_id"]) if v == "ALICE_KEY" else v for k, v in valid.items()}
+    headers = people[who]["headers"] if who else {}
+    before = account_state(db)
+    failures = []
+
+    def check(label, **request):
+        db.execute("DELETE FROM api_key_requests")
+        db.execute("DELETE FROM login_attempts")
+        r = Client(app).request("POST", path, headers=headers, **request)
+        if not 400 <= r.status < 500 or account_state(db) != before:
+            failures.append(f"{label}: {r.status} {r.text[:100]!r}")
+
+    for field in valid:
+        for bad in WRONG_TYPES:
+            check(f"{field}={bad!r:.20}", json_body=dict(valid, **{field: bad}))
+    form = "&".join(f"{k}={v}" for k, v in valid.items()).encode()
+    check("non-UTF-8", body=form + b"\xff\xfe", content_type="application/x-www-form-urlencoded")
+    check("huge body", body=form + b"&pad=" + b"p" * (1024 * 1024 + 10),
+          content_type="application/x-www-form-urlencoded")
+    assert not failures, "\n".join(failures)
+    # the valid body itself goes through (so the checks above tested the bad parts)
+    r = Client(app).request("POST", path, headers=headers, json_body=valid)
+    assert r.status == 200, r

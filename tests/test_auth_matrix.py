@@ -225,3 +225,18 @@ def test_authorization_matrix(app, db, transport):
             if not matches(want, r.status):
                 failures.append(f"{method} {path} as {role}: {r.status} (expected {want}) {r.text[:120]!r}")
     assert not failures, "\n".join(failures)
+
+
+def test_no_script_reads_cookies_or_keys_itself():
+    """Every public/ script authenticates through lib/auth (session or key, one helper):
+    none reads the session cookie, an API key header or ?token= on its own."""
+    import re
+    forbidden = re.compile(r"\.cookies\b|authorization|x-api-key|\bapi_keys\.lookup|\bsession\.load\(|"
+                           r"\bkey_from_request|\barg\(\s*['\"]token['\"]|query\.get\(\s*['\"]token['\"]", re.I)
+    offenders = []
+    for script in public_scripts():
+        with open(script, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if forbidden.search(line):
+                    offenders.append(f"{os.path.relpath(script, ROOT)}:{number}: {line.strip()}")
+    assert not offenders, "authenticate through lib.auth instead:\n" + "\n".join(offenders)

@@ -159,3 +159,69 @@ def test_first_admin_avoids_a_taken_name(db):
     row = db.one("SELECT * FROM users WHERE role = 'admin'")
     assert row["username"].startswith("admin-")
     assert db.value("SELECT role FROM users WHERE username = 'admin'") == "customer"
+
+
+def make_env(db, tmp_path, **extra):
+    """The environment for a `make` target in the checkout that touches neither its .env
+    (ENV_FILE names a file in tmp_path, created by the target's `.env` step) nor db/."""
+    return child_env(db, ENV_FILE=str(tmp_path / "test.env"), CRON_LOCK_FILE=str(tmp_path / "cron.lock"),
+                     MAKEFLAGS="", **extra)
+
+
+def checkout_env_file():
+    path = os.path.join(ROOT, ".env")
+    return open(path, "rb").read() if os.path.exists(path) else None
+
+
+def test_make_create_admin_end_to_end(db, tmp_path):
+    env = make_env(db, tmp_path, ADMIN_PASSWORD="make-secret-1")
+    dot_env = checkout_env_file()
+    out = subprocess.run(["make", "-s", "create-admin", "ADMIN_USER=boss"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "created admin boss" in out.stdout and "make-secret-1" not in out.stdout + out.stderr
+    assert checkout_env_file() == dot_env  # the .env step wrote ENV_FILE, not the checkout's .env
+    assert users.authenticate(db, "boss", "make-secret-1")["role"] == "admin"
+    # without a password and without a terminal: a clear error, nothing changed
+    env.pop("ADMIN_PASSWORD")
+    out = subprocess.run(["make", "-s", "create-admin", "ADMIN_USER=other"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    assert out.returncode != 0 and "set ADMIN_PASSWORD" in out.stderr
+    assert [r["username"] for r in db.query("SELECT username FROM users")] == ["boss"]
+
+
+def make_run_until_serving(db, tmp_path):
+    """`make run` until the server answers; then Ctrl-C. Returns its output."""
+    import signal
+    port = free_port()
+    proc = subprocess.Popen(["make", "-s", "run"], cwd=ROOT, env=make_env(db, tmp_path, PORT=str(port)),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if call(f"http://127.0.0.1:{port}/")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None and time.time() < deadline, "make run did not serve"
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            output, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            output, _ = proc.communicate()
+    return output
+
+
+def test_first_make_run_prints_the_admin_password_once(db, tmp_path):
+    first = make_run_until_serving(db, tmp_path)
+    line = next((l for l in first.splitlines() if l.startswith("Password (shown only this once): ")), None)
+    assert line, first
+    assert users.authenticate(db, "admin", line.split(": ", 1)[1])["role"] == "admin"
+    second = make_run_until_serving(db, tmp_path)
+    assert "Password" not in second and "First admin" not in second
+    assert db.value("SELECT COUNT(*) FROM users WHERE role = 'admin'") == 1

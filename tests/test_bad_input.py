@@ -14,13 +14,16 @@ BAD_VALUES = [[], {"a": 1}, True, False, 12345, -1, 1.5, None, "", " ", "\x00", 
               "0x" + "g" * 40, "'; DROP TABLE users; --", "%", "../../etc"]
 TABLES = ("stores", "store_users", "items", "packages", "package_prices", "transactions", "evm_transactions",
           "transaction_statuses", "shipping_statuses", "transaction_intents", "disputes", "dispute_claims",
-          "deposits", "deposit_history", "deposit_withdraw_intents", "accepted_tokens", "config")
+          "deposits", "deposit_history", "deposit_withdraw_intents", "accepted_tokens", "config", "prices",
+          "audit_log")
 
 
 def snapshot(db):
     rows = {t: db.value(f"SELECT COUNT(*) FROM {t}") for t in TABLES}
     rows["addresses"] = db.query("SELECT refund_address, payout_address FROM users ORDER BY id")
     rows["store"] = db.query("SELECT description, payout_address, suspended FROM stores ORDER BY id")
+    rows["config_values"] = db.query("SELECT name, value FROM config ORDER BY name")
+    rows["users"] = db.query("SELECT role, banned FROM users ORDER BY id")
     return rows
 
 
@@ -107,4 +110,78 @@ def test_bad_query_parameters_never_500(db, setup):
             r = client.get(path + value)
             if r.status >= 500 or r.header("Content-Type") != "application/json":
                 problems.append(f"{path}{value[:20]}: {r.status}")
+    assert not problems, "\n".join(problems)
+
+
+def issue_cases(w, ids):
+    """The bad inputs the issue names, one or more per kind: (kind, role, path, body, status, words)."""
+    order, dispute = ids["order"], ids["dispute"]
+    pkg, item, store = w.package["uuid"], w.item["uuid"], w.store["uuid"]
+    zero = "00000000-0000-0000-0000-000000000000"
+    return [
+        ("unknown package", "buyer", "/api/transactions.php", {"package_uuid": zero}, 404, "no such package"),
+        ("unknown token", "buyer", "/api/transactions.php", {"package_uuid": pkg, "currency": "DOGE"}, 400,
+         "DOGE is not accepted on chain 1"),
+        ("unknown token", "vendor", "/api/deposits.php", {"store_uuid": store, "currency": "DOGE"}, 400,
+         "DOGE is not accepted"),
+        ("unknown token", "admin", "/admin/tokens-remove.php", {"id": "999999"}, 404, "no accepted token"),
+        ("wrong chain", "buyer", "/api/transactions.php", {"package_uuid": pkg, "chain_id": "5"}, 400,
+         "unsupported chain 5"),
+        ("wrong chain", "buyer", "/api/transactions.php", {"package_uuid": pkg, "chain_id": "137"}, 400,
+         "ETH is not accepted on chain 137"),
+        ("wrong chain", "vendor", "/api/deposits.php", {"store_uuid": store, "chain_id": "56"}, 400,
+         "unsupported chain 56"),
+        ("wrong chain", "admin", "/admin/tokens.php", {"chain_id": "5", "symbol": "ETH"}, 400, "unsupported chain"),
+        ("bad checksum", "buyer", "/api/transactions.php", {"package_uuid": pkg,
+                                                            "refund_address": market.BAD_CHECKSUM}, 400, "checksum"),
+        ("bad checksum", "vendor", "/api/store-settings.php", {"store_uuid": store,
+                                                               "payout_address": market.NO_CHECKSUM}, 400, "checksum"),
+        ("bad checksum", "buyer", "/api/user-settings.php", {"refund_address": market.BAD_CHECKSUM}, 400,
+         "checksum"),
+        ("bad checksum", "admin", "/admin/tokens.php", {"chain_id": "1", "symbol": "USDC",
+                                                        "contract_address": market.BAD_CHECKSUM}, 400, "checksum"),
+        ("non-numeric percent", "staff", "/api/transaction-actions.php",
+         {"transaction_uuid": order, "action": "partial_refund", "refund_percent": "half"}, 400, "refund_percent"),
+        ("non-numeric percent", "staff", "/api/disputes.php",
+         {"dispute_uuid": dispute, "resolution": "partial_refund", "refund_percent": "12.5"}, 400, "refund_percent"),
+        ("out-of-range percent", "staff", "/api/disputes.php",
+         {"dispute_uuid": dispute, "resolution": "partial_refund", "refund_percent": "100"}, 400, "between 1 and 99"),
+        ("out-of-range percent", "staff", "/api/disputes.php",
+         {"dispute_uuid": dispute, "resolution": "partial_refund", "refund_percent": "0"}, 400, "between 1 and 99"),
+        ("negative price", "vendor", "/api/packages.php", {"item_uuid": item, "name": "p", "price_usd": "-5"}, 400,
+         "price_usd"),
+        ("absurd price", "vendor", "/api/packages.php", {"item_uuid": item, "name": "p", "price_usd": "1e309"},
+         400, "price_usd"),
+        ("absurd price", "vendor", "/api/packages.php",
+         {"item_uuid": item, "name": "p", "price_usd": "1000000000000"}, 400, "price_usd"),
+        ("negative price", "admin", "/admin/tokens.php", {"chain_id": "11155111", "symbol": "ETH",
+                                                          "manual_usd_price": "-2000"}, 400, "manual_usd_price"),
+        ("absurd price", "admin", "/admin/tokens.php", {"chain_id": "11155111", "symbol": "ETH",
+                                                        "manual_usd_price": "9" * 30}, 400, "manual_usd_price"),
+        ("overlong name", "buyer", "/api/stores.php", {"storename": "s" * 17, "vendorship_agree": "1"}, 400,
+         "storename"),
+        ("overlong name", "vendor", "/api/items.php", {"store_uuid": store, "name": "n" * 65}, 400,
+         "name is longer than 64"),
+        ("overlong name", "vendor", "/api/packages.php", {"item_uuid": item, "name": "n" * 65, "price_usd": "5"},
+         400, "name is longer than 64"),
+        ("overlong name", "admin", "/admin/tokens.php", {"chain_id": "1", "symbol": "T" * 17,
+                                                         "contract_address": market.DAI}, 400, "symbol"),
+        ("duplicate store name", "buyer", "/api/stores.php", {"storename": "SHOP", "vendorship_agree": "1"}, 409,
+         "the store name SHOP is taken"),
+    ]
+
+
+def test_the_issues_bad_inputs_are_clear_4xx_and_write_nothing(db, setup):
+    """Unknown package or token, wrong chain, bad checksum, non-numeric or out-of-range
+    percent, negative or absurd prices, overlong names, duplicate store names."""
+    w, sessions, ids = setup
+    problems = []
+    for kind, role, path, body, status, words in issue_cases(w, ids):
+        before = snapshot(db)
+        r = sessions[role][0].post(path, data=dict(body, csrf_token=sessions[role][1]))
+        error = r.json().get("error", "") if r.header("Content-Type") == "application/json" else ""
+        if r.status != status or words not in error:
+            problems.append(f"{kind}: {path} {body}: {r.status} {r.text[:160]} (expected {status}, {words!r})")
+        if snapshot(db) != before:
+            problems.append(f"{kind}: {path} {body}: something was written")
     assert not problems, "\n".join(problems)

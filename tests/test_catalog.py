@@ -285,3 +285,25 @@ def test_bad_checksum_message_is_clear(db, client):
                                                      "payout_address": market.NO_CHECKSUM},
                     headers=w.vendor["headers"])
     assert "checksum" in r.json()["error"]
+
+
+def test_a_member_who_is_not_the_owner(db, client):
+    """Membership, not ownership, lets someone add items and packages; the store settings
+    stay with the owner."""
+    w = market.world(db)
+    helper = make_user(db, "helper")
+    db.insert("store_users", {"store_uuid": w.store["uuid"], "user_uuid": helper["uuid"], "role": "manager",
+                              "created_at": "2026-01-01 00:00:00"})
+    r = client.post("/api/items.php", data={"store_uuid": w.store["uuid"], "name": "extra"},
+                    headers=helper["headers"])
+    assert r.status == 200, r
+    r = client.post("/api/packages.php", data={"item_uuid": r.json()["uuid"], "name": "p", "price_usd": "3"},
+                    headers=helper["headers"])
+    assert r.status == 200 and r.json()["package"]["price_usd"] == "3"
+    r = client.post("/api/store-settings.php", data={"store_uuid": w.store["uuid"], "description": "mine"},
+                    headers=helper["headers"])
+    assert r.status == 403 and "owner" in r.json()["error"]
+    assert catalog.store_row(db, w.store["uuid"])["description"] == "a store"
+    # a member cannot buy from the store either
+    r = client.post("/api/transactions.php", data={"package_uuid": w.package["uuid"]}, headers=helper["headers"])
+    assert r.status == 403 and count(db, "transactions") == 0

@@ -127,3 +127,64 @@ def test_api_dispute_and_partial_refund(anvil, db, client, env):
     assert anvil.balance(shop.refund_addr) == buyer - fees(rows)
     assert anvil.balance(shop.vendor_addr) == amount - resolver - buyer
     assert anvil.balance(escrow) == 0
+
+
+def test_api_erc20_order_released_with_gas_station_top_up(anvil, db, client, env):
+    """An ERC-20 token added unverified is verified by cron on chain, then an order in it is
+    created through the API, paid with the token, released by the buyer: the gas station
+    tops up exactly the legs' gas and every recipient gets its token share to the unit."""
+    from lib import tokens
+    from tests.cron_support import wallet
+    shop = Shop(db, client)
+    token = anvil.deploy_token(symbol="TUSD", decimals=6)
+    anvil.mine(3)
+    row = tokens.add_token(db, 31337, "TUSD", token, None, "1")
+    assert row["status"] == "unverified"
+    station = wallet().gas_station_address()
+    anvil.send_eth(2, station, ETH)
+    assert run_cron(env, db)["ok"]
+    row = tokens.get_token(db, row["id"])
+    assert row["status"] == "active" and row["decimals"] == 6, row
+    r = client.post("/api/transactions.php", json_body={"package_uuid": shop.package["uuid"], "currency": "TUSD",
+                                                        "chain_id": 31337, "refund_address": shop.refund_addr},
+                    headers=shop.buyer["headers"])
+    assert r.status == 200, r.text
+    assert r.json()["required_amount"] == "100" and r.json()["currency"] == "TUSD"
+    uuid = r.json()["uuid"]
+    assert run_cron(env, db)["ok"]
+    escrow = order_json(client, shop.buyer, uuid)["escrow_address"]
+    amount = 100 * 10 ** 6 + 3                    # a little more than required: all of it is paid out
+    anvil.token_transfer(token, 0, escrow, amount)
+    anvil.mine(3)
+    r = run_cron(env, db)
+    assert r["ok"], r["errors"]
+    assert order_json(client, shop.buyer, uuid)["current_status"] == "COMPLETED"
+    assert anvil.balance(escrow) == 0                 # no gas of its own
+    station_before = anvil.balance(station)
+    act(client, shop.buyer, uuid, "release")
+    settle(anvil, db, env, client, shop.buyer, uuid, "RELEASED")
+    rows = payout_rows(db, uuid)
+    gas = [x for x in rows if x["kind"] == "gas"]
+    legs = [x for x in rows if x["kind"] == "payout"]
+    assert len(gas) == 1 and gas[0]["from_address"] == station and gas[0]["to_address"] == escrow
+    assert sorted(x["recipient_role"] for x in legs) == ["commission", "referrer", "vendor"]
+    assert int(gas[0]["amount"]) == sum(int(x["fee"]) for x in legs)     # exactly the legs' gas limits
+    commission = amount // 5
+    referrer = commission // 2
+    assert anvil.token_balance(token, shop.vendor_addr) == amount - commission
+    assert anvil.token_balance(token, shop.referrer_addr) == referrer
+    assert anvil.token_balance(token, env["COMMISSION_WALLET_DEV"]) == commission - referrer
+    assert anvil.token_balance(token, escrow) == 0
+    assert station_before - anvil.balance(station) == int(gas[0]["amount"]) + int(gas[0]["fee"])
+    # Native dust left in the escrow (README, Fee policy): the unused part of the gas limits,
+    # at most the 25% estimate margin (a fifth of each limit) plus the 4,800-gas storage
+    # refund of the transfer that empties the escrow's token balance.
+    gas_price = int(gas[0]["fee"]) // 21000
+    used = sum(int(anvil.rpc("eth_getTransactionReceipt", x["tx_hash"])["gasUsed"], 16) for x in legs)
+    assert anvil.balance(escrow) == int(gas[0]["amount"]) - used * gas_price
+    limits = sum(int(x["fee"]) // gas_price for x in legs)
+    assert anvil.balance(escrow) <= (limits // 5 + len(legs) + 4800) * gas_price
+    order = order_json(client, shop.vendor, uuid)
+    assert order["current_status"] == "RELEASED" and len(order["payouts"]) == 4   # the top-up and 3 legs
+    ref = db.one("SELECT * FROM referral_payments WHERE transaction_uuid = ?", (uuid,))
+    assert ref["referrer_uuid"] == shop.referrer["uuid"] and int(ref["amount"]) == referrer

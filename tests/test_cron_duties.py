@@ -129,6 +129,36 @@ def test_late_payment_to_failed_order_is_refunded(anvil, db, env):
     assert db.value("SELECT COUNT(*) FROM payment_receipts WHERE transaction_uuid = ?", (uuid,)) == 1
 
 
+@pytest.mark.parametrize("final", [sm.RELEASED, sm.CANCELLED])
+def test_late_payment_after_release_or_cancel_is_refunded(anvil, db, env, final):
+    p = Parties(db)
+    amount = ETH // 10
+    uuid, addr = paid_order(anvil, db, env, p, amount)
+    sm.open_intent(db, uuid, sm.RELEASE if final == sm.RELEASED else sm.CANCEL, p.vendor["uuid"]
+                   if final == sm.CANCELLED else p.buyer["uuid"])
+    settle(anvil, env, db, uuid, final)
+    assert anvil.balance(addr) == 0
+    refund_before = anvil.balance(p.refund_addr)
+    vendor_before = anvil.balance(p.vendor_addr)
+    first = len(payout_rows(db, uuid))
+    late = ETH // 20 + 11
+    anvil.send_eth(1, addr, late)
+    anvil.mine(3)
+    for _ in range(3):
+        r = run_cron(env, db)
+        assert r["ok"], r["errors"]
+        anvil.mine(3)
+    rows = payout_rows(db, uuid)[first:]
+    assert [x["recipient_role"] for x in rows] == ["buyer"] and rows[0]["status"] == "confirmed"
+    assert anvil.balance(p.refund_addr) - refund_before == late - fees(rows)
+    assert anvil.balance(p.vendor_addr) == vendor_before      # nobody else is paid again
+    assert anvil.balance(addr) == 0
+    assert status(db, uuid) == final                           # the final status stays
+    assert [h["status"] for h in sm.history(db, uuid)].count(final) == 1
+    assert intent_row(db, uuid)["action"] == "LATE_REFUND" and intent_row(db, uuid)["status"] == "completed"
+    assert db.value("SELECT COUNT(*) FROM payment_receipts WHERE uuid = ?", (rows[0]["tx_hash"],)) == 1
+
+
 def test_late_payment_without_refund_address_is_flagged_once(anvil, db, env):
     p = Parties(db, refund=False)
     amount = ETH // 10
@@ -156,6 +186,8 @@ def test_deposit_address_balance_and_withdrawal(anvil, db, env):
                            "updated_at": now})
     run_cron(env, db)
     dep = db.one("SELECT * FROM deposits WHERE uuid = ?", (dep_uuid,))
+    from cron.escrow import derivation_index
+    assert int(dep["derivation_index"]) == derivation_index(dep_uuid)
     assert dep["address"] == wallet().deposit_address(int(dep["derivation_index"]))
     assert dep["address"] != wallet().escrow_address(int(dep["derivation_index"]))
     amount = ETH // 2 + 5
@@ -281,3 +313,68 @@ def test_erc20_deposit_withdrawal_uses_the_gas_station(anvil, db, env):
     assert anvil.token_balance(token, vendor_addr) == 4242
     assert anvil.token_balance(token, address) == 0
     assert db.value("SELECT status FROM deposit_withdraw_intents WHERE deposit_uuid = ?", (dep_uuid,)) == "completed"
+
+
+def test_escrow_index_collision_takes_the_next_free_index(anvil, db, env):
+    """SPEC section 5: the index comes from the order uuid; when another order already holds
+    it, the next free index is stored (UNIQUE), so no two orders share an escrow address."""
+    from cron.escrow import derivation_index
+    p = Parties(db)
+    lone = make_order(db, p.buyer, p.store, ETH, refund=p.refund)
+    run_cron(env, db)       # no collision: the stored index is the seed's scheme of the uuid itself
+    assert int(db.value("SELECT derivation_index FROM evm_transactions WHERE transaction_uuid = ?", (lone,))) \
+        == derivation_index(lone)
+    first = make_order(db, p.buyer, p.store, ETH, refund=p.refund)
+    second = make_order(db, p.buyer, p.store, ETH, refund=p.refund)
+    taken = derivation_index(second)
+    # The first order already sits on the second's index (as after a hash collision).
+    db.execute("UPDATE evm_transactions SET derivation_index = ?, escrow_address = ? WHERE transaction_uuid = ?",
+               (taken, wallet().escrow_address(taken), first))
+    sm.append_status(db, first, sm.PENDING, "0")
+    r = run_cron(env, db)
+    assert r["ok"], r["errors"]
+    assert r["counts"]["escrow_addresses"] == {"assigned": 1, "index_collisions": 1}
+    idx = db.value("SELECT derivation_index FROM evm_transactions WHERE transaction_uuid = ?", (second,))
+    assert int(idx) == (taken + 1) % 2 ** 31
+    assert escrow(db, second) == wallet().escrow_address(int(idx)) != escrow(db, first)
+    assert [h["status"] for h in sm.history(db, second)] == [sm.PENDING]
+
+
+def test_prices_by_contract_address_and_verification_of_a_mainnet_token(anvil, db, env):
+    """A token on a chain the Prices API knows (chain 1, served here by anvil) is priced by
+    (network, contract address), verified by eth_call, and activated; one the API does not
+    price is rejected."""
+    priced = anvil.deploy_token(symbol="USDX", decimals=6)
+    unpriced = anvil.deploy_token(symbol="NOPX", decimals=6)
+    ids = {"USDX": _token(db, "USDX", priced, chain=1), "NOPX": _token(db, "NOPX", unpriced, chain=1)}
+    prices = FakePrices(by_address={("eth-mainnet", priced.lower()): "1.0002"})
+    try:
+        e = dict(env, ALCHEMY_PRICES_URL=prices.url, RPC_URL_1=anvil.url)
+        r = run_cron(e, db)
+        assert r["ok"], r["errors"]
+        assert any("/tokens/by-address" in path for path in prices.requests), prices.requests
+    finally:
+        prices.stop()
+    row = db.one("SELECT * FROM prices WHERE chain_id = 1 AND symbol = 'USDX'")
+    assert row["usd_price"] == "1.0002" and row["contract_address"].lower() == priced.lower()
+    assert db.one("SELECT * FROM prices WHERE chain_id = 1 AND symbol = 'NOPX'") is None
+    tokens = {t["id"]: t for t in db.query("SELECT * FROM accepted_tokens")}
+    assert tokens[ids["USDX"]]["status"] == "active" and tokens[ids["USDX"]]["decimals"] == 6
+    assert tokens[ids["NOPX"]]["status"] == "rejected" and "no USD price" in tokens[ids["NOPX"]]["status_reason"]
+
+
+def test_loop_mode_repeats_runs_and_stops_on_sigterm(anvil, db, env):
+    """`cron/cron.py --loop N` (what `make run` starts): a run every N seconds until SIGTERM."""
+    import signal
+    import time
+    proc = cron_subprocess(env, db, wait=False, args=("--loop", "0.3"))
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and db.value("SELECT COUNT(*) FROM cron_runs WHERE ok = 1") < 3:
+            time.sleep(0.1)
+        assert db.value("SELECT COUNT(*) FROM cron_runs WHERE ok = 1") >= 3
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "cron loop: a run every 0.3 s" in out and out.count("cron run ") >= 3

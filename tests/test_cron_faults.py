@@ -5,7 +5,7 @@ import json
 import pytest
 
 from lib import status_machine as sm
-from tests.cron_support import (Parties, cron_env, escrow, fees, intent_row, make_order, paid_order, payout_rows,
+from tests.cron_support import (Parties, cron_env, cron_subprocess, escrow, fees, intent_row, make_order, paid_order, payout_rows,
                                 run_cron, settle, status)
 from tests.fake_rpc import FaultyRpc
 
@@ -33,12 +33,15 @@ def test_balance_poll_fault_is_recorded_and_the_next_run_completes(anvil, db, en
     anvil.send_eth(1, escrow(db, uuid), amount)
     anvil.mine(3)
     proxy.add("eth_getBalance", mode)
-    r = run_cron(env, db)
-    assert not r["ok"]
-    assert any(e.startswith("poll: chain 31337") for e in r["errors"]), r["errors"]
-    row = db.one("SELECT ok, errors FROM cron_runs WHERE id = ?", (r["run_id"],))
-    assert row["ok"] == 0 and json.loads(row["errors"]) == r["errors"]
+    proc = cron_subprocess(env, db)                 # the real process: its exit status counts
+    assert proc.returncode == 1, proc.output
+    assert "FAILED" in proc.output and "poll: chain 31337" in proc.output
+    row = db.one("SELECT ok, errors, finished_at FROM cron_runs ORDER BY id DESC LIMIT 1")
+    assert row["ok"] == 0 and row["finished_at"]
+    errors = json.loads(row["errors"])
+    assert any(e.startswith("poll: chain 31337") for e in errors), errors
     assert status(db, uuid) == sm.PENDING
+    assert db.value("SELECT received_amount FROM evm_transactions WHERE transaction_uuid = ?", (uuid,)) == "0"
     assert proxy.hits() >= (1 if mode == "rpc_error" else 2)     # transport faults are retried first
     proxy.clear()
     r = run_cron(env, db)

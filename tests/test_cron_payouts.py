@@ -276,3 +276,29 @@ def test_release_to_a_contract_that_refuses_ether_fails_with_the_reason(anvil, d
     row = intent_row(db, uuid)
     assert row["status"] == "failed" and "does not accept this transfer" in row["error"]
     assert anvil.balance(addr) == amount and payout_rows(db, uuid) == []
+
+
+def test_erc20_payment_is_read_by_balance_of_at_confirmation_depth(anvil, db, env):
+    token = anvil.deploy_token(symbol="TUSD", decimals=6)
+    anvil.mine(3)
+    p = Parties(db)
+    required = 25 * 10 ** 6
+    uuid = make_order(db, p.buyer, p.store, required, currency="TUSD", token=token, decimals=6, refund=p.refund)
+    assert run_cron(env, db)["ok"]
+    addr = escrow(db, uuid)
+    anvil.token_transfer(token, 0, addr, required // 2)    # partial, 1 confirmation of 3
+    anvil.mine(2)                                            # 3 confirmations
+    run_cron(env, db)
+    assert status(db, uuid) == sm.PENDING and sm.current_status(db, uuid)["amount"] == str(required // 2)
+    anvil.token_transfer(token, 0, addr, required - required // 2)
+    run_cron(env, db)
+    assert status(db, uuid) == sm.PENDING                   # 1 confirmation
+    anvil.mine(1)
+    run_cron(env, db)
+    assert status(db, uuid) == sm.PENDING                   # 2 confirmations
+    anvil.mine(1)
+    r = run_cron(env, db)
+    assert r["ok"], r["errors"]
+    assert status(db, uuid) == sm.COMPLETED
+    assert db.value("SELECT received_amount FROM evm_transactions WHERE transaction_uuid = ?", (uuid,)) == str(required)
+    assert [h["status"] for h in sm.history(db, uuid)] == ["PENDING", "PENDING", "COMPLETED"]

@@ -105,3 +105,16 @@ def test_lock_is_exclusive(tmp_path):
     fd = cronmain.acquire_lock(path)
     assert fd is not None
     cronmain.release_lock(fd)
+
+
+@pytest.mark.parametrize("amount", [0, -1, 10 ** 18 * -1, 1.5, True])
+def test_no_zero_negative_or_float_transfer_is_ever_signed(amount):
+    from cron.escrow import HDWallet
+    account = HDWallet("test test test test test test test test test test test junk").escrow_key(0)
+    to = "0x52908400098527886E0F7030069857D2E4169EE7"
+    with pytest.raises(ValueError, match="refusing to sign"):
+        payouts._sign(account, 31337, 10 ** 9, 0, to, amount, 21000, "")
+    with pytest.raises(ValueError, match="refusing to sign"):
+        payouts._sign(account, 31337, 10 ** 9, 0, to, amount, 60000, "0x8617E340B3D01FA5F11F306F4090FD50E238070D")
+    signed = payouts._sign(account, 31337, 10 ** 9, 0, to, 1, 21000, "")
+    assert signed["raw_tx"].startswith("0x") and len(signed["tx_hash"]) == 66

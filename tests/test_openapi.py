@@ -21,6 +21,7 @@ TYPES = {"string": lambda v: isinstance(v, str), "integer": lambda v: isinstance
          "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
          "boolean": lambda v: isinstance(v, bool), "null": lambda v: v is None,
          "object": lambda v: isinstance(v, dict), "array": lambda v: isinstance(v, list)}
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def check(schema, value, doc, where="$"):
@@ -42,9 +43,13 @@ def check(schema, value, doc, where="$"):
             return problems + [f"{where}: {value!r} is not {kinds}"]
     if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
         problems.append(f"{where}: {value!r} does not match {schema['pattern']}")
+    if isinstance(value, str) and schema.get("format") == "uuid" and not UUID_RE.match(value):
+        problems.append(f"{where}: {value!r} is not a uuid")
     if isinstance(value, int) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
             problems.append(f"{where}: {value} < {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            problems.append(f"{where}: {value} > {schema['maximum']}")
     if isinstance(value, dict):
         props = schema.get("properties", {})
         for name in schema.get("required", []):
@@ -74,6 +79,9 @@ def test_checker_catches_mismatches():
     assert check({"$ref": "#/components/schemas/Store"}, dict(store, secret=1), doc)
     assert check({"$ref": "#/components/schemas/Store"}, {k: v for k, v in store.items() if k != "uuid"}, doc)
     assert check({"$ref": "#/components/schemas/Store"}, dict(store, created_at="yesterday"), doc)
+    assert check({"$ref": "#/components/schemas/Store"}, dict(store, uuid="not-a-uuid"), doc)
+    assert check({"$ref": "#/components/schemas/Store"}, dict(store, description=5), doc)
+    assert check({"type": "integer", "maximum": 200}, 201, doc)
     assert check({"type": "integer"}, True, doc)
     assert check({"anyOf": [{"type": "string"}, {"type": "null"}]}, 3, doc)
     assert check(doc["paths"]["/api/transactions.php"]["post"]["responses"]["200"]["content"]
@@ -188,6 +196,8 @@ def scenario(db, rec):
     rec.call(P, "/api/stores.php", headers=b, data={"storename": "deps", "vendorship_agree": "1"})
     rec.call(P, "/api/stores.php", headers=b, json_body={"storename": "x"})
     rec.call(P, "/api/stores.php", data={"storename": "x", "vendorship_agree": "1"})
+    assert rec.call(P, "/api/stores.php", headers=b, data={"storename": "big", "vendorship_agree": "1",
+                                                           "description": "x" * (1024 * 1024)}).status == 413
     # items
     cat = str(db.value("SELECT MIN(id) FROM item_categories"))
     item = rec.call(P, "/api/items.php", headers=v, data={"store_uuid": w.store["uuid"], "name": "thing",

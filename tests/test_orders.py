@@ -12,6 +12,12 @@ SPEC_FIELDS = {"uuid", "type", "description", "package_uuid", "store_uuid", "sto
                "escrow_address", "chain_id", "currency", "current_shipping_status", "buyer_confirmed_at",
                "created_at", "updated_at"}
 
+# Documented additions (lib/openapi.py "Order"): what the payment page shows besides the SPEC's fields.
+EXTRA_FIELDS = {"received_amount", "token_contract", "price_usd"}
+AMOUNT_FIELDS = ("current_amount", "required_amount", "received_amount")
+POST_FIELDS = {"ok", "uuid", "escrow_address_pending", "required_amount", "currency", "chain_id",
+               "price_usd", "usd_rate"}
+
 
 def count(db, table):
     return db.value(f"SELECT COUNT(*) FROM {table}")
@@ -129,6 +135,29 @@ def test_create_order_refusals_write_nothing(db, client):
     assert count(db, "transactions") == 0 and count(db, "evm_transactions") == 0
     assert count(db, "shipping_statuses") == 0
     assert client.post("/api/transactions.php", data={"package_uuid": w.package["uuid"]}).status == 401
+
+
+def test_order_json_field_names_and_decimal_string_amounts(db, client):
+    """The SPEC's order field names exactly (plus the documented additions), amounts as
+    decimal strings in token units, in the list and in the detail; the POST answer likewise."""
+    w = market.world(db)
+    r = buy(client, w.buyer, w.package["uuid"])
+    assert set(r.json()) == POST_FIELDS
+    assert r.json()["ok"] is True and r.json()["escrow_address_pending"] is True
+    assert isinstance(r.json()["required_amount"], str) and isinstance(r.json()["chain_id"], int)
+    uuid = market.order(db, w, "COMPLETED")
+    listed = client.get("/api/transactions.php", headers=w.buyer["headers"]).json()["transactions"]
+    detail = client.get(f"/api/transactions.php?uuid={uuid}", headers=w.buyer["headers"]).json()["transaction"]
+    for order in listed + [detail]:
+        assert SPEC_FIELDS | EXTRA_FIELDS <= set(order)
+        for field in AMOUNT_FIELDS:
+            assert isinstance(order[field], str), (field, order[field])
+    assert set(listed[0]) == SPEC_FIELDS | EXTRA_FIELDS
+    assert [(o["current_amount"], o["required_amount"], o["received_amount"]) for o in listed] == \
+        [("0.05", "0.05", "0"), ("0", "0.05", "0")]
+    assert (listed[0]["type"], listed[0]["chain_id"], listed[0]["currency"]) == ("evm", 1, "ETH")
+    assert listed[0]["dispute_uuid"] is None and listed[0]["buyer_confirmed_at"] is None
+    assert [s["amount"] for s in detail["statuses"]] == ["0", "0.05"]
 
 
 # -- listing ------------------------------------------------------------------------

@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from lib import catalog, orders, status_machine as sm, tokens, users
+from lib import catalog, orders, payment_uri, status_machine as sm, tokens, users
+from lib.templates import escape
 from tests.chain import fresh_address
 from tests.client import Client
 from tests.factories import login
@@ -87,8 +88,9 @@ def test_payment_page_shows_escrow_qr_and_eip681_uri(db, app, shop):
     page = c.get("/payment.php?uuid=" + order, headers=HTML)
     assert f'<p class="address" id="escrow-address">{escrow}</p>' in page.text
     uri = f"ethereum:{escrow}@31337?value={6 * 10 ** 15}"  # what is still due
-    assert f'href="{uri}"' in page.text
-    assert re.search(r'<img class="qr" id="payment-qr" src="data:image/svg\+xml[^"]+"', page.text)
+    assert f'href="{uri}"' in page.text and f'<a href="{uri}" id="pay-uri" class="mono">{uri}</a>' in page.text
+    # The QR code is exactly segno's code of that URI (so a wallet scanning it reads the URI).
+    assert qr_src(page.text) == payment_uri.qr_data_uri(uri)
     assert "0.004 ETH received; the code asks for the remaining 0.006." in page.text
     # The vendor sees the order but gets no QR code to pay it.
     v, _ = as_user(app, "vendor1")
@@ -108,6 +110,26 @@ def test_payment_page_token_order_uses_transfer_uri(db, app, shop):
     page = c.get("/payment.php?uuid=" + order, headers=HTML)
     assert f'href="ethereum:{usdc}@31337/transfer?address={escrow}&amp;uint256=20000000"' in page.text
     assert "20 TUSD" in page.text
+    assert qr_src(page.text) == payment_uri.qr_data_uri(
+        f"ethereum:{usdc}@31337/transfer?address={escrow}&uint256=20000000")
+    # 12.5 TUSD arrived: the code asks for the 7.5 still due, in base units.
+    db.execute("UPDATE evm_transactions SET received_amount = ? WHERE transaction_uuid = ?", ("12500000", order))
+    page = c.get("/payment.php?uuid=" + order, headers=HTML)
+    rest = f"ethereum:{usdc}@31337/transfer?address={escrow}&uint256=7500000"
+    assert f'href="{escape(rest)}"' in page.text and qr_src(page.text) == payment_uri.qr_data_uri(rest)
+    assert "12.5 TUSD received; the code asks for the remaining 7.5." in page.text
+    # Paid in full: no code to scan any more.
+    db.execute("UPDATE evm_transactions SET received_amount = ? WHERE transaction_uuid = ?", ("20000000", order))
+    page = c.get("/payment.php?uuid=" + order, headers=HTML)
+    assert 'id="payment-qr"' not in page.text and "ethereum:" not in page.text
+
+
+def qr_src(text):
+    """The payment QR code's data: URI as the browser reads it (HTML-unescaped)."""
+    import html
+    m = re.search(r'<img class="qr" id="payment-qr" src="(data:image/svg\+xml[^"]+)"', text)
+    assert m, "no QR code on the page"
+    return html.unescape(m.group(1))
 
 
 def test_order_actions_from_the_payment_page(db, app, shop):
@@ -162,19 +184,41 @@ def test_dispute_thread_and_staff_partial_refund(db, app, shop):
         "Your claim was added."
     r = post(b, btoken, path, action="resolve", resolution="refund")
     assert r.status == 403 and "only staff" in r.text
+    assert 'id="resolve-form"' not in b.get(path, headers=HTML).text  # decide(): not the buyer's call
     s, stoken = as_user(app, "staff1")
+    staff_page = s.get(path, headers=HTML).text
+    assert 'id="resolve-form"' in staff_page
+    assert re.findall(r'<option value="(\w+)"', staff_page) == ["release", "refund", "partial_refund"]
     r = post(s, stoken, path, action="resolve", resolution="partial_refund", refund_percent="100")
     assert r.status == 400 and 'id="refund_percent-error"' in r.text
     page = follow(s, post(s, stoken, path, action="resolve", resolution="partial_refund", refund_percent="30",
                           comment="split"))
     assert "Dispute resolved (partial refund)" in flash_of(page)
     assert "30% refunded to the buyer" in page.text
+    assert 'id="resolve-form"' not in page.text  # decided: nothing more to resolve
     assert db.one("SELECT action, refund_percent FROM transaction_intents WHERE transaction_uuid = ?", (order,)) \
         == {"action": "PARTIAL_REFUND", "refund_percent": 30}
     claims = [r["claim"] for r in db.query("SELECT claim FROM dispute_claims ORDER BY id")]
     assert claims == ["broken", "photos attached", "split"]
     r = post(b, btoken, path, action="claim", claim="late")
     assert r.status == 409
+
+
+@pytest.mark.parametrize("resolution, action", [("release", "RELEASE"), ("refund", "CANCEL")])
+def test_staff_resolve_by_release_or_refund(db, app, shop, resolution, action):
+    order = paid_order(db, shop)
+    orders.take_action(db, shop["buyer"], order, "dispute", comment="late")
+    dispute = db.value("SELECT dispute_uuid FROM transactions WHERE uuid = ?", (order,))
+    s, stoken = as_user(app, "staff1")
+    page = follow(s, post(s, stoken, "/dispute.php?uuid=" + dispute, action="resolve", resolution=resolution))
+    assert f"Dispute resolved ({resolution})" in flash_of(page)
+    assert db.one("SELECT status, resolution FROM disputes WHERE uuid = ?", (dispute,)) == \
+        {"status": "resolved", "resolution": resolution}
+    assert db.one("SELECT action, status FROM transaction_intents WHERE transaction_uuid = ?", (order,)) == \
+        {"action": action, "status": "pending"}
+    stats = s.get("/staff/stats.php", headers=HTML).text
+    assert re.search(r"<dt>In progress</dt><dd>1</dd>.*<dt>Open disputes</dt><dd>0</dd>", stats, re.S)
+    assert re.search(r'FROZEN</span></td><td class="num">1</td>', stats)
 
 
 # -- settings and referrals ---------------------------------------------------------
@@ -293,6 +337,13 @@ def test_staff_suspend_tier_and_ban(db, app, shop):
     assert catalog.store_row(db, shop["store"]["uuid"])["tier"] == "gold"
     assert post(s, token, "/staff/stores.php", store_uuid=shop["store"]["uuid"], action="tier",
                 tier="platinum").status == 400
+    def ban_buttons(client):
+        text = client.get("/staff/users.php", headers=HTML).text
+        return {name for name in ("buyer1", "vendor1", "staff1", "admin1", "outsider1")
+                if re.search(rf"<td>{name}</td>.*?</tr>", text, re.S)
+                and "Ban</button>" in re.search(rf"<td>{name}</td>.*?</tr>", text, re.S).group(0)}
+    assert ban_buttons(s) == {"buyer1", "vendor1", "outsider1"}  # lib.staff.may_ban, as the POST
+    assert ban_buttons(as_user(app, "admin1")[0]) == {"buyer1", "vendor1", "outsider1", "staff1"}
     page = follow(s, post(s, token, "/staff/users.php", user_uuid=shop["outsider"]["uuid"], banned="1"))
     assert flash_of(page) == "outsider1 is banned."
     assert users.by_username(db, "outsider1")["banned"]

@@ -16,9 +16,10 @@ def _page(request, db, user, status=200, error=None):
     except HttpError as e:
         status, error, q = e.status, e.message, None
     pager = web.pager(request, lambda limit, offset: staff.list_users(db, q, limit=limit, offset=offset))
-    bannable = ("customer", "vendor", "staff") if user["role"] == "admin" else ("customer", "vendor")
+    for row in pager.rows:
+        row["may_ban"] = staff.may_ban(user, row)
     return web.page(request, "staff/users.html", TITLE, status=status, error=error, pager=pager, q=q,
-                    bannable=bannable, staff_tab="users", nav_active="staff")
+                    staff_tab="users", nav_active="staff")
 
 
 def get(request):

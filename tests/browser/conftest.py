@@ -7,7 +7,8 @@ missing Chromium or Playwright fails the run instead of skipping.
 
 Fixtures:
   chromium   one headless browser for the session
-  ui         a fresh browser context (own cookies) per call: ui() -> Page
+  ui         a fresh browser context (own cookies) per call: ui() -> Page;
+             ui(javascript=False) -> a Page with JavaScript turned off
   site       the live server's base URL (tests/conftest.py live_server, on each database)
   shots      shots(page, "step-name") writes tests/artifacts/browser/<test>/<NN>-step-name.png
 """
@@ -61,8 +62,9 @@ def ui(chromium):
     contexts = []
     problems = []
 
-    def new_page():
-        context = chromium.new_context(viewport={"width": 1200, "height": 900}, locale="en-US")
+    def new_page(javascript=True):
+        context = chromium.new_context(viewport={"width": 1200, "height": 900}, locale="en-US",
+                                       java_script_enabled=javascript)
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()

@@ -12,7 +12,7 @@ Screenshots of each step: tests/artifacts/browser/<test>/.
 import pytest
 from playwright.sync_api import expect
 
-from lib import catalog, orders, users
+from lib import catalog, orders, pricing, users
 from tests.browser.helpers import login, submit
 from tests.chain import fresh_address
 from tests.cron_support import cron_env, cron_subprocess
@@ -44,6 +44,17 @@ def settle(anvil, env, db, uuid, final, rounds=5):
 def escrow(db, uuid):
     return db.one("SELECT escrow_address, required_amount FROM evm_transactions WHERE transaction_uuid = ?",
                   (uuid,))
+
+
+def shown_payouts(page):
+    """{recipient role: amount in wei} as the payment page's payouts table shows them."""
+    out = {}
+    for row in page.locator("#payouts tbody tr").all():
+        cells = [c.inner_text().strip() for c in row.locator("td").all()]
+        amount, currency = cells[2].split()
+        assert currency == "ETH", cells
+        out[cells[0]] = pricing.parse_amount(amount, 18)
+    return out
 
 
 @pytest.fixture
@@ -145,8 +156,11 @@ def test_buyer_pays_vendor_dispatches_buyer_releases(db, site, ui, shots, anvil,
     expect(buyer.locator("#payouts")).to_contain_text("confirmed")
     expect(buyer.locator("#status-history")).to_contain_text("RELEASED")
     shots(buyer, "released-payouts")
-    # The vendor's 80% (free tier) arrived on chain at the payout address set above.
+    # The vendor's 80% (free tier) arrived on chain at the payout address set above, and
+    # the page shows exactly what each address received on chain.
     assert anvil.balance(vendor_wallet) == wei * 80 // 100
+    assert shown_payouts(buyer) == {"vendor": anvil.balance(vendor_wallet),
+                                    "commission": anvil.balance(cron["COMMISSION_WALLET_DEV"])}
     assert status(db, order) == "RELEASED"
 
 
@@ -216,5 +230,8 @@ def test_dispute_resolved_by_staff_with_partial_refund(db, site, ui, shots, anvi
     # Resolver 10% of the escrow; of the rest the buyer gets 40% (less the network fees
     # of refunds) and the vendor 60%.
     assert anvil.balance(resolver_wallet) == wei // 10
+    assert shown_payouts(buyer) == {"resolver": anvil.balance(resolver_wallet),
+                                    "vendor": anvil.balance(vendor_wallet),
+                                    "buyer": anvil.balance(refund_wallet)}
     assert anvil.balance(vendor_wallet) > 0 and anvil.balance(refund_wallet) > 0
     assert anvil.balance(vendor_wallet) > anvil.balance(refund_wallet)
