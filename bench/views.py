@@ -82,7 +82,7 @@ def generate(n_orders, chunk=50000):
             when = stamp(i)
             tx.append((o, "thing - one", packages[k][0], stores[k][0], buyers[rng.randrange(BUYERS)], "100",
                        when, when))
-            evm.append((o, 1, "ETH", "", 18, "50000000000000000", "2000", when))
+            evm.append((o, 1, "ETH", "", 18, "50000000000000000", "2000", when, when))   # closed: RELEASED
             for j, status in enumerate(STATUS_PATH):
                 st.append((o, when, "50000000000000000" if j >= 2 else ("0" if j == 0 else "20000000000000000"),
                            status))
@@ -90,7 +90,7 @@ def generate(n_orders, chunk=50000):
         yield ("transactions", "uuid, description, package_uuid, store_uuid, buyer_uuid, price_usd, created_at, "
                "updated_at", tx)
         yield ("evm_transactions", "transaction_uuid, chain_id, currency, token_contract, decimals, "
-               "required_amount, usd_rate, created_at", evm)
+               "required_amount, usd_rate, created_at, closed_at", evm)
         yield "transaction_statuses", "transaction_uuid, time, amount, status", st
         yield "shipping_statuses", "transaction_uuid, time, status", ship
         yield "progress", None, min(n_orders, start + chunk)
@@ -176,6 +176,25 @@ def cached_orders(path):
         return None
 
 
+def add_closed_at(path):
+    """A file cached before evm_transactions.closed_at existed gets the column and its index
+    (every bench order ends RELEASED, at its one timestamp) instead of a rebuild."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        if "closed_at" in [r[1] for r in conn.execute("PRAGMA table_info(evm_transactions)")]:
+            return
+        print("  adding evm_transactions.closed_at to the cached file")
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("BEGIN")
+        conn.execute("ALTER TABLE evm_transactions ADD COLUMN closed_at VARCHAR(19) NULL")
+        conn.execute("UPDATE evm_transactions SET closed_at = created_at")
+        conn.execute("CREATE INDEX IF NOT EXISTS idx_evm_transactions_open ON evm_transactions (closed_at, chain_id)")
+        conn.execute("COMMIT")
+        conn.execute("ANALYZE evm_transactions")
+    finally:
+        conn.close()
+
+
 def timed(fn, runs):
     out = []
     for _ in range(runs):
@@ -245,6 +264,8 @@ def main():
             build_sqlite(args.path, args.orders)
     else:
         print(f"reusing {where} ({have:,} orders)")
+        if not args.dsn:
+            add_closed_at(args.path)
     if not args.dsn:
         db = dbmod.Db(f"sqlite:{args.path}")
     n = db.value("SELECT COUNT(*) FROM transactions")

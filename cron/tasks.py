@@ -197,8 +197,10 @@ def assign_derived_address(ctx, task, what, uuid, index_taken, derive, store):
 
 def fill_escrow_addresses(ctx):
     db = ctx.db
+    # An order without an address has no status row yet, so it is open: the closed_at test
+    # lets idx_evm_transactions_open skip the closed orders instead of scanning them all.
     rows = db.query("SELECT e.id, e.transaction_uuid FROM evm_transactions e "
-                    "WHERE e.escrow_address IS NULL ORDER BY e.id")
+                    "WHERE e.closed_at IS NULL AND e.escrow_address IS NULL ORDER BY e.id")
     if not rows:
         return
     wallet = ctx.wallet()
@@ -224,9 +226,20 @@ def fill_escrow_addresses(ctx):
 
 # -- duty 2: poll PENDING escrows -----------------------------------------------------
 
-PENDING_SQL = ("SELECT v.transaction_uuid, v.chain_id, v.token_contract, v.decimals, v.required_amount, "
-               "v.received_amount, v.escrow_address FROM v_current_evm_transaction_statuses v "
-               "WHERE v.current_status = 'PENDING' AND v.escrow_address IS NOT NULL")
+# Open orders with their current status (lib/status_machine.py): the cost follows the
+# number of open orders, not of all orders ever made.
+OPEN_ORDERS_FROM = sm.OPEN_ORDERS_FROM
+
+# PENDING orders with an escrow address (polled, and expired after pending_duration).
+PENDING_SQL = ("SELECT e.transaction_uuid, e.chain_id, e.token_contract, e.decimals, e.required_amount, "
+               "e.received_amount, e.escrow_address, "
+               "(SELECT t.created_at FROM transactions t WHERE t.uuid = e.transaction_uuid) AS created_at "
+               + OPEN_ORDERS_FROM + " AND COALESCE(s.status, 'PENDING') = 'PENDING' AND e.escrow_address IS NOT NULL")
+
+# COMPLETED orders (dispatch timeouts, auto-release, stuck), with the time they were paid.
+# (COALESCE keeps the outer join, so no planner starts from every COMPLETED row ever written.)
+COMPLETED_SQL = ("SELECT e.transaction_uuid, s.time AS updated_at " + OPEN_ORDERS_FROM
+                 + " AND COALESCE(s.status, 'PENDING') = 'COMPLETED'")
 
 
 def is_paid(received, required, tolerance):
@@ -322,9 +335,7 @@ def _open_auto_intent(ctx, task, uuid, action, why):
 def expire_pending(ctx):
     db = ctx.db
     limit = config.duration(db, "pending_duration")
-    rows = db.query("SELECT v.transaction_uuid, v.chain_id, v.received_amount, t.created_at "
-                    "FROM v_current_evm_transaction_statuses v JOIN transactions t ON t.uuid = v.transaction_uuid "
-                    "WHERE v.current_status = 'PENDING' AND v.escrow_address IS NOT NULL")
+    rows = db.query(PENDING_SQL)
     busy = open_intent_orders(db)
     for r in rows:
         if age_seconds(r["created_at"]) <= limit or r["transaction_uuid"] in busy:
@@ -353,11 +364,9 @@ def timeouts(ctx):
     dispatch_limit = config.duration(db, "dispatch_duration")
     release_after = config.duration(db, "completed_duration")
     stuck_limit = config.duration(db, "stuck_duration")
-    # Orders whose newest status row is COMPLETED, found through the (status, id) index
-    # rather than by computing every order's current status (v_current_transaction_statuses).
-    rows = db.query("SELECT s.transaction_uuid, s.time AS updated_at FROM transaction_statuses s "
-                    "WHERE s.status = 'COMPLETED' AND NOT EXISTS (SELECT 1 FROM transaction_statuses s2 "
-                    "WHERE s2.transaction_uuid = s.transaction_uuid AND s2.id > s.id)")
+    # Open orders whose newest status row is COMPLETED (OPEN_ORDERS_FROM: only open orders
+    # are looked at, never the COMPLETED rows of every order ever paid).
+    rows = db.query(COMPLETED_SQL)
     busy = open_intent_orders(db)
     for r in rows:
         uuid = r["transaction_uuid"]

@@ -3,7 +3,7 @@
 Stores are suspended through lib.catalog.set_store_suspended and disputes resolved
 through lib.disputes.resolve; this module adds what neither covers.
 """
-from lib import audit, users
+from lib import audit, status_machine, users
 from lib.http import HttpError
 
 STAFF_ROLES = ("staff", "admin")
@@ -58,8 +58,7 @@ def stats(db):
     def count(sql, params=()):
         return int(db.value(sql, params, default=0) or 0)
 
-    by_status = {r["current_status"]: int(r["n"]) for r in db.query(
-        "SELECT current_status, COUNT(*) AS n FROM v_current_transaction_statuses GROUP BY current_status")}
+    by_status = status_machine.count_by_status(db)
     by_role = {r["role"]: int(r["n"]) for r in db.query("SELECT role, COUNT(*) AS n FROM users GROUP BY role")}
     last_run = db.one("SELECT started_at, finished_at, ok, errors FROM cron_runs ORDER BY id DESC LIMIT 1")
     return {

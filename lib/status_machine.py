@@ -143,8 +143,38 @@ def current_status(db, transaction_uuid):
                   (transaction_uuid,))
 
 
+# Open orders with their current status row `s` (NULL before the first row, i.e. PENDING).
+# Starts from idx_evm_transactions_open, so its cost follows the open orders, not every
+# order ever made; the newest row per order comes from idx_transaction_statuses_tx.
+OPEN_ORDERS_FROM = ("FROM evm_transactions e "
+                    "LEFT JOIN transaction_statuses s ON s.id = (SELECT MAX(s2.id) FROM transaction_statuses s2 "
+                    "WHERE s2.transaction_uuid = e.transaction_uuid) "
+                    "WHERE e.closed_at IS NULL")
+
+
+def count_by_status(db):
+    """{status: number of orders whose current status it is}, without a full scan.
+
+    A closed order has exactly one final row (nothing follows RELEASED, FAILED or
+    CANCELLED), so closed orders are counted on idx_transaction_statuses_status; only
+    open orders need their current status worked out.
+    """
+    counts = {r["status"]: int(r["n"]) for r in db.query(
+        "SELECT status, COUNT(*) AS n FROM transaction_statuses "
+        "WHERE status IN ('RELEASED', 'FAILED', 'CANCELLED') GROUP BY status")}
+    for r in db.query("SELECT COALESCE(s.status, 'PENDING') AS status, COUNT(*) AS n "
+                      + OPEN_ORDERS_FROM + " GROUP BY COALESCE(s.status, 'PENDING')"):
+        counts[r["status"]] = counts.get(r["status"], 0) + int(r["n"])
+    return counts
+
+
 def append_status(db, transaction_uuid, status, amount="0", comment=None, receipt=None):
-    """Append a status row after checking the move is allowed; return its id."""
+    """Append a status row after checking the move is allowed; return its id.
+
+    A final status also sets evm_transactions.closed_at in the same transaction: that
+    column indexes the open orders for cron, and this function is its only writer, so
+    it always agrees with the log (closed_at IS NULL <=> the current status is not final).
+    """
     if status not in STATUSES:
         raise TransitionError(f"unknown status {status}")
     with db.transaction():
@@ -152,9 +182,14 @@ def append_status(db, transaction_uuid, status, amount="0", comment=None, receip
         current = row["status"] if row else None
         if status not in TRANSITIONS[current]:
             raise TransitionError(f"{transaction_uuid}: {current} -> {status} is not allowed")
-        return db.insert("transaction_statuses", {
-            "transaction_uuid": transaction_uuid, "time": utc_now(), "amount": str(amount),
+        now = utc_now()
+        status_id = db.insert("transaction_statuses", {
+            "transaction_uuid": transaction_uuid, "time": now, "amount": str(amount),
             "status": status, "comment": comment, "payment_receipt_uuid": receipt})
+        if status in FINAL:
+            db.execute("UPDATE evm_transactions SET closed_at = ? WHERE transaction_uuid = ? AND closed_at IS NULL",
+                       (now, transaction_uuid))
+        return status_id
 
 
 def history(db, transaction_uuid):
