@@ -518,22 +518,43 @@ def package_quotes(db, price_usd, tokens=None):
     """A live quote per active token: {chain_id, currency, decimals, required_amount (token
     units string), usd_rate} or, when the rate is missing/stale, {..., required_amount: None,
     error}. Never raises for a rate problem (the order itself would get the 409)."""
+    return _quotes(price_usd, _token_rates(db, tokens))
+
+
+def add_quotes(db, packages, tokens=None):
+    """Set p['quotes'] (as package_quotes) on every package, looking each rate up once."""
+    rates = _token_rates(db, tokens)
+    for p in packages:
+        p["quotes"] = _quotes(p["price_usd"], rates)
+    return packages
+
+
+def _token_rates(db, tokens=None):
+    """[(token, usd rate or None, error message or None)] for the active tokens."""
     from lib import pricing, tokens as tokmod
     out = []
     for token in (tokens if tokens is not None else tokmod.active_tokens(db)):
-        entry = {"chain_id": token["chain_id"], "currency": token["symbol"],
-                 "contract_address": token["contract_address"], "decimals": token["decimals"]}
         try:
-            detail = pricing.quote_detail(db, price_usd, token)
+            out.append((token, pricing.quotable_rate(db, token)[0], None))
         except HttpError as e:
-            entry.update({"required_amount": None, "usd_rate": None, "error": e.message})
-        else:
-            entry.update({"required_amount": pricing.format_amount(detail["required_amount"],
-                                                                   token["decimals"]),
-                          "usd_rate": detail["usd_rate"], "error": None})
-        out.append(entry)
+            out.append((token, None, e.message))
     return out
 
+
+def _quotes(price_usd, rates):
+    from lib import pricing
+    out = []
+    for token, rate, error in rates:
+        entry = {"chain_id": token["chain_id"], "currency": token["symbol"],
+                 "contract_address": token["contract_address"], "decimals": token["decimals"]}
+        if error is not None:
+            entry.update({"required_amount": None, "usd_rate": None, "error": error})
+        else:
+            amount = pricing.amount_for(price_usd, rate, token["decimals"])
+            entry.update({"required_amount": pricing.format_amount(amount, token["decimals"]),
+                          "usd_rate": rate, "error": None})
+        out.append(entry)
+    return out
 
 
 def member_items(db, user, store_uuid, limit=50, offset=0):

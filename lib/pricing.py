@@ -78,11 +78,16 @@ def amount_for(price_usd, usd_rate_text, decimals):
     return math.ceil(price * (10 ** int(decimals)) / rate)
 
 
-def quote_detail(db, price_usd, token):
-    """{'required_amount': int base units, 'usd_rate', 'rate_source', 'rate_fetched_at'}."""
+def quotable_rate(db, token):
+    """usd_rate() for a token whose decimals are known; 409 otherwise."""
     if token.get("decimals") is None:
         raise HttpError(409, f"{token['symbol']} on chain {token['chain_id']} has no known decimals yet")
-    rate, source, fetched_at = usd_rate(db, token)
+    return usd_rate(db, token)
+
+
+def quote_detail(db, price_usd, token):
+    """{'required_amount': int base units, 'usd_rate', 'rate_source', 'rate_fetched_at'}."""
+    rate, source, fetched_at = quotable_rate(db, token)
     return {"required_amount": amount_for(price_usd, rate, token["decimals"]), "usd_rate": rate,
             "rate_source": source, "rate_fetched_at": fetched_at}
 

@@ -11,11 +11,7 @@ def get(request):
     if not item_uuid:
         raise HttpError(400, "uuid is required: /item.php?uuid=ITEM_UUID")
     item = catalog.get_item(db, item_uuid, user)
-    packages = catalog.list_packages(db, item["uuid"], user)
-    from lib import tokens
-    active = tokens.active_tokens(db)
-    for p in packages:
-        p["quotes"] = catalog.package_quotes(db, p["price_usd"], active)
+    packages = catalog.add_quotes(db, catalog.list_packages(db, item["uuid"], user))
     is_member = catalog.member_role(db, user, item["store_uuid"]) is not None
     return web.page(request, "item.html", item["name"], item=item, packages=packages,
                     is_member=is_member, nav_active="marketplace")

@@ -7,7 +7,7 @@ GET  ?item_uuid= -> {"packages": [{uuid, item_uuid, name, description, price_usd
 POST item_uuid, name (1-64), description, price_usd (0.01-1000000, cents) (store members)
      -> {"ok": true, "uuid", "package"}.
 """
-from lib import auth, catalog, tokens
+from lib import auth, catalog
 from lib.db import get_db
 from lib.http import HttpError, json_response
 
@@ -17,10 +17,7 @@ def get(request):
     item_uuid = request.arg("item_uuid")
     if item_uuid is None:
         raise HttpError(400, "item_uuid is required")
-    packages = catalog.list_packages(db, item_uuid, auth.optional_user(request))
-    active = tokens.active_tokens(db)
-    for p in packages:
-        p["quotes"] = catalog.package_quotes(db, p["price_usd"], active)
+    packages = catalog.add_quotes(db, catalog.list_packages(db, item_uuid, auth.optional_user(request)))
     return json_response({"packages": packages})
 
 
