@@ -278,6 +278,101 @@ class AnvilNode:
         return self.send_tx({"from": self.dev_account(from_index), "to": token, "data": data,
                              "gas": hex(200_000)})["transactionHash"]
 
+    # --- odd ERC-20 test tokens (tests/contracts/*.sol, see tests/contracts/README.md) ---
+
+    def contract_artifact(self, name):
+        """tests/contracts/<name>.json ({contractName, compiler, evmVersion, abi, bytecode}), cached."""
+        cache = self.__dict__.setdefault("_contract_artifacts", {})
+        if name not in cache:
+            cache[name] = json.loads((TOKEN_JSON.parent / ("%s.json" % name)).read_text())
+        return cache[name]
+
+    def deploy_contract(self, name, ctor_types, ctor_args, from_index=0):
+        """Deploy tests/contracts/<name>.json with ABI-encoded constructor args; returns its address."""
+        from eth_abi import encode
+        from lib.chains import to_checksum_address
+        art = self.contract_artifact(name)
+        args = encode(list(ctor_types), list(ctor_args)) if ctor_types else b""
+        receipt = self.send_tx({"from": self.dev_account(from_index),
+                                "data": art["bytecode"] + args.hex(), "gas": hex(5_000_000)})
+        return to_checksum_address(receipt["contractAddress"])
+
+    def deploy_odd_token(self, kind, symbol="ODD", decimals=6, supply=10 ** 15, from_index=0):
+        """Deploy an odd ERC-20 minting `supply` to dev account from_index; returns its address.
+
+        kind: "false" (FalseToken: transfer returns false, no revert, when setFail(true)
+        or the balance is short), "fee" (FeeToken: 1% fee-on-transfer to the deployer,
+        setFeeBps), "noreturn" (NoReturnToken: USDT-style, no return values),
+        "blacklist" (BlacklistToken: USDC-style owner blacklist/unBlacklist/pause/unpause).
+        """
+        contracts = {"false": "FalseToken", "fee": "FeeToken",
+                     "noreturn": "NoReturnToken", "blacklist": "BlacklistToken"}
+        if kind not in contracts:
+            raise ValueError("kind must be one of %s, not %r" % (sorted(contracts), kind))
+        name = contracts[kind]
+        return self.deploy_contract(name, ["string", "string", "uint8", "uint256"],
+                                    [name, symbol, decimals, supply], from_index=from_index)
+
+    @staticmethod
+    def encode_call(fn_signature, *args):
+        """Calldata hex for e.g. encode_call("blacklist(address)", addr) (flat types only)."""
+        from eth_abi import encode
+        from lib.chains import keccak256
+        sig = fn_signature.replace(" ", "")
+        inner = sig[sig.index("(") + 1:sig.rindex(")")]
+        types = [t for t in inner.split(",") if t]
+        if len(types) != len(args):
+            raise ValueError("%s takes %d arguments, got %d" % (sig, len(types), len(args)))
+        return "0x" + keccak256(sig.encode())[:4].hex() + encode(types, list(args)).hex()
+
+    def token_call(self, token, from_index, data_hex, gas=300_000):
+        """Send calldata to `token` from dev account from_index with a fixed gas limit.
+
+        Returns the mined receipt whatever its status (a revert gives status "0x0";
+        the fixed gas limit skips estimation, so anvil mines reverting calls too).
+        """
+        tx_hash = self.rpc("eth_sendTransaction", {"from": self.dev_account(from_index), "to": token,
+                                                   "data": data_hex, "gas": hex(gas)})
+        return self.wait_receipt(tx_hash)
+
+    def token_admin(self, token, fn_signature, *args, from_index=0, gas=300_000, check=True):
+        """token_call of encode_call(fn_signature, *args), e.g.
+        token_admin(tok, "blacklist(address)", addr), token_admin(tok, "setFail(bool)", True),
+        token_admin(tok, "pause()"). Returns the receipt; raises AnvilError if it reverted
+        unless check=False.
+        """
+        receipt = self.token_call(token, from_index, self.encode_call(fn_signature, *args), gas=gas)
+        if check and int(receipt["status"], 16) != 1:
+            raise AnvilError("%s on %s reverted (tx %s)" % (fn_signature, token, receipt["transactionHash"]))
+        return receipt
+
+    def eth_call_raw(self, to, data_hex, from_addr=None, block="latest"):
+        """eth_call returning the raw return data hex ("0x" when nothing is returned).
+
+        A revert raises AnvilError (its message carries anvil's revert reason).
+        """
+        call = {"to": to, "data": data_hex}
+        if from_addr:
+            call["from"] = from_addr
+        return self.rpc("eth_call", call, block)
+
+    def transfer_logs(self, receipt, token=None):
+        """ERC-20 Transfer events in a receipt as (token, from, to, value), checksummed, in log order."""
+        from lib.chains import keccak256, to_checksum_address
+        topic0 = "0x" + keccak256(b"Transfer(address,address,uint256)").hex()
+        out = []
+        for log in receipt.get("logs") or []:
+            topics = log.get("topics") or []
+            if len(topics) != 3 or topics[0].lower() != topic0:
+                continue
+            if token is not None and log["address"].lower() != token.lower():
+                continue
+            out.append((to_checksum_address(log["address"]),
+                        to_checksum_address("0x" + topics[1][-40:]),
+                        to_checksum_address("0x" + topics[2][-40:]),
+                        int(log["data"], 16)))
+        return out
+
 
 @pytest.fixture(scope="session")
 def anvil():
