@@ -19,6 +19,18 @@ Retry-After header up to ``max_retry_after`` seconds is honoured; a longer one
 ends the retries at once (the provider asked us to stay away; the next cron
 run tries again). Other HTTP 4xx (bad key, bad request) are not retried.
 
+Several endpoints: RpcClient takes one URL, a comma-separated string of URLs
+(RPC_URL_<CHAIN_ID>=https://a/...,https://b/...) or a list. Reads (call, batch
+and everything built on them) go to the current endpoint; a transport failure
+there after its retries (timeout, connection error, HTTP 429/5xx/other status,
+garbage, a JSON-RPC rate limit) moves on to the next endpoint, which then stays
+the current one for later calls (sticky). With several endpoints each gets
+min(retries, 1) retries, so a dead one costs little; RpcTransportError is raised
+only when every endpoint failed, naming how many. JSON-RPC error replies
+(RpcCallError: reverted, unknown method, ...) are answers and never fail over.
+send_raw_transaction broadcasts to every endpoint (see there). With a single
+URL everything behaves exactly as a one-endpoint client always did.
+
 Connections are kept alive between requests; a client is meant for one thread.
 """
 import http.client
@@ -220,6 +232,31 @@ def _is_rate_limit_error(err):
         or "too many requests" in msg
 
 
+def _limit_error(err, method):
+    """RpcCallError for a JSON-RPC rate-limit reply: the endpoint failed, not the call."""
+    e = _call_error(err, method)
+    e.rate_limited = True
+    return e
+
+
+def _endpoint_failed(exc):
+    """True when exc means "this endpoint gave no usable answer" (fail over)."""
+    return isinstance(exc, RpcTransportError) or getattr(exc, "rate_limited", False)
+
+
+def split_urls(urls):
+    """List of URLs from "u1, u2" or an iterable of such strings: blanks stripped and
+    dropped, duplicates removed (order kept)."""
+    items = [urls] if isinstance(urls, str) else list(urls or [])
+    out = []
+    for item in items:
+        for u in str(item).split(","):
+            u = u.strip()
+            if u and u not in out:
+                out.append(u)
+    return out
+
+
 def _call_error(err, method):
     if not isinstance(err, dict):
         return RpcCallError("%s failed: malformed error %r" % (method, err), method=method)
@@ -328,41 +365,128 @@ class FeeData:
 _RECEIPT_INT_FIELDS = ("status", "blockNumber", "gasUsed", "effectiveGasPrice",
                        "cumulativeGasUsed", "transactionIndex", "type")
 
+_BLOCK_INT_FIELDS = ("number", "timestamp", "baseFeePerGas", "gasLimit", "gasUsed")
+
 _ALREADY_KNOWN = ("already known", "known transaction", "already imported", "alreadyknown",
                   "already exists", "already in mempool")
 _NONCE_TOO_LOW = ("nonce too low", "nonce is too low", "oldnonce", "invalid nonce")
 
 
-class RpcClient(_HttpJson):
-    """JSON-RPC over HTTP(S). Quantities come back as int, amounts in base units."""
+class RpcClient:
+    """JSON-RPC over HTTP(S) to one or several endpoints of one chain.
+
+    Quantities come back as int, amounts in base units. ``url``: one URL, a
+    comma-separated string of URLs, or a list (see the module docstring for
+    failover). ``requests_sent`` / ``retries_done`` are summed over endpoints;
+    ``failovers`` counts moves to another endpoint after a failure.
+    """
 
     def __init__(self, url, timeout=10, retries=4, backoff=0.5, max_retry_after=10.0,
                  batch_size=100, sleep=time.sleep):
-        super().__init__(url, timeout, retries, backoff, max_retry_after, sleep)
+        urls = split_urls(url)
+        if not urls:
+            raise ConfigError("no RPC URL given")
+        per_endpoint = retries if len(urls) == 1 else min(retries, 1)
+        self._endpoints = [_HttpJson(u, timeout, per_endpoint, backoff, max_retry_after, sleep)
+                           for u in urls]
+        self._current = 0
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_retry_after = max_retry_after
         self.batch_size = batch_size
         self._ids = count(1)
+        self.failovers = 0
+        self.last_broadcast = None   # several endpoints: (accepted count, [errors]) of the last broadcast
+
+    def __repr__(self):
+        more = len(self._endpoints) - 1
+        return "<%s %s%s>" % (type(self).__name__, self._endpoints[0].safe_url,
+                              " (+%d more)" % more if more else "")
+
+    # --- endpoints ---
+
+    @property
+    def urls_count(self):
+        return len(self._endpoints)
+
+    @property
+    def safe_urls(self):
+        """The endpoints as scheme://host[:port]/... (no paths, no keys)."""
+        return [ep.safe_url for ep in self._endpoints]
+
+    @property
+    def safe_url(self):
+        """The current (sticky) endpoint, redacted."""
+        return self._endpoints[self._current].safe_url
+
+    @property
+    def current_index(self):
+        return self._current
+
+    @property
+    def requests_sent(self):
+        return sum(ep.requests_sent for ep in self._endpoints)
+
+    @property
+    def retries_done(self):
+        return sum(ep.retries_done for ep in self._endpoints)
+
+    def close(self):
+        for ep in self._endpoints:
+            ep.close()
+
+    def _read(self, on_endpoint, what):
+        """on_endpoint(ep) on the current endpoint, failing over to the next ones."""
+        eps = self._endpoints
+        if len(eps) == 1:
+            return on_endpoint(eps[0])
+        failures = []
+        for k in range(len(eps)):
+            i = (self._current + k) % len(eps)
+            if failures:
+                self.failovers += 1
+            try:
+                result = on_endpoint(eps[i])
+            except RpcError as e:
+                if not _endpoint_failed(e):
+                    raise
+                failures.append(e)
+                continue
+            self._current = i
+            return result
+        raise self._all_failed(what, failures)
+
+    @staticmethod
+    def _all_failed(what, failures):
+        status = next((f.http_status for f in reversed(failures) if f.http_status), None)
+        return RpcTransportError("%s failed on all %d RPC endpoints; last error: %s"
+                                 % (what, len(failures), failures[-1]),
+                                 method=getattr(failures[-1], "method", None), http_status=status)
 
     # --- core ---
 
     def call(self, method, params=None):
         """Result of one call; raises RpcCallError / RpcTransportError."""
         params = list(params) if params is not None else []
+        return self._read(lambda ep: self._call_on(ep, method, params), method)
 
+    def _call_on(self, ep, method, params):
+        """One call on one endpoint, with that endpoint's retries."""
         def attempt():
             rid = next(self._ids)
-            reply = self._attempt_json("POST", self._path(), {
+            reply = ep._attempt_json("POST", ep._path(), {
                 "jsonrpc": "2.0", "id": rid, "method": method, "params": params})
             if not isinstance(reply, dict) or ("result" not in reply and "error" not in reply):
                 raise _Retry(RpcTransportError("%s: malformed JSON-RPC reply to %s: %r"
-                                               % (self.safe_url, method, _snippet(json.dumps(reply), 80))))
+                                               % (ep.safe_url, method, _snippet(json.dumps(reply), 80))))
             if reply.get("error") is not None:
-                err = _call_error(reply["error"], method)
                 if _is_rate_limit_error(reply["error"]):
-                    raise _Retry(err)
-                raise err
+                    raise _Retry(_limit_error(reply["error"], method))
+                raise _call_error(reply["error"], method)
             return reply["result"]
 
-        return self._with_retries(attempt)
+        return ep._with_retries(attempt)
 
     def batch(self, calls, raise_errors=True, batch_size=None):
         """Results of [(method, params), ...] in the same order.
@@ -372,7 +496,8 @@ class RpcClient(_HttpJson):
         with an error become RpcCallError. With raise_errors=True (default)
         the first such error is raised; with False the exception objects are
         returned in place of results so the caller can handle items one by one.
-        Transport failures (after retries) always raise.
+        Transport failures (after retries, on every endpoint) always raise; on
+        failover only the items still unanswered go to the next endpoint.
         """
         calls = [(m, list(p) if p is not None else []) for m, p in calls]
         results = [None] * len(calls)
@@ -387,7 +512,14 @@ class RpcClient(_HttpJson):
 
     def _batch_chunk(self, calls, start, end, results):
         pending = set(range(start, end))
+        try:
+            self._read(lambda ep: self._batch_on(ep, calls, pending, results), "batch")
+        except RpcCallError as e:
+            # One endpoint: the rate limit outlasted the retries; the remaining items carry that error.
+            for i in pending:
+                results[i] = RpcCallError(str(e), code=e.code, data=e.data, method=calls[i][0])
 
+    def _batch_on(self, ep, calls, pending, results):
         def attempt():
             ids = {}
             payload = []
@@ -395,18 +527,18 @@ class RpcClient(_HttpJson):
                 rid = next(self._ids)
                 ids[rid] = i
                 payload.append({"jsonrpc": "2.0", "id": rid, "method": calls[i][0], "params": calls[i][1]})
-            reply = self._attempt_json("POST", self._path(), payload)
+            reply = ep._attempt_json("POST", ep._path(), payload)
             if isinstance(reply, dict) and reply.get("error") is not None:
                 # The whole batch was refused (e.g. rate limit or batch too large).
                 if _is_rate_limit_error(reply["error"]):
-                    raise _Retry(_call_error(reply["error"], "batch"))
+                    raise _Retry(_limit_error(reply["error"], "batch"))
                 for i in pending:
                     results[i] = _call_error(reply["error"], calls[i][0])
                 pending.clear()
                 return
             if not isinstance(reply, list):
                 raise _Retry(RpcTransportError("%s: malformed JSON-RPC batch reply: %r"
-                                               % (self.safe_url, _snippet(json.dumps(reply), 80))))
+                                               % (ep.safe_url, _snippet(json.dumps(reply), 80))))
             limited = None
             for item in reply:
                 i = ids.get(item.get("id")) if isinstance(item, dict) else None
@@ -414,7 +546,7 @@ class RpcClient(_HttpJson):
                     continue
                 if item.get("error") is not None:
                     if _is_rate_limit_error(item["error"]):
-                        limited = _call_error(item["error"], calls[i][0])
+                        limited = _limit_error(item["error"], calls[i][0])
                         continue
                     results[i] = _call_error(item["error"], calls[i][0])
                 elif "result" in item:
@@ -424,14 +556,10 @@ class RpcClient(_HttpJson):
                 pending.discard(i)
             if pending:
                 raise _Retry(limited or RpcTransportError(
-                    "%s: batch reply lacked %d of %d answers" % (self.safe_url, len(pending), len(ids))))
+                    "%s: batch reply lacked %d of %d answers" % (ep.safe_url, len(pending), len(ids))))
 
-        try:
-            self._with_retries(attempt)
-        except RpcCallError as e:
-            # Rate limit outlasted the retries: the remaining items carry that error.
-            for i in pending:
-                results[i] = RpcCallError(str(e), code=e.code, data=e.data, method=calls[i][0])
+        if pending:
+            ep._with_retries(attempt)
 
     # --- chain state ---
 
@@ -522,10 +650,51 @@ class RpcClient(_HttpJson):
         return FeeData(gas_price=gas_price, base_fee_per_gas=base_fee,
                        max_priority_fee_per_gas=priority, max_fee_per_gas=2 * base_fee + priority)
 
+    def fee_history(self, block_count, newest="latest", percentiles=(25, 50, 75)):
+        """eth_feeHistory as the node sent it (dict of hex quantities: oldestBlock,
+        baseFeePerGas, gasUsedRatio, reward when percentiles were asked)."""
+        res = self.call("eth_feeHistory", [hex(int(block_count)), block_param(newest),
+                                           [p for p in (percentiles or ())]])
+        if not isinstance(res, dict):
+            raise RpcError("malformed eth_feeHistory reply: %r" % (res,))
+        return res
+
+    def max_priority_fee(self):
+        """eth_maxPriorityFeePerGas in wei (RpcCallError on chains without it)."""
+        return hex_to_int(self.call("eth_maxPriorityFeePerGas"), "priority fee")
+
+    # --- blocks and logs ---
+
+    def get_block(self, block="latest", full=False):
+        """Block dict, or None when the node has no such block. number, timestamp,
+        baseFeePerGas, gasLimit and gasUsed are int where present; hash stays a string;
+        with full=True transactions are objects (as sent), else hashes."""
+        b = self.call("eth_getBlockByNumber", [block_param(block), bool(full)])
+        if b is None:
+            return None
+        if not isinstance(b, dict):
+            raise RpcError("malformed block %s: %r" % (block, b))
+        b = dict(b)
+        for f in _BLOCK_INT_FIELDS:
+            if isinstance(b.get(f), str):
+                b[f] = hex_to_int(b[f], f)
+        return b
+
+    def get_logs(self, filter_dict):
+        """eth_getLogs: the raw list of log objects. Int fromBlock/toBlock become hex."""
+        flt = dict(filter_dict)
+        for k in ("fromBlock", "toBlock"):
+            if k in flt and flt[k] is not None:
+                flt[k] = block_param(flt[k])
+        res = self.call("eth_getLogs", [flt])
+        if not isinstance(res, list):
+            raise RpcError("malformed eth_getLogs reply: %r" % (_snippet(json.dumps(res), 80),))
+        return res
+
     # --- transactions ---
 
     def send_raw_transaction(self, raw_tx):
-        """Broadcast signed bytes (hex str or bytes); returns the tx hash.
+        """Broadcast signed bytes (hex str or bytes) to every endpoint; returns the tx hash.
 
         Re-sending is safe and expected (cron re-sends the stored bytes after a
         crash), so these count as success and return the hash of *these* bytes:
@@ -533,18 +702,56 @@ class RpcClient(_HttpJson):
         - "nonce too low" when the node knows a tx with this hash (it was mined).
         "nonce too low" for an unknown hash means a *different* tx used the
         nonce: that is raised (RpcCallError) for the payout code to flag.
+
+        With several endpoints the bytes go to each of them (the current one
+        first) and one acceptance is success. When none accepted, a node's
+        RpcCallError (underpriced, nonce too low, ...) is raised in preference to
+        a wrong-hash RpcError, and that to RpcTransportError (every endpoint
+        unreachable). ``last_broadcast`` holds (accepted count, errors) of the
+        latest multi-endpoint broadcast.
         """
         raw_hex = raw_tx if isinstance(raw_tx, str) else "0x" + bytes(raw_tx).hex()
         if not raw_hex.startswith("0x"):
             raw_hex = "0x" + raw_hex
         expected = tx_hash_of(raw_hex)
+        eps = self._endpoints
+        if len(eps) == 1:
+            return self._send_on(eps[0], raw_hex, expected)
+        order = [self._current] + [i for i in range(len(eps)) if i != self._current]
+        accepted, errors = [], []
+        for i in order:
+            try:
+                self._send_on(eps[i], raw_hex, expected)
+            except RpcError as e:
+                errors.append((i, e))
+                continue
+            accepted.append(i)
+        self.last_broadcast = (len(accepted), [e for _, e in errors])
+        if accepted:
+            if any(i == self._current and _endpoint_failed(e) for i, e in errors):
+                self._current = accepted[0]   # the current endpoint is down: move on
+            return expected
+        failures = [e for _, e in errors]
+        answers = [e for e in failures if isinstance(e, RpcCallError) and not _endpoint_failed(e)]
+        if answers:
+            raise answers[0]
+        others = [e for e in failures if not _endpoint_failed(e)]
+        if others:
+            raise others[0]
+        raise self._all_failed("eth_sendRawTransaction", failures)
+
+    def _send_on(self, ep, raw_hex, expected):
+        """Broadcast on one endpoint (its retries); the hash, or raises."""
         try:
-            got = self.call("eth_sendRawTransaction", [raw_hex])
+            got = self._call_on(ep, "eth_sendRawTransaction", [raw_hex])
         except RpcCallError as e:
+            if _endpoint_failed(e):
+                raise
             msg = str(e).lower()
             if any(s in msg for s in _ALREADY_KNOWN):
                 return expected
-            if any(s in msg for s in _NONCE_TOO_LOW) and self.get_transaction(expected) is not None:
+            if any(s in msg for s in _NONCE_TOO_LOW) and \
+                    self._call_on(ep, "eth_getTransactionByHash", [expected]) is not None:
                 return expected
             raise
         if not isinstance(got, str) or got.lower() != expected:
@@ -572,7 +779,8 @@ class RpcClient(_HttpJson):
 def rpc_url_for(chain_id, env):
     """RPC URL for a chain from a settings mapping (os.environ or the cron env dict).
 
-    RPC_URL_<CHAIN_ID> wins; else Alchemy's URL with ALCHEMY_API_KEY; the dev
+    RPC_URL_<CHAIN_ID> wins (several comma-separated URLs allowed: returned as one
+    string "u1,u2" with blanks stripped, which RpcClient takes as is); else Alchemy's URL with ALCHEMY_API_KEY; the dev
     chain (31337) needs ALLOW_DEV_CHAIN=1 and defaults to http://127.0.0.1:8545.
     """
     chain = CHAINS.get(chain_id)
@@ -581,9 +789,9 @@ def rpc_url_for(chain_id, env):
     if chain.dev and not allow_dev_from_env(env):
         raise ConfigError("chain %d is the local development chain; set ALLOW_DEV_CHAIN=1 to use it"
                           % chain_id)
-    url = (env.get("RPC_URL_%d" % chain_id) or "").strip()
-    if url:
-        return url
+    urls = split_urls(env.get("RPC_URL_%d" % chain_id) or "")
+    if urls:
+        return ",".join(urls)
     if chain.chain_id == DEV_CHAIN_ID:
         return DEFAULT_DEV_RPC_URL
     key = (env.get("ALCHEMY_API_KEY") or "").strip()
