@@ -11,10 +11,19 @@ admin entered, and a USD price (from the API or manual_usd_price) must exist; th
 native coin must carry the chain's symbol. Then it becomes 'active', or 'rejected'
 with the reason. A provider that cannot be reached leaves the token unverified for
 the next run.
+
+After those checks pass, an ERC-20 gets a simulated probe transfer (cron/token_probe.py:
+eth_call with a state override, nothing spent) from an account that holds it; a token
+that delivers less than was sent is rejected ("fee-on-transfer token: a transfer of X
+delivered Y"). The probe is best effort: when no holder is found in the recent Transfer
+logs, the node refuses state overrides, or the probe transfer reverts / returns false
+(a blacklisted or paused holder), the token is activated anyway with the note in
+status_reason and counted as tokens.probe_skipped.
 """
 from decimal import Decimal
 
 from cron.alchemy_client import PricesClient, RpcCallError, RpcTransportError
+from cron.token_probe import ProbeResult, probe_transfer
 from lib.chains import CHAINS, allow_dev_from_env, get_chain
 from lib.db import utc_now
 
@@ -124,7 +133,25 @@ def verify_tokens(ctx):
                                             "set manual_usd_price for test networks)")
                 ctx.count("tokens", "rejected")
                 continue
-            _set(db, token, "active", None, decimals)
+            note = None
+            if token["contract_address"]:
+                try:
+                    probe = probe_transfer(rpc, token["contract_address"], decimals)
+                except RpcTransportError:
+                    raise       # the token stays unverified for the next run
+                except Exception as e:  # a reply the probe did not expect: never reject for it
+                    probe = ProbeResult("probe_error", detail="%s: %s" % (type(e).__name__, e))
+                if probe.fee_on_transfer:
+                    _set(db, token, "rejected", probe.reason)
+                    ctx.count("tokens", "rejected")
+                    ctx.count("tokens", "fee_on_transfer")
+                    ctx.log("tokens: %s on chain %d rejected: %s" % (token["symbol"], chain_id, probe.reason))
+                    continue
+                if probe.skipped:
+                    note = "fee-on-transfer check skipped: %s" % probe.detail
+                    ctx.count("tokens", "probe_skipped")
+                    ctx.log("tokens: %s on chain %d: %s" % (token["symbol"], chain_id, probe.reason))
+            _set(db, token, "active", note, decimals)
             ctx.count("tokens", "activated")
         except Exception as e:
             ctx.error("tokens", "token %s on chain %d: %s" % (token["symbol"], chain_id, e))

@@ -2,8 +2,11 @@
 // Compiles every tests/contracts/*.sol with solc-js and writes one <ContractName>.json
 // ({contractName, compiler, evmVersion, abi, bytecode}) per deployable contract:
 // TestToken.json and the odd payout-test tokens FalseToken.json, FeeToken.json,
-// NoReturnToken.json, BlacklistToken.json. Abstract contracts (OddTokenBase) and
-// interfaces have no bytecode and get no JSON.
+// NoReturnToken.json, BlacklistToken.json, and TransferProbe.json (the fee-on-transfer
+// probe of cron/token_probe.py). Abstract contracts (OddTokenBase) and interfaces have
+// no bytecode and get no JSON. Contracts in RUNTIME_FOR also get `deployedBytecode`
+// (the runtime code: TransferProbe's is used as an eth_call state override, never
+// deployed); the others' JSON keeps exactly the fields listed above.
 //
 // The output is committed so tests need no compiler; rerun after editing a contract:
 //   node tests/contracts/build.js        (or `npm run build:contracts`)
@@ -18,6 +21,7 @@ const path = require('path');
 const solc = require('solc');
 
 const dir = __dirname;
+const RUNTIME_FOR = new Set(['TransferProbe']);
 const files = fs.readdirSync(dir).filter((f) => f.endsWith('.sol')).sort();
 const sources = {};
 for (const f of files) sources[f] = { content: fs.readFileSync(path.join(dir, f), 'utf8') };
@@ -32,7 +36,7 @@ const input = {
     optimizer: { enabled: true, runs: 200 },
     // No metadata hash: the committed JSON then does not change with paths.
     metadata: { bytecodeHash: 'none' },
-    outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
+    outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object'] } },
   },
 };
 
@@ -65,6 +69,7 @@ for (const file of Object.keys(output.contracts).sort()) {
       abi: c.abi,
       bytecode: '0x' + c.evm.bytecode.object,
     };
+    if (RUNTIME_FOR.has(name)) out.deployedBytecode = '0x' + c.evm.deployedBytecode.object;
     const dest = path.join(dir, name + '.json');
     fs.writeFileSync(dest, JSON.stringify(out, null, 2) + '\n');
     console.log('wrote ' + dest + ' (' + (c.evm.bytecode.object.length / 2) + ' bytes)');
