@@ -4,10 +4,19 @@ Every duty reads the chain first and writes the database after, in short
 transactions (one per order or deposit), so a provider that hangs never holds a
 database lock, and a failure in one order or chain does not undo the others.
 
-Confirmation depth (documented in the README): with required_confirmations = N
-the head block counts as one confirmation, so balances are read at block
-head - N + 1 (N = 0 reads the head itself), and a payout is confirmed when its
-block is at least N deep (head - block + 1 >= N).
+Confirmation depth (documented in the README), per chain (config key
+required_confirmations_<CHAIN_ID>): with N confirmations the head block counts as one,
+so balances are read at block head - N + 1 (N = 0 reads the head itself), and a payout
+is confirmed when its block is at least N deep (head - block + 1 >= N). With
+'finalized' or 'safe' the node's block of that name is the confirmed block.
+
+Late funds and dust (duty 7, reconcile()): a late ERC-20 amount in a closed escrow is
+refunded automatically only when its USD value is at least LATE_REFUND_MIN_GAS_MULTIPLE
+(3) times the USD cost of the refund's gas, (21000 top-up + 100000 token transfer) x the
+node's gas price, at the native coin's price; cheaper amounts, and any amount whose price
+(or the native coin's) is unknown, are flagged 'dust' for staff. Native late funds keep
+the rule that an amount under 2 x 21000 x gas price is not worth its refund. Assets in
+the wrong escrow are flagged 'wrong_asset', never refunded automatically.
 """
 import datetime
 import os
@@ -15,11 +24,12 @@ import signal
 import socket
 import sys
 import time
+from decimal import Decimal
 from fractions import Fraction
 
 from cron.alchemy_client import RpcClient, RpcError, RpcTransportError, rpc_url_for
 from cron.escrow import HDWallet, derivation_index, next_free_index
-from lib import config
+from lib import config, intents
 from lib import status_machine as sm
 from lib.db import IntegrityError, utc_now
 
@@ -42,7 +52,8 @@ class Context:
         self.counts = {}
         self.errors = []
         self.polled = set()          # orders whose escrow balance was read in this run
-        self.confirmations = config.count(db, "required_confirmations")
+        self._depths = {}
+        self._confirmed = {}
 
     # -- settings and clients ------------------------------------------------
     def wallet(self):
@@ -74,11 +85,31 @@ class Context:
             self._heads_recorded[chain_id] = head
         return head
 
+    def depth(self, chain_id):
+        """Confirmations of the chain: an int, or 'finalized' / 'safe' (lib/config.py)."""
+        chain_id = int(chain_id)
+        if chain_id not in self._depths:
+            self._depths[chain_id] = config.confirmations(self.db, chain_id)
+        return self._depths[chain_id]
+
     def confirmed_block(self, chain_id, rpc=None):
+        """The newest block whose state counts (read once per run and chain)."""
+        chain_id = int(chain_id)
+        if chain_id in self._confirmed:
+            return self._confirmed[chain_id]
+        rpc = rpc or self.rpc(chain_id)
         head = self.head(chain_id, rpc)
-        if self.confirmations <= 0:
-            return head
-        return max(head - self.confirmations + 1, 0)
+        depth = self.depth(chain_id)
+        if isinstance(depth, str):
+            block = rpc.get_block(depth)
+            # A node without finality tags: 64 blocks, two Ethereum epochs.
+            number = block["number"] if block else max(head - 63, 0)
+        elif depth <= 0:
+            number = head
+        else:
+            number = max(head - depth + 1, 0)
+        self._confirmed[chain_id] = number
+        return number
 
     # -- bookkeeping ------------------------------------------------------------
     def count(self, task, key, n=1):
@@ -263,6 +294,7 @@ def poll_pending(ctx):
                 _apply_balance(ctx, r, balances[r["escrow_address"]], tolerance)
             except Exception as e:
                 ctx.error("poll", "order %s: %s: %s" % (r["transaction_uuid"], type(e).__name__, e))
+    _recheck_completed(ctx, tolerance)
     # Chains that accept payments but have nothing pending: still record their head, so
     # /health shows whether cron reaches every provider it will need.
     for chain_id in sorted(_token_chains(ctx) - {int(r["chain_id"]) for r in rows}):
@@ -312,10 +344,84 @@ def _apply_balance(ctx, r, received, tolerance):
         db.execute("UPDATE transactions SET updated_at = ? WHERE uuid = ?", (utc_now(), uuid))
 
 
+
+# A payment counted and then taken away by a reorganisation of the chain (issue 10,
+# point 4): open COMPLETED orders that nothing has been paid from yet, and whose
+# COMPLETED row is younger than REORG_RECHECK_SECONDS (no reorg on these chains reaches
+# deeper than that; the window keeps the cost to the orders paid in the last day), have
+# their confirmed balance read again on every run, batched like the PENDING poll.
+REORG_RECHECK_SECONDS = 24 * 3600
+
+RECHECK_SQL = ("SELECT e.transaction_uuid, e.chain_id, e.token_contract, e.decimals, e.required_amount, "
+               "e.received_amount, e.escrow_address, s.id AS status_id "
+               + OPEN_ORDERS_FROM + " AND COALESCE(s.status, 'PENDING') = 'COMPLETED' AND s.time >= ? "
+               "AND e.escrow_address IS NOT NULL "
+               "AND NOT EXISTS (SELECT 1 FROM payouts p WHERE p.transaction_uuid = e.transaction_uuid)")
+
+
+def _recheck_completed(ctx, tolerance):
+    """Return recently COMPLETED orders whose payment is no longer confirmed to PENDING.
+
+    Orders polled as PENDING in this run were just read at the same block and are
+    skipped, and so are orders whose intent cron is executing (processing) or staff
+    hold (needs_attention): their funds are already being moved or decided on.
+    """
+    db = ctx.db
+    since = (datetime.datetime.now(datetime.timezone.utc)
+             - datetime.timedelta(seconds=REORG_RECHECK_SECONDS)).strftime("%Y-%m-%d %H:%M:%S")
+    held = {r["transaction_uuid"] for r in db.query(
+        "SELECT transaction_uuid FROM transaction_intents WHERE open_key IS NOT NULL AND status <> 'pending'")}
+    rows = [r for r in db.query(RECHECK_SQL, (since,))
+            if r["transaction_uuid"] not in ctx.polled and r["transaction_uuid"] not in held]
+    if not rows:
+        return
+    for _chain_id, _rpc, _block, chain_rows, balances in balances_by_chain(ctx, rows, "escrow_address", "poll"):
+        ctx.count("poll", "rechecked", len(chain_rows))
+        for r in chain_rows:
+            if r["escrow_address"] not in balances:
+                continue
+            received = balances[r["escrow_address"]]
+            if is_paid(received, int(r["required_amount"]), tolerance):
+                continue
+            try:
+                _payment_reorged(ctx, r, received)
+            except Exception as e:
+                ctx.error("poll", "order %s: %s: %s" % (r["transaction_uuid"], type(e).__name__, e))
+
+
+def _payment_reorged(ctx, r, received):
+    """One transaction: a PENDING row saying why, the balance, and a pending intent failed."""
+    from lib import intents
+    db = ctx.db
+    uuid = r["transaction_uuid"]
+    before = int(r["received_amount"] or 0)
+    with db.transaction():
+        cur = sm.current_status(db, uuid)
+        if cur is None or cur["status"] != sm.COMPLETED or int(cur["id"]) != int(r["status_id"]):
+            return
+        if db.value("SELECT 1 FROM payouts WHERE transaction_uuid = ?", (uuid,)) is not None:
+            return
+        intent = db.one("SELECT * FROM transaction_intents WHERE open_key = ? FOR UPDATE", (uuid,))
+        if intent is not None and intent["status"] != intents.PENDING:
+            return          # cron is moving the funds, or staff hold them: not ours to undo
+        why = ("payment no longer on chain (chain reorganisation): %s of %s confirmed, %s was counted"
+               % (fmt_units(received, r["decimals"]), fmt_units(r["required_amount"], r["decimals"]),
+                  fmt_units(before, r["decimals"])))
+        sm.append_status(db, uuid, sm.PENDING, str(received), comment=why)
+        db.execute("UPDATE evm_transactions SET received_amount = ? WHERE transaction_uuid = ?",
+                   (str(received), uuid))
+        db.execute("UPDATE transactions SET updated_at = ? WHERE uuid = ?", (utc_now(), uuid))
+        if intent is not None:
+            intents.finish(db, intents.ORDERS, intent, intents.FAILED,
+                           "the order is PENDING again: " + why)
+    ctx.count("poll", "reorged")
+    ctx.log("order %s: %s" % (uuid, why))
+
 # -- duty 3: expire old PENDING orders -----------------------------------------------------
 
 def _auto_intent_failed(db, uuid, action):
-    """A cron-opened intent of this kind already failed: staff decide, cron does not retry it."""
+    """A cron-opened intent of this kind was closed as failed (by staff, or superseded by
+    a freeze): staff decide now, cron does not open it again."""
     return db.value("SELECT 1 FROM transaction_intents WHERE transaction_uuid = ? AND action = ? "
                     "AND requested_by IS NULL AND status = 'failed'", (uuid, action)) is not None
 
@@ -325,10 +431,10 @@ def _open_auto_intent(ctx, task, uuid, action, why):
         ctx.count(task, "waiting_for_staff")
         return
     try:
-        sm.open_intent(ctx.db, uuid, action, None)
+        intents.open_intent(ctx.db, uuid, action, None)
         ctx.count(task, action.lower())
         ctx.log("order %s: %s (%s)" % (uuid, action, why))
-    except sm.IntentConflict:
+    except intents.IntentConflict:
         pass
 
 
@@ -370,10 +476,12 @@ def timeouts(ctx):
     busy = open_intent_orders(db)
     for r in rows:
         uuid = r["transaction_uuid"]
-        if uuid in busy:
-            continue
         try:
             completed_age = age_seconds(r["updated_at"])
+            if uuid in busy:
+                if completed_age > stuck_limit:
+                    _freeze_over_failing_release(ctx, uuid)
+                continue
             shipping = sm.current_shipping(db, uuid)
             dispatched = shipping is not None and shipping["status"] == sm.DISPATCHED
             disputed = db.value("SELECT 1 FROM disputes WHERE transaction_uuid = ? AND status = 'open'",
@@ -388,6 +496,28 @@ def timeouts(ctx):
             ctx.error("timeouts", "order %s: %s: %s" % (uuid, type(e).__name__, e))
 
 
+def _freeze_over_failing_release(ctx, uuid):
+    """An auto-release that keeps failing (needs attention, or still retrying, and nothing
+    signed) does not keep a paid order from the stuck_duration freeze: the freeze
+    supersedes it, in one transaction, and staff decide the frozen order."""
+    db = ctx.db
+    with db.transaction():
+        intent = db.one("SELECT * FROM transaction_intents WHERE open_key = ? FOR UPDATE", (uuid,))
+        if (intent is None or intent["requested_by"] is not None or intent["action"] != sm.RELEASE
+                or intent["status"] not in (intents.PENDING, intents.NEEDS_ATTENTION)
+                or db.value("SELECT 1 FROM payouts WHERE intent_uuid = ?", (intent["uuid"],)) is not None):
+            return
+        cur = sm.current_status(db, uuid)
+        if not cur or cur["status"] != sm.COMPLETED:
+            return
+        intents.finish(db, intents.ORDERS, intent, intents.FAILED,
+                       "superseded: the order was frozen after stuck_duration (%s)" % (intent["error"] or "failing"))
+        sm.append_status(db, uuid, sm.FROZEN, cur["amount"],
+                         comment="stuck: paid longer than stuck_duration ago; the automatic release kept failing")
+        db.execute("UPDATE transactions SET updated_at = ? WHERE uuid = ?", (utc_now(), uuid))
+        ctx.count("timeouts", "frozen")
+
+
 def _freeze(ctx, uuid, why):
     db = ctx.db
     with db.transaction():
@@ -398,82 +528,320 @@ def _freeze(ctx, uuid, why):
             ctx.count("timeouts", "frozen")
 
 
-# -- duty 7: reconcile late payments -------------------------------------------------------
+# -- duty 7: reconcile late payments and money in the wrong place -------------------------
 
 RECONCILE_RECENT_SECONDS = 7 * 86400
 RECONCILE_SLOTS = 60
 
+# Late ERC-20 amounts are refunded automatically only when worth at least this many
+# times the refund's gas (see reconcile()); below that, or with no price, they are flagged.
+LATE_REFUND_MIN_GAS_MULTIPLE = 3
+LATE_REFUND_TOPUP_GAS = 21000          # the gas station's top-up of the escrow
+LATE_REFUND_TOKEN_GAS = 100000         # the escrow's token transfer to the buyer
+NATIVE_DUST_GAS = 21000                # native: below 2 x this x gas price is dust
+
+# Flags about funds sitting in an escrow (lib/intents.rescue accepts these kinds).
+FUNDS_FLAG_KINDS = ("wrong_asset", "late_funds", "dust")
+
+_RECONCILE_COLUMNS = ("e.id, e.transaction_uuid, e.chain_id, e.currency, e.token_contract, e.decimals, "
+                      "e.escrow_address, e.refund_address, e.retained_amount, e.retained_native")
+
+# Closed orders: reached FAILED / RELEASED / CANCELLED recently, or in this run's slot.
+RECONCILE_CLOSED_SQL = ("SELECT s.status, t.buyer_uuid, " + _RECONCILE_COLUMNS + " "
+                        "FROM transaction_statuses s "
+                        "JOIN evm_transactions e ON e.transaction_uuid = s.transaction_uuid "
+                        "JOIN transactions t ON t.uuid = s.transaction_uuid "
+                        "WHERE s.status IN ('FAILED', 'RELEASED', 'CANCELLED') AND e.escrow_address IS NOT NULL "
+                        "AND (s.time >= ? OR (e.id % ?) = ?)")
+
+# Open orders (PENDING / COMPLETED / FROZEN): current status row recent, or in the slot.
+RECONCILE_OPEN_SQL = ("SELECT COALESCE(s.status, 'PENDING') AS status, NULL AS buyer_uuid, " + _RECONCILE_COLUMNS
+                      + " " + OPEN_ORDERS_FROM + " AND e.escrow_address IS NOT NULL "
+                      "AND (s.time IS NULL OR s.time >= ? OR (e.id % ?) = ?)")
+
 
 def reconcile(ctx):
-    """Funds reaching an escrow after FAILED / RELEASED / CANCELLED go back to the buyer.
+    """Duty 7: funds in an escrow that no order expects.
 
-    Escrows that reached their final status within the last 7 days are checked on every
-    run; older ones in a rotation, 1/60 of them per run (each about once an hour with a
-    one-minute crontab), which keeps the cost flat as orders accumulate.
+    Which escrows: those of closed orders that reached FAILED / RELEASED / CANCELLED within
+    the last 7 days, and of open orders (PENDING / COMPLETED / FROZEN) whose current status
+    is that recent, on every run; all older ones in a rotation, 1/60 of them per run (each
+    about once an hour with a one-minute crontab). Orders with an open intent are left to
+    it. Balances are read at the confirmed block, batched per asset and chain.
+
+    What is expected is not late: `evm_transactions.retained_amount` (the order's asset)
+    and `retained_native` (native coin of a token order) are what the payout engine left
+    in a closed escrow on purpose; only the balance above them counts.
+
+    - Late funds (the order's own asset in a closed escrow) go back to the buyer with a
+      LATE_REFUND intent, or are flagged 'late_funds' when no refund address is known.
+      Native coin below 2 x 21000 x gas price is ignored (it would not pay its own refund).
+    - Dust threshold (issue 10, point 5): a late ERC-20 amount is refunded automatically
+      only when its USD value is at least LATE_REFUND_MIN_GAS_MULTIPLE (3) times the USD
+      cost of the refund's gas: (21000 for the gas station's top-up + 100000 for the token
+      transfer) x the node's gas price (eth_gasPrice), valued at the native coin's price.
+      Prices are the token's `manual_usd_price` or its `prices` row (no older than
+      price_max_age). Below the threshold, or with either price unknown, the amount is
+      flagged 'dust' and never refunded automatically, so dust sent to public escrow
+      addresses cannot drain the gas station; staff may still `rescue` it.
+    - Wrong asset: native coin in an ERC-20 escrow (above retained_native and the native
+      dust rule), and any other active accepted token held by an escrow, open or closed,
+      are flagged 'wrong_asset' with the exact amount, never refunded automatically:
+      staff use the `rescue` action (lib/intents.rescue).
+
+    Each flag is raised once per (order, asset, amount) while unresolved; a new amount of
+    the same asset raises a new flag and resolves the older one as superseded.
     """
-    from cron import payouts
     db = ctx.db
     slot = int(time.time() // 60) % RECONCILE_SLOTS
     recent = (datetime.datetime.now(datetime.timezone.utc)
               - datetime.timedelta(seconds=RECONCILE_RECENT_SECONDS)).strftime("%Y-%m-%d %H:%M:%S")
-    rows = db.query("SELECT s.transaction_uuid, s.status, e.chain_id, e.token_contract, e.decimals, "
-                    "e.escrow_address, e.refund_address, t.buyer_uuid "
-                    "FROM transaction_statuses s JOIN evm_transactions e ON e.transaction_uuid = s.transaction_uuid "
-                    "JOIN transactions t ON t.uuid = s.transaction_uuid "
-                    "WHERE s.status IN ('FAILED', 'RELEASED', 'CANCELLED') AND e.escrow_address IS NOT NULL "
-                    "AND (s.time >= ? OR (e.id % ?) = ?)", (recent, RECONCILE_SLOTS, slot))
+    args = (recent, RECONCILE_SLOTS, slot)
     busy = open_intent_orders(db)
-    rows = [r for r in rows if r["transaction_uuid"] not in busy]
-    for chain_id, rpc, block, chain_rows, balances in balances_by_chain(ctx, rows, "escrow_address", "reconcile"):
+    rows, seen = [], set()
+    for closed, sql in ((True, RECONCILE_CLOSED_SQL), (False, RECONCILE_OPEN_SQL)):
+        for r in db.query(sql, args):
+            if r["transaction_uuid"] in busy or r["transaction_uuid"] in seen:
+                continue
+            seen.add(r["transaction_uuid"])
+            r["closed"] = closed
+            rows.append(r)
+    by_chain = {}
+    for r in rows:
+        by_chain.setdefault(int(r["chain_id"]), []).append(r)
+    for chain_id, chain_rows in sorted(by_chain.items()):
         try:
-            min_native = 2 * payouts.NATIVE_TRANSFER_GAS * payouts.gas_price_for(ctx, rpc)
+            tokens = _chain_tokens(db, chain_id)
+            rpc = ctx.rpc(chain_id)
+            block = ctx.confirmed_block(chain_id, rpc)
+            holdings = _escrow_holdings(ctx, rpc, block, chain_rows, tokens)
+            min_native = 2 * NATIVE_DUST_GAS * _native_dust_gas_price(ctx, rpc)
         except Exception as e:
             ctx.error("reconcile", "chain %d: %s" % (chain_id, e))
             continue
         ctx.count("reconcile", "checked", len(chain_rows))
+        worth = _RefundWorth(ctx, rpc, chain_id, tokens)
         for r in chain_rows:
-            amount = balances.get(r["escrow_address"], 0)
-            if amount <= 0 or (not r["token_contract"] and amount < min_native):
-                continue        # empty, or dust that would not pay for its own refund
             try:
-                _late_funds(ctx, r, amount, block)
+                _check_escrow(ctx, r, holdings.get(r["escrow_address"], {}), block, min_native, worth)
             except Exception as e:
                 ctx.error("reconcile", "order %s: %s: %s" % (r["transaction_uuid"], type(e).__name__, e))
 
 
-def _late_funds(ctx, r, amount, block):
+def _native_dust_gas_price(ctx, rpc):
+    """The gas price of the native dust rule: the payout engine's (node's price + margin)."""
     from cron import payouts
+    return payouts.gas_price_for(ctx, rpc)
+
+
+def _chain_tokens(db, chain_id):
+    """The accepted_tokens rows of a chain, any status (the dust rule needs their prices)."""
+    return db.query("SELECT id, chain_id, symbol, contract_address, decimals, status, manual_usd_price "
+                    "FROM accepted_tokens WHERE chain_id = ? ORDER BY id", (int(chain_id),))
+
+
+def _escrow_holdings(ctx, rpc, block, rows, tokens):
+    """{escrow: {asset key: (contract, balance)}} of what reconcile looks at, batched per asset.
+
+    Asset key: '' for the native coin, else the lower-cased contract. Read: the order's own
+    asset (closed orders), the native coin (token orders), every other active accepted
+    token of the chain (all orders). A token that cannot be read is recorded as an error
+    and left out; transport failures raise (nothing of the chain can be read then).
+    """
+    active = [t["contract_address"] for t in tokens if t["status"] == "active" and t["contract_address"]]
+    wanted = {}         # key -> (contract, [escrow addresses])
+    for r in rows:
+        own = r["token_contract"] or ""
+        assets = {own.lower(): own} if r["closed"] else {}
+        if own:
+            assets[""] = ""
+        for contract in active:
+            if contract.lower() != own.lower():
+                assets.setdefault(contract.lower(), contract)
+        for key, contract in assets.items():
+            wanted.setdefault(key, (contract, []))[1].append(r["escrow_address"])
+    out = {}
+    for key, (contract, addrs) in sorted(wanted.items()):
+        if not key:
+            balances = rpc.get_balances(addrs, block)
+        else:
+            try:
+                balances = rpc.erc20_balances(contract, addrs, block)
+            except RpcTransportError:
+                raise
+            except RpcError as e:
+                ctx.error("reconcile", "token %s: %s" % (contract, e))
+                continue
+        for addr, balance in balances.items():
+            out.setdefault(addr, {})[key] = (contract, int(balance))
+    return out
+
+
+def _check_escrow(ctx, r, held, block, min_native, worth):
+    """Late funds, dust and wrong assets of one escrow (held: _escrow_holdings' entry)."""
     db = ctx.db
+    if not any(balance > 0 for _contract, balance in held.values()):
+        return
     uuid = r["transaction_uuid"]
     # A payout still in flight, or confirmed after the block we read, explains the balance.
     if db.value("SELECT 1 FROM payouts WHERE transaction_uuid = ? AND (status IN ('signed', 'broadcast') "
                 "OR block_number >= ?)", (uuid, block)) is not None:
         return
+    own = (r["token_contract"] or "").lower()
+    for key, (contract, balance) in sorted(held.items()):
+        if key == own:
+            if not r["closed"]:
+                continue                    # the poll and the payout engine own this balance
+            amount = balance - int(r["retained_amount"] or 0)
+            if amount <= 0 or (not own and amount < min_native):
+                continue                    # retained on purpose, or native dust
+            if own:
+                ok, why = worth.refundable(r, amount)
+                if not ok:
+                    _flag_funds(ctx, r, "dust", contract, amount,
+                                "dust: %s %s late in the escrow of a %s order, %s; not refunded automatically"
+                                % (fmt_units(amount, r["decimals"]), r["currency"], r["status"], why))
+                    continue
+            _late_funds(ctx, r, amount, block)
+        elif not key:
+            amount = balance - int(r["retained_native"] or 0)
+            if amount <= 0 or amount < min_native:
+                continue
+            _flag_funds(ctx, r, "wrong_asset", "", amount,
+                        "wrong asset: %s %s (%d wei) in the %s escrow of a %s order; not refunded "
+                        "automatically (staff may rescue it to the buyer)"
+                        % (fmt_units(amount, worth.native_decimals), worth.native_symbol, amount,
+                           r["currency"], r["status"]))
+        elif balance > 0:
+            token = worth.token(contract)
+            _flag_funds(ctx, r, "wrong_asset", contract, balance,
+                        "wrong asset: %s %s (%d base units of %s) in the %s escrow of a %s order; not "
+                        "refunded automatically (staff may rescue it to the buyer)"
+                        % (fmt_units(balance, token["decimals"] or 0), token["symbol"], balance, contract,
+                           r["currency"], r["status"]))
+
+
+def _late_funds(ctx, r, amount, block):
+    """The order's own asset arrived after it closed: refund it (LATE_REFUND) or flag it."""
+    from lib import intents
+    db = ctx.db
+    uuid = r["transaction_uuid"]
+    asset = r["token_contract"] or ""
     has_refund = bool(r["refund_address"]) or bool(
         db.value("SELECT refund_address FROM users WHERE uuid = ?", (r["buyer_uuid"],)))
-    if has_refund and not _auto_intent_failed(db, uuid, payouts.LATE_REFUND):
-        now = utc_now()
+    if has_refund and not _auto_intent_failed(db, uuid, intents.LATE_REFUND):
         try:
-            db.insert("transaction_intents", {
-                "uuid": _uuid4(), "transaction_uuid": uuid, "action": payouts.LATE_REFUND,
-                "status": "pending", "open_key": uuid, "requested_by": None, "created_at": now,
-                "updated_at": now})
-            ctx.count("reconcile", "late_refunds")
-            ctx.log("order %s (%s): %s late funds found; refund queued"
-                    % (uuid, r["status"], fmt_units(amount, r["decimals"])))
-        except IntegrityError:
-            pass
+            with db.transaction():
+                intent = intents.open_intent(db, uuid, intents.LATE_REFUND, None, asset=asset)
+                # Earlier flags of this asset (dust at a stale price, no refund address then)
+                # are covered by the refund of the whole balance.
+                for f in _open_funds_flags(db, uuid, asset):
+                    intents.resolve_flags(db, None, "refunded automatically: LATE_REFUND intent %s"
+                                          % intent["uuid"], flag_id=f["id"])
+        except intents.IntentConflict:
+            return
+        ctx.count("reconcile", "late_refunds")
+        ctx.log("order %s (%s): %s late funds found; refund queued"
+                % (uuid, r["status"], fmt_units(amount, r["decimals"])))
         return
     reason = ("late payment of %s base units to the escrow of a %s order and no refund address"
               % (amount, r["status"])) if not has_refund else (
               "late payment of %s base units to the escrow of a %s order; the refund failed" % (amount, r["status"]))
-    if db.value("SELECT 1 FROM staff_flags WHERE transaction_uuid = ? AND amount = ? AND resolved_at IS NULL",
-                (uuid, str(amount))) is None:
-        db.insert("staff_flags", {"transaction_uuid": uuid, "reason": reason[:255], "amount": str(amount),
-                                  "created_at": utc_now(), "resolved_at": None})
-        ctx.count("reconcile", "flagged")
+    _flag_funds(ctx, r, "late_funds", asset, amount, reason)
 
 
-def _uuid4():
-    import uuid
-    return str(uuid.uuid4())
+def _open_funds_flags(db, uuid, asset):
+    return db.query("SELECT id, amount, kind FROM staff_flags WHERE transaction_uuid = ? AND resolved_at IS NULL "
+                    "AND COALESCE(token_contract, '') = ? ORDER BY id", (uuid, asset))
+
+
+def _flag_funds(ctx, r, kind, asset, amount, reason):
+    """A staff flag for `amount` of `asset` in the order's escrow, once while unresolved.
+
+    An unresolved flag of the same order, asset and amount (any kind) means staff already
+    know. Older unresolved funds flags of that asset describe a balance that has changed
+    since: they are resolved as superseded by the new one (a rescue moves the whole
+    balance anyway).
+    """
+    from lib import intents
+    db = ctx.db
+    uuid = r["transaction_uuid"]
+    with db.transaction():
+        existing = _open_funds_flags(db, uuid, asset)
+        if any(f["amount"] == str(amount) for f in existing):
+            return
+        flag_id = intents.flag(db, reason, kind, transaction_uuid=uuid, amount=amount, chain_id=int(r["chain_id"]),
+                               address=r["escrow_address"], token_contract=asset)
+        for f in existing:
+            if f["kind"] in FUNDS_FLAG_KINDS:
+                intents.resolve_flags(db, None, "superseded by flag %d (the balance is now %s)" % (flag_id, amount),
+                                      flag_id=f["id"])
+    ctx.count("reconcile", "flagged")
+    ctx.count("reconcile", kind)
+    ctx.log("order %s: flagged %s: %s" % (uuid, kind, reason))
+
+
+class _RefundWorth:
+    """Whether a late ERC-20 amount is worth its refund's gas (the dust threshold), per chain.
+
+    The gas price is asked of the node once per run and chain, and only when needed.
+    """
+
+    def __init__(self, ctx, rpc, chain_id, tokens):
+        from lib import chains
+        self.ctx, self.rpc, self.chain_id = ctx, rpc, int(chain_id)
+        self.tokens = {(t["contract_address"] or "").lower(): t for t in tokens}
+        try:
+            chain = chains.get_chain(self.chain_id)
+            self.native_symbol, self.native_decimals = chain.native_symbol, int(chain.native_decimals)
+        except Exception:
+            self.native_symbol, self.native_decimals = "native coin", 18
+        self._gas_price = None
+
+    def token(self, contract, symbol=None, decimals=None):
+        """The accepted_tokens row of `contract` ('' native), or a stand-in with what is known."""
+        row = self.tokens.get((contract or "").lower())
+        if row is not None:
+            return row
+        if not contract:
+            return {"chain_id": self.chain_id, "symbol": self.native_symbol, "contract_address": "",
+                    "decimals": self.native_decimals, "manual_usd_price": None}
+        return {"chain_id": self.chain_id, "symbol": symbol or contract, "contract_address": contract,
+                "decimals": decimals, "manual_usd_price": None}
+
+    def usd_rate(self, token):
+        """Fraction USD per whole token, or None when no usable price is known."""
+        from lib import pricing
+        try:
+            rate = Fraction(Decimal(pricing.usd_rate(self.ctx.db, token)[0]))
+        except Exception:       # HttpError 409: missing, stale or unusable
+            return None
+        return rate if rate and rate > 0 else None
+
+    def gas_price(self):
+        if self._gas_price is None:
+            self._gas_price = int(self.rpc.gas_price())
+        return self._gas_price
+
+    def refundable(self, r, amount):
+        """(True, '') when worth refunding automatically, else (False, why not)."""
+        token = self.token(r["token_contract"], r["currency"], r["decimals"])
+        rate = self.usd_rate(token)
+        if rate is None:
+            return False, "no USD price of %s known" % token["symbol"]
+        native_rate = self.usd_rate(self.token(""))
+        if native_rate is None:
+            return False, "no USD price of %s known to value the refund's gas" % self.native_symbol
+        value = Fraction(int(amount), 10 ** int(r["decimals"])) * rate
+        gas = (LATE_REFUND_TOPUP_GAS + LATE_REFUND_TOKEN_GAS) * self.gas_price()
+        cost = Fraction(gas, 10 ** self.native_decimals) * native_rate
+        if value >= LATE_REFUND_MIN_GAS_MULTIPLE * cost:
+            return True, ""
+        return False, ("worth $%s, under %d x the refund's gas ($%s)"
+                       % (_usd(value), LATE_REFUND_MIN_GAS_MULTIPLE, _usd(cost)))
+
+
+def _usd(value):
+    """A Fraction of dollars as text, rounded down to a millionth (display only)."""
+    return fmt_units(int(value * 10 ** 6), 6)
+
