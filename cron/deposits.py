@@ -7,8 +7,9 @@ row ('balance'). A withdrawal intent pays the whole confirmed balance to its
 `to_address` through the crash-safe payout machinery of cron/payouts.py (network
 fee out of the withdrawn amount; ERC-20 deposits get their gas from the gas station).
 """
-from cron import payouts
+from cron import fees, follow, payouts
 from cron.tasks import assign_derived_address, balances_by_chain, fmt_units
+from lib import intents
 from lib.db import utc_now
 
 
@@ -60,8 +61,12 @@ def update_balances(ctx):
 
 def execute_withdrawal(ctx, intent):
     db = ctx.db
-    kind = payouts.WithdrawIntents
+    table = intents.WITHDRAWALS
     dep = db.one("SELECT * FROM deposits WHERE uuid = ?", (intent["deposit_uuid"],))
+    if dep is not None and dep["address"] and intents.legs(db, intent["uuid"]):
+        source = ctx.wallet().deposit_key(int(dep["derivation_index"]))
+        payouts.retry_failed_legs(ctx, table, intent, source=source, fee_order=payouts.FEE_ORDER[payouts.WITHDRAW])
+        return False
     try:
         if dep is None:
             raise payouts.PayoutRefused("deposit not found")
@@ -87,9 +92,13 @@ def execute_withdrawal(ctx, intent):
         except payouts.NothingToPay as e:
             raise payouts.PayoutRefused("deposit balance too small: %s" % e)
     except payouts.PayoutRefused as e:
-        payouts.fail_intent(ctx, kind, intent, str(e))
+        payouts.refuse(ctx, table, intent, str(e))
         return False
-    if payouts.commit_plan(ctx, kind, intent, plan, dep["uuid"]):
+    except fees.FeeTooHigh as e:
+        intents.note(db, table, intent, str(e))
+        ctx.count("deposits", "fee_above_ceiling")
+        return False
+    if payouts.commit_plan(ctx, table, intent, plan, dep["uuid"]):
         ctx.count("deposits", "withdrawals_signed")
         return True
     return False
@@ -102,14 +111,14 @@ def finalize_withdrawal(ctx, intent, rows):
         still = db.one("SELECT status FROM deposit_withdraw_intents WHERE id = ? FOR UPDATE", (intent["id"],))
         if not still or still["status"] != "processing":
             return
-        payouts.insert_receipts(db, rows, deposit_uuid=dep["uuid"])
+        follow.insert_receipts(db, rows, deposit_uuid=dep["uuid"])
         for r in rows:
-            if r["kind"] == "gas":
+            if r["kind"] == "gas" or r["status"] != "confirmed":
                 continue
             _history(db, dep["uuid"], "withdrawn", r["amount"],
                      "withdrew %s to %s (tx %s)" % (fmt_units(r["amount"], dep["decimals"]), r["to_address"],
                                                     r["tx_hash"]))
-        payouts.WithdrawIntents.finish(db, intent, "completed")
+        intents.finish(db, intents.WITHDRAWALS, intent, intents.COMPLETED)
     ctx.count("deposits", "withdrawals_completed")
 
 
@@ -117,7 +126,7 @@ def run(ctx):
     fill_addresses(ctx)
     update_balances(ctx)
     signed = 0
-    for intent in payouts.WithdrawIntents.pending(ctx.db, int(ctx.env.get("CRON_INTENTS_PER_RUN") or 200)):
+    for intent in intents.due(ctx.db, intents.WITHDRAWALS, int(ctx.env.get("CRON_INTENTS_PER_RUN") or 200)):
         try:
             signed += bool(execute_withdrawal(ctx, intent))
         except payouts.NotYet as e:
@@ -125,4 +134,4 @@ def run(ctx):
         except Exception as e:
             ctx.error("deposits", "withdrawal %s: %s: %s" % (intent["uuid"], type(e).__name__, e))
     if signed:
-        payouts.process_signed(ctx)
+        follow.run(ctx)

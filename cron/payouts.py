@@ -1,65 +1,75 @@
-"""Payouts: splits, signing, crash-safe broadcast and confirmation (SPEC section 7).
+"""Payouts: splits, planning and signing, and the crash-safe commit (SPEC section 7).
 
 The promise: killing cron at any point and running it again pays every recipient
-exactly once. How:
+exactly once, and nobody is told a payout happened before the chain shows it.
 
-1. Plan (network reads only, nothing written): the escrow's confirmed balance,
-   the split of SPEC section 7 in integer base units, gas limits, gas price,
-   nonces; every leg (and the gas-station top-up of an ERC-20 escrow) is signed.
+1. Plan (network reads only, nothing written): the escrow's confirmed balance, the
+   split of SPEC section 7 in integer base units, current fees (cron/fees.py, under
+   the operator's ceiling), a simulation of every leg (eth_estimateGas, and for a
+   token eth_call of transfer(): a revert, a contract that refuses the coin, a token
+   that answers `false` or a blacklisted recipient make that leg "unsent", with the
+   reason, while the other legs go ahead), nonces from the chain reconciled with the
+   database. Every sendable leg, and the gas-station top-up of an ERC-20 escrow, is
+   signed.
 2. One database transaction claims the intent (pending -> processing, an atomic
-   UPDATE, so two cron processes on two machines cannot both win) and inserts
-   every signed transaction into `payouts` (raw bytes, hash, nonce, status
-   'signed'). Killed before the commit: nothing happened, the intent is still
-   pending. `UNIQUE (chain_id, from_address, nonce)` refuses a second signed
-   transaction for the same nonce whatever the process.
-3. Broadcast the stored bytes, in nonce order; a later run re-sends exactly these
-   bytes (a node answering "already known", or "nonce too low" for a transaction
-   it has, counts as sent). A new payment is never signed for a claimed intent.
-4. Follow receipts to `required_confirmations`.
-5. When every transaction of the intent is confirmed, one database transaction
-   writes the `payment_receipts` (uuid = tx hash), `referral_payments`, the
-   RELEASED / CANCELLED status row linked to the receipt, and closes the intent.
+   UPDATE, so two cron processes on two machines cannot both win) and inserts every
+   leg into `payouts` and its signed bytes into `payout_attempts`, before anything is
+   sent. `UNIQUE (chain_id, from_address, nonce)` refuses a second transaction for the
+   same nonce whatever the process. An unsent leg puts the intent in needs_attention.
+3. cron/follow.py broadcasts the stored bytes, looks receipts up for every attempt,
+   verifies them (status 1, and the token's Transfer log for the planned amount),
+   replaces what is stuck (same nonce, higher fees), re-checks block hashes at the
+   confirmation depth, and finalizes the order once every leg is settled.
 
-Fee policy (README): payouts are legacy (type-0) transactions with a fixed gas
-price, so a plain transfer to an address without code costs exactly
-21000 x gasPrice and an ETH escrow is emptied to the wei. Network fees are taken
-from the marketplace commission share for releases (any excess from the vendor's
-share), from the refunded amount for refunds and late-payment refunds, from the
-buyer's share first for partial refunds (then the resolver's, then the vendor's),
-and from the withdrawn amount for deposit withdrawals. ERC-20 escrows: the token
-balance is paid out in full; the gas station (operator-funded) pays the gas.
+A staff retry (lib/intents.py) puts the intent back to pending: `execute_order_intent`
+then re-plans only the failed legs (at current fees, to the redirected address if
+staff gave one), each new row pointing at the leg it retries (`retry_of`).
+
+Fee policy (README, "Fee policy"): payouts are EIP-1559 (type 2) where the chain has a
+base fee. For native-coin escrows each leg reserves gas x maxFeePerGas out of the fee
+bearer's share: the marketplace commission for releases (then the vendor's share), the
+refunded amount for refunds, late refunds and rescues, the buyer's share first for
+partial refunds (then the resolver's, then the vendor's), the withdrawn amount for
+deposit withdrawals. What the network does not charge of that reservation stays in
+the escrow, recorded as retained (evm_transactions.retained_amount) so it is never
+mistaken for a late payment. Token escrows pay out their token balance in full; the gas
+station (operator-funded) sends them exactly the reserved gas first.
 """
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from cron import fees as feemod
 from cron.alchemy_client import RpcCallError, RpcError
-from lib import config
+from lib import config, intents
 from lib import status_machine as sm
-from lib.chains import get_chain, is_hex_address, to_checksum_address
+from lib.chains import get_chain, is_hex_address, keccak256, to_checksum_address
 from lib.db import IntegrityError, utc_now
 
 NATIVE_TRANSFER_GAS = 21000
 GAS_LIMIT_MARGIN = Fraction(5, 4)      # estimates for contract calls/recipients x 1.25
-TOKEN_TRANSFER_GAS_FALLBACK = 100000   # when eth_estimateGas refuses a token transfer
+TOKEN_TRANSFER_GAS_FALLBACK = 100000   # when eth_estimateGas gives no figure for a token transfer
 TRANSFER_SELECTOR = "a9059cbb"
+TRANSFER_TOPIC = "0x" + keccak256(b"Transfer(address,address,uint256)").hex()
+IN_FLIGHT = ("signed", "broadcast")
 
-LATE_REFUND = "LATE_REFUND"            # funds that reached a finished order's escrow
-WITHDRAW = "WITHDRAW"                  # deposit withdrawal (deposit_withdraw_intents)
+LATE_REFUND, RESCUE, WITHDRAW = intents.LATE_REFUND, intents.RESCUE, intents.WITHDRAW
 
 # Who bears the network fee, in order (native-coin payouts only).
 FEE_ORDER = {
     sm.RELEASE: ("commission", "vendor"),
     sm.CANCEL: ("buyer",),
     LATE_REFUND: ("buyer",),
+    RESCUE: ("buyer",),
     sm.PARTIAL_REFUND: ("buyer", "resolver", "vendor"),
     WITHDRAW: ("store",),
 }
 
 
 class PayoutRefused(Exception):
-    """A reason the intent cannot be executed now; it fails with this message (retryable)."""
+    """A reason the intent cannot be executed now (nothing was signed)."""
 
 
 class NotYet(Exception):
@@ -191,6 +201,8 @@ class Leg:
     to: str
     amount: int
     gas: int = NATIVE_TRANSFER_GAS
+    unsent: str = None           # why this leg is not sent (a failed simulation)
+    retry_of: int = None         # the failed leg this one retries
 
 
 @dataclass
@@ -201,25 +213,50 @@ class Plan:
     source: object                 # LocalAccount of the escrow / deposit address
     balance: int
     legs: list = field(default_factory=list)
-    gas_price: int = 0
-    fee: int = 0                   # native payouts: total network fee taken from the balance
+    fees: object = None            # fees.Fees
+    fee: int = 0                   # native payouts: total network fee reserved from the balance
     topup: int = 0                 # ERC-20: wei the gas station sends first
-    rows: list = field(default_factory=list)   # signed payouts rows, ready to insert
+    rows: list = field(default_factory=list)   # payouts rows, each with its first attempt
     comment: str = ""
+
+    @property
+    def unsent(self):
+        return [leg for leg in self.legs if leg.unsent]
 
 
 def gas_price_for(ctx, rpc):
-    """The node's gas price plus GAS_PRICE_MARGIN_PERCENT (default 25) headroom."""
+    """The node's gas price plus GAS_PRICE_MARGIN_PERCENT (default 25) headroom (legacy figure)."""
     margin = int(ctx.env.get("GAS_PRICE_MARGIN_PERCENT") or 25)
     return rpc.gas_price() * (100 + margin) // 100
 
 
 def next_nonce(db, rpc, chain_id, address):
-    """max(the chain's pending nonce, the highest nonce we ever signed + 1)."""
-    stored = db.value("SELECT MAX(nonce) FROM payouts WHERE chain_id = ? AND from_address = ?",
-                      (chain_id, address))
+    """The chain's pending nonce, unless we hold signed transactions beyond it.
+
+    Transactions of ours the node has not seen (signed, not yet sent, or dropped from
+    its pool) keep their nonces: the next one follows them, and they are (re)sent in
+    nonce order, so no gap is ever left behind a nonce we gave up.
+    """
     chain = rpc.get_transaction_count(address, "pending")
+    stored = db.value("SELECT MAX(nonce) FROM payouts WHERE chain_id = ? AND from_address = ? AND nonce >= 0 "
+                      "AND status IN ('signed', 'broadcast')", (chain_id, address))
     return max(chain, int(stored) + 1 if stored is not None else 0)
+
+
+def gas_credit(db, chain_id, address):
+    """Native coin of ours in `address` (an ERC-20 escrow or deposit): top-ups the gas
+    station sent it, less the network fees its transactions paid or still reserve."""
+    topped = sum(int(r["amount"]) for r in db.query(
+        "SELECT amount FROM payouts WHERE chain_id = ? AND to_address = ? AND kind = 'gas' "
+        "AND block_hash IS NOT NULL AND status IN ('broadcast', 'confirmed')", (chain_id, address)))
+    spent = 0
+    for r in db.query("SELECT gas_used, effective_gas_price, gas_limit, max_fee_per_gas, status, block_hash "
+                      "FROM payouts WHERE chain_id = ? AND from_address = ? AND nonce >= 0", (chain_id, address)):
+        if r["gas_used"] is not None:
+            spent += int(r["gas_used"]) * int(r["effective_gas_price"])
+        elif r["status"] in IN_FLIGHT and r["gas_limit"] is not None:
+            spent += int(r["gas_limit"]) * int(r["max_fee_per_gas"])
+    return max(topped - spent, 0)
 
 
 def _transfer_data(to, amount):
@@ -230,37 +267,60 @@ def _margin(gas):
     return math.ceil(gas * GAS_LIMIT_MARGIN)
 
 
-def _native_gas_limits(rpc, source, legs):
-    """21000 for recipients without code (exact); estimate x 1.25 for contracts."""
+def _simulate_native(rpc, source, legs):
+    """21000 for recipients without code (exact); estimate x 1.25 for contracts, whose
+    refusal makes the leg unsent."""
     codes = rpc.batch([("eth_getCode", [leg.to.lower(), "latest"]) for leg in legs])
     for leg, code in zip(legs, codes):
         if code in (None, "0x", "0x0", ""):
             leg.gas = NATIVE_TRANSFER_GAS
-        else:
-            try:
-                leg.gas = _margin(rpc.estimate_gas({"from": source.lower(), "to": leg.to.lower(), "value": "0x1"}))
-            except RpcCallError as e:
-                raise PayoutRefused("the %s address %s is a contract that does not accept this transfer (%s)"
-                                    % (leg.role, leg.to, e))
+            continue
+        try:
+            leg.gas = _margin(rpc.estimate_gas({"from": source.lower(), "to": leg.to.lower(), "value": "0x1"}))
+        except RpcCallError as e:
+            leg.unsent = ("the %s address %s is a contract that does not accept this transfer (%s)"
+                          % (leg.role, leg.to, e))
 
 
-def _token_gas_limit(rpc, source, token, leg):
-    try:
-        return _margin(rpc.estimate_gas({"from": source.lower(), "to": token.lower(),
-                                         "data": _transfer_data(leg.to, leg.amount)}))
-    except RpcCallError:
-        return TOKEN_TRANSFER_GAS_FALLBACK
+def _simulate_token(rpc, source, token, legs):
+    """A token transfer must neither revert nor answer false; its gas is estimated."""
+    for leg in legs:
+        call = {"from": source.lower(), "to": token.lower(), "data": _transfer_data(leg.to, leg.amount)}
+        try:
+            answer = rpc.call("eth_call", [call, "latest"])
+        except RpcCallError as e:
+            leg.unsent = "the token refuses the transfer of the %s share to %s (%s)" % (leg.role, leg.to, e)
+            continue
+        if isinstance(answer, str) and len(answer) >= 66 and int(answer[2:66], 16) == 0:
+            leg.unsent = ("the token answers false to the transfer of the %s share to %s (nothing would move)"
+                          % (leg.role, leg.to))
+            continue
+        try:
+            leg.gas = _margin(rpc.estimate_gas(call))
+        except RpcCallError:
+            leg.gas = TOKEN_TRANSFER_GAS_FALLBACK
+
+
+def _nonce_order(legs, fee_order):
+    """Fee bearers last, the first bearer very last: a replacement takes its higher fee
+    out of the highest unmined nonce of the escrow."""
+    bearers = [r for r in fee_order]
+    rank = {r: i for i, r in enumerate(reversed(bearers))}
+    return sorted(legs, key=lambda leg: (leg.role in rank, rank.get(leg.role, 0)))
 
 
 def plan_payout(ctx, rpc, *, chain_id, currency, token_contract, source, balance, gross, fee_order):
     """Work out and sign every transaction moving `balance` out of `source` as `gross` says.
 
-    gross: list of (role, to, amount) summing to balance. Network reads only.
+    gross: list of (role, to, amount[, retry_of]) summing to balance. Network reads only;
+    raises fees.FeeTooHigh, NotYet, NothingToPay.
     """
     db = ctx.db
     plan = Plan(chain_id, currency, token_contract or "", source, balance)
-    plan.gas_price = gas_price_for(ctx, rpc)
-    legs = [Leg(r, to, a) for r, to, a in gross if a > 0]
+    plan.fees = feemod.current(ctx.env, rpc, chain_id)
+    legs = [Leg(g[0], g[1], g[2], retry_of=g[3] if len(g) > 3 else None) for g in gross if g[2] > 0]
+    if len({leg.role for leg in legs}) != len(legs):
+        raise ValueError("duplicate role in %r" % ([leg.role for leg in legs],))
     # The confirmed balance is what we split; the latest state must hold at least that
     # much, else something is still moving (a payout of ours not yet deep enough).
     if plan.token_contract:
@@ -270,117 +330,117 @@ def plan_payout(ctx, rpc, *, chain_id, currency, token_contract, source, balance
     if latest < balance:
         raise NotYet("%s holds %d at the head, less than its confirmed %d: waiting for the chain to settle"
                      % (source.address, latest, balance))
-    by_role = {}
-    for leg in legs:
-        if leg.role in by_role:
-            raise ValueError("duplicate role %s" % leg.role)
-        by_role[leg.role] = leg
-    if not plan.token_contract:
-        if legs:
-            _native_gas_limits(rpc, source.address, legs)
-        net, plan.fee = apply_native_fees({l.role: l.amount for l in legs}, {l.role: l.gas for l in legs},
-                                          plan.gas_price, fee_order)
-        plan.legs = [Leg(l.role, l.to, net[l.role], l.gas) for l in legs if l.role in net]
+    if not legs:
+        raise NothingToPay("nothing to pay")
+    if plan.token_contract:
+        _simulate_token(rpc, source.address, plan.token_contract, legs)
     else:
-        plan.legs = legs
-        if not legs:
-            raise NothingToPay("token balance is zero")
-        for leg in legs:
-            leg.gas = _token_gas_limit(rpc, source.address, plan.token_contract, leg)
-        need = sum(l.gas for l in legs) * plan.gas_price
-        have = rpc.get_balance(source.address, "latest")
+        _simulate_native(rpc, source.address, legs)
+    sendable = [leg for leg in legs if not leg.unsent]
+    if sendable and not plan.token_contract:
+        order = [r for r in fee_order if r in {leg.role for leg in sendable}]
+        order += [leg.role for leg in sendable if leg.role not in order]
+        net, plan.fee = apply_native_fees({leg.role: leg.amount for leg in sendable},
+                                          {leg.role: leg.gas for leg in sendable}, plan.fees.max_fee, order)
+        sendable = [Leg(leg.role, leg.to, net[leg.role], leg.gas, None, leg.retry_of)
+                    for leg in sendable if leg.role in net]
+    plan.legs = _nonce_order(sendable, fee_order) + [leg for leg in legs if leg.unsent]
+    if sendable and plan.token_contract:
+        need = sum(leg.gas for leg in sendable) * plan.fees.max_fee
+        have = min(gas_credit(db, chain_id, source.address), rpc.get_balance(source.address, "latest"))
         plan.topup = max(0, need - have)
-    # Sign: gas top-up first (from the gas station), then the legs in nonce order.
+    _sign_plan(ctx, rpc, plan)
+    return plan
+
+
+def _row(plan, kind, role, source, to, amount, gas, currency, token, nonce, signed, fee):
     now = utc_now()
-    base = {"chain_id": chain_id, "created_at": now, "updated_at": now, "status": "signed"}
+    return {"chain_id": plan.chain_id, "created_at": now, "updated_at": now, "status": "signed",
+            "kind": kind, "recipient_role": role, "currency": currency, "token_contract": token,
+            "from_address": source, "to_address": to, "amount": str(amount), "fee": str(fee),
+            "nonce": nonce, "tx_hash": signed["tx_hash"], "raw_tx": signed["raw_tx"],
+            "tx_type": plan.fees.tx_type, "gas_limit": gas, "max_fee_per_gas": str(plan.fees.max_fee),
+            "max_priority_fee_per_gas": None if plan.fees.tip is None else str(plan.fees.tip)}
+
+
+def _sign_plan(ctx, rpc, plan):
+    """Sign the gas top-up first (from the gas station), then the legs in nonce order."""
+    db = ctx.db
+    chain_id = plan.chain_id
     if plan.topup:
         station = ctx.wallet().gas_station_key()
-        station_fee = NATIVE_TRANSFER_GAS * plan.gas_price
+        station_fee = NATIVE_TRANSFER_GAS * plan.fees.max_fee
         have = rpc.get_balance(station.address, "latest")
         if have < plan.topup + station_fee:
             raise PayoutRefused("gas station %s has %d wei; it needs %d to pay this payout's gas: fund it"
                                 % (station.address, have, plan.topup + station_fee))
         nonce = next_nonce(db, rpc, chain_id, station.address)
-        plan.rows.append(dict(base, **_sign(station, chain_id, plan.gas_price, nonce, source.address,
-                                            plan.topup, NATIVE_TRANSFER_GAS, None),
-                              kind="gas", recipient_role="escrow", currency=get_chain(chain_id).native_symbol,
-                              token_contract="", from_address=station.address, to_address=source.address,
-                              amount=str(plan.topup), fee=str(station_fee)))
-    nonce = next_nonce(db, rpc, chain_id, source.address)
+        signed = sign(station, chain_id, plan.fees, nonce, plan.source.address, plan.topup, NATIVE_TRANSFER_GAS, None)
+        plan.rows.append(_row(plan, "gas", "escrow", station.address, plan.source.address, plan.topup,
+                              NATIVE_TRANSFER_GAS, get_chain(chain_id).native_symbol, "", nonce, signed, station_fee))
+    nonce = next_nonce(db, rpc, chain_id, plan.source.address) if any(not leg.unsent for leg in plan.legs) else 0
     for leg in plan.legs:
-        signed = _sign(source, chain_id, plan.gas_price, nonce, leg.to, leg.amount, leg.gas, plan.token_contract)
-        plan.rows.append(dict(base, **signed, kind="payout", recipient_role=leg.role, currency=currency,
-                              token_contract=plan.token_contract, from_address=source.address,
-                              to_address=leg.to, amount=str(leg.amount), fee=str(leg.gas * plan.gas_price)))
-        nonce += 1
-    return plan
+        if leg.unsent:
+            row = _unsent_row(plan, leg)
+        else:
+            signed = sign(plan.source, chain_id, plan.fees, nonce, leg.to, leg.amount, leg.gas, plan.token_contract)
+            row = _row(plan, "payout", leg.role, plan.source.address, leg.to, leg.amount, leg.gas, plan.currency,
+                       plan.token_contract, nonce, signed, leg.gas * plan.fees.max_fee)
+            nonce += 1
+        row["retry_of"] = leg.retry_of
+        plan.rows.append(row)
 
 
-def _sign(account, chain_id, gas_price, nonce, to, amount, gas, token):
+def _unsent_row(plan, leg):
+    """A leg the simulation refused: no transaction, a negative placeholder nonce (so the
+    UNIQUE nonce of real transactions is untouched), status failed with the reason."""
+    now = utc_now()
+    marker = os.urandom(16).hex()
+    return {"chain_id": plan.chain_id, "created_at": now, "updated_at": now, "status": "failed",
+            "kind": "payout", "recipient_role": leg.role, "currency": plan.currency,
+            "token_contract": plan.token_contract, "from_address": plan.source.address, "to_address": leg.to,
+            "amount": str(leg.amount), "fee": "0", "nonce": -int(marker[:12], 16) - 1,
+            "tx_hash": "unsent-" + marker, "raw_tx": "", "tx_type": plan.fees.tx_type, "gas_limit": None,
+            "max_fee_per_gas": None, "max_priority_fee_per_gas": None, "error": leg.unsent[:255]}
+
+
+def sign(account, chain_id, fees, nonce, to, amount, gas, token):
+    """Sign one transfer (native coin, or `token`'s transfer()). fees: fees.Fees (an int
+    is a legacy gas price)."""
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         raise ValueError("refusing to sign a transfer of %r base units" % (amount,))
+    if isinstance(fees, int):
+        fees = feemod.Fees(0, fees)
     if token:
         tx = {"to": to_checksum_address(token), "value": 0, "data": _transfer_data(to, amount)}
     else:
         tx = {"to": to, "value": amount, "data": b""}
-    tx.update({"gas": gas, "gasPrice": gas_price, "nonce": nonce, "chainId": chain_id})
+    tx.update({"gas": gas, "nonce": nonce, "chainId": chain_id}, **fees.tx_fields())
     signed = account.sign_transaction(tx)
     return {"nonce": nonce, "raw_tx": "0x" + bytes(signed.raw_transaction).hex(),
             "tx_hash": "0x" + bytes(signed.hash).hex()}
 
 
-# -- intents: the two kinds (orders and deposit withdrawals) -------------------------
-
-class OrderIntents:
-    table = "transaction_intents"
-    ref_column = "transaction_uuid"
-
-    @staticmethod
-    def pending(db, limit):
-        return db.query("SELECT * FROM transaction_intents WHERE status = 'pending' ORDER BY id LIMIT ?", (limit,))
-
-    @staticmethod
-    def claim(db, intent, worker):
-        return sm.claim_intent(db, intent["id"], worker)
-
-    @staticmethod
-    def finish(db, intent, status, error=None):
-        sm.finish_intent(db, intent["id"], status, error[:255] if error else None)
+_sign = sign    # the name the unit tests know
 
 
-class WithdrawIntents:
-    table = "deposit_withdraw_intents"
-    ref_column = "deposit_uuid"
-
-    @staticmethod
-    def pending(db, limit):
-        return db.query("SELECT * FROM deposit_withdraw_intents WHERE status = 'pending' ORDER BY id LIMIT ?",
-                        (limit,))
-
-    @staticmethod
-    def claim(db, intent, worker):
-        now = utc_now()
-        return db.execute("UPDATE deposit_withdraw_intents SET status = 'processing', claimed_by = ?, "
-                          "claimed_at = ?, attempts = attempts + 1, updated_at = ? "
-                          "WHERE id = ? AND status = 'pending'", (worker, now, now, intent["id"])) == 1
-
-    @staticmethod
-    def finish(db, intent, status, error=None):
-        db.execute("UPDATE deposit_withdraw_intents SET status = ?, error = ?, open_key = NULL, updated_at = ? "
-                   "WHERE id = ?", (status, error[:255] if error else None, utc_now(), intent["id"]))
+def attempt_row(payout_id, row):
+    return {"payout_id": payout_id, "tx_hash": row["tx_hash"], "raw_tx": row["raw_tx"], "amount": row["amount"],
+            "tx_type": row["tx_type"], "max_fee_per_gas": row["max_fee_per_gas"],
+            "max_priority_fee_per_gas": row["max_priority_fee_per_gas"], "created_at": utc_now()}
 
 
-def fail_intent(ctx, kind, intent, reason):
-    """Claim and fail in one transaction (so a concurrent worker cannot be overruled)."""
-    with ctx.db.transaction():
-        if kind.claim(ctx.db, intent, ctx.worker):
-            kind.finish(ctx.db, intent, "failed", reason)
-            ctx.count("payouts", "failed")
-            ctx.log("intent %s (%s) failed: %s" % (intent["uuid"], intent.get("action", WITHDRAW), reason))
+def insert_rows(db, rows, extra):
+    """Insert payouts rows (with `extra` columns) and the first attempt of each signed one."""
+    for row in rows:
+        row = dict(row, **extra)
+        payout_id = db.insert("payouts", row)
+        if row["raw_tx"]:
+            db.insert("payout_attempts", attempt_row(payout_id, row))
 
 
-def commit_plan(ctx, kind, intent, plan, ref, recheck=None, on_nothing=None):
-    """Claim the intent and store its signed transactions in one database transaction.
+def commit_plan(ctx, table, intent, plan, ref, recheck=None, on_nothing=None):
+    """Claim the intent and store its transactions in one database transaction.
 
     recheck(db) may raise PayoutRefused when the order changed since planning.
     on_nothing(db) finishes an intent that moves no funds (called inside the transaction).
@@ -392,21 +452,23 @@ def commit_plan(ctx, kind, intent, plan, ref, recheck=None, on_nothing=None):
         time.sleep(pause)   # test hook: lets two workers sign the same intent, then race
     try:
         with db.transaction():
-            if not kind.claim(db, intent, ctx.worker):
+            if not intents.claim(db, table, intent, ctx.worker):
                 return False     # another worker has it
             if recheck is not None:
                 recheck(db)
             if plan is None:
                 on_nothing(db)
-                kind.finish(db, intent, "completed")
+                intents.finish(db, table, intent, intents.COMPLETED)
                 return True
-            for row in plan.rows:
-                row = dict(row, intent_uuid=intent["uuid"])
-                row[kind.ref_column] = ref
-                db.insert("payouts", row)
+            insert_rows(db, plan.rows, {"intent_uuid": intent["uuid"], table.ref_column: ref})
+            if plan.unsent:
+                reason = "; ".join(leg.unsent for leg in plan.unsent)
+                intents.needs_attention(db, table, intent, reason, kind="leg_failed", chain_id=plan.chain_id,
+                                        address=plan.source.address, token_contract=plan.token_contract,
+                                        amount=sum(leg.amount for leg in plan.unsent))
             ctx.crash("after_sign")
     except PayoutRefused as e:
-        fail_intent(ctx, kind, intent, str(e))
+        refuse(ctx, table, intent, str(e))
         return False
     except IntegrityError as e:
         # Another worker signed with the same nonce first: nothing was stored, the
@@ -419,39 +481,31 @@ def commit_plan(ctx, kind, intent, plan, ref, recheck=None, on_nothing=None):
     return True
 
 
+def refuse(ctx, table, intent, reason):
+    """Nothing could be signed: a person's request fails, cron's own waits and retries."""
+    backoff = tuple(int(x) for x in (ctx.env.get("CRON_RETRY_BACKOFF_SECONDS") or "").split(",") if x.strip()) \
+        or intents.DEFAULT_BACKOFF
+    status = intents.refuse(ctx.db, table, intent, reason, backoff)
+    ctx.count("payouts", "refused" if status != intents.NEEDS_ATTENTION else "needs_attention")
+    ctx.log("intent %s (%s) refused (%s): %s" % (intent["uuid"], intents.action_of(intent), status, reason))
+
+
+def fail_intent(ctx, table, intent, reason):
+    """Claim and fail in one transaction: the intent can no longer execute at all."""
+    with ctx.db.transaction():
+        if intents.claim(ctx.db, table, intent, ctx.worker):
+            intents.finish(ctx.db, table, intent, intents.FAILED, reason)
+            ctx.count("payouts", "failed")
+            ctx.log("intent %s (%s) failed: %s" % (intent["uuid"], intents.action_of(intent), reason))
+
+
 # -- order intents ------------------------------------------------------------------
 
 ORDER_SQL = ("SELECT t.uuid, t.store_uuid, t.buyer_uuid, t.dispute_uuid, e.chain_id, e.currency, "
              "e.token_contract, e.decimals, e.required_amount, e.received_amount, e.refund_address, "
-             "e.escrow_address, e.derivation_index, s.tier "
+             "e.escrow_address, e.derivation_index, e.retained_amount, e.retained_native, e.closed_at, s.tier "
              "FROM transactions t JOIN evm_transactions e ON e.transaction_uuid = t.uuid "
              "JOIN stores s ON s.uuid = t.store_uuid WHERE t.uuid = ?")
-
-
-def _is_staff(db, user_uuid):
-    if not user_uuid:
-        return False
-    return db.value("SELECT role FROM users WHERE uuid = ?", (user_uuid,)) in ("staff", "admin")
-
-
-def _allowed(db, intent, status):
-    """Whether the intent may move funds from an order in `status` (else a reason)."""
-    action = intent["action"]
-    if action == LATE_REFUND:
-        return None if status in sm.FINAL else "order is %s" % status
-    if status in sm.FINAL:
-        return "order is already %s" % status
-    if action == sm.RELEASE:
-        if status == sm.COMPLETED or (status == sm.FROZEN and _is_staff(db, intent["requested_by"])):
-            return None
-        return "cannot release an order that is %s" % status
-    if action == sm.CANCEL:
-        if status in (sm.PENDING, sm.COMPLETED) or (status == sm.FROZEN and _is_staff(db, intent["requested_by"])):
-            return None
-        return "cannot cancel an order that is %s" % status
-    if action == sm.PARTIAL_REFUND:
-        return None if status == sm.FROZEN else "cannot partially refund an order that is %s" % status
-    return "unknown action %s" % action
 
 
 def escrow_account(ctx, order):
@@ -485,12 +539,12 @@ def order_gross(ctx, intent, order, balance):
                                ref_addr is not None)
         return [("vendor", vendor, shares["vendor"]), ("referrer", ref_addr, shares["referrer"]),
                 ("commission", wallet, shares["commission"])]
-    if action in (sm.CANCEL, LATE_REFUND):
+    if action in (sm.CANCEL, LATE_REFUND, RESCUE):
         return [("buyer", refund_address(db, order), balance)]
     if action == sm.PARTIAL_REFUND:
         pct = intent.get("refund_percent")
-        if pct is None or not 1 <= int(pct) <= 99:
-            raise PayoutRefused("partial refund needs refund_percent 1-99")
+        if pct is None or not 1 <= int(pct) <= 100:
+            raise PayoutRefused("partial refund needs refund_percent 1-100")
         buyer = refund_address(db, order)
         vendor = vendor_address(db, order["store_uuid"])
         resolver = None
@@ -507,283 +561,182 @@ def order_gross(ctx, intent, order, balance):
     raise PayoutRefused("unknown action %s" % action)
 
 
+def _asset(db, order, intent):
+    """(token contract, currency symbol, decimals) the intent moves: the order's own,
+    or for a rescue the flagged asset."""
+    if intent["action"] != RESCUE or (intent.get("asset") or "") == (order["token_contract"] or ""):
+        return order["token_contract"] or "", order["currency"], int(order["decimals"])
+    asset = intent.get("asset") or ""
+    chain_id = int(order["chain_id"])
+    if not asset:
+        chain = get_chain(chain_id)
+        return "", chain.native_symbol, chain.native_decimals
+    row = db.one("SELECT symbol, decimals FROM accepted_tokens WHERE chain_id = ? AND contract_address = ?",
+                 (chain_id, asset))
+    if row is None or row["decimals"] is None:
+        raise PayoutRefused("the rescued token %s is not an accepted token of chain %d" % (asset, chain_id))
+    return asset, row["symbol"], int(row["decimals"])
+
+
+def retained_of(ctx, order, token):
+    """What of `token` in the escrow is knowingly ours (not the buyer's to have back)."""
+    if (token or "") == (order["token_contract"] or ""):
+        return int(order["retained_amount"] or 0) if order["closed_at"] else 0
+    if not token:      # native coin in an ERC-20 escrow: the gas station's leftovers
+        return gas_credit(ctx.db, int(order["chain_id"]), order["escrow_address"])
+    return 0
+
+
 def execute_order_intent(ctx, intent):
     db = ctx.db
+    table = intents.ORDERS
     order = db.one(ORDER_SQL, (intent["transaction_uuid"],))
     if order is None:
-        fail_intent(ctx, OrderIntents, intent, "order not found")
+        fail_intent(ctx, table, intent, "order not found")
         return
     cur = sm.current_status(db, order["uuid"])
     status = cur["status"] if cur else sm.PENDING
-    reason = _allowed(db, intent, status)
+    reason = sm.intent_may_execute(intent["action"], status)
     if reason:
-        fail_intent(ctx, OrderIntents, intent, reason)
+        fail_intent(ctx, table, intent, reason)
         return
     chain_id = int(order["chain_id"])
-    if db.value("SELECT 1 FROM payouts WHERE transaction_uuid = ? AND status IN ('signed', 'broadcast')",
-                (order["uuid"],)) is not None:
+    if db.value("SELECT 1 FROM payouts WHERE transaction_uuid = ? AND status IN ('signed', 'broadcast') "
+                "AND intent_uuid <> ?", (order["uuid"], intent["uuid"])) is not None:
         raise NotYet("an earlier payout from this escrow is still in flight")
+    if intents.legs(db, intent["uuid"]):
+        return retry_failed_legs(ctx, table, intent, order)
     plan = None
     nothing = None
     try:
         # A release needs the commission wallet whatever the balance: nobody is paid without it.
         if intent["action"] == sm.RELEASE:
             commission_wallet(ctx.env, chain_id)
+        token, currency, _decimals = _asset(db, order, intent)
         if order["escrow_address"] is None and intent["action"] == sm.CANCEL and status == sm.PENDING:
             balance, source, rpc = 0, None, None
         else:
             source = escrow_account(ctx, order)
             rpc = ctx.rpc(chain_id)
-            balance = confirmed_balance(ctx, rpc, chain_id, order["token_contract"], source.address)
+            balance = confirmed_balance(ctx, rpc, chain_id, token, source.address)
+            if intent["action"] in (LATE_REFUND, RESCUE):
+                balance = max(balance - retained_of(ctx, order, token), 0)
         if balance == 0:
-            if intent["action"] == sm.RELEASE or intent["action"] == sm.PARTIAL_REFUND:
+            if intent["action"] in (sm.RELEASE, sm.PARTIAL_REFUND, RESCUE):
                 raise PayoutRefused("the escrow's confirmed balance is 0")
             nothing = "nothing to refund: the escrow is empty"
         else:
             gross = order_gross(ctx, intent, order, balance)
             try:
-                plan = plan_payout(ctx, rpc, chain_id=chain_id, currency=order["currency"],
-                                   token_contract=order["token_contract"], source=source, balance=balance,
-                                   gross=gross, fee_order=FEE_ORDER[intent["action"]])
+                plan = plan_payout(ctx, rpc, chain_id=chain_id, currency=currency, token_contract=token,
+                                   source=source, balance=balance, gross=gross,
+                                   fee_order=FEE_ORDER[intent["action"]])
             except NothingToPay as e:
                 if intent["action"] in (sm.RELEASE, sm.PARTIAL_REFUND):
                     raise PayoutRefused("escrow balance too small: %s" % e)
                 nothing = "nothing refunded: %s" % e
     except PayoutRefused as e:
-        fail_intent(ctx, OrderIntents, intent, str(e))
+        refuse(ctx, table, intent, str(e))
+        return
+    except feemod.FeeTooHigh as e:
+        intents.note(db, table, intent, str(e))
+        ctx.count("payouts", "fee_above_ceiling")
+        ctx.log("intent %s: %s" % (intent["uuid"], e))
         return
 
     def recheck(db):
         now = sm.current_status(db, order["uuid"])
-        r = _allowed(db, intent, now["status"] if now else sm.PENDING)
+        r = sm.intent_may_execute(intent["action"], now["status"] if now else sm.PENDING)
         if r:
             raise PayoutRefused(r)
 
     def on_nothing(db):
         if intent["action"] == sm.CANCEL:
             sm.append_status(db, order["uuid"], sm.CANCELLED, "0", comment=nothing)
-            _touch(db, order["uuid"])
+            touch(db, order["uuid"])
+        if intent.get("flag_id"):
+            intents.resolve_flags(db, intent["requested_by"], nothing, flag_id=intent["flag_id"])
         ctx.count("payouts", "completed")
 
-    if commit_plan(ctx, OrderIntents, intent, plan, order["uuid"], recheck, on_nothing):
+    if commit_plan(ctx, table, intent, plan, order["uuid"], recheck, on_nothing):
         if plan is not None:
-            ctx.count("payouts", "signed", len(plan.rows))
+            ctx.count("payouts", "signed", len([r for r in plan.rows if r["raw_tx"]]))
             ctx.log("intent %s (%s) of order %s: signed %d transaction(s) from %s"
-                    % (intent["uuid"], intent["action"], order["uuid"], len(plan.rows), plan.source.address))
+                    % (intent["uuid"], intent["action"], order["uuid"], len([r for r in plan.rows if r["raw_tx"]]),
+                       plan.source.address))
 
 
-def _touch(db, transaction_uuid):
-    db.execute("UPDATE transactions SET updated_at = ? WHERE uuid = ?", (utc_now(), transaction_uuid))
+def leg_remaining(leg):
+    """What of a failed leg is still in its source: its gross share, less any fee its
+    reverted transaction burned (native coin)."""
+    amount = int(leg["amount"])
+    if leg["token_contract"]:
+        return amount
+    spent = int(leg["gas_used"]) * int(leg["effective_gas_price"]) if leg["gas_used"] is not None else 0
+    return amount + int(leg["fee"] or 0) - spent
 
 
-# -- broadcast, follow, finalize --------------------------------------------------------
-
-def _open_intent_uuids(db):
-    rows = db.query("SELECT DISTINCT intent_uuid FROM payouts WHERE status IN ('signed', 'broadcast') "
-                    "AND intent_uuid IS NOT NULL")
-    return [r["intent_uuid"] for r in rows]
-
-
-def _mark(db, row_id, status, error=None, block=None):
-    db.execute("UPDATE payouts SET status = ?, error = ?, block_number = COALESCE(?, block_number), "
-               "updated_at = ? WHERE id = ?", (status, error[:255] if error else None, block, utc_now(), row_id))
-
-
-def _send(ctx, rpc, row):
-    """Broadcast a stored transaction's exact bytes. True when the node has it."""
-    try:
-        rpc.send_raw_transaction(row["raw_tx"])
-    except RpcError as e:
-        ctx.db.execute("UPDATE payouts SET error = ?, updated_at = ? WHERE id = ?",
-                       (str(e)[:255], utc_now(), row["id"]))
-        ctx.error("payouts", "broadcast of %s (%s) failed: %s" % (row["tx_hash"], row["recipient_role"], e))
-        return False
-    ctx.count("payouts", "broadcast")
-    return True
-
-
-def _wait_receipt(ctx, rpc, tx_hash, seconds):
-    deadline = time.monotonic() + seconds
-    while True:
-        r = rpc.get_transaction_receipt(tx_hash)
-        if r is not None or time.monotonic() >= deadline:
-            return r
-        time.sleep(0.5)
-
-
-def broadcast_intent(ctx, intent_uuid):
-    """Send the intent's signed transactions: the gas top-up first, then the legs by nonce."""
+def retry_failed_legs(ctx, table, intent, order=None, source=None, fee_order=None):
+    """Staff asked for a retry: re-plan and re-sign only the failed legs, at current fees."""
     db = ctx.db
-    rows = db.query("SELECT * FROM payouts WHERE intent_uuid = ? ORDER BY id", (intent_uuid,))
-    if not rows:
+    failed = [leg for leg in intents.legs(db, intent["uuid"]) if leg["status"] == "failed"]
+    if not failed:
+        with db.transaction():
+            if intents.claim(db, table, intent, ctx.worker):
+                intents.set_processing(db, table, intent)
         return
-    rpc = ctx.rpc(int(rows[0]["chain_id"]))
-    gas_rows = [r for r in rows if r["kind"] == "gas"]
-    legs = sorted((r for r in rows if r["kind"] != "gas"), key=lambda r: r["nonce"])
-    for g in gas_rows:
-        if g["status"] == "signed":
-            if not _send(ctx, rpc, g):
-                return
-            _mark(db, g["id"], "broadcast")
-            ctx.crash("after_gas")
-        if g["status"] in ("signed", "broadcast"):
-            # The escrow cannot pay for its transfers until the top-up is mined.
-            wait = float(ctx.env.get("CRON_GAS_WAIT_SECONDS") or 30)
-            receipt = _wait_receipt(ctx, rpc, g["tx_hash"], wait)
-            if receipt is None:
-                ctx.log("gas top-up %s not mined yet; legs wait for the next run" % g["tx_hash"])
-                return
-    for leg in legs:
-        if leg["status"] != "signed":
-            continue
-        if not _send(ctx, rpc, leg):
-            return      # later nonces would only queue behind it
-        ctx.crash("after_broadcast")
-        _mark(db, leg["id"], "broadcast")
+    chain_id = int(failed[0]["chain_id"])
+    token = failed[0]["token_contract"] or ""
+    try:
+        if source is None:
+            source = escrow_account(ctx, order)
+        if source.address != failed[0]["from_address"]:
+            raise PayoutRefused("the legs were paid from %s, not %s" % (failed[0]["from_address"], source.address))
+        rpc = ctx.rpc(chain_id)
+        gross = []
+        for leg in failed:
+            remaining = leg_remaining(leg)
+            if leg["delivered_amount"] is not None and token:
+                raise PayoutRefused("the %s leg delivered %s of %s: abandon it rather than pay it again"
+                                    % (leg["recipient_role"], leg["delivered_amount"], leg["amount"]))
+            to = checked_address(leg["redirect_to"] or leg["to_address"], "the %s address" % leg["recipient_role"])
+            gross.append((leg["recipient_role"], to, remaining, leg["id"]))
+        action = intents.action_of(intent)
+        plan = plan_payout(ctx, rpc, chain_id=chain_id, currency=failed[0]["currency"], token_contract=token,
+                           source=source, balance=sum(g[2] for g in gross), gross=gross,
+                           fee_order=fee_order or FEE_ORDER[action])
+    except NothingToPay as e:
+        refuse(ctx, table, intent, "the failed legs hold too little to pay their own network fee: %s" % e)
+        return
+    except PayoutRefused as e:
+        refuse(ctx, table, intent, str(e))
+        return
+    except feemod.FeeTooHigh as e:
+        intents.note(db, table, intent, str(e))
+        ctx.count("payouts", "fee_above_ceiling")
+        return
+    if commit_plan(ctx, table, intent, plan, intent.get(table.ref_column)):
+        ctx.count("payouts", "retried", len(failed))
+        ctx.log("intent %s: re-signed %d failed leg(s)" % (intent["uuid"], len(failed)))
 
 
-def follow_payouts(ctx):
-    """Receipts of broadcast transactions, to required_confirmations; re-send the unmined."""
-    db = ctx.db
-    rows = db.query("SELECT * FROM payouts WHERE status = 'broadcast' ORDER BY id")
-    by_chain = {}
-    for r in rows:
-        by_chain.setdefault(int(r["chain_id"]), []).append(r)
-    for chain_id, chain_rows in by_chain.items():
-        try:
-            rpc = ctx.rpc(chain_id)
-            head = rpc.block_number()
-            receipts = rpc.batch([("eth_getTransactionReceipt", [r["tx_hash"]]) for r in chain_rows])
-        except Exception as e:
-            ctx.error("payouts", "chain %d: following receipts failed: %s" % (chain_id, e))
-            continue
-        for row, rc in zip(chain_rows, receipts):
-            if rc is None:
-                _send(ctx, rpc, row)     # dropped from the mempool? the same bytes again
-                continue
-            block = int(rc["blockNumber"], 16)
-            if int(rc.get("status", "0x1"), 16) != 1:
-                with db.transaction():      # the failed row and its staff flag together
-                    _mark(db, row["id"], "failed", "reverted in block %d" % block, block)
-                    _flag(db, row, "payout %s (%s) reverted on chain %d: funds stay in %s; staff must decide"
-                          % (row["tx_hash"], row["recipient_role"], chain_id, row["from_address"]))
-                ctx.error("payouts", "transaction %s reverted" % row["tx_hash"])
-                continue
-            confs = head - block + 1
-            if confs >= max(ctx.confirmations, 1):
-                _mark(db, row["id"], "confirmed", None, block)
-                ctx.count("payouts", "confirmed")
-            elif row["block_number"] != block:
-                _mark(db, row["id"], "broadcast", None, block)
-
-
-def _flag(db, row, reason):
-    db.insert("staff_flags", {"transaction_uuid": row.get("transaction_uuid"), "reason": reason[:255],
-                              "amount": row.get("amount"), "created_at": utc_now(), "resolved_at": None})
-
-
-def finalize_ready(ctx):
-    """Close every processing intent whose transactions are all confirmed."""
-    db = ctx.db
-    for kind in (OrderIntents, WithdrawIntents):
-        intents = db.query("SELECT * FROM %s WHERE status = 'processing' ORDER BY id" % kind.table)
-        for intent in intents:
-            rows = db.query("SELECT * FROM payouts WHERE intent_uuid = ? ORDER BY id", (intent["uuid"],))
-            if not rows or any(r["status"] != "confirmed" for r in rows):
-                continue
-            ctx.crash("before_status")
-            try:
-                if kind is OrderIntents:
-                    _finalize_order(ctx, intent, rows)
-                else:
-                    from cron import deposits
-                    deposits.finalize_withdrawal(ctx, intent, rows)
-            except Exception as e:
-                ctx.error("payouts", "finalizing intent %s failed: %s: %s" % (intent["uuid"], type(e).__name__, e))
-
-
-def _fmt(amount, decimals):
-    """Base units as a decimal string in token units ('1.5')."""
-    amount, decimals = int(amount), int(decimals)
-    whole, frac = divmod(amount, 10 ** decimals)
-    if not frac:
-        return str(whole)
-    return "%d.%s" % (whole, str(frac).rjust(decimals, "0").rstrip("0"))
-
-
-def insert_receipts(db, rows, transaction_uuid=None, deposit_uuid=None):
-    """payment_receipts for the recipient legs; returns {role: receipt uuid}."""
-    out = {}
-    for r in rows:
-        if r["kind"] == "gas":
-            continue
-        if db.one("SELECT id FROM payment_receipts WHERE uuid = ?", (r["tx_hash"],)) is None:
-            db.insert("payment_receipts", {
-                "uuid": r["tx_hash"], "transaction_uuid": transaction_uuid, "deposit_uuid": deposit_uuid,
-                "chain_id": r["chain_id"], "to_address": r["to_address"], "amount": r["amount"],
-                "currency": r["currency"], "block_number": r["block_number"], "created_at": utc_now()})
-        out[r["recipient_role"]] = r["tx_hash"]
-    return out
-
-
-def _finalize_order(ctx, intent, rows):
-    db = ctx.db
-    order = db.one(ORDER_SQL, (intent["transaction_uuid"],))
-    decimals = int(order["decimals"])
-    with db.transaction():
-        still = db.one("SELECT status FROM transaction_intents WHERE id = ? FOR UPDATE", (intent["id"],))
-        if not still or still["status"] != "processing":
-            return
-        receipts = insert_receipts(db, rows, transaction_uuid=order["uuid"])
-        legs = [r for r in rows if r["kind"] != "gas"]
-        paid = sum(int(r["amount"]) for r in legs)
-        fees = sum(int(r["fee"] or 0) for r in rows if r["kind"] != "gas" and not r["token_contract"])
-        parts = ", ".join("%s %s" % (r["recipient_role"], _fmt(r["amount"], decimals)) for r in legs)
-        if fees:
-            parts += "; network fee %s" % _fmt(fees, 18)
-        action = intent["action"]
-        if "referrer" in receipts:
-            # The inviter as such: paid already, even if their payout address changed since.
-            ref_uuid = db.value("SELECT inviter_uuid FROM users WHERE uuid = ?", (order["buyer_uuid"],))
-            ref_row = next(r for r in legs if r["recipient_role"] == "referrer")
-            if ref_uuid and db.one("SELECT id FROM referral_payments WHERE payment_receipt_uuid = ?",
-                                   (ref_row["tx_hash"],)) is None:
-                db.insert("referral_payments", {
-                    "transaction_uuid": order["uuid"], "referrer_uuid": ref_uuid, "amount": ref_row["amount"],
-                    "currency": ref_row["currency"], "chain_id": ref_row["chain_id"],
-                    "payment_receipt_uuid": ref_row["tx_hash"], "created_at": utc_now()})
-        if action == sm.RELEASE:
-            link = receipts.get("vendor") or next(iter(receipts.values()))
-            sm.append_status(db, order["uuid"], sm.RELEASED, str(paid),
-                             comment=("released: " + parts)[:255], receipt=link)
-        elif action == sm.CANCEL:
-            sm.append_status(db, order["uuid"], sm.CANCELLED, str(paid),
-                             comment=("refunded: " + parts)[:255], receipt=receipts.get("buyer"))
-        elif action == sm.PARTIAL_REFUND:
-            link = receipts.get("buyer") or receipts.get("vendor") or next(iter(receipts.values()))
-            sm.append_status(db, order["uuid"], sm.CANCELLED, str(paid),
-                             comment=("partial refund (%s%% of the remainder to the buyer): %s"
-                                      % (intent["refund_percent"], parts))[:255], receipt=link)
-        # LATE_REFUND: the order's status is final; the receipt records the refund.
-        OrderIntents.finish(db, intent, "completed")
-        _touch(db, order["uuid"])
-    ctx.count("payouts", "completed")
-    ctx.log("intent %s (%s) of order %s completed: %s" % (intent["uuid"], action, order["uuid"], parts))
+def touch(db, transaction_uuid):
+    db.execute("UPDATE transactions SET updated_at = ? WHERE uuid = ?", (utc_now(), transaction_uuid))
 
 
 # -- the task -------------------------------------------------------------------------
 
 def recover_stale_claims(ctx):
-    """A processing intent without a single signed transaction can only be left by a
-    process that died outside this module's claim+sign transaction: give it back."""
+    """A processing intent without a single payout row can only be left by a process that
+    died outside this module's claim+sign transaction: give it back."""
     cutoff_seconds = int(ctx.env.get("CRON_STALE_CLAIM_SECONDS") or 600)
-    for kind in (OrderIntents, WithdrawIntents):
+    for table in (intents.ORDERS, intents.WITHDRAWALS):
         rows = ctx.db.query("SELECT i.id, i.uuid, i.claimed_at FROM %s i WHERE i.status = 'processing' AND "
-                            "NOT EXISTS (SELECT 1 FROM payouts p WHERE p.intent_uuid = i.uuid)" % kind.table)
+                            "NOT EXISTS (SELECT 1 FROM payouts p WHERE p.intent_uuid = i.uuid)" % table.name)
         for r in rows:
             if r["claimed_at"] and _age(r["claimed_at"]) > cutoff_seconds:
                 ctx.db.execute("UPDATE %s SET status = 'pending', updated_at = ? WHERE id = ? "
-                               "AND status = 'processing'" % kind.table, (utc_now(), r["id"]))
+                               "AND status = 'processing'" % table.name, (utc_now(), r["id"]))
                 ctx.log("intent %s: stale claim without payouts given back" % r["uuid"])
 
 
@@ -795,27 +748,25 @@ def _age(stamp):
 
 def run(ctx):
     """Duty 5: execute intents, then broadcast, follow and finalize payouts."""
+    from cron import follow
     db = ctx.db
     recover_stale_claims(ctx)
     limit = int(ctx.env.get("CRON_INTENTS_PER_RUN") or 200)
-    for intent in OrderIntents.pending(db, limit):
+    for intent in intents.due(db, intents.ORDERS, limit):
         try:
             execute_order_intent(ctx, intent)
         except NotYet as e:
             ctx.count("payouts", "waiting")
             ctx.log("intent %s: %s" % (intent["uuid"], e))
+        except (RpcError, OSError) as e:
+            ctx.error("payouts", "intent %s (%s): %s: %s" % (intent["uuid"], intent["action"], type(e).__name__, e))
         except Exception as e:
             ctx.error("payouts", "intent %s (%s): %s: %s" % (intent["uuid"], intent["action"], type(e).__name__, e))
     # Deposit withdrawals are planned by duty 6 (cron/deposits.py); their transactions
     # are broadcast and followed here like every other payout.
-    process_signed(ctx)
+    follow.run(ctx)
 
 
 def process_signed(ctx):
-    for intent_uuid in _open_intent_uuids(ctx.db):
-        try:
-            broadcast_intent(ctx, intent_uuid)
-        except Exception as e:
-            ctx.error("payouts", "broadcasting intent %s: %s: %s" % (intent_uuid, type(e).__name__, e))
-    follow_payouts(ctx)
-    finalize_ready(ctx)
+    from cron import follow
+    follow.run(ctx)

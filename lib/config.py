@@ -11,6 +11,7 @@ from lib.db import utc_now
 DURATION = "duration"    # N followed by m, h or d
 FRACTION = "fraction"    # a decimal in [0, 1]
 COUNT = "count"          # a non-negative integer
+DEPTH = "depth"          # a number of confirmations, or the node's 'finalized' / 'safe' block
 
 # name -> (kind, default, description)
 KEYS = {
@@ -31,6 +32,19 @@ KEYS = {
     "bronze_account_referral_percent": (FRACTION, "0.50", "referrer's part of the commission, bronze"),
     "free_account_referral_percent": (FRACTION, "0.50", "referrer's part of the commission, free"),
 }
+
+# Confirmations per chain: how deep a payment or a payout must be before it counts.
+# A number of blocks, or 'finalized' / 'safe' for the node's own finality tags.
+# Ethereum: 12 blocks (2.4 minutes; deeper reorgs have not happened since the merge);
+# Sepolia 3; Base 10 (20 s of 2 s blocks, a sequencer chain); Polygon: its 'finalized'
+# block (milestones finalize within seconds; Polygon had 100+ block reorgs before them);
+# the dev chain 3. A per-chain value that an admin has not set falls back to a stored
+# `required_confirmations`, then to these defaults.
+CHAIN_CONFIRMATIONS = {1: "12", 11155111: "3", 8453: "10", 137: "finalized", 31337: "3"}
+for _chain_id, _default in CHAIN_CONFIRMATIONS.items():
+    KEYS[f"required_confirmations_{_chain_id}"] = (
+        DEPTH, _default, f"confirmations on chain {_chain_id} (a number, 'finalized' or 'safe')")
+DEPTH_TAGS = ("finalized", "safe")
 
 TIERS = ("gold", "silver", "bronze", "free")
 _DURATION_RE = re.compile(r"^([0-9]{1,6})([mhd])$")
@@ -70,6 +84,12 @@ def validate(name, value):
             if not re.match(r"^[0-9]{1,4}$", text):
                 raise ConfigError("must be a whole number from 0 to 9999")
             return str(int(text))
+        if kind == DEPTH:
+            if text.lower() in DEPTH_TAGS:
+                return text.lower()
+            if not re.match(r"^[0-9]{1,4}$", text):
+                raise ConfigError("must be a whole number from 0 to 9999, 'finalized' or 'safe'")
+            return str(int(text))
     except (ConfigError, InvalidOperation) as e:
         raise ConfigError(f"invalid value for {name}: {text!r} ({e})")
     raise ConfigError(f"unknown kind for {name}")
@@ -102,6 +122,19 @@ def fraction(db, name):
 
 def count(db, name):
     return int(raw(db, name))
+
+
+def confirmations(db, chain_id):
+    """The depth of a chain: an int number of blocks, or 'finalized' / 'safe'."""
+    rows = stored(db)
+    name = f"required_confirmations_{int(chain_id)}"
+    if name in rows:
+        value = rows[name]
+    elif "required_confirmations" in rows:
+        value = rows["required_confirmations"]
+    else:
+        value = CHAIN_CONFIRMATIONS.get(int(chain_id), KEYS["required_confirmations"][1])
+    return value if value in DEPTH_TAGS else int(value)
 
 
 def commission(db, tier):

@@ -6,8 +6,8 @@ which cron executes; at most one withdrawal is open per deposit (UNIQUE open_key
 """
 import uuid as uuidlib
 
-from lib import audit, catalog, pricing, tokens
-from lib.db import IntegrityError, utc_now
+from lib import audit, catalog, intents, pricing, tokens
+from lib.db import utc_now
 from lib.http import HttpError
 
 COLUMNS = ("d.uuid, d.store_uuid, s.storename, d.chain_id, d.currency, d.token_contract, d.decimals, "
@@ -113,15 +113,11 @@ def withdraw(db, user, deposit_uuid, ip=None):
             raise HttpError(409, "the deposit has no balance to withdraw")
         if db.value("SELECT id FROM deposit_withdraw_intents WHERE open_key = ?", (row["uuid"],)):
             raise HttpError(409, "a withdrawal of this deposit is already in progress")
-        now = utc_now()
-        intent = {"uuid": str(uuidlib.uuid4()), "deposit_uuid": row["uuid"],
-                  "to_address": store["payout_address"], "status": "pending", "open_key": row["uuid"],
-                  "requested_by": user["uuid"], "error": None, "attempts": 0, "claimed_by": None,
-                  "claimed_at": None, "created_at": now, "updated_at": now}
         try:
-            db.insert("deposit_withdraw_intents", intent)
-        except IntegrityError:
-            raise HttpError(409, "a withdrawal of this deposit is already in progress")
+            intent = intents.open_withdrawal(db, row["uuid"], store["payout_address"], user["uuid"])
+        except intents.IntentConflict as e:
+            raise HttpError(409, str(e))
+        now = intent["created_at"]
         audit.log(db, "deposit_withdraw", user["uuid"], row["uuid"], store["payout_address"], ip)
     return {"uuid": intent["uuid"], "deposit_uuid": row["uuid"], "to_address": intent["to_address"],
             "status": "pending", "created_at": now}

@@ -48,8 +48,56 @@ ADDRESS_N = _t(S, nullable=True, pattern=r"^0x[0-9a-fA-F]{40}$")
 STR_N = _t(S, nullable=True)
 USD = _t(S, pattern=r"^[0-9]+(\.[0-9]+)?$", description="USD as a decimal string")
 
+ORDER_INTENT_ACTIONS = ["RELEASE", "CANCEL", "PARTIAL_REFUND", "LATE_REFUND", "RESCUE"]
+INTENT_STATUSES = ["pending", "processing", "needs_attention", "completed", "failed"]
+INT_N = _t(N, nullable=True)
+# the payout engine's counts (lib.staff.COUNTS), totals and per chain
+PAYOUT_COUNTS = {
+    "waiting": _t(N, description="payouts signed or broadcast, not yet confirmed"),
+    "mined_waiting": _t(N, description="of those, mined (block hash seen), waiting for confirmations"),
+    "replaced": _t(N, description="of those, re-sent with raised fees at least once"),
+    "failed_legs": _t(N, description="failed legs of intents needing attention"),
+    "intents_needing_attention": _t(N, description="intents (orders and withdrawals) waiting for staff"),
+    "intents_pending_with_note": _t(N, description="pending intents cron holds back, with a note "
+                                                   "(e.g. network fee above the ceiling)"),
+    "open_flags": _t(N, description="unresolved staff flags"),
+}
+NATIVE_N = {"type": ["string", "null"], "pattern": r"^[0-9]+(\.[0-9]+)?$",
+            "description": "decimal string in units of the chain's gas coin"}
+GAS_STATION = {"gas_station_address": ADDRESS_N, "gas_station_balance": NATIVE_N,
+               "gas_station_min_balance": NATIVE_N,
+               "gas_station_low": _t(B, description="balance below the minimum"), "native_symbol": _t(S)}
+
 SCHEMAS = {
     "Error": _obj({"error": _t(S)}),
+    "PayoutCounts": _obj(dict(PAYOUT_COUNTS)),
+    "ChainFigures": _obj(dict({"chain_id": _t(N), "chain_name": _t(S), "head_block": INT_N, "seen_at": TIME_N,
+                               "confirmations": STR_N,
+                               "base_fee_gwei": {"type": ["string", "null"], "pattern": r"^[0-9]+(\.[0-9]+)?$"},
+                               "max_fee_ceiling_gwei": {"type": ["string", "null"],
+                                                        "pattern": r"^[0-9]+(\.[0-9]+)?$"},
+                               "fee_above_ceiling": _t(B)}, **GAS_STATION, **PAYOUT_COUNTS)),
+    "PublicChainFigures": _obj(dict({"chain_id": _t(N)}, **GAS_STATION, **PAYOUT_COUNTS)),
+    "PayoutLeg": _obj({
+        "id": _t(N), "kind": _t(S), "recipient_role": _t(S), "chain_id": _t(N), "currency": _t(S),
+        "token_contract": _t(S, description="'' for the native coin"), "from_address": _t(S), "to_address": _t(S),
+        "redirect_to": ADDRESS_N, "nonce": _t(N), "tx_hash": _t(S),
+        "status": {"enum": ["signed", "broadcast", "confirmed", "failed", "abandoned"]},
+        "block_number": INT_N, "block_hash": STR_N, "replacements": _t(N), "retry_of": INT_N, "error": STR_N,
+        "created_at": TIME, "updated_at": TIME, "amount": AMOUNT_N,
+        "amount_base_units": _t(S, pattern="^[0-9]+$"), "decimals": INT_N, "fee": AMOUNT_N,
+        "fee_currency": _t(S), "explorer_url": STR_N}),
+    "PayoutIntent": _obj({
+        "uuid": UUID, "kind": {"enum": ["order", "withdrawal"]},
+        "action": {"enum": ORDER_INTENT_ACTIONS + ["WITHDRAW"]}, "status": {"enum": INTENT_STATUSES},
+        "transaction_uuid": UUID_N, "deposit_uuid": UUID_N, "chain_id": INT_N, "currency": STR_N,
+        "error": STR_N, "attempts": _t(N), "failures": _t(N), "requested_by": UUID_N,
+        "created_at": TIME, "updated_at": TIME, "legs": _arr(_ref("PayoutLeg"))}),
+    "StaffFlag": _obj({
+        "id": _t(N), "kind": STR_N, "reason": _t(S), "transaction_uuid": UUID_N, "intent_uuid": UUID_N,
+        "chain_id": INT_N, "address": STR_N, "token_contract": STR_N, "amount": AMOUNT_N,
+        "amount_base_units": {"type": ["string", "null"], "pattern": "^[0-9]+$"}, "decimals": INT_N,
+        "asset": STR_N, "created_at": TIME, "rescuable": _t(B), "rescue_intent_uuid": UUID_N}),
     "Ok": _obj({"ok": _t(B)}),
     "Store": _obj({"uuid": UUID, "storename": _t(S), "description": STR_N,
                    "tier": {"enum": ["gold", "silver", "bronze", "free"]},
@@ -81,10 +129,12 @@ SCHEMAS = {
     "StatusRow": _obj({"time": TIME, "status": _t(S), "amount": AMOUNT, "comment": STR_N,
                        "payment_receipt_uuid": STR_N}),
     "ShippingRow": _obj({"time": TIME, "status": _t(S), "comment": STR_N}),
-    "Intent": _obj({"uuid": UUID, "action": {"enum": ["RELEASE", "CANCEL", "PARTIAL_REFUND"]},
-                    "status": {"enum": ["pending", "processing", "completed", "failed"]},
+    "Intent": _obj({"uuid": UUID, "action": {"enum": ORDER_INTENT_ACTIONS},
+                    "status": {"enum": INTENT_STATUSES},
                     "refund_percent": _t(N, nullable=True), "error": STR_N, "attempts": _t(N),
-                    "created_at": TIME, "updated_at": TIME}),
+                    "failures": _t(N), "next_attempt_at": TIME_N, "created_at": TIME, "updated_at": TIME},
+                   required=["uuid", "action", "status", "refund_percent", "error", "attempts", "created_at",
+                             "updated_at"]),
     "IntentRef": _obj({"uuid": UUID, "action": {"enum": ["RELEASE", "CANCEL", "PARTIAL_REFUND"]},
                        "status": _t(S), "refund_percent": _t(N, nullable=True)}),
     "Payout": _obj({"kind": _t(S), "recipient_role": _t(S), "to_address": _t(S), "amount": AMOUNT,
@@ -114,7 +164,7 @@ SCHEMAS = {
                    "decimals": _t(N, nullable=True), "status": {"enum": ["unverified", "active", "rejected"]},
                    "status_reason": STR_N, "manual_usd_price": STR_N, "created_at": TIME, "updated_at": TIME}),
     "ConfigKey": _obj({"name": _t(S), "value": _t(S), "default": _t(S),
-                       "kind": {"enum": ["duration", "fraction", "count"]}, "description": _t(S)}),
+                       "kind": {"enum": ["duration", "fraction", "count", "depth"]}, "description": _t(S)}),
     "ApiKey": _obj({"id": _t(N), "name": _t(S), "key_prefix": _t(S), "created_at": TIME,
                     "last_used_at": TIME_N}, strict=False),
     "User": _obj({"id": _t(N), "uuid": UUID, "username": _t(S),
@@ -181,9 +231,14 @@ def _fields(**props):
 
 
 PATHS = {
-    "/health.php": {"get": _op("Health: database, last cron run, chain heads", _obj({
+    "/health.php": {"get": _op("Health: database, last cron run, chain heads, payout engine figures", _obj({
         "ok": _t(B), "database": _t(S), "last_cron_run": {"type": ["object", "null"]},
-        "chains": _arr({"type": "object"}), "error": _t(S)}, required=["ok", "database"]), [], auth=False)},
+        "chains": _arr({"type": "object"}),
+        "payouts": _obj({"totals": _ref("PayoutCounts"), "chains": _arr(_ref("PublicChainFigures"))}),
+        "warnings": _arr(_t(S)), "error": _t(S)}, required=["ok", "database"]), [], auth=False,
+        description="Public: counts and each chain's gas station address and balance, never order ids or "
+                    "amounts of orders. `warnings` name what an operator should act on (gas station below "
+                    "its minimum, intents needing staff attention, open staff flags).")},
     "/api/openapi.json": {"get": _op("This document", {"type": "object", "required": ["openapi", "paths"]}, [],
                                      auth=False)},
     "/api/stores.php": {
@@ -246,6 +301,32 @@ PATHS = {
                                        refund_percent="1-99, partial_refund only", comment="optional text"),
                                ["transaction_uuid", "action"]),
                     description="403: not this person; 409: not in this state or a payout already in progress."),
+    },
+    "/api/payout-actions.php": {
+        "get": _op("Payouts needing staff (staff): intents needing attention with their live legs, open staff "
+                   "flags, per-chain figures",
+                   _obj({"needs_attention": _arr(_ref("PayoutIntent")), "flags": _arr(_ref("StaffFlag")),
+                         "chains": _arr(_ref("ChainFigures")), "totals": _ref("PayoutCounts"),
+                         "warnings": _arr(_t(S))}), [401, 403]),
+        "post": _op("Recover a payout (staff): retry, redirect or abandon an intent that needs attention; "
+                    "rescue the funds of a flag",
+                    _obj({"ok": _t(B), "action": {"enum": ["retry", "redirect", "abandon", "rescue"]},
+                          "intent_uuid": UUID, "status": {"enum": INTENT_STATUSES}, "flag_id": _t(N)},
+                         required=["ok", "action", "intent_uuid", "status"]),
+                    [400, 401, 403, 404, 409],
+                    body=_body(_fields(intent_uuid="the intent (retry, redirect, abandon)",
+                                       action="retry | redirect | abandon | rescue",
+                                       payout_id="redirect: the failed leg's id",
+                                       to_address="redirect: the new EIP-55 address (not the zero address)",
+                                       comment="abandon: how the failed legs were settled off-platform (1-255)",
+                                       flag_id="rescue: the staff flag (wrong_asset, late_funds, dust)"),
+                               ["action"]),
+                    description="retry: cron re-plans and re-signs the unpaid legs at current fees; redirect: "
+                                "the failed leg is paid to to_address; abandon: the failed legs were settled "
+                                "off-platform; rescue: a RESCUE intent refunds the flagged asset to the buyer. "
+                                "403: not staff, or a party to the order; 409: the intent does not need "
+                                "attention, the flag is resolved or not about escrow funds, or the order "
+                                "already has an open intent."),
     },
     "/api/disputes.php": {
         "get": _op("Disputes I am party to (all for staff), or one with its claims",

@@ -15,7 +15,7 @@ token-unit decimal strings (pricing.format_amount).
 """
 import uuid as uuidlib
 
-from lib import audit, catalog, chains, pricing, status_machine as sm, tokens
+from lib import audit, catalog, chains, intents, pricing, status_machine as sm, tokens
 from lib.db import utc_now
 from lib.http import HttpError
 
@@ -209,7 +209,7 @@ def order_state(db, order, dispute_open=None, intent_open=None):
     if dispute_open is None:
         dispute_open = open_dispute_row(db, order["uuid"]) is not None
     if intent_open is None:
-        intent_open = sm.open_intent_row(db, order["uuid"]) is not None
+        intent_open = intents.open_row(db, order["uuid"]) is not None
     return sm.OrderState(
         status=status,
         dispatched=shipping == sm.DISPATCHED,
@@ -262,7 +262,7 @@ def get_order(db, user, order_uuid):
                        for s in sm.history(db, row["uuid"])]
     out["shipping"] = [{"time": s["time"], "status": s["status"], "comment": s["comment"]}
                        for s in sm.shipping_history(db, row["uuid"])]
-    out["intents"] = sm.intents(db, row["uuid"])
+    out["intents"] = intents.of_order(db, row["uuid"])
     out["payouts"] = payouts(db, row)
     out["dispute"] = None
     if row["dispute_uuid"]:
@@ -347,8 +347,8 @@ def take_action(db, user, order_uuid, action, refund_percent=None, comment=None,
         if action in sm.MOVES_FUNDS:
             dispute = open_dispute_row(db, order["uuid"]) if "staff" in who else None
             try:
-                intent = sm.open_intent(db, order["uuid"], sm.MOVES_FUNDS[action], user["uuid"], percent)
-            except sm.IntentConflict as e:
+                intent = intents.open_intent(db, order["uuid"], sm.MOVES_FUNDS[action], user["uuid"], percent)
+            except intents.IntentConflict as e:
                 raise HttpError(409, str(e))
             if dispute is not None:
                 disputes.close(db, dispute, user, action, percent, comment)

@@ -1,36 +1,49 @@
 """The order lifecycle (SPEC section 6).
 
 Statuses and shipping rows are append-only; the current status of an order is
-its row with the highest id. Intents ask the cron layer to move funds; at most one
-is open (pending or processing) per order, enforced by a UNIQUE `open_key`.
+its row with the highest id. Intents (lib/intents.py) ask the cron layer to move
+funds; at most one is open per order.
 
-`decide()` is the one function that says whether a party may take an action in a
-state. The JSON API and the web pages both call it, so they cannot disagree.
+This is the one rule book: `decide()` says whether a party may take an action in a
+state (the JSON API, the web pages and staff dispute resolution call it), and
+`intent_may_execute()` says whether an intent, once decided, may still move funds in
+the order's current state (cron asks it just before signing, and again in the
+transaction that claims the intent). Both read the same table, FUNDS_STATUSES.
 """
-import uuid as uuidlib
 from dataclasses import dataclass
 
-from lib.db import IntegrityError, utc_now
+from lib.db import utc_now
 
 PENDING, COMPLETED, RELEASED, FAILED, CANCELLED, FROZEN = (
     "PENDING", "COMPLETED", "RELEASED", "FAILED", "CANCELLED", "FROZEN")
 STATUSES = (PENDING, COMPLETED, RELEASED, FAILED, CANCELLED, FROZEN)
 FINAL = (RELEASED, FAILED, CANCELLED)
 
-# Allowed moves of the payment status. PENDING -> PENDING records a partial payment.
+# Allowed moves of the payment status. PENDING -> PENDING records a partial payment;
+# COMPLETED -> PENDING a payment that a reorganisation of the chain took away again.
 TRANSITIONS = {
     None: {PENDING},
     PENDING: {PENDING, COMPLETED, FAILED, CANCELLED},
-    COMPLETED: {RELEASED, CANCELLED, FROZEN},
+    COMPLETED: {RELEASED, CANCELLED, FROZEN, PENDING},
     FROZEN: {RELEASED, CANCELLED},
     RELEASED: set(), FAILED: set(), CANCELLED: set(),
 }
 
 DISPATCH_PENDING, DISPATCHED = "DISPATCH PENDING", "DISPATCHED"
 
-# Intent actions (what cron executes) and their states.
+# Intent actions (what cron executes); lib/intents.py owns the intents themselves.
 RELEASE, CANCEL, PARTIAL_REFUND = "RELEASE", "CANCEL", "PARTIAL_REFUND"
-INTENT_OPEN = ("pending", "processing")
+LATE_REFUND, RESCUE, WITHDRAW = "LATE_REFUND", "RESCUE", "WITHDRAW"
+
+# The order statuses in which each intent may move an escrow's funds. decide() never
+# allows a moving action outside them; cron executes an intent only inside them.
+FUNDS_STATUSES = {
+    RELEASE: {COMPLETED, FROZEN},
+    CANCEL: {PENDING, COMPLETED, FROZEN},
+    PARTIAL_REFUND: {FROZEN},
+    LATE_REFUND: set(FINAL),                  # only what arrives after the order is over
+    RESCUE: set(STATUSES),                    # only the flagged asset, whatever the order does
+}
 
 ACTIONS = ("release", "cancel", "partial_refund", "dispatch", "confirm", "dispute")
 PARTIES = ("buyer", "vendor", "staff")
@@ -55,8 +68,21 @@ class OrderState:
     intent_open: bool = False
 
 
+def intent_may_execute(action, status):
+    """None if an intent of `action` may move funds from an order in `status`, else why not."""
+    if action not in FUNDS_STATUSES:
+        return "unknown action %s" % action
+    if status in FUNDS_STATUSES[action]:
+        return None
+    if status in FINAL:
+        return "order is already %s" % status
+    return "cannot %s an order that is %s" % (action.lower().replace("_", " "), status)
+
+
 def _when(action, party, s):
     """True if `party` may take `action` in state `s` (assuming it may at all)."""
+    if action in MOVES_FUNDS and s.status not in FUNDS_STATUSES[MOVES_FUNDS[action]]:
+        return False
     paid = s.status == COMPLETED
     if action == "release":
         if party == "buyer":
@@ -214,58 +240,3 @@ def append_shipping(db, transaction_uuid, status, user_uuid=None, comment=None):
 def shipping_history(db, transaction_uuid):
     return db.query("SELECT id, time, status, comment FROM shipping_statuses "
                     "WHERE transaction_uuid = ? ORDER BY id", (transaction_uuid,))
-
-
-# -- intents ---------------------------------------------------------------
-
-def open_intent_row(db, transaction_uuid):
-    return db.one("SELECT * FROM transaction_intents WHERE open_key = ?", (transaction_uuid,))
-
-
-def open_intent(db, transaction_uuid, action, requested_by, refund_percent=None):
-    """Create a pending intent; raise IntentConflict if one is already open.
-
-    The UNIQUE open_key makes this exact under concurrency on both databases.
-    """
-    if action not in (RELEASE, CANCEL, PARTIAL_REFUND):
-        raise ValueError(f"unknown intent action {action}")
-    now = utc_now()
-    row = {"uuid": str(uuidlib.uuid4()), "transaction_uuid": transaction_uuid, "action": action,
-           "status": "pending", "open_key": transaction_uuid, "refund_percent": refund_percent,
-           "requested_by": requested_by, "created_at": now, "updated_at": now}
-    try:
-        row["id"] = db.insert("transaction_intents", row)
-    except IntegrityError:
-        raise IntentConflict("a payout for this order is already in progress")
-    return row
-
-
-def claim_intent(db, intent_id, worker):
-    """Atomically move a pending intent to processing; True if this worker got it."""
-    return db.execute("UPDATE transaction_intents SET status = 'processing', claimed_by = ?, "
-                      "claimed_at = ?, attempts = attempts + 1, updated_at = ? "
-                      "WHERE id = ? AND status = 'pending'",
-                      (worker, utc_now(), utc_now(), intent_id)) == 1
-
-
-def finish_intent(db, intent_id, status, error=None):
-    """Close an intent: 'completed' or 'failed' (with the reason). Frees the order's slot."""
-    if status not in ("completed", "failed"):
-        raise ValueError(status)
-    db.execute("UPDATE transaction_intents SET status = ?, error = ?, open_key = NULL, updated_at = ? "
-               "WHERE id = ?", (status, error, utc_now(), intent_id))
-
-
-def retry_intent(db, intent_id):
-    """Re-open a failed intent (if the order has no other open intent)."""
-    try:
-        return db.execute("UPDATE transaction_intents SET status = 'pending', error = NULL, "
-                          "open_key = transaction_uuid, updated_at = ? WHERE id = ? AND status = 'failed'",
-                          (utc_now(), intent_id)) == 1
-    except IntegrityError:
-        raise IntentConflict("a payout for this order is already in progress")
-
-
-def intents(db, transaction_uuid):
-    return db.query("SELECT uuid, action, status, refund_percent, error, attempts, created_at, updated_at "
-                    "FROM transaction_intents WHERE transaction_uuid = ? ORDER BY id", (transaction_uuid,))

@@ -189,3 +189,22 @@ def payout_rows(db, uuid):
 def fees(rows):
     """Network fees paid out of the escrow (native legs only)."""
     return sum(int(r["fee"]) for r in rows if r["kind"] == "payout" and not r["token_contract"])
+
+
+def paid_fees(rows):
+    """Network fees the chain actually charged (gas used x effective price)."""
+    return sum(int(r["gas_used"]) * int(r["effective_gas_price"]) for r in rows if r["gas_used"] is not None)
+
+
+def retained(db, uuid):
+    """What the payout engine recorded as knowingly left in the escrow (order asset, native)."""
+    row = db.one("SELECT retained_amount, retained_native FROM evm_transactions WHERE transaction_uuid = ?", (uuid,))
+    return int(row["retained_amount"]), int(row["retained_native"])
+
+
+def assert_native_escrow_emptied(anvil, db, uuid, addr):
+    """A native escrow after its payout holds exactly the fee headroom the network did not
+    charge (recorded as retained), nothing else."""
+    rows = [r for r in payout_rows(db, uuid) if r["kind"] == "payout"]
+    headroom = fees(rows) - paid_fees(rows)
+    assert anvil.balance(addr) == headroom == retained(db, uuid)[0]

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from lib import orders, status_machine as sm
+from lib import intents, orders, status_machine as sm
 from tests import market
 from tests.client import Client
 from tests.factories import login
@@ -51,7 +51,7 @@ def make_in_state(db, w, state):
         return uuid
     if state == "INTENT_OPEN":
         uuid = market.order(db, w, "COMPLETED", dispatched=True, confirmed=True)
-        sm.open_intent(db, uuid, sm.RELEASE, w.buyer["uuid"])
+        intents.open_intent(db, uuid, sm.RELEASE, w.buyer["uuid"])
         return uuid
     return market.order(db, w, state)
 
@@ -73,7 +73,7 @@ def snapshot(db, uuid):
 def check_effect(db, uuid, action, before):
     """What a 200 must have written, and nothing else."""
     after = snapshot(db, uuid)
-    intent = sm.open_intent_row(db, uuid)
+    intent = intents.open_row(db, uuid)
     if action in ("release", "cancel", "partial_refund"):
         assert intent["action"] == {"release": "RELEASE", "cancel": "CANCEL",
                                     "partial_refund": "PARTIAL_REFUND"}[action]

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
+from lib import intents
 from lib import status_machine as sm
-from tests.cron_support import (Parties, cron_env, cron_subprocess, escrow, fees, intent_row, make_order, paid_order, payout_rows,
+from tests.cron_support import (assert_native_escrow_emptied, Parties, cron_env, cron_subprocess, escrow, fees, intent_row, make_order, paid_order, payout_rows,
                                 run_cron, settle, status)
 from tests.fake_rpc import FaultyRpc
 
@@ -55,7 +56,7 @@ def test_broadcast_answer_lost_after_the_node_took_it(anvil, db, env, proxy):
     p = Parties(db)
     amount = ETH // 3
     uuid, addr = paid_order(anvil, db, env, p, amount)
-    sm.open_intent(db, uuid, sm.RELEASE, p.buyer["uuid"])
+    intents.open_intent(db, uuid, sm.RELEASE, p.buyer["uuid"])
     proxy.add("eth_sendRawTransaction", "forward_garbage")
     r = run_cron(env, db)
     assert not r["ok"] and any("broadcast of" in e for e in r["errors"]), r["errors"]
@@ -67,7 +68,7 @@ def test_broadcast_answer_lost_after_the_node_took_it(anvil, db, env, proxy):
     rows = payout_rows(db, uuid)
     assert len(rows) == 3 and anvil.nonce(addr, "latest") == 3
     assert anvil.balance(p.vendor_addr) == amount - amount // 5
-    assert anvil.balance(addr) == 0
+    assert_native_escrow_emptied(anvil, db, uuid, addr)
 
 
 @pytest.mark.parametrize("method", ["eth_gasPrice", "eth_getTransactionCount", "eth_sendRawTransaction",
@@ -76,7 +77,7 @@ def test_payout_survives_a_failing_method(anvil, db, env, proxy, method):
     p = Parties(db)
     amount = ETH // 9
     uuid, addr = paid_order(anvil, db, env, p, amount)
-    sm.open_intent(db, uuid, sm.CANCEL, p.vendor["uuid"])
+    intents.open_intent(db, uuid, sm.CANCEL, p.vendor["uuid"])
     proxy.add(method, "500")
     r = run_cron(env, db)
     assert not r["ok"], "the fault must be recorded"
@@ -89,4 +90,4 @@ def test_payout_survives_a_failing_method(anvil, db, env, proxy, method):
     rows = payout_rows(db, uuid)
     assert len(rows) == 1
     assert anvil.balance(p.refund_addr) == amount - fees(rows)
-    assert anvil.balance(addr) == 0
+    assert_native_escrow_emptied(anvil, db, uuid, addr)

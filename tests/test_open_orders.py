@@ -10,6 +10,7 @@ import re
 import pytest
 
 from cron import tasks
+from lib import intents
 from lib import status_machine as sm
 from tests.cron_support import (HOUR, Parties, backdate, cron_env, escrow, make_order, paid_order, run_cron,
                                 settle, status)
@@ -150,7 +151,7 @@ def test_cron_leaves_closed_orders_alone(anvil, db, env):
     p = Parties(db)
     done, _ = paid_order(anvil, db, env, p, ETH // 10)
     assert closed_at(db, done) is None
-    sm.open_intent(db, done, sm.RELEASE, p.buyer["uuid"])
+    intents.open_intent(db, done, sm.RELEASE, p.buyer["uuid"])
     settle(anvil, env, db, done, sm.RELEASED)
     assert closed_at(db, done) == sm.current_status(db, done)["time"]
     waiting = make_order(db, p.buyer, p.store, ETH, refund=p.refund)

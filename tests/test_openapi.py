@@ -6,7 +6,7 @@ import re
 import urllib.parse
 
 
-from lib import openapi, status_machine as sm
+from lib import intents, openapi, status_machine as sm
 from tests import market
 from tests.factories import make_user
 from tests.market import fast_hashing  # noqa: F401 (autouse fixture)
@@ -317,7 +317,7 @@ def scenario(db, rec):
     rec.call(G, "/admin/users.php", headers=v)
     rec.call(P, "/admin/users.php", headers=ad, data={"username": "stranger1", "role": "staff"})
     rec.call(P, "/admin/users.php", headers=ad, data={"username": "nobody", "role": "staff"})
-    assert sm.open_intent_row(db, uuid)["action"] == "PARTIAL_REFUND"
+    assert intents.open_row(db, uuid)["action"] == "PARTIAL_REFUND"
 
 
 def test_every_operation_answers_as_documented(db, client):

@@ -3,6 +3,7 @@ import threading
 
 import pytest
 
+from lib import intents
 from lib import status_machine as sm
 from lib.db import utc_now
 
@@ -76,23 +77,24 @@ def test_shipping_log(db):
 
 def test_one_open_intent_per_order(db):
     tx = make_order(db)
-    first = sm.open_intent(db, tx, sm.RELEASE, "buyer-1")
-    with pytest.raises(sm.IntentConflict):
-        sm.open_intent(db, tx, sm.CANCEL, "buyer-1")
-    assert sm.claim_intent(db, first["id"], "worker-a") is True
-    assert sm.claim_intent(db, first["id"], "worker-b") is False  # claimed once only
-    with pytest.raises(sm.IntentConflict):
-        sm.open_intent(db, tx, sm.CANCEL, "buyer-1")  # processing is still open
-    sm.finish_intent(db, first["id"], "failed", "vendor has no payout address")
-    second = sm.open_intent(db, tx, sm.CANCEL, "buyer-1")
-    rows = sm.intents(db, tx)
+    first = intents.open_intent(db, tx, sm.RELEASE, "buyer-1")
+    with pytest.raises(intents.IntentConflict):
+        intents.open_intent(db, tx, sm.CANCEL, "buyer-1")
+    assert intents.claim(db, intents.ORDERS, first, "worker-a") is True
+    assert intents.claim(db, intents.ORDERS, first, "worker-b") is False  # claimed once only
+    with pytest.raises(intents.IntentConflict):
+        intents.open_intent(db, tx, sm.CANCEL, "buyer-1")  # processing is still open
+    intents.needs_attention(db, intents.ORDERS, first, "vendor leg reverted")
+    with pytest.raises(intents.IntentConflict):
+        intents.open_intent(db, tx, sm.CANCEL, "buyer-1")  # needs_attention keeps the order locked
+    intents.finish(db, intents.ORDERS, first, "failed", "vendor has no payout address")
+    second = intents.open_intent(db, tx, sm.CANCEL, "buyer-1")
+    rows = intents.of_order(db, tx)
     assert [(r["action"], r["status"], r["error"]) for r in rows] == [
         ("RELEASE", "failed", "vendor has no payout address"), ("CANCEL", "pending", None)]
-    with pytest.raises(sm.IntentConflict):
-        sm.retry_intent(db, first["id"])  # cannot re-open while another is open
-    sm.finish_intent(db, second["id"], "completed")
-    assert sm.retry_intent(db, first["id"]) is True
-    assert sm.open_intent_row(db, tx)["id"] == first["id"]
+    assert intents.open_row(db, tx)["id"] == second["id"]
+    flags = db.query("SELECT kind, intent_uuid, reason FROM staff_flags")
+    assert flags == [{"kind": "leg_failed", "intent_uuid": first["uuid"], "reason": "vendor leg reverted"}]
 
 
 def test_concurrent_intents_only_one_wins(db):
@@ -101,9 +103,9 @@ def test_concurrent_intents_only_one_wins(db):
 
     def attempt():
         try:
-            sm.open_intent(db, tx, sm.RELEASE, "buyer-1")
+            intents.open_intent(db, tx, sm.RELEASE, "buyer-1")
             results.append("ok")
-        except sm.IntentConflict:
+        except intents.IntentConflict:
             results.append("conflict")
 
     threads = [threading.Thread(target=attempt) for _ in range(8)]
