@@ -17,10 +17,12 @@ Settings (cron/env.py loads everything: process env > .env > SECRETS_FILE):
 MNEMONIC, RPC_URL_<CHAIN_ID> / ALCHEMY_API_KEY, ALCHEMY_PRICES_URL,
 COMMISSION_WALLET_<CHAIN_ID|NETWORK>, ALLOW_DEV_CHAIN, DB_*; tuning:
 CRON_LOCK_FILE, CRON_RPC_TIMEOUT (10 s), CRON_RPC_RETRIES (3), CRON_RPC_BACKOFF
-(0.5 s), CRON_RPC_BATCH_SIZE (100), CRON_GAS_WAIT_SECONDS (30),
-GAS_PRICE_MARGIN_PERCENT (25), CRON_INTENTS_PER_RUN (200).
-Test-only: CRON_CRASH_AT=after_sign|after_commit|after_gas|after_broadcast|before_status
-kills the process with SIGKILL at that point of a payout.
+(0.5 s), CRON_RPC_BATCH_SIZE (100), GAS_PRICE_MARGIN_PERCENT (25, legacy chains),
+MAX_FEE_GWEI_<CHAIN_ID> (cron/fees.py), CRON_REPLACE_AFTER_BLOCKS (3),
+CRON_RETRY_BACKOFF_SECONDS (60,300,1800), GAS_STATION_MIN_BALANCE_<CHAIN_ID> (0.05),
+CRON_INTENTS_PER_RUN (200).
+Test-only: CRON_CRASH_AT=after_sign|after_commit|after_gas|after_broadcast|after_replace|
+before_status kills the process with SIGKILL at that point of a payout.
 """
 import os
 import sys

@@ -328,6 +328,7 @@ def replace(ctx, rpc, chain_id, head, sender, rows):
             _update(db, r, changes)
             db.insert("payout_attempts", payouts.attempt_row(r["id"], dict(r, **changes)))
             signed.append(r)
+    ctx.crash("after_replace")
     for r in signed:
         if not _send(ctx, rpc, r):
             break

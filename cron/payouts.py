@@ -696,7 +696,7 @@ def retry_failed_legs(ctx, table, intent, order=None, source=None, fee_order=Non
         gross = []
         for leg in failed:
             remaining = leg_remaining(leg)
-            if leg["delivered_amount"] is not None and token:
+            if token and int(leg["delivered_amount"] or 0) > 0:
                 raise PayoutRefused("the %s leg delivered %s of %s: abandon it rather than pay it again"
                                     % (leg["recipient_role"], leg["delivered_amount"], leg["amount"]))
             to = checked_address(leg["redirect_to"] or leg["to_address"], "the %s address" % leg["recipient_role"])
@@ -706,10 +706,10 @@ def retry_failed_legs(ctx, table, intent, order=None, source=None, fee_order=Non
                            source=source, balance=sum(g[2] for g in gross), gross=gross,
                            fee_order=fee_order or FEE_ORDER[action])
     except NothingToPay as e:
-        refuse(ctx, table, intent, "the failed legs hold too little to pay their own network fee: %s" % e)
+        _back_to_staff(ctx, table, intent, "the failed legs hold too little to pay their own network fee: %s" % e)
         return
     except PayoutRefused as e:
-        refuse(ctx, table, intent, str(e))
+        _back_to_staff(ctx, table, intent, str(e))
         return
     except feemod.FeeTooHigh as e:
         intents.note(db, table, intent, str(e))
@@ -718,6 +718,15 @@ def retry_failed_legs(ctx, table, intent, order=None, source=None, fee_order=Non
     if commit_plan(ctx, table, intent, plan, intent.get(table.ref_column)):
         ctx.count("payouts", "retried", len(failed))
         ctx.log("intent %s: re-signed %d failed leg(s)" % (intent["uuid"], len(failed)))
+
+
+def _back_to_staff(ctx, table, intent, reason):
+    """A retry staff asked for cannot be signed: the intent needs them again, with why."""
+    with ctx.db.transaction():
+        if intents.claim(ctx.db, table, intent, ctx.worker):
+            intents.needs_attention(ctx.db, table, intent, "retry refused: " + reason, kind="retry_refused")
+    ctx.count("payouts", "retry_refused")
+    ctx.log("intent %s: retry refused: %s" % (intent["uuid"], reason))
 
 
 def touch(db, transaction_uuid):
@@ -765,6 +774,46 @@ def run(ctx):
     # Deposit withdrawals are planned by duty 6 (cron/deposits.py); their transactions
     # are broadcast and followed here like every other payout.
     follow.run(ctx)
+    record_chain_figures(ctx)
+
+
+DEFAULT_GAS_STATION_MIN = Fraction(5, 100)     # native coin units: 0.05 ETH / POL
+
+
+def record_chain_figures(ctx):
+    """The gas station's balance and the fee market of each chain cron pays on, for
+    /health.php and the staff dashboard (the web side never asks a node)."""
+    from cron.tasks import _token_chains
+    db = ctx.db
+    chains = _token_chains(ctx) | {int(r["chain_id"]) for r in db.query(
+        "SELECT DISTINCT chain_id FROM payouts WHERE status IN ('signed', 'broadcast')")}
+    if not chains or not ctx.env.get("MNEMONIC"):
+        return
+    station = ctx.wallet().gas_station_address()
+    for chain_id in sorted(chains):
+        try:
+            rpc = ctx.rpc(chain_id)
+            ctx.head(chain_id, rpc)
+            balance = rpc.get_balance(station, "latest")
+            data = rpc.fee_data()
+        except Exception as e:
+            ctx.error("payouts", "chain %d: reading the gas station and fees failed: %s" % (chain_id, e))
+            continue
+        text = (ctx.env.get("GAS_STATION_MIN_BALANCE_%d" % chain_id) or "").strip()
+        try:
+            minimum = Fraction(text) if text else DEFAULT_GAS_STATION_MIN
+        except (ValueError, ZeroDivisionError):
+            ctx.error("payouts", "GAS_STATION_MIN_BALANCE_%d is not a number: %r" % (chain_id, text))
+            minimum = DEFAULT_GAS_STATION_MIN
+        min_wei = int(minimum * 10 ** get_chain(chain_id).native_decimals)
+        db.execute("UPDATE chain_heads SET gas_station_address = ?, gas_station_balance = ?, "
+                   "gas_station_min_balance = ?, base_fee_per_gas = ?, max_fee_ceiling = ?, confirmations = ? "
+                   "WHERE chain_id = ?",
+                   (station, str(balance), str(min_wei),
+                    None if data.base_fee_per_gas is None else str(data.base_fee_per_gas),
+                    str(feemod.ceiling(ctx.env, chain_id)), str(ctx.depth(chain_id)), chain_id))
+        if balance < min_wei:
+            ctx.count("payouts", "gas_station_low")
 
 
 def process_signed(ctx):

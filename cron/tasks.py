@@ -102,8 +102,9 @@ class Context:
         depth = self.depth(chain_id)
         if isinstance(depth, str):
             block = rpc.get_block(depth)
-            # A node without finality tags: 64 blocks, two Ethereum epochs.
-            number = block["number"] if block else max(head - 63, 0)
+            # A node without finality tags (or anvil, which answers the genesis block):
+            # 64 blocks, two Ethereum epochs.
+            number = block["number"] if block and (block["number"] or head < 64) else max(head - 63, 0)
         elif depth <= 0:
             number = head
         else:

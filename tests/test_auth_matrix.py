@@ -127,6 +127,10 @@ MATRIX = [
     staff_only("POST", "/staff/stores.php"),
     staff_only("GET", "/staff/users.php"),
     staff_only("POST", "/staff/users.php"),
+    staff_only("GET", "/staff/payouts.php"),
+    staff_only("POST", "/staff/payouts.php"),
+    staff_only("GET", "/api/payout-actions.php", ok=200),
+    staff_only("POST", "/api/payout-actions.php"),      # an empty body: 400 for staff
     # admin
     # the dashboard is an HTML page whose owner sends every anonymous GET to the login form
     dict_update(admin_only("GET", "/admin/"), anonymous={401, 303}),

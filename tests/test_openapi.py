@@ -317,6 +317,14 @@ def scenario(db, rec):
     rec.call(G, "/admin/users.php", headers=v)
     rec.call(P, "/admin/users.php", headers=ad, data={"username": "stranger1", "role": "staff"})
     rec.call(P, "/admin/users.php", headers=ad, data={"username": "nobody", "role": "staff"})
+    # payout actions (issue 10): an order's RELEASE that cron handed to staff
+    stuck = intents.open_intent(db, market.order(db, w, "COMPLETED"), intents.RELEASE, None)
+    intents.needs_attention(db, intents.ORDERS, stuck, "commission leg failed", chain_id=1)
+    PA = "/api/payout-actions.php"
+    rec.call(G, PA, headers=st)
+    rec.call(G, PA, headers=b)
+    rec.call(P, PA, headers=st, data={"intent_uuid": stuck["uuid"], "action": "fly"})
+    rec.call(P, PA, headers=st, data={"intent_uuid": stuck["uuid"], "action": "retry"})
     assert intents.open_row(db, uuid)["action"] == "PARTIAL_REFUND"
 
 
