@@ -12,7 +12,11 @@
 - evm_transactions: what is knowingly left in a closed escrow (unused fee headroom,
   legs staff settled off-platform), so reconcile does not refund it as a late payment.
 - chain_heads: the gas station and fee figures cron saw, for /health.php and staff.
+
+Payouts the previous release signed (legacy transactions, one attempt each) get their
+attempt row and gas fields from their own signed bytes, so cron follows them as before.
 """
+from lib.db import utc_now
 from lib.migrate import add_column
 
 PAYOUT_ATTEMPTS = """
@@ -80,3 +84,27 @@ def up(db):
         add_column(db, "chain_heads", name, definition)
 
     db.run_script(PAYOUT_ATTEMPTS)
+    backfill_attempts(db)
+
+
+def _legacy_fields(raw_tx):
+    """(gas price, gas limit) of a signed legacy transaction: RLP [nonce, gasPrice, gas, ...]."""
+    import rlp
+    raw = bytes.fromhex(raw_tx[2:] if raw_tx.startswith("0x") else raw_tx)
+    if raw[0] < 0xc0:
+        raise ValueError("not a legacy transaction")
+    fields = rlp.decode(raw)
+    return int.from_bytes(fields[1], "big"), int.from_bytes(fields[2], "big")
+
+
+def backfill_attempts(db):
+    rows = db.query("SELECT p.* FROM payouts p WHERE p.raw_tx <> '' AND NOT EXISTS "
+                    "(SELECT 1 FROM payout_attempts a WHERE a.payout_id = p.id)")
+    for row in rows:
+        gas_price, gas_limit = _legacy_fields(row["raw_tx"])
+        with db.transaction():
+            db.execute("UPDATE payouts SET tx_type = 0, gas_limit = ?, max_fee_per_gas = ? WHERE id = ?",
+                       (gas_limit, str(gas_price), row["id"]))
+            db.insert("payout_attempts", {"payout_id": row["id"], "tx_hash": row["tx_hash"], "raw_tx": row["raw_tx"],
+                                          "amount": row["amount"], "tx_type": 0, "max_fee_per_gas": str(gas_price),
+                                          "max_priority_fee_per_gas": None, "created_at": row["created_at"] or utc_now()})
