@@ -308,7 +308,9 @@ def replace(ctx, rpc, chain_id, head, sender, rows):
         need = sum(int(r["gas_limit"]) * f.max_fee for r, f in zip(rows, new))
         have = rpc.get_balance(sender, "latest")
         if have < need:
-            return _more_gas(ctx, rpc, chain_id, head, rows[0], sender, need - have, market)
+            # A quarter more than needed, so a market that moves a little while the top-up
+            # is mined does not call for another one; what is left stays the station's.
+            return _more_gas(ctx, rpc, chain_id, head, rows[0], sender, need * 5 // 4 - have, market)
     elif not station:
         if amounts[-1] - extra <= 0:
             ctx.log("%s: the last leg cannot bear the higher fee of a replacement; waiting" % sender)

@@ -259,6 +259,10 @@ def _require_staff(db, user, intent):
         raise HttpError(403, "only staff may act on payouts")
     if intent.get("transaction_uuid") and _parties_to_order(db, user, intent["transaction_uuid"]):
         raise HttpError(403, "you are a party to this order: another staff member or an admin decides")
+    if intent.get("deposit_uuid") and db.value(
+            "SELECT 1 FROM deposits d JOIN store_users su ON su.store_uuid = d.store_uuid "
+            "WHERE d.uuid = ? AND su.user_uuid = ?", (intent["deposit_uuid"], user["uuid"])) is not None:
+        raise HttpError(403, "you are a member of this deposit's store: another staff member or an admin decides")
 
 
 def staff_action(db, user, intent_uuid, action, payout_id=None, to_address=None, comment=None, ip=None):
@@ -309,6 +313,8 @@ def staff_action(db, user, intent_uuid, action, payout_id=None, to_address=None,
             if leg is None:
                 raise HttpError(409 if any(int(x["id"]) == payout_id for x in live) else 404,
                                 "payout %d is not a failed leg of this intent" % payout_id)
+            if int(to_address, 16) == int(leg["from_address"], 16):
+                raise HttpError(400, "to_address is the address the leg pays from", fields={"to_address": "source"})
             db.execute("UPDATE payouts SET redirect_to = ?, updated_at = ? WHERE id = ?",
                        (to_address.strip(), utc_now(), leg["id"]))
         if action in ("retry", "redirect"):
@@ -349,15 +355,18 @@ def rescue(db, user, flag_id, ip=None):
         row = db.one("SELECT * FROM staff_flags WHERE id = ? FOR UPDATE", (flag_id,))
         if row is None:
             raise HttpError(404, "no such flag")
-        if not row["transaction_uuid"] or row["kind"] not in ("wrong_asset", "late_funds", "dust"):
+        if not row["transaction_uuid"] or row["kind"] not in (None, "wrong_asset", "late_funds", "dust"):
             raise HttpError(409, "this flag is not about funds in an escrow; rescue does not apply")
         if row["resolved_at"]:
             raise HttpError(409, "this flag is already resolved")
         if _parties_to_order(db, user, row["transaction_uuid"]):
             raise HttpError(403, "you are a party to this order: another staff member or an admin decides")
+        asset = row["token_contract"]
+        if asset is None:       # a flag of the previous release: about the order's own asset
+            asset = db.value("SELECT token_contract FROM evm_transactions WHERE transaction_uuid = ?",
+                             (row["transaction_uuid"],)) or ""
         try:
-            intent = open_intent(db, row["transaction_uuid"], RESCUE, user["uuid"],
-                                 asset=row["token_contract"] or "", flag_id=flag_id)
+            intent = open_intent(db, row["transaction_uuid"], RESCUE, user["uuid"], asset=asset, flag_id=flag_id)
         except IntentConflict as e:
             raise HttpError(409, str(e))
         audit.log(db, "payout_rescue", user["uuid"], intent["uuid"],

@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS payout_attempts (
 CREATE INDEX IF NOT EXISTS idx_payout_attempts_payout ON payout_attempts (payout_id, id);
 CREATE INDEX IF NOT EXISTS idx_staff_flags_intent ON staff_flags (intent_uuid, id);
 CREATE INDEX IF NOT EXISTS idx_transaction_intents_next ON transaction_intents (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS idx_transaction_intents_flag ON transaction_intents (flag_id);
 """
 
 

@@ -430,3 +430,37 @@ def test_first_rpc_endpoint_down_second_works(anvil, db, env):
     vendor, referrer, commission = release_shares(ETH // 3)
     assert anvil.balance(p.vendor_addr) == vendor
     assert anvil.nonce(addr, "latest") == 3
+
+
+def test_stuck_gas_station_top_up_is_replaced_and_the_token_legs_follow(anvil, db, env, station, manual_mining):
+    """The top-up an ERC-20 escrow waits for is stuck: it is replaced (the station's own
+    nonce, higher fees), and the legs go out once it is mined; nothing is sent twice."""
+    p = Parties(db)
+    amount = 31415926
+    anvil.rpc("evm_setAutomine", True)
+    token, uuid, addr = token_order(anvil, db, env, p, None, amount)
+    anvil.rpc("evm_setAutomine", False)
+    station_nonce = anvil.nonce(station, "latest")
+    intents.open_intent(db, uuid, sm.RELEASE, p.buyer["uuid"])
+    run_cron(env, db)                                    # top-up sent; the legs wait for it
+    gas = [r for r in payout_rows(db, uuid) if r["kind"] == "gas"]
+    assert len(gas) == 1 and gas[0]["status"] == "broadcast"
+    assert all(r["status"] == "signed" for r in payout_rows(db, uuid) if r["kind"] == "payout")
+    spike(anvil, 100, 3)
+    run_cron(env, db)                                    # the top-up is replaced
+    gas = [r for r in payout_rows(db, uuid) if r["kind"] == "gas"][0]
+    assert gas["replacements"] == 1 and gas["nonce"] == station_nonce
+    spike(anvil, 100, 1)                                 # the replacement is mined
+    run_cron(env, db)                                    # the legs go out at today's (high) fees
+    for _ in range(8):                                   # legs re-priced (more gas first), mined, confirmed
+        spike(anvil, 100, 1)
+        run_cron(env, db)
+        if status(db, uuid) == sm.RELEASED:
+            break
+    assert status(db, uuid) == sm.RELEASED, intent_row(db, uuid)
+    vendor, referrer, commission = release_shares(amount)
+    assert anvil.token_balance(token, p.vendor_addr) == vendor
+    assert anvil.token_balance(token, p.referrer_addr) == referrer
+    assert anvil.token_balance(token, env["COMMISSION_WALLET_DEV"]) == commission
+    assert anvil.nonce(station, "latest") - station_nonce == len(
+        [r for r in payout_rows(db, uuid) if r["kind"] == "gas"])      # every top-up mined once
