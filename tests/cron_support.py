@@ -31,7 +31,6 @@ def cron_env(anvil_url, tmp_path, **extra):
         "CRON_RPC_TIMEOUT": "2",
         "CRON_RPC_RETRIES": "1",
         "CRON_RPC_BACKOFF": "0.05",
-        "CRON_GAS_WAIT_SECONDS": "5",
     }
     env.update({k: v for k, v in extra.items() if v is not None})
     for k, v in extra.items():
