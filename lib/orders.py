@@ -278,9 +278,9 @@ def get_order(db, user, order_uuid):
 
 
 def payouts(db, order):
-    rows = db.query("SELECT kind, recipient_role, to_address, amount, currency, tx_hash, status, "
-                    "block_number, created_at, updated_at FROM payouts WHERE transaction_uuid = ? "
-                    "ORDER BY id", (order["uuid"],))
+    rows = db.query("SELECT id, kind, recipient_role, to_address, amount, currency, tx_hash, status, "
+                    "block_number, replacements, retry_of, error, created_at, updated_at FROM payouts "
+                    "WHERE transaction_uuid = ? ORDER BY id", (order["uuid"],))
     out = []
     for p in rows:
         p["amount"] = _units(p["amount"], order["decimals"])
