@@ -736,23 +736,11 @@ def touch(db, transaction_uuid):
 # -- the task -------------------------------------------------------------------------
 
 def recover_stale_claims(ctx):
-    """A processing intent without a single payout row can only be left by a process that
-    died outside this module's claim+sign transaction: give it back."""
+    """Give back processing intents a dead process left without a single payout row."""
     cutoff_seconds = int(ctx.env.get("CRON_STALE_CLAIM_SECONDS") or 600)
     for table in (intents.ORDERS, intents.WITHDRAWALS):
-        rows = ctx.db.query("SELECT i.id, i.uuid, i.claimed_at FROM %s i WHERE i.status = 'processing' AND "
-                            "NOT EXISTS (SELECT 1 FROM payouts p WHERE p.intent_uuid = i.uuid)" % table.name)
-        for r in rows:
-            if r["claimed_at"] and _age(r["claimed_at"]) > cutoff_seconds:
-                ctx.db.execute("UPDATE %s SET status = 'pending', updated_at = ? WHERE id = ? "
-                               "AND status = 'processing'" % table.name, (utc_now(), r["id"]))
-                ctx.log("intent %s: stale claim without payouts given back" % r["uuid"])
-
-
-def _age(stamp):
-    import datetime
-    then = datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=datetime.timezone.utc)
-    return (datetime.datetime.now(datetime.timezone.utc) - then).total_seconds()
+        for intent_uuid in intents.release_stale_claims(ctx.db, table, cutoff_seconds):
+            ctx.log("intent %s: stale claim without payouts given back" % intent_uuid)
 
 
 def run(ctx):

@@ -160,6 +160,19 @@ def finish(db, table, intent, status, error=None):
                (status, error[:255] if error else None, utc_now(), intent["id"]))
 
 
+def release_stale_claims(db, table, cutoff_seconds):
+    """A processing intent without a single payout row can only be left by a cron process
+    that died outside the claim-and-sign transaction: back to pending. Returns their uuids."""
+    cutoff = (datetime.datetime.now(datetime.timezone.utc)
+              - datetime.timedelta(seconds=cutoff_seconds)).strftime("%Y-%m-%d %H:%M:%S")
+    rows = db.query("SELECT i.id, i.uuid FROM %s i WHERE i.status = 'processing' AND i.claimed_at < ? AND "
+                    "NOT EXISTS (SELECT 1 FROM payouts p WHERE p.intent_uuid = i.uuid)" % table.name, (cutoff,))
+    for r in rows:
+        db.execute("UPDATE %s SET status = 'pending', updated_at = ? WHERE id = ? AND status = 'processing'"
+                   % table.name, (utc_now(), r["id"]))
+    return [r["uuid"] for r in rows]
+
+
 def set_processing(db, table, intent):
     db.execute("UPDATE %s SET status = 'processing', updated_at = ? WHERE id = ?" % table.name,
                (utc_now(), intent["id"]))
