@@ -95,8 +95,7 @@ def execute_withdrawal(ctx, intent):
         payouts.refuse(ctx, table, intent, str(e))
         return False
     except fees.FeeTooHigh as e:
-        intents.note(db, table, intent, str(e))
-        ctx.count("deposits", "fee_above_ceiling")
+        payouts.wait_for_fees(ctx, table, intent, e)
         return False
     if payouts.commit_plan(ctx, table, intent, plan, dep["uuid"]):
         ctx.count("deposits", "withdrawals_signed")

@@ -29,6 +29,7 @@ Each run, per chain, without waiting for anything:
 from cron import fees as feemod
 from cron import payouts
 from cron.alchemy_client import RpcError, hex_to_int
+from cron.tasks import fmt_units
 from lib import intents
 from lib import status_machine as sm
 from lib.chains import get_chain
@@ -395,15 +396,6 @@ def finalize_ready(ctx):
                 ctx.error("payouts", "finalizing intent %s failed: %s: %s" % (intent["uuid"], type(e).__name__, e))
 
 
-def fmt(amount, decimals):
-    """Base units as a decimal string in token units ('1.5')."""
-    amount, decimals = int(amount), int(decimals)
-    whole, frac = divmod(amount, 10 ** decimals)
-    if not frac:
-        return str(whole)
-    return "%d.%s" % (whole, str(frac).rjust(decimals, "0").rstrip("0"))
-
-
 def insert_receipts(db, rows, transaction_uuid=None, deposit_uuid=None):
     """payment_receipts for the confirmed recipient legs; returns {role: receipt uuid}."""
     out = {}
@@ -474,13 +466,13 @@ def finalize_order(ctx, intent, rows):
         paid = sum(int(r["amount"]) for r in paid_legs)
         fees = sum(int(r["gas_used"]) * int(r["effective_gas_price"]) for r in paid_legs
                    if not r["token_contract"] and r["gas_used"] is not None)
-        parts = ", ".join("%s %s" % (r["recipient_role"], fmt(r["amount"], decimals)) for r in paid_legs)
+        parts = ", ".join("%s %s" % (r["recipient_role"], fmt_units(r["amount"], decimals)) for r in paid_legs)
         if fees:
-            parts += "; network fee %s" % fmt(fees, 18)
+            parts += "; network fee %s" % fmt_units(fees, 18)
         abandoned = [r for r in legs if r["status"] == "abandoned"]
         if abandoned:
             parts += "; settled off-platform: " + ", ".join(
-                "%s %s" % (r["recipient_role"], fmt(r["amount"], decimals)) for r in abandoned)
+                "%s %s" % (r["recipient_role"], fmt_units(r["amount"], decimals)) for r in abandoned)
         action = intent["action"]
         if "referrer" in receipts:
             # The inviter as such: paid already, even if their payout address changed since.

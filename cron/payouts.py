@@ -490,6 +490,13 @@ def refuse(ctx, table, intent, reason):
     ctx.log("intent %s (%s) refused (%s): %s" % (intent["uuid"], intents.action_of(intent), status, reason))
 
 
+def wait_for_fees(ctx, table, intent, reason):
+    """The network costs more than the ceiling allows: nothing is signed; staff see why."""
+    intents.note(ctx.db, table, intent, str(reason))
+    ctx.count("payouts", "fee_above_ceiling")
+    ctx.log("intent %s: %s" % (intent["uuid"], reason))
+
+
 def fail_intent(ctx, table, intent, reason):
     """Claim and fail in one transaction: the intent can no longer execute at all."""
     with ctx.db.transaction():
@@ -639,9 +646,7 @@ def execute_order_intent(ctx, intent):
         refuse(ctx, table, intent, str(e))
         return
     except feemod.FeeTooHigh as e:
-        intents.note(db, table, intent, str(e))
-        ctx.count("payouts", "fee_above_ceiling")
-        ctx.log("intent %s: %s" % (intent["uuid"], e))
+        wait_for_fees(ctx, table, intent, e)
         return
 
     def recheck(db):
@@ -712,8 +717,7 @@ def retry_failed_legs(ctx, table, intent, order=None, source=None, fee_order=Non
         _back_to_staff(ctx, table, intent, str(e))
         return
     except feemod.FeeTooHigh as e:
-        intents.note(db, table, intent, str(e))
-        ctx.count("payouts", "fee_above_ceiling")
+        wait_for_fees(ctx, table, intent, e)
         return
     if commit_plan(ctx, table, intent, plan, intent.get(table.ref_column)):
         ctx.count("payouts", "retried", len(failed))
