@@ -15,7 +15,16 @@ def test_defaults(db):
     assert config.commission(db, "free") == Decimal("0.20")
     assert config.referral_percent(db, "silver") == Decimal("0.50")
     assert config.count(db, "required_confirmations") == 3
-    assert len(values) == len(config.KEYS) == 16
+    assert len(values) == len(config.KEYS) == 16 + 5         # and one depth per supported chain
+    assert config.confirmations(db, 1) == 12 and config.confirmations(db, 137) == "finalized"
+    assert config.confirmations(db, 8453) == 10 and config.confirmations(db, 31337) == 3
+
+
+def test_chain_depth_falls_back_to_a_stored_global_value(db):
+    config.set_values(db, {"required_confirmations": "7"})
+    assert config.confirmations(db, 1) == 7
+    config.set_values(db, {"required_confirmations_1": "safe"})
+    assert config.confirmations(db, 1) == "safe" and config.confirmations(db, 8453) == 7
 
 
 def test_set_and_read_back(db):
@@ -30,6 +39,7 @@ def test_set_and_read_back(db):
     ("completion_tolerance", "1.5"), ("completion_tolerance", "-0.1"), ("completion_tolerance", "abc"),
     ("completion_tolerance", "NaN"), ("completion_tolerance", "1e-3"),
     ("required_confirmations", "-1"), ("required_confirmations", "2.5"), ("required_confirmations", "x"),
+    ("required_confirmations_1", "latest"), ("required_confirmations_1", "-3"), ("required_confirmations_9", "3"),
     ("no_such_key", "1"),
 ])
 def test_bad_values_are_refused_and_nothing_written(db, name, value):
