@@ -350,6 +350,7 @@ def test_payout_reorged_out_is_rebroadcast_from_stored_bytes(anvil, db, env):
     anvil.mine(3)                                  # the payment is 6 deep
     intents.open_intent(db, uuid, sm.RELEASE, p.buyer["uuid"])
     run_cron(env, db)                              # signed, sent, mined in 3 blocks (automine)
+    anvil.unstick()                                # (anvil may leave a ready transaction unmined)
     rows = payout_rows(db, uuid)
     hashes = {r["tx_hash"] for r in rows}
     assert anvil.nonce(addr, "latest") == 3
