@@ -8,6 +8,7 @@ Every non-2xx answer raises ApiError(status, message) with the API's {"error": .
 message; a network failure raises ApiError(0, ...). Nothing here knows about MCP.
 It never imports lib/ or cron/: the MCP server reaches the marketplace only over HTTP.
 """
+import contextvars
 import json
 import urllib.error
 import urllib.parse
@@ -16,6 +17,23 @@ from decimal import Decimal, InvalidOperation
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 TIMEOUT = 30
+
+# The API key an MCP client sent with the current request (streamable HTTP: the
+# `Authorization: Bearer KEY` or `X-API-Key: KEY` header), set by agent_mcp.server's middleware.
+# It takes the place of the configured key for that request only.
+request_key = contextvars.ContextVar("agent_mcp_request_key", default=None)
+
+
+def key_from_headers(headers):
+    """The marketplace API key in HTTP request headers (Bearer or X-API-Key), or None."""
+    if not headers:
+        return None
+    value = headers.get("x-api-key") or ""
+    auth = headers.get("authorization") or ""
+    if not value and auth[:7].lower() == "bearer ":
+        value = auth[7:]
+    value = value.strip()
+    return value or None
 
 
 class ApiError(Exception):
@@ -44,10 +62,14 @@ class MarketplaceAPI:
         self.api_key = api_key or None
         self.timeout = timeout
 
+    def current_key(self):
+        return request_key.get() or self.api_key
+
     def require_key(self, method, path):
-        if not self.api_key:
+        if not self.current_key():
             raise ApiError(401, "no credentials: set MARKETPLACE_API_KEY (or --api-key) to an API key of "
-                                "the marketplace (create one at /api/keys.php or in your account settings)",
+                                "the marketplace (create one at /api/keys.php or in your account settings), "
+                                "or, over streamable HTTP, send it as 'Authorization: Bearer KEY'",
                            method, path)
 
     def request(self, method, path, params=None, body=None, auth=True):
@@ -61,8 +83,9 @@ class MarketplaceAPI:
         if body is not None:
             data = json.dumps({k: v for k, v in body.items() if v is not None}).encode()
             headers["Content-Type"] = "application/json"
-        if self.api_key:
-            headers["Authorization"] = "Bearer " + self.api_key
+        key = self.current_key()
+        if key:
+            headers["Authorization"] = "Bearer " + key
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:

@@ -20,7 +20,8 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from agent_mcp.api import DEFAULT_URL, ApiError, MarketplaceAPI, payment_instructions
+from agent_mcp.api import (DEFAULT_URL, ApiError, MarketplaceAPI, key_from_headers, payment_instructions,
+                           request_key)
 
 log = logging.getLogger("agent_mcp")
 
@@ -58,9 +59,21 @@ def _api_errors(fn):
     return wrapper
 
 
+async def forward_client_key(ctx, call_next):
+    """Middleware: over streamable HTTP, a request carrying its own marketplace key
+    (`Authorization: Bearer KEY` or `X-API-Key: KEY`) acts as that key's user, so one
+    remote server can serve several agents; without one, the configured key is used."""
+    token = request_key.set(key_from_headers(getattr(getattr(ctx, "request", None), "headers", None)))
+    try:
+        return await call_next(ctx)
+    finally:
+        request_key.reset(token)
+
+
 def build_server(api: MarketplaceAPI) -> MCPServer:
     mcp = MCPServer("marketplace", title="Crypto-escrow marketplace", instructions=INSTRUCTIONS,
-                    version="1", log_level=os.environ.get("MCP_LOG_LEVEL", "WARNING").upper())
+                    version="1", log_level=os.environ.get("MCP_LOG_LEVEL", "WARNING").upper(),
+                    middleware=[forward_client_key])
 
     def tool(annotations, title):
         def register(fn):
@@ -323,10 +336,15 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="agent_mcp: %(message)s")
     if not args.api_key:
-        log.warning("MARKETPLACE_API_KEY is not set: only the public catalog tools work; every other "
-                    "tool answers 'no credentials'")
+        log.warning("MARKETPLACE_API_KEY is not set: only the public catalog tools work%s; every other "
+                    "tool answers 'no credentials'",
+                    " (and requests that send their own key)" if args.transport == "http" else "")
     server = build_server(MarketplaceAPI(args.url, args.api_key))
     if args.transport == "http":
+        if args.host not in ("127.0.0.1", "localhost", "::1") and args.api_key:
+            log.warning("serving on %s with a configured API key: anyone who can reach this port acts "
+                        "as that key's user; prefer no MARKETPLACE_API_KEY here and let each client send "
+                        "its own key as 'Authorization: Bearer KEY'", args.host)
         print(f"agent_mcp: streamable HTTP on http://{args.host}:{args.port}/mcp -> {args.url}",
               file=sys.stderr, flush=True)
         server.run("streamable-http", host=args.host, port=args.port)

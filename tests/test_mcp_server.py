@@ -1,7 +1,7 @@
 """The MCP server (agent_mcp/, issue 12 point 2) driven by the `mcp` client library against
 the marketplace on a live HTTP server, with the chain on anvil and cron run in-process.
 
-A vendor agent (streamable HTTP transport, its own API key) opens a store, sets its payout
+A vendor agent (streamable HTTP transport, sending its own API key in the Authorization header) opens a store, sets its payout
 address, lists an item and a $100 package; a buyer agent (stdio transport, a subprocess)
 searches the catalog, creates an order, reads its payment instructions; the test pays the
 EIP-681 URI the tool gave on anvil; the vendor agent dispatches, the buyer agent releases,
@@ -67,11 +67,13 @@ def free_port():
 
 
 @asynccontextmanager
-async def http_session(url, key, errlog):
-    """`python -m agent_mcp.server --transport http` as a subprocess, and a session to it."""
+async def http_session(url, errlog, server_key=None, client_key=None):
+    """`python -m agent_mcp.server --transport http` as a subprocess, and a session to it that
+    sends `client_key` (if any) as `Authorization: Bearer` on every request."""
+    from mcp.shared._httpx_utils import create_mcp_http_client
     port = free_port()
     penv = {k: v for k, v in os.environ.items() if not k.startswith(("MARKETPLACE_", "MCP_"))}
-    penv.update(server_env(url, key))
+    penv.update(server_env(url, server_key))
     proc = subprocess.Popen([sys.executable, "-m", "agent_mcp.server", "--transport", "http",
                              "--port", str(port)], cwd=ROOT, env=penv, stdout=errlog, stderr=errlog)
     try:
@@ -83,7 +85,9 @@ async def http_session(url, key, errlog):
             except OSError:
                 assert proc.poll() is None and time.monotonic() < deadline, "MCP HTTP server did not start"
                 await anyio.sleep(0.1)
-        async with streamable_http_client(f"http://127.0.0.1:{port}/mcp") as (read, write):
+        headers = {"Authorization": "Bearer " + client_key} if client_key else None
+        async with create_mcp_http_client(headers=headers) as http, \
+                streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http) as (read, write):
             async with ClientSession(read, write) as session:
                 await session.initialize()
                 yield session
@@ -119,7 +123,8 @@ def test_agents_buy_pay_dispatch_release(anvil, db, live_server, env, tmp_path):
     log = open(tmp_path / "mcp.log", "w")
 
     async def flow():
-        async with http_session(live_server, vendor["api_key"], log) as seller, \
+        # The HTTP server has no key of its own: the vendor agent sends its key with each request.
+        async with http_session(live_server, log, client_key=vendor["api_key"]) as seller, \
                 stdio_session(live_server, buyer["api_key"], log) as agent:
             # Both transports list the same tools, each with a description and a schema.
             for session in (seller, agent):
@@ -245,6 +250,9 @@ def test_bad_arguments_are_tool_errors(tmp_path):
             assert result.is_error and "refund_percent" in result.content[0].text
             text, detail = await call_error(agent, "whoami")
             assert detail["status"] == 0 and "unreachable" in text
+        async with http_session("http://127.0.0.1:%d" % free_port(), log) as anon:   # no key anywhere
+            text, detail = await call_error(anon, "whoami")
+            assert detail["status"] == 401 and "Authorization: Bearer" in text
 
     anyio.run(flow)
 
