@@ -24,7 +24,7 @@ import pytest
 from tests.chain import fresh_address
 from tests.cron_support import cron_env, run_cron
 from tests.factories import make_user
-from tests.market import add_token
+from tests.market import add_token, fast_hashing  # noqa: F401 (autouse fixture: cheap scrypt)
 
 mcp = pytest.importorskip("mcp")
 from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: E402
@@ -67,10 +67,8 @@ def free_port():
 
 
 @asynccontextmanager
-async def http_session(url, errlog, server_key=None, client_key=None):
-    """`python -m agent_mcp.server --transport http` as a subprocess, and a session to it that
-    sends `client_key` (if any) as `Authorization: Bearer` on every request."""
-    from mcp.shared._httpx_utils import create_mcp_http_client
+async def http_server(url, errlog, server_key=None):
+    """`python -m agent_mcp.server --transport http` as a subprocess; yields its MCP endpoint."""
     port = free_port()
     penv = {k: v for k, v in os.environ.items() if not k.startswith(("MARKETPLACE_", "MCP_"))}
     penv.update(server_env(url, server_key))
@@ -85,12 +83,7 @@ async def http_session(url, errlog, server_key=None, client_key=None):
             except OSError:
                 assert proc.poll() is None and time.monotonic() < deadline, "MCP HTTP server did not start"
                 await anyio.sleep(0.1)
-        headers = {"Authorization": "Bearer " + client_key} if client_key else None
-        async with create_mcp_http_client(headers=headers) as http, \
-                streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                yield session
+        yield f"http://127.0.0.1:{port}/mcp"
     finally:
         proc.terminate()
         try:
@@ -98,6 +91,26 @@ async def http_session(url, errlog, server_key=None, client_key=None):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@asynccontextmanager
+async def http_client_session(endpoint, client_key=None):
+    """A session to a streamable HTTP MCP server that sends `client_key` (if any) as
+    `Authorization: Bearer` on every request."""
+    from mcp.shared._httpx_utils import create_mcp_http_client
+    headers = {"Authorization": "Bearer " + client_key} if client_key else None
+    async with create_mcp_http_client(headers=headers) as http, \
+            streamable_http_client(endpoint, http_client=http) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            yield session
+
+
+@asynccontextmanager
+async def http_session(url, errlog, server_key=None, client_key=None):
+    async with http_server(url, errlog, server_key) as endpoint:
+        async with http_client_session(endpoint, client_key) as session:
+            yield session
 
 
 async def call(session, tool, **args):
@@ -214,6 +227,45 @@ def test_agents_buy_pay_dispatch_release(anvil, db, live_server, env, tmp_path):
 
     anyio.run(bounded)
     assert anvil.balance(vendor_addr) == 5 * 10 ** 16 * 4 // 5    # free tier: 20 % commission
+
+
+def test_agents_dispute_claims_and_resolution(db, live_server, tmp_path):
+    """The buyer agent (stdio) opens a dispute on a paid order and follows it; the vendor and
+    a staff agent share one streamable HTTP server, each sending its own key."""
+    from tests import market
+    w = market.world(db)
+    uuid = market.order(db, w, status="COMPLETED")
+    log = open(tmp_path / "mcp.log", "w")
+
+    async def flow():
+        async with stdio_session(live_server, w.buyer["api_key"], log) as buyer, \
+                http_server(live_server, log) as endpoint, \
+                http_client_session(endpoint, w.vendor["api_key"]) as vendor, \
+                http_client_session(endpoint, w.staff["api_key"]) as staff:
+            assert (await call(vendor, "whoami"))["username"] == "vendor1"
+            assert (await call(staff, "whoami"))["role"] == "staff"
+            opened = await call(buyer, "open_dispute", order_uuid=uuid, comment="arrived broken")
+            dispute_uuid = opened["dispute_uuid"]
+            assert opened["ok"] is True and dispute_uuid
+            assert (await call(buyer, "get_order", order_uuid=uuid))["transaction"]["current_status"] == "FROZEN"
+            listed = await call(vendor, "list_disputes", status="open")
+            assert [d["uuid"] for d in listed["disputes"]] == [dispute_uuid]
+            claim = await call(vendor, "add_dispute_claim", dispute_uuid=dispute_uuid,
+                               claim="it left here intact")
+            assert claim["claim"]["username"] == "vendor1"
+            thread = (await call(buyer, "get_dispute", dispute_uuid=dispute_uuid))["dispute"]
+            assert "it left here intact" in [c["claim"] for c in thread["claims"]]
+            text, detail = await call_error(vendor, "resolve_dispute", dispute_uuid=dispute_uuid,
+                                            resolution="release")
+            assert detail["status"] == 403 and detail["error"] in text
+            decided = await call(staff, "resolve_dispute", dispute_uuid=dispute_uuid,
+                                 resolution="partial_refund", refund_percent=40, comment="split")
+            assert decided["ok"] is True
+            text, detail = await call_error(buyer, "add_dispute_claim", dispute_uuid=dispute_uuid, claim="more")
+            assert detail["status"] == 409
+            assert (await call(buyer, "list_disputes", status="resolved"))["disputes"][0]["uuid"] == dispute_uuid
+
+    anyio.run(flow)
 
 
 def test_no_credentials_and_bad_key(db, live_server, tmp_path):
