@@ -174,8 +174,6 @@ def payment_instructions(order):
     remaining = max(due - received, 0)
     out["amount_remaining"] = from_base_units(remaining, decimals)
     out["amount_remaining_base_units"] = str(remaining)
-    if order.get("payment_uri"):                 # an API that computes it itself wins
-        out["payment_uri"] = order["payment_uri"]
     if not escrow:
         out["note"] = ("the escrow address is being assigned (the marketplace's cron does it within "
                        "about a minute); call this tool again shortly")
@@ -185,7 +183,8 @@ def payment_instructions(order):
         out["note"] = "the full amount has been received; waiting for confirmations"
     else:
         out["ready_to_pay"] = True
-        out["payment_uri"] = out["payment_uri"] or eip681(escrow, order["chain_id"], remaining, token)
+        # An API that states the URI itself wins; else the same format as lib/payment_uri.py.
+        out["payment_uri"] = order.get("payment_uri") or eip681(escrow, order["chain_id"], remaining, token)
         what = f"{out['amount_remaining']} {out['currency']}"
         kind = f"the ERC-20 token {token}" if token else "the chain's native coin"
         out["note"] = (f"send exactly {what} ({kind}) on chain {order['chain_id']} to {escrow}; "

@@ -20,15 +20,13 @@ from contextlib import asynccontextmanager
 
 import anyio
 import pytest
+from mcp import ClientSession, StdioServerParameters, stdio_client   # requirements.txt pins mcp
+from mcp.client.streamable_http import streamable_http_client
 
 from tests.chain import fresh_address
 from tests.cron_support import cron_env, run_cron
 from tests.factories import make_user
 from tests.market import add_token, fast_hashing  # noqa: F401 (autouse fixture: cheap scrypt)
-
-mcp = pytest.importorskip("mcp")
-from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: E402
-from mcp.client.streamable_http import streamable_http_client  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = {"whoami", "search_catalog", "list_stores", "get_store", "get_item", "create_order",
