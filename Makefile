@@ -78,6 +78,17 @@ demo: install
 demo-pay: $(VENV)/.installed
 	$(PY) -m demo.pay "$(ORDER)"
 
+# The MCP server for agent hosts (agent_mcp/server.py), a client of the JSON API acting as
+# the user of MARKETPLACE_API_KEY on MARKETPLACE_URL (default http://127.0.0.1:8000).
+# stdio by default; `make mcp MCP_TRANSPORT=http MCP_PORT=8765` serves streamable HTTP at
+# http://127.0.0.1:8765/mcp (MCP_HOST to bind elsewhere). An agent host that spawns it over
+# stdio should run `make -s --no-print-directory -C <repo> mcp` (nothing else on stdout).
+MCP_TRANSPORT ?= stdio
+MCP_PORT ?= 8765
+.PHONY: mcp
+mcp: $(VENV)/.installed
+	@$(PY) -m agent_mcp.server --transport $(MCP_TRANSPORT) --port $(MCP_PORT)
+
 bench: install
 	$(PY) bench/views.py
 

@@ -1,0 +1,3 @@
+from agent_mcp.server import main
+
+main()
