@@ -475,3 +475,36 @@ def test_order_lifecycle_through_the_api_and_cron_on_anvil(anvil, db, client, re
     assert len(receiver.requests) == 2 * len(flow)            # exactly once each
     assert receiver.bad == []
     assert result["counts"]["webhooks"] == {"delivered": 2}   # the cron duty delivered order.paid
+
+
+def test_bad_input_is_a_clear_4xx_and_writes_nothing(db, client, receiver):
+    w = market.world(db)
+    hook = register(client, receiver, w.buyer, "/b")
+    market.order(db, w)
+    h = w.buyer["headers"]
+
+    def snapshot():
+        return [db.value("SELECT COUNT(*) FROM %s" % t) for t in ("webhooks", "webhook_events", "webhook_deliveries")] \
+            + [db.value("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'")]
+    before = snapshot()
+    P = "/api/webhooks.php"
+    bad = [(P, {"url": ["http://x/"]}), (P, {"url": 5}), (P, {"url": receiver.url("/b"), "events": {"a": 1}}),
+           (P, {"url": receiver.url("/b"), "events": [1, 2]}), (P, {"url": receiver.url("/b"), "events": ","}),
+           (P, {"url": receiver.url("/b"), "store_uuid": ["x"]}), (P, {"url": receiver.url("/b"), "store_uuid": "nope"}),
+           (P, {"url": receiver.url("/b"), "description": "a\x00b"}), (P, {"url": "http://" + "a" * 3000 + "/"}),
+           (P, {"url": "http://exa mple.org/"}), (P, {"url": "http://[::1/"}), (P, {"url": "http://x:99999/"}),
+           (P, {"url": "javascript:alert(1)"}), (P, {"url": "https://no-such-host.invalid/x"}),
+           ("/api/webhooks-delete.php", {"id": -1}), ("/api/webhooks-delete.php", {"id": "1e3"}),
+           ("/api/webhooks-delete.php", {"id": "9" * 40}), ("/api/webhooks-delete.php", {"id": True}),
+           ("/api/webhook-redeliver.php", {"delivery_id": ["1"]}), ("/api/webhook-redeliver.php", {"event_id": 7}),
+           ("/api/webhook-redeliver.php", {"event_id": "not-a-uuid"}),
+           ("/api/webhook-redeliver.php", {"event_id": "00000000-0000-4000-8000-000000000000"}),
+           ("/api/webhook-redeliver.php", {"delivery_id": "1", "webhook_id": "x"})]
+    for path, body in bad:
+        r = client.post(path, json_body=body, headers=h)
+        assert 400 <= r.status < 500 and "error" in r.json(), (path, body, r.status, r.text)
+    for query in ("", "webhook_id=", "webhook_id=abc", "webhook_id=%d&limit=0" % hook["id"],
+                  "webhook_id=%d&offset=-1" % hook["id"], "webhook_id=" + "9" * 30):
+        r = client.get("/api/webhook-deliveries.php?" + query, headers=h)
+        assert 400 <= r.status < 500, (query, r.text)
+    assert snapshot() == before
