@@ -20,7 +20,7 @@ CRON_LOCK_FILE, CRON_RPC_TIMEOUT (10 s), CRON_RPC_RETRIES (3), CRON_RPC_BACKOFF
 (0.5 s), CRON_RPC_BATCH_SIZE (100), GAS_PRICE_MARGIN_PERCENT (25, legacy chains),
 MAX_FEE_GWEI_<CHAIN_ID> (cron/fees.py), CRON_REPLACE_AFTER_BLOCKS (3),
 CRON_RETRY_BACKOFF_SECONDS (60,300,1800), GAS_STATION_MIN_BALANCE_<CHAIN_ID> (0.05),
-CRON_INTENTS_PER_RUN (200).
+CRON_INTENTS_PER_RUN (200); webhooks: WEBHOOK_* (cron/webhooks.py).
 Test-only: CRON_CRASH_AT=after_sign|after_commit|after_gas|after_broadcast|after_replace|
 before_status kills the process with SIGKILL at that point of a payout.
 """
@@ -42,6 +42,7 @@ import time  # noqa: E402
 import traceback  # noqa: E402
 
 from cron import deposits, payouts, prices, tasks  # noqa: E402
+from cron import webhooks  # noqa: E402
 from lib.db import utc_now  # noqa: E402
 
 TASKS = [
@@ -53,6 +54,7 @@ TASKS = [
     ("deposits", deposits.run),                          # 6
     ("reconcile", tasks.reconcile),                      # 7
     ("prices", prices.run),                              # 8
+    ("webhooks", webhooks.run),                          # signed webhooks (cron/webhooks.py), after the duties
 ]
 
 

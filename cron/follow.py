@@ -32,6 +32,7 @@ from cron.alchemy_client import RpcError, hex_to_int
 from cron.tasks import fmt_units
 from lib import intents
 from lib import status_machine as sm
+from lib import webhooks
 from lib.chains import get_chain
 from lib.db import utc_now
 
@@ -504,6 +505,7 @@ def finalize_order(ctx, intent, rows):
         db.execute("UPDATE evm_transactions SET retained_amount = ?, retained_native = ? WHERE transaction_uuid = ?",
                    (str(kept), str(kept_native), order["uuid"]))
         payouts.touch(db, order["uuid"])
+        webhooks.payout_event(db, action, order["uuid"])
     ctx.count("payouts", "completed")
     ctx.log("intent %s (%s) of order %s completed: %s" % (intent["uuid"], action, order["uuid"], parts))
 

@@ -30,6 +30,7 @@ from fractions import Fraction
 from cron.alchemy_client import RpcClient, RpcError, RpcTransportError, rpc_url_for
 from cron.escrow import HDWallet, derivation_index, next_free_index
 from lib import config, intents
+from lib import webhooks
 from lib import status_machine as sm
 from lib.db import IntegrityError, utc_now
 
@@ -343,6 +344,7 @@ def _apply_balance(ctx, r, received, tolerance):
                                  fmt_units(received, r["decimals"]), fmt_units(required, r["decimals"])))
             ctx.count("poll", "partial")
         db.execute("UPDATE transactions SET updated_at = ? WHERE uuid = ?", (utc_now(), uuid))
+        webhooks.order_event(db, "order.paid" if paid else "order.partially_paid" if received > 0 else None, uuid)
 
 
 
@@ -457,6 +459,7 @@ def expire_pending(ctx):
                     cur = sm.current_status(db, uuid)
                     if cur and cur["status"] == sm.PENDING:
                         sm.append_status(db, uuid, sm.FAILED, "0", comment="no payment within pending_duration")
+                        webhooks.order_event(db, "order.failed", uuid)
                         ctx.count("expire", "failed")
             else:
                 _open_auto_intent(ctx, "expire", uuid, sm.CANCEL, "partly paid, pending_duration passed")

@@ -9,6 +9,7 @@ store's members and staff; everyone else gets 404.
 import uuid as uuidlib
 
 from lib import audit, catalog
+from lib import webhooks
 from lib.db import utc_now
 from lib.http import HttpError
 
@@ -42,6 +43,7 @@ def create(db, order, user, comment=None):
     if comment:
         db.insert("dispute_claims", {"dispute_uuid": dispute_uuid, "user_uuid": user["uuid"],
                                      "claim": comment, "created_at": now})
+    webhooks.dispute_event(db, "dispute.opened", dispute_uuid)
     return dispute_uuid
 
 
@@ -59,6 +61,7 @@ def close(db, dispute, staff_user, action, refund_percent=None, comment=None):
                                      "claim": comment, "created_at": now})
     audit.log(db, "dispute_resolved", staff_user["uuid"], dispute["uuid"],
               f"{RESOLUTION_OF_ACTION[action]} {refund_percent or ''}".strip())
+    webhooks.dispute_event(db, "dispute.resolved", dispute["uuid"])
 
 
 def _visible(db, user, row):
@@ -138,6 +141,8 @@ def add_claim(db, user, dispute_uuid, claim):
         now = utc_now()
         claim_id = db.insert("dispute_claims", {"dispute_uuid": row["uuid"], "user_uuid": user["uuid"],
                                                 "claim": claim, "created_at": now})
+        webhooks.dispute_event(db, "dispute.claim_added", row["uuid"], claim={
+            "id": claim_id, "user_uuid": user["uuid"], "username": user["username"], "claim": claim, "created_at": now})
     return {"id": claim_id, "dispute_uuid": row["uuid"], "user_uuid": user["uuid"],
             "username": user["username"], "claim": claim, "created_at": now}
 

@@ -29,6 +29,7 @@ import uuid as uuidlib
 
 from lib import audit, chains
 from lib import status_machine as sm
+from lib import webhooks
 from lib.db import IntegrityError, utc_now
 from lib.http import HttpError
 
@@ -204,6 +205,7 @@ def needs_attention(db, table, intent, reason, kind="leg_failed", **flag_fields)
                    (reason[:255], utc_now(), intent["id"]))
         ref = intent.get("transaction_uuid")
         flag(db, reason, kind, transaction_uuid=ref, intent_uuid=intent["uuid"], **flag_fields)
+        webhooks.needs_attention_event(db, table, intent, reason)
 
 
 def refuse(db, table, intent, reason, backoff=DEFAULT_BACKOFF):

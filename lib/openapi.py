@@ -427,6 +427,54 @@ PATHS = {
 }
 
 
+# -- signed webhooks (issue 12, point 3; lib/webhooks.py, cron/webhooks.py) --
+_EVENT = {"enum": ["order.created", "order.partially_paid", "order.paid", "order.dispatched", "order.confirmed",
+                   "order.released", "order.cancelled", "order.failed", "dispute.opened", "dispute.claim_added",
+                   "dispute.resolved", "payout.needs_attention"]}
+SCHEMAS["Webhook"] = _obj({"id": _t(N), "url": _t(S), "events": _arr(_EVENT), "store_uuid": UUID_N,
+                           "owner_user_uuid": UUID, "description": STR_N, "status": {"enum": ["active", "failing"]},
+                           "consecutive_failures": _t(N), "secret_prefix": _t(S), "last_success_at": TIME_N,
+                           "last_failure_at": TIME_N, "created_at": TIME})
+SCHEMAS["WebhookDelivery"] = _obj({
+    "id": _t(N), "webhook_id": _t(N), "event_id": UUID, "event_type": _EVENT, "transaction_uuid": UUID_N,
+    "status": {"enum": ["pending", "delivered", "failing"]}, "attempts": _t(N), "next_attempt_at": TIME_N,
+    "last_status_code": INT_N, "last_error": STR_N, "delivered_at": TIME_N, "created_at": TIME, "updated_at": TIME,
+    "attempt_log": _arr(_obj({"attempt": _t(N), "started_at": TIME, "duration_ms": INT_N, "status_code": INT_N,
+                              "error": STR_N, "outcome": {"enum": ["delivered", "retry", "failed"]}}))})
+PATHS.update({
+    "/api/webhooks.php": {
+        "get": _op("My webhook endpoints and my stores'", _obj({"webhooks": _arr(_ref("Webhook"))}), [401]),
+        "post": _op("Register a webhook endpoint (the signing secret is shown once)",
+                    _obj({"ok": _t(B), "webhook": _ref("Webhook"), "secret": _t(S, pattern="^whsec_[0-9a-f]{64}$")}),
+                    [400, 401, 403, 404, 409], description=(
+                        "Events are POSTed by cron as {id, type, created_at, data} with X-Marketplace-Signature: "
+                        "t=UNIX_TIME,v1=HEX(HMAC-SHA256(secret, UNIX_TIME + '.' + body)); retried on network errors, "
+                        "408, 429 and 5xx (10 s, 1 min, then every 10 min, 8 tries). URLs resolving to loopback, "
+                        "private or link-local addresses are refused unless WEBHOOK_ALLOW_PRIVATE=1."),
+                    body=_body(dict(_fields(url="http(s) URL", store_uuid="optional: an endpoint of this store",
+                                            description="a label"),
+                                    events={"anyOf": [_arr(_EVENT), _t(S)],
+                                            "description": "list or comma-separated; empty or * = all"}), ["url"])),
+    },
+    "/api/webhooks-delete.php": {
+        "post": _op("Delete a webhook endpoint", _obj({"ok": _t(B), "id": _t(N), "deleted": _t(B)}),
+                    [400, 401, 403, 404], body=_body(_fields(id="webhook id"), ["id"])),
+    },
+    "/api/webhook-deliveries.php": {
+        "get": _op("An endpoint's deliveries with their attempt logs, newest first",
+                   _obj({"webhook": _ref("Webhook"), "deliveries": _arr(_ref("WebhookDelivery")), "limit": _t(N),
+                         "offset": _t(N)}), [400, 401, 404],
+                   PAGE_PARAMS + [_q("webhook_id", "the endpoint", {"type": "integer", "minimum": 1}, True)]),
+    },
+    "/api/webhook-redeliver.php": {
+        "post": _op("Send an event again (same event id and body)",
+                    _obj({"ok": _t(B), "deliveries": _arr(_ref("WebhookDelivery"))}), [400, 401, 403, 404, 409],
+                    body=_body(_fields(delivery_id="a delivery id", event_id="or an event uuid",
+                                       webhook_id="optional, with event_id: only this endpoint"))),
+    },
+})
+
+
 def _with_common_errors(paths):
     """Any request may carry an API key: an invalid one is 401, too many requests 429;
     any POST body over 1 MiB is refused with 413."""

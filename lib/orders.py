@@ -16,6 +16,7 @@ token-unit decimal strings (pricing.format_amount).
 import uuid as uuidlib
 
 from lib import audit, catalog, chains, intents, pricing, status_machine as sm, tokens
+from lib import webhooks
 from lib.db import utc_now
 from lib.http import HttpError
 
@@ -109,6 +110,7 @@ def create_order(db, buyer, package_uuid, currency="ETH", chain_id=1, refund_add
         sm.append_shipping(db, order_uuid, sm.DISPATCH_PENDING, buyer["uuid"])
         audit.log(db, "order_created", buyer["uuid"], order_uuid,
                   f"{quote['required_amount']} {token['symbol']} chain {chain_id}")
+        webhooks.order_event(db, "order.created", order_uuid)
     return {"ok": True, "uuid": order_uuid, "escrow_address_pending": True,
             "required_amount": pricing.format_amount(quote["required_amount"], token["decimals"]),
             "currency": token["symbol"], "chain_id": chain_id, "price_usd": package["price_usd"],
@@ -366,6 +368,7 @@ def take_action(db, user, order_uuid, action, refund_percent=None, comment=None,
                 raise HttpError(409, str(e))
             disputes.create(db, order, user, comment)
         db.execute("UPDATE transactions SET updated_at = ? WHERE uuid = ?", (utc_now(), order["uuid"]))
+        webhooks.action_event(db, action, order["uuid"])
         audit.log(db, f"order_{action}", user["uuid"], order["uuid"],
                   f"refund_percent={percent}" if percent else None, ip)
     return {"ok": True, "action": action, "transaction_uuid": order["uuid"],

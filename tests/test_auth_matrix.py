@@ -73,6 +73,11 @@ MATRIX = [
     authed("GET", "/api/keys.php", ok=200),
     authed("POST", "/api/keys.php", {"name": "matrix"}, ok=200),
     authed("POST", "/api/keys-revoke.php", {"id": "999999"}, ok=404),
+    authed("GET", "/api/webhooks.php", ok=200),
+    authed("POST", "/api/webhooks.php", {"url": "http://10.0.0.1/hook"}, ok=400),
+    authed("POST", "/api/webhooks-delete.php", {"id": "999999"}, ok=404),
+    authed("GET", "/api/webhook-deliveries.php?webhook_id=999999", ok=404),
+    authed("POST", "/api/webhook-redeliver.php", {"delivery_id": "999999"}, ok=404),
     admin_only("GET", "/admin/users.php", ok=200),
     admin_only("POST", "/admin/users.php", {"username": "target", "role": "customer"}, ok=200),
     # catalog and pages (answers beyond authorization are tested by their owners)

@@ -217,6 +217,15 @@ def scenario(db, rec):
     rec.call(G, f"/api/packages.php?item_uuid={w.item['uuid']}")
     rec.call(G, "/api/packages.php")
     rec.call(G, "/api/packages.php?item_uuid=00000000-0000-0000-0000-000000000000")
+    # webhooks (issue 12): a store's endpoint gets the events of the orders below
+    WH = "/api/webhooks.php"
+    hook = rec.call(P, WH, headers=v, json_body={"url": "https://93.184.216.34/hook", "store_uuid": w.store["uuid"],
+                                                 "events": ["order.dispatched", "dispute.opened"]}).json()["webhook"]
+    rec.call(P, WH, headers=v, data={"url": "http://10.0.0.1/hook", "events": "order.paid"})
+    rec.call(P, WH, headers=x, data={"url": "https://93.184.216.34/", "store_uuid": w.store["uuid"]})
+    rec.call(P, WH, headers=v, data={"url": "https://93.184.216.34/", "store_uuid": "00000000-0000-4000-8000-000000000000"})
+    rec.call(G, WH, headers=v)
+    rec.call(G, WH)
     # orders
     rec.call(P, "/api/transactions.php", headers=b, data={"package_uuid": w.package["uuid"], "currency": "ETH",
                                                           "chain_id": "1", "refund_address": market.ADDR_C,
@@ -326,6 +335,19 @@ def scenario(db, rec):
     rec.call(P, PA, headers=st, data={"intent_uuid": stuck["uuid"], "action": "fly"})
     rec.call(P, PA, headers=st, data={"intent_uuid": stuck["uuid"], "action": "retry"})
     assert intents.open_row(db, uuid)["action"] == "PARTIAL_REFUND"
+    WD, WR = "/api/webhook-deliveries.php", "/api/webhook-redeliver.php"
+    deliveries = rec.call(G, f"{WD}?webhook_id={hook['id']}&limit=5", headers=v).json()["deliveries"]
+    assert [d["event_type"] for d in deliveries] == ["dispute.opened", "order.dispatched"]
+    rec.call(G, f"{WD}?webhook_id={hook['id']}", headers=x)
+    rec.call(G, f"{WD}?webhook_id=abc", headers=v)
+    rec.call(P, WR, headers=v, data={"delivery_id": str(deliveries[0]["id"])})            # still pending: 409
+    db.execute("UPDATE webhook_deliveries SET status = 'delivered' WHERE id = ?", (deliveries[0]["id"],))
+    rec.call(P, WR, headers=v, data={"event_id": deliveries[0]["event_id"]})
+    rec.call(P, WR, headers=x, data={"delivery_id": str(deliveries[1]["id"])})
+    rec.call(P, WR, headers=v, data={})
+    rec.call(P, "/api/webhooks-delete.php", headers=x, data={"id": str(hook["id"])})
+    rec.call(P, "/api/webhooks-delete.php", headers=v, data={"id": str(hook["id"])})
+    rec.call(P, "/api/webhooks-delete.php", headers=v, data={"id": "x"})
 
 
 def test_every_operation_answers_as_documented(db, client):
