@@ -89,6 +89,7 @@ def _order_action(request, db, user):
     uuid = _data(request, "transaction_uuid") or _data(request, "uuid")
     order = db.one("SELECT buyer_uuid, store_uuid FROM transactions WHERE uuid = ?", (uuid,)) if uuid else None
     action = request.data.get("action")
+    action = action.strip().lower() if isinstance(action, str) else ""
     return _party_rule(db, user, order, action != "partial_refund")
 
 
