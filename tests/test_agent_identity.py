@@ -197,3 +197,26 @@ def test_other_credentials_win_and_banned_agents_are_refused(client, db, provide
     users.set_banned(db, uuid, True)
     r = me(client, "tok-alice")
     assert r.status == 403 and "banned" in r.json()["error"]
+
+
+def test_concurrent_first_requests_make_one_user(db, provider, live_server):
+    import urllib.request
+    results = []
+
+    def call():
+        req = urllib.request.Request(live_server + "/api/auth-user.php", headers={"X-Agent-Identity": "tok-alice"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                results.append((resp.status, json.loads(resp.read())["user_uuid"]))
+        except Exception as e:      # noqa: BLE001 (recorded and asserted below)
+            results.append((getattr(e, "code", None), str(e)))
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [s for s, _ in results] == [200] * 8, results
+    assert len({u for _, u in results}) == 1
+    assert db.value("SELECT COUNT(*) FROM users") == 1
+    assert db.value("SELECT COUNT(*) FROM api_keys WHERE agent_id = 'agent-1'") == 1

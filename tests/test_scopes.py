@@ -389,3 +389,19 @@ def test_a_key_made_before_the_migration_keeps_working_as_full(bare_db, monkeypa
     assert r.status == 200, r
     assert item_post(client, headers, r.json()["uuid"]).status == 200
     assert client.post("/api/keys.php", data={"name": "new"}, headers=headers).status == 200
+
+
+def test_pages_follow_the_same_scopes(client, db):
+    w = market.world(db)
+    uuid = market.order(db, w, "COMPLETED")
+    _, vorders = new_key(client, w.vendor, ["orders"])
+    r = client.post(f"/payment.php?uuid={uuid}", data={"action": "dispatch"}, headers=vorders)
+    assert r.status == 403 and "lacks the 'store' scope" in r.text
+    _, vstore = new_key(client, w.vendor, ["store"], w.store["uuid"])
+    r = client.post(f"/payment.php?uuid={uuid}", data={"action": "dispatch"}, headers=vstore)
+    assert r.status in (200, 303), r
+    _, border = new_key(client, w.buyer, ["orders"])
+    r = client.post("/settings/user.php", data={"refund_address": market.ADDR_A}, headers=border)
+    assert r.status == 403 and "lacks the 'full' scope" in r.text
+    r = client.post(f"/payment.php?uuid={uuid}", data={"action": "release"}, headers=border)
+    assert r.status in (200, 303), r
