@@ -102,6 +102,35 @@ def _dispute_post(request, db, user):
     return _party_rule(db, user, order, True)
 
 
+def _item_edit(request, db, user):
+    """/item/edit.php: the store of the item or package its form creates or updates."""
+    form = request.data.get("form")
+    if form == "item_create":
+        return (STORE,), _data(request, "store_uuid")
+    if form == "item_update":
+        uuid = _data(request, "uuid")
+        return (STORE,), db.value("SELECT store_uuid FROM items WHERE uuid = ?", (uuid,)) if uuid else None
+    if form == "package_update":
+        uuid = _data(request, "package_uuid")
+        return (STORE,), db.value("SELECT i.store_uuid FROM packages p JOIN items i ON i.uuid = p.item_uuid "
+                                  "WHERE p.uuid = ?", (uuid,)) if uuid else None
+    return _item_store(request, db, user)
+
+
+def _dispute_page(request, db, user):
+    """/dispute.php?uuid= (a dispute's or an order's uuid): claims by party, resolve by staff."""
+    if request.data.get("action") == "resolve":
+        return (FULL,), None
+    uuid = request.arg("uuid")
+    uuid = uuid if isinstance(uuid, str) and len(uuid) <= 64 else None
+    order = None
+    if uuid:
+        order = db.one("SELECT t.buyer_uuid, t.store_uuid FROM disputes d JOIN transactions t "
+                       "ON t.uuid = d.transaction_uuid WHERE d.uuid = ?", (uuid,)) or \
+            db.one("SELECT buyer_uuid, store_uuid FROM transactions WHERE uuid = ?", (uuid,))
+    return _party_rule(db, user, order, True)
+
+
 BY_ROLE = "orders for the buyer, store for a member of the order's store, full for staff"
 
 # script (path under public/, without .py) -> {METHOD: Rule}
@@ -135,6 +164,12 @@ TABLE = {
     # HTML pages that change state the way the API does (other pages' POSTs need full).
     "book": {"GET": Rule(READ), "POST": Rule(ORDERS)},
     "payment": {"GET": Rule(READ), "POST": Rule(ORDERS, STORE, resolve=_order_action, note=BY_ROLE)},
+    "dispute": {"GET": Rule(READ), "POST": Rule(ORDERS, STORE, resolve=_dispute_page, note=BY_ROLE)},
+    "create_store": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_new_store)},
+    "settings/store": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_store_field("uuid"))},
+    "item/edit": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_item_edit)},
+    "deposits/add": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_store_field("store_uuid"))},
+    "deposits/withdraw": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_deposit_store)},
 }
 
 # The JSON API's URL of a script (for the OpenAPI document).

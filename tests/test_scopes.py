@@ -405,3 +405,26 @@ def test_pages_follow_the_same_scopes(client, db):
     assert r.status == 403 and "lacks the 'full' scope" in r.text
     r = client.post(f"/payment.php?uuid={uuid}", data={"action": "release"}, headers=border)
     assert r.status in (200, 303), r
+
+
+def test_store_pages_follow_the_store_limit(client, db):
+    w = market.world(db)
+    second = market.store(db, w.vendor, "second")
+    _, key_a = new_key(client, w.vendor, ["store"], w.store["uuid"])
+    r = client.post("/item/edit.php", data={"form": "item_create", "store_uuid": w.store["uuid"], "name": "page-a",
+                                            "description": "d"}, headers=key_a)
+    assert r.status == 303, r
+    r = client.post("/item/edit.php", data={"form": "item_create", "store_uuid": second["uuid"], "name": "page-b",
+                                            "description": "d"}, headers=key_a)
+    assert r.status == 403 and "limited to the store" in r.text
+    r = client.post("/item/edit.php", data={"form": "package_update", "package_uuid": w.package["uuid"],
+                                            "name": "renamed", "price_usd": "100"}, headers=key_a)
+    assert r.status == 303, r
+    r = client.post("/create-store.php", data={"storename": "third", "description": "d", "vendorship_agree": "1"},
+                    headers=key_a)
+    assert r.status == 403 and "cannot create stores" in r.text
+    _, orders_key = new_key(client, w.vendor, ["orders"])
+    r = client.post(f"/settings/store.php?uuid={w.store['uuid']}", data={"description": "x"}, headers=orders_key)
+    assert r.status == 403 and "lacks the 'store' scope" in r.text
+    assert db.value("SELECT COUNT(*) FROM items WHERE store_uuid = ?", (second["uuid"],)) == 0
+    assert db.value("SELECT name FROM packages WHERE uuid = ?", (w.package["uuid"],)) == "renamed"
