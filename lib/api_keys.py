@@ -5,6 +5,11 @@ A key is 64 hex characters, shown once at creation; the table keeps its SHA-256
 characters (`key_prefix`) for display. Revoked keys stop working at once: every
 request looks the key up.
 
+Scopes (issue 12, lib/scopes.py): a key has `scopes` (read, orders, store, full; default
+full, also for keys made before scopes existed) and optionally `store_uuid`, one of its
+user's stores the store scope is limited to. A row with `agent_id` stands for an agent
+identity (lib/agent_identity.py): it is not a usable key, not listed and not revocable here.
+
 Rate limit: RATE_LIMIT requests per rolling RATE_WINDOW_MS per key, exact under
 concurrency. Each request runs one transaction that locks the key's row
 (SELECT ... FOR UPDATE on MariaDB; SQLite's BEGIN IMMEDIATE serializes writers),
@@ -20,7 +25,7 @@ import re
 import secrets
 import time
 
-from lib import audit
+from lib import audit, scopes
 from lib.db import utc_now
 from lib.http import HttpError
 
@@ -29,7 +34,7 @@ RATE_WINDOW_MS = 60 * 1000
 KEYS_PER_USER = 25
 NAME_MAX = 64
 KEY_RE = re.compile(r"[0-9a-fA-F]{64}")
-LIST_FIELDS = ("id", "name", "key_prefix", "created_at", "last_used_at")
+LIST_FIELDS = ("id", "name", "key_prefix", "created_at", "last_used_at", "scopes", "store_uuid")
 
 
 def key_hash(key):
@@ -48,21 +53,52 @@ def validate_name(name):
     return name
 
 
-def create_key(db, user_uuid, name, ip=None):
-    """Create a key; return (plaintext_key, row dict). The plaintext is never stored."""
+def validate_store(db, user_uuid, key_scopes, store_uuid):
+    """The store a `store`-scoped key is limited to (None: not limited). 400 without the
+    store scope, 404 unknown store, 403 a store the user is not a member of."""
+    if store_uuid is None or store_uuid == "":
+        return None
+    if not isinstance(store_uuid, str) or len(store_uuid) > 36:
+        raise HttpError(400, "store_uuid must be a store's uuid", fields={"store_uuid": "uuid"})
+    if scopes.STORE not in key_scopes:
+        raise HttpError(400, "store_uuid limits the 'store' scope: give scopes including store (not full)",
+                        fields={"store_uuid": "needs the store scope"})
+    if db.value("SELECT 1 FROM stores WHERE uuid = ?", (store_uuid,)) is None:
+        raise HttpError(404, "no such store")
+    if db.value("SELECT 1 FROM store_users WHERE store_uuid = ? AND user_uuid = ?",
+                (store_uuid, user_uuid)) is None:
+        raise HttpError(403, "you are not a member of this store")
+    return store_uuid
+
+
+def create_key(db, user_uuid, name, ip=None, key_scopes=None, store_uuid=None):
+    """Create a key; return (plaintext_key, row dict). The plaintext is never stored.
+    `key_scopes`: a list or comma-separated string of lib.scopes names (default full);
+    `store_uuid`: limit the store scope to one of the user's stores."""
     name = validate_name(name)
+    granted = scopes.parse(key_scopes)
+    store_uuid = validate_store(db, user_uuid, granted, store_uuid)
     key = secrets.token_hex(32)
     row = {"user_uuid": user_uuid, "name": name, "key_hash": key_hash(key),
-           "key_prefix": key[:8], "created_at": utc_now(), "last_used_at": None, "revoked_at": None}
+           "key_prefix": key[:8], "created_at": utc_now(), "last_used_at": None, "revoked_at": None,
+           "scopes": scopes.to_text(granted), "store_uuid": store_uuid}
     with db.transaction():
         db.one("SELECT id FROM users WHERE uuid = ? FOR UPDATE", (user_uuid,))
-        active = db.value("SELECT COUNT(*) FROM api_keys WHERE user_uuid = ? AND revoked_at IS NULL",
-                          (user_uuid,), default=0)
+        active = db.value("SELECT COUNT(*) FROM api_keys WHERE user_uuid = ? AND revoked_at IS NULL "
+                          "AND agent_id IS NULL", (user_uuid,), default=0)
         if int(active) >= KEYS_PER_USER:
             raise HttpError(409, f"at most {KEYS_PER_USER} active API keys; revoke one first")
         row["id"] = db.insert("api_keys", row)
-        audit.log(db, "key_created", user_uuid, f"api_key:{row['id']}", f"{row['key_prefix']} {name}", ip)
-    return key, row
+        audit.log(db, "key_created", user_uuid, f"api_key:{row['id']}",
+                  f"{row['key_prefix']} {name} [{row['scopes']}{' ' + store_uuid if store_uuid else ''}]", ip)
+    return key, _public(row)
+
+
+def _public(row):
+    """A key row as the API shows it: scopes as a list."""
+    out = {k: row.get(k) for k in LIST_FIELDS}
+    out["scopes"] = list(scopes.from_text(row.get("scopes")))
+    return out
 
 
 def lookup(db, key):
@@ -73,8 +109,9 @@ def lookup(db, key):
         return None
     from lib import users
     row = db.one("SELECT * FROM api_keys WHERE key_hash = ?", (key_hash(key.strip()),))
-    if row is None:
+    if row is None or row.get("agent_id"):
         return None
+    row["scopes"] = scopes.from_text(row.get("scopes"))
     row["user"] = users.by_uuid(db, row["user_uuid"])
     return row
 
@@ -82,14 +119,15 @@ def lookup(db, key):
 def list_keys(db, user_uuid):
     """The user's active keys, newest first (never the key itself)."""
     rows = db.query("SELECT * FROM api_keys WHERE user_uuid = ? AND revoked_at IS NULL "
-                    "ORDER BY id DESC", (user_uuid,))
-    return [{k: r[k] for k in LIST_FIELDS} for r in rows]
+                    "AND agent_id IS NULL ORDER BY id DESC", (user_uuid,))
+    return [_public(r) for r in rows]
 
 
 def revoke(db, user_uuid, key_id, ip=None):
     """Revoke one of the user's own keys. 404 if it is not theirs, 409 if already revoked."""
     with db.transaction():
-        row = db.one("SELECT * FROM api_keys WHERE id = ? AND user_uuid = ? FOR UPDATE", (key_id, user_uuid))
+        row = db.one("SELECT * FROM api_keys WHERE id = ? AND user_uuid = ? AND agent_id IS NULL FOR UPDATE",
+                     (key_id, user_uuid))
         if row is None:
             raise HttpError(404, "no such API key")
         if row["revoked_at"]:
@@ -97,7 +135,7 @@ def revoke(db, user_uuid, key_id, ip=None):
         db.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ?", (utc_now(), key_id))
         db.execute("DELETE FROM api_key_requests WHERE api_key_id = ?", (key_id,))
         audit.log(db, "key_revoked", user_uuid, f"api_key:{key_id}", row["key_prefix"], ip)
-    return {k: row[k] for k in LIST_FIELDS}
+    return _public(row)
 
 
 def count_request(db, key_id, now_ms=None):

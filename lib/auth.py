@@ -2,7 +2,9 @@
 
 A request is authenticated by an API key (`Authorization: Bearer KEY`,
 `X-API-Key: KEY` or `?token=KEY`) or by the session cookie. A key that is given
-wins over a cookie. Keys are rate limited (lib.api_keys); state-changing requests
+wins over a cookie; with neither, an `X-Agent-Identity` token (lib.agent_identity, when
+configured). Keys and agents carry scopes (lib.scopes), checked here once per request.
+Keys are rate limited (lib.api_keys); state-changing requests
 authenticated by the cookie need the CSRF token (lib.csrf).
 
     user = auth.optional_user(request)     # None for anonymous visitors
@@ -15,7 +17,7 @@ payout_address, created_at. Call these before opening a transaction.
 """
 import urllib.parse
 
-from lib import api_keys, csrf, session
+from lib import agent_identity, api_keys, csrf, scopes, session
 from lib.db import get_db
 from lib.http import HttpError
 
@@ -57,6 +59,7 @@ def _authenticate(request):
             raise HttpError(403, "this account is banned")
         api_keys.count_request(db, row["id"])
         request.api_key_id = row["id"]
+        scopes.attach(request, row["scopes"], row.get("store_uuid"))
         return user, "api_key", None
     token = request.cookies.get(session.COOKIE)
     if token:
@@ -66,6 +69,9 @@ def _authenticate(request):
             user = users.by_uuid(db, row["user_uuid"])
             if user is not None and not user["banned"]:
                 return user, "session", row
+    agent_token = agent_identity.token_from_request(request)   # None unless configured
+    if agent_token is not None:
+        return agent_identity.authenticate(db, request, agent_token), "agent", None
     return None, None, None
 
 
@@ -94,6 +100,7 @@ def optional_user(request):
         return cached
     user, method, row = _authenticate(request)
     request.user, request.auth_method, request.session = user, method, row
+    scopes.check(request, get_db(), user)    # 403 when the key's scopes do not cover this call
     request._auth_user = user
     return user
 

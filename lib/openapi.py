@@ -513,3 +513,28 @@ def document():
         },
         "paths": _with_common_errors(PATHS),
     })
+
+
+# -- scoped API keys (issue 12): x-scope per operation, and the key fields -----------------
+_document_without_scopes = document
+
+
+def document():
+    """The OpenAPI document with each operation's `x-scope` (lib/scopes.py) and the scope
+    fields of API keys."""
+    from lib import scopes
+    doc = _document_without_scopes()
+    key_fields = {"scopes": _arr({"type": "string", "enum": list(scopes.SCOPES)}),
+                  "store_uuid": UUID_N}
+    doc["components"]["schemas"]["ApiKey"]["properties"].update(key_fields)
+    doc["components"]["schemas"]["ApiKey"]["required"] = sorted(doc["components"]["schemas"]["ApiKey"]["properties"])
+    keys_post = doc["paths"]["/api/keys.php"]["post"]
+    keys_post["responses"]["200"]["content"]["application/json"]["schema"]["properties"].update(key_fields)
+    for media in keys_post["requestBody"]["content"].values():
+        media["schema"]["properties"].update({
+            "scopes": {"description": "read, orders, store, full (default full): a list, or comma-separated",
+                       "oneOf": [{"type": "string", "maxLength": 64},
+                                 _arr({"type": "string", "enum": list(scopes.SCOPES)})]},
+            "store_uuid": {"type": "string", "format": "uuid",
+                           "description": "limit the store scope to one of my stores"}})
+    return scopes.annotate_openapi(doc)

@@ -33,7 +33,8 @@ def test_create_key_shows_it_once_and_stores_only_its_hash(client, db):
     assert key not in json.dumps(row)
     listed = client.get("/api/keys.php", headers=user["headers"]).json()["keys"]
     assert [k["name"] for k in listed] == ["my script", "test"]
-    assert set(listed[0]) == {"id", "name", "key_prefix", "created_at", "last_used_at"}
+    assert set(listed[0]) == {"id", "name", "key_prefix", "created_at", "last_used_at", "scopes", "store_uuid"}
+    assert listed[0]["scopes"] == ["full"] and listed[0]["store_uuid"] is None
     assert key not in json.dumps(listed)
     # the new key works
     me = client.get("/api/auth-user.php", headers={"Authorization": f"Bearer {key}"}).json()

@@ -1,8 +1,12 @@
 """GET/POST /api/keys.php: my API keys.
 
-GET  -> {"keys": [{id, name, key_prefix, created_at, last_used_at}]} (active keys, newest first)
-POST name -> {"ok": true, "id", "name", "key_prefix", "created_at", "api_key"}; the key is
-shown only in this answer (only its hash is stored).
+GET  -> {"keys": [{id, name, key_prefix, created_at, last_used_at, scopes, store_uuid}]}
+     (active keys, newest first)
+POST name, optional scopes (a list, or comma-separated: read, orders, store, full; default
+     full) and store_uuid (limits the store scope to one of my stores: 404 unknown store,
+     403 not my store) -> {"ok": true, "id", "name", "key_prefix", "created_at", "scopes",
+     "store_uuid", "api_key"}; the key is shown only in this answer (only its hash is
+     stored). Creating keys needs a session or a full-scope key (lib/scopes.py).
 """
 from lib import api_keys, auth
 from lib.db import get_db
@@ -16,7 +20,10 @@ def get(request):
 
 def post(request):
     user = auth.require_user(request)
-    key, row = api_keys.create_key(get_db(), user["uuid"], request.data.get("name"), request.client_ip)
+    d = request.data
+    key, row = api_keys.create_key(get_db(), user["uuid"], d.get("name"), request.client_ip,
+                                   key_scopes=d.get("scopes"), store_uuid=d.get("store_uuid"))
     return json_response({"ok": True, "id": row["id"], "name": row["name"],
                           "key_prefix": row["key_prefix"], "created_at": row["created_at"],
+                          "scopes": row["scopes"], "store_uuid": row["store_uuid"],
                           "api_key": key})
