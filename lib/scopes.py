@@ -144,6 +144,11 @@ TABLE = {
     "api/items": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_store_field("store_uuid"))},
     "api/keys": {"GET": Rule(READ), "POST": Rule(FULL)},
     "api/keys_revoke": {"POST": Rule(FULL)},
+    # Webhook endpoints are account settings: reading them is a read, changing them is full.
+    "api/webhooks": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/webhooks_delete": {"POST": Rule(FULL)},
+    "api/webhook_deliveries": {"GET": Rule(READ)},
+    "api/webhook_redeliver": {"POST": Rule(FULL)},
     "api/openapi": {"GET": Rule(READ)},
     "api/packages": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_item_store)},
     "api/payout_actions": {"GET": Rule(READ), "POST": Rule(FULL)},
