@@ -88,7 +88,7 @@ def test_api_order_paid_and_released(anvil, db, client, env):
     shop = Shop(db, client)
     uuid, escrow, amount = paid_api_order(anvil, db, client, env, shop)
     result = act(client, shop.buyer, uuid, "release")
-    assert result["intent"]["action"] == "RELEASE"
+    assert result["intent"] == "RELEASE" and result["intent_detail"]["action"] == "RELEASE"
     settle(anvil, db, env, client, shop.buyer, uuid, "RELEASED")
     rows = payout_rows(db, uuid)
     commission = amount // 5
