@@ -43,6 +43,10 @@ def check(schema, value, doc, where="$"):
             return problems + [f"{where}: {value!r} is not {kinds}"]
     if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
         problems.append(f"{where}: {value!r} does not match {schema['pattern']}")
+    if isinstance(value, str) and "minLength" in schema and len(value) < schema["minLength"]:
+        problems.append(f"{where}: {value[:40]!r} shorter than {schema['minLength']}")
+    if isinstance(value, str) and "maxLength" in schema and len(value) > schema["maxLength"]:
+        problems.append(f"{where}: {value[:40]!r} longer than {schema['maxLength']}")
     if isinstance(value, str) and schema.get("format") == "uuid" and not UUID_RE.match(value):
         problems.append(f"{where}: {value!r} is not a uuid")
     if isinstance(value, int) and not isinstance(value, bool):
