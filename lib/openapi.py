@@ -364,6 +364,13 @@ def _paths():
                     "its minimum, intents needing staff attention, open staff flags).")},
     "/api/openapi.json": {"get": _op("This document", {"type": "object", "required": ["openapi", "paths"]}, [],
                                      auth=False)},
+    "/api/skill.php": {"get": {
+        "summary": "A guide for AI agents (Markdown), generated from this document",
+        "description": "Base URL, how to get and send an API key, the order lifecycle, and every endpoint "
+                       "with its parameters, constraints and an example request.",
+        "security": [],
+        "responses": {"200": {"description": "OK", "content": {
+            "text/markdown": {"schema": {"type": "string", "contentEncoding": "utf-8"}}}}}}},
     "/api/stores.php": {
         "get": _op("List stores (suspended hidden), one store, or mine",
                    {"anyOf": [_page("stores", _ref("Store")), _obj({"stores": _arr(_ref("Store"))}),
@@ -601,12 +608,15 @@ def _paths():
 PATHS = _paths()
 
 
+PUBLIC_DOCS = ("/health.php", "/api/openapi.json", "/api/skill.php")   # no auth: no 401/429
+
+
 def _with_common_errors(paths):
     """Any request may carry an API key: an invalid one is 401, too many requests 429;
     any POST body over 1 MiB is refused with 413."""
     paths = copy.deepcopy(paths)
     for path, ops in paths.items():
-        if path in ("/health.php", "/api/openapi.json"):
+        if path in PUBLIC_DOCS:
             continue
         for method, op in ops.items():
             for code in (401, 429) + ((413,) if method == "post" else ()):
