@@ -219,3 +219,22 @@ def test_admin_add_token_has_id_at_the_top(client, db):
     tokens = get(client, "/admin/tokens.php", admin)["tokens"]
     assert {"id", "chain_id", "symbol", "contract_address", "decimals", "status", "manual_usd_price"} <= set(tokens[0])
     assert post(client, "/admin/tokens-remove.php", admin, id=str(body["id"])) == {"ok": True, "id": body["id"]}
+
+
+# -- refund_percent 100 all the way to the payout plan ----------------------------------------
+
+def test_partial_refund_of_100_percent_pays_the_vendor_nothing(db, w):
+    import types
+    from decimal import Decimal
+    from cron import payouts
+    shares = payouts.split_partial_refund(10 ** 18 + 7, Decimal("0.10"), 100)
+    assert shares["vendor"] == 0 and shares["buyer"] + shares["resolver"] == 10 ** 18 + 7
+    # the store and its owner have no payout address: not needed when the vendor gets nothing
+    order = {"chain_id": 1, "store_uuid": w.store["uuid"], "refund_address": market.ADDR_A,
+             "buyer_uuid": w.buyer["uuid"]}
+    ctx = types.SimpleNamespace(db=db, env={"COMMISSION_WALLET_1": market.ADDR_B})
+    intent = {"action": "PARTIAL_REFUND", "refund_percent": 100, "requested_by": w.staff["uuid"]}
+    gross = payouts.order_gross(ctx, intent, order, 1000)
+    assert gross == [("buyer", market.ADDR_A, 900), ("resolver", market.ADDR_B, 100), ("vendor", None, 0)]
+    with pytest.raises(payouts.PayoutRefused, match="vendor has no payout address"):
+        payouts.order_gross(ctx, dict(intent, refund_percent=99), order, 1000)
