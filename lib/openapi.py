@@ -341,7 +341,9 @@ def _op(summary, ok, errors, params=None, body=None, auth=True, description=None
 
 
 STR = {"type": "string"}
-CSRF = {"csrf_token": {"type": "string", "description": "needed with a session cookie, not with an API key"}}
+CSRF = {"csrf_token": {"type": "string", "description": "needed with a session cookie when the request carries a "
+                                                       "browser signal (Origin, Referer, Sec-Fetch-*, Accept "
+                                                       "text/html); never with an API key"}}
 
 
 def _fields(**props):
@@ -643,7 +645,8 @@ def document():
                 "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                 "apiKeyQuery": {"type": "apiKey", "in": "query", "name": "token"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "session",
-                            "description": "browser session; state-changing requests need csrf_token"},
+                            "description": "browser session; a state-changing request with a browser "
+                                           "signal (Origin, Referer, Sec-Fetch-*) needs csrf_token"},
             },
             "schemas": SCHEMAS,
         },
