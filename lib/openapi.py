@@ -6,6 +6,7 @@ public/api/ and public/admin/ is described here, so the two cannot drift apart.
 """
 import copy
 
+PUBLIC_DOCS = ("/health.php", "/api/openapi.json", "/api/skill.php")   # no auth: no 401/429
 ERROR_TEXT = {400: "Bad input", 401: "Not authenticated (or an invalid/revoked API key)",
               403: "Not allowed (role, membership, CSRF)", 404: "Not found (or not yours)",
               409: "Conflict: wrong state, duplicate, stale price", 413: "Request body larger than 1 MiB",
@@ -354,8 +355,7 @@ def _fields(**props):
     return out
 
 
-def _paths():
-  return {
+PATHS = {
     "/health.php": {"get": _op("Health: database, last cron run, chain heads, payout engine figures", _obj({
         "ok": _t(B), "database": _t(S), "last_cron_run": {"type": ["object", "null"]},
         "chains": _arr({"type": "object"}),
@@ -607,10 +607,20 @@ def _paths():
 }
 
 
-PATHS = _paths()
-
-
-PUBLIC_DOCS = ("/health.php", "/api/openapi.json", "/api/skill.php")   # no auth: no 401/429
+def _current_chain_ids(paths):
+    """Every chain_id input lists the chains accepted now (ALLOW_DEV_CHAIN is read per request)."""
+    ids = chain_ids()
+    for ops in paths.values():
+        for op in ops.values():
+            schemas = [p.get("schema", {}) for p in op.get("parameters", []) if p["name"] == "chain_id"]
+            for content in op.get("requestBody", {}).get("content", {}).values():
+                prop = content.get("schema", {}).get("properties", {}).get("chain_id")
+                if prop:
+                    schemas.append(prop)
+            for schema in schemas:
+                if "enum" in schema:
+                    schema["enum"] = list(ids)
+    return paths
 
 
 def _with_common_errors(paths):
@@ -650,5 +660,5 @@ def document():
             },
             "schemas": SCHEMAS,
         },
-        "paths": _with_common_errors(_paths()),
+        "paths": _current_chain_ids(_with_common_errors(PATHS)),
     })
