@@ -607,6 +607,21 @@ PATHS = {
 }
 
 
+def _with_common_errors(paths):
+    """Any request may carry an API key: an invalid one is 401, too many requests 429;
+    any POST body over 1 MiB is refused with 413."""
+    paths = copy.deepcopy(paths)
+    for path, ops in paths.items():
+        if path in PUBLIC_DOCS:
+            continue
+        for method, op in ops.items():
+            for code in (401, 429) + ((413,) if method == "post" else ()):
+                op["responses"].setdefault(str(code), {
+                    "description": ERROR_TEXT[code], "content": {"application/json": {"schema": _ref("Error")}}})
+            op["responses"] = dict(sorted(op["responses"].items()))
+    return paths
+
+
 def _current_chain_ids(paths):
     """Every chain_id input lists the chains accepted now (ALLOW_DEV_CHAIN is read per request)."""
     ids = chain_ids()
@@ -620,21 +635,6 @@ def _current_chain_ids(paths):
             for schema in schemas:
                 if "enum" in schema:
                     schema["enum"] = list(ids)
-    return paths
-
-
-def _with_common_errors(paths):
-    """Any request may carry an API key: an invalid one is 401, too many requests 429;
-    any POST body over 1 MiB is refused with 413."""
-    paths = copy.deepcopy(paths)
-    for path, ops in paths.items():
-        if path in PUBLIC_DOCS:
-            continue
-        for method, op in ops.items():
-            for code in (401, 429) + ((413,) if method == "post" else ()):
-                op["responses"].setdefault(str(code), {
-                    "description": ERROR_TEXT[code], "content": {"application/json": {"schema": _ref("Error")}}})
-            op["responses"] = dict(sorted(op["responses"].items()))
     return paths
 
 
