@@ -172,6 +172,12 @@ def baselines(x):
         ("/admin/config.php", "post"): (ad, {"price_max_age": "20m"}, {}),
         ("/admin/users.php", "get"): (ad, {}, {}),
         ("/admin/users.php", "post"): (ad, {"username": "target1", "role": "customer"}, {}),
+        # the webhook endpoints (issue 12, point 3: another branch), when this tree has them
+        ("/api/webhooks.php", "get"): (s, {}, {}),
+        ("/api/webhooks.php", "post"): (s, {"url": "https://hooks.example/x", "events": "order.paid"}, {}),
+        ("/api/webhooks-delete.php", "post"): (s, {"id": "999999"}, {}),
+        ("/api/webhook-deliveries.php", "get"): (s, {"webhook_id": "999999"}, {}),
+        ("/api/webhook-redeliver.php", "post"): (s, {"delivery_id": "999999"}, {}),
     }
 
 
@@ -203,7 +209,8 @@ def test_every_constraint_is_enforced_at_its_edge(db, app):
     client = Client(app)
     table = baselines(x)
     documented = {(p, m) for p, ops in doc["paths"].items() for m in ops}
-    assert set(table) == documented, "give every documented operation a baseline"
+    assert documented - set(table) == set(), "give every documented operation a baseline"
+    table = {op: row for op, row in table.items() if op in documented}
     problems, tried = [], 0
     for (path, method), (who, base, overrides) in table.items():
         op = doc["paths"][path][method]
