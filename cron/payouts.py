@@ -553,7 +553,6 @@ def order_gross(ctx, intent, order, balance):
         if pct is None or not 1 <= int(pct) <= 100:
             raise PayoutRefused("partial refund needs refund_percent 1-100")
         buyer = refund_address(db, order)
-        vendor = vendor_address(db, order["store_uuid"])
         resolver = None
         if intent.get("requested_by"):
             row = db.one("SELECT payout_address FROM users WHERE uuid = ?", (intent["requested_by"],))
@@ -563,6 +562,8 @@ def order_gross(ctx, intent, order, balance):
             # A resolver without a payout address: the share goes to the marketplace.
             resolver = commission_wallet(ctx.env, chain_id)
         shares = split_partial_refund(balance, config.fraction(db, "partial_refund_resolver_percent"), pct)
+        # refund_percent 100 leaves the vendor nothing: no payout address is needed then
+        vendor = vendor_address(db, order["store_uuid"]) if shares["vendor"] > 0 else None
         return [("buyer", buyer, shares["buyer"]), ("resolver", resolver, shares["resolver"]),
                 ("vendor", vendor, shares["vendor"])]
     raise PayoutRefused("unknown action %s" % action)

@@ -3,8 +3,12 @@
 - Logged-in requests: the token is HMAC-SHA256(CSRF_SALT, session.csrf_secret),
   bound to the session (a new session, a new token). Every state-changing request
   (POST, PUT, PATCH, DELETE) authenticated by the session cookie must carry it as
-  the form/JSON field `csrf_token` or the `X-CSRF-Token` header (lib.auth checks).
-  Requests authenticated by API key need none.
+  the form/JSON field `csrf_token` or the `X-CSRF-Token` header (lib.auth checks)
+  whenever it carries any browser signal: an `Origin` or `Referer` header, any
+  `Sec-Fetch-*` header, or an `Accept` asking for HTML (a form navigation). A session
+  request with none of them (a script, the original's SDK and MCP plugin) cannot be a
+  cross-site forgery (a browser always sends at least one of them on a cross-site
+  POST) and needs no token. Requests authenticated by API key need none.
 - Login and registration forms (no session yet): a random `csrf_pre` cookie
   (HttpOnly, SameSite=Lax) and a token HMAC(CSRF_SALT, "pre:" + cookie) in the form.
   A POST to /login.php or /register.php without a token is accepted from
@@ -54,9 +58,21 @@ def _equal(a, b):
         a.encode("utf-8", "replace"), b.encode("utf-8", "replace"))
 
 
+def browser_signals(request):
+    """The names of the browser signals the request carries (see the module doc)."""
+    found = [name for name in ("origin", "referer") if request.headers.get(name) not in (None, "")]
+    found += sorted(name for name in request.headers if name.lower().startswith("sec-fetch-"))
+    if request.wants_html:
+        found.append("accept: text/html")
+    return found
+
+
 def check_session_request(request):
-    """403 unless a state-changing session request carries its session's token."""
+    """403 unless a state-changing session request carries its session's token
+    (a request without any browser signal needs none; a token it sends must still be valid)."""
     if request.method not in STATE_CHANGING or request.session is None:
+        return
+    if not browser_signals(request) and not submitted_token(request):
         return
     given = submitted_token(request)
     if not given:

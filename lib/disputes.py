@@ -77,10 +77,12 @@ def _row(db, dispute_uuid):
 
 
 def _json(row):
-    return {k: row[k] for k in ("uuid", "transaction_uuid", "opened_by", "opened_by_username", "status",
-                                "resolution", "refund_percent", "resolved_by", "created_at",
-                                "resolved_at", "store_uuid", "storename", "buyer_uuid",
-                                "buyer_username")}
+    out = {k: row[k] for k in ("uuid", "transaction_uuid", "opened_by", "opened_by_username", "status",
+                               "resolution", "refund_percent", "resolved_by", "created_at",
+                               "resolved_at", "store_uuid", "storename", "buyer_uuid",
+                               "buyer_username")}
+    out["resolver_user_uuid"] = row["resolved_by"]   # the original's name for resolved_by
+    return out
 
 
 def list_disputes(db, user, limit=50, offset=0, status=None):
@@ -149,7 +151,7 @@ def add_claim(db, user, dispute_uuid, claim):
 
 def resolve(db, staff_user, dispute_uuid, resolution, refund_percent=None, comment=None, ip=None):
     """Staff decide an open dispute: 'release' (to the vendor), 'refund' (all to the buyer)
-    or 'partial_refund' (refund_percent 1-99 to the buyer). Writes the intent and closes the
+    or 'partial_refund' (refund_percent 1-100 to the buyer). Writes the intent and closes the
     dispute in one transaction. 403 not staff, 404 unknown, 409 resolved / intent open.
     Returns the take_action result plus "dispute_uuid" and "resolution".
     """

@@ -6,6 +6,7 @@ public/api/ and public/admin/ is described here, so the two cannot drift apart.
 """
 import copy
 
+PUBLIC_DOCS = ("/health.php", "/api/openapi.json", "/api/skill.php")   # no auth: no 401/429
 ERROR_TEXT = {400: "Bad input", 401: "Not authenticated (or an invalid/revoked API key)",
               403: "Not allowed (role, membership, CSRF)", 404: "Not found (or not yours)",
               409: "Conflict: wrong state, duplicate, stale price", 413: "Request body larger than 1 MiB",
@@ -48,6 +49,8 @@ ADDRESS_N = _t(S, nullable=True, pattern=r"^0x[0-9a-fA-F]{40}$")
 STR_N = _t(S, nullable=True)
 USD = _t(S, pattern=r"^[0-9]+(\.[0-9]+)?$", description="USD as a decimal string")
 
+INTENT_NAME = {"enum": ["RELEASE", "CANCEL", "PARTIAL_REFUND", None],
+               "description": "the action name of the intent the action opened (the original's shape), or null"}
 ORDER_INTENT_ACTIONS = ["RELEASE", "CANCEL", "PARTIAL_REFUND", "LATE_REFUND", "RESCUE"]
 INTENT_STATUSES = ["pending", "processing", "needs_attention", "completed", "failed"]
 INT_N = _t(N, nullable=True)
@@ -146,7 +149,9 @@ SCHEMAS = {
     "Dispute": _obj({"uuid": UUID, "transaction_uuid": UUID, "opened_by": UUID, "opened_by_username": STR_N,
                      "status": {"enum": ["open", "resolved"]},
                      "resolution": {"enum": ["release", "refund", "partial_refund", None]},
-                     "refund_percent": _t(N, nullable=True), "resolved_by": UUID_N, "created_at": TIME,
+                     "refund_percent": _t(N, nullable=True), "resolved_by": UUID_N,
+                     "resolver_user_uuid": dict(UUID_N, description="the original's name of resolved_by"),
+                     "created_at": TIME,
                      "resolved_at": TIME_N, "store_uuid": UUID, "storename": _t(S), "buyer_uuid": UUID,
                      "buyer_username": _t(S), "claims": _arr(_ref("Claim"))},
                     required=["uuid", "transaction_uuid", "status", "resolution", "created_at"]),
@@ -155,10 +160,19 @@ SCHEMAS = {
     "Deposit": _obj({"uuid": UUID, "store_uuid": UUID, "storename": _t(S), "chain_id": _t(N), "currency": _t(S),
                      "token_contract": _t(S), "decimals": _t(N), "address": ADDRESS_N, "address_pending": _t(B),
                      "balance": AMOUNT, "open_withdrawal": UUID_N, "created_at": TIME, "updated_at": TIME,
+                     "crypto": _t(S, description="the currency symbol (the original's name)"),
+                     "crypto_value": dict(AMOUNT, description="the balance in token units (the original's name)"),
+                     "fiat_value": {"type": ["string", "null"], "pattern": r"^[0-9]+\.[0-9]{2}$",
+                                    "description": "the balance in USD, rounded down to the cent; null "
+                                                   "without a usable USD rate"},
+                     "currency_rate": {"type": ["string", "null"], "pattern": r"^[0-9]+(\.[0-9]+)?$",
+                                       "description": "USD per token (manual_usd_price or cron's fresh "
+                                                      "price), null when none is usable"},
                      "history": _arr(_obj({"time": TIME, "event": _t(S), "balance": AMOUNT, "comment": STR_N})),
                      "withdrawals": _arr(_obj({"uuid": UUID, "to_address": _t(S), "status": _t(S),
                                                "error": STR_N, "created_at": TIME, "updated_at": TIME}))},
-                    required=["uuid", "store_uuid", "chain_id", "currency", "address", "balance"]),
+                    required=["uuid", "store_uuid", "chain_id", "currency", "address", "balance", "crypto",
+                              "crypto_value", "fiat_value", "currency_rate"]),
     "Withdrawal": _obj({"uuid": UUID, "deposit_uuid": UUID, "to_address": _t(S), "status": _t(S),
                         "created_at": TIME}),
     "Token": _obj({"id": _t(N), "chain_id": _t(N), "symbol": _t(S), "contract_address": _t(S),
@@ -193,8 +207,115 @@ def _q(name, description, schema=None, required=False):
             "schema": schema or {"type": "string"}}
 
 
-PAGE_PARAMS = [_q("limit", "page size, 1-200 (default 50)", {"type": "integer", "minimum": 1, "maximum": 200}),
-               _q("offset", "rows to skip", {"type": "integer", "minimum": 0})]
+# -- request constraints: what lib/ enforces, so a generated client is never surprised ----------
+# Every documented request parameter and body field states the validation the server applies
+# (tests/test_openapi_constraints.py sends a value just inside and just outside each one).
+# `examples` hold a valid value; the agent guide (/api/skill.php) builds its curl examples from them.
+
+def _in(description, kind="string", examples=None, **constraints):
+    schema = {"type": kind, "description": description}
+    schema.update(constraints)
+    if examples is not None:
+        schema["examples"] = examples
+    return schema
+
+
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
+EXAMPLE_UUID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+EXAMPLE_ADDRESS = "0x52908400098527886E0F7030069857D2E4169EE7"
+LINE = r"^(?=.*\S)[^\x00-\x1f\x7f]*$"           # one line, not blank, no control characters
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"   # text: tabs and newlines allowed, other controls not
+
+
+def _uuid(description):
+    return _in(description, format="uuid", pattern=UUID_PATTERN, examples=[EXAMPLE_UUID])
+
+
+def _address(description, empty_clears=False):
+    if empty_clears:
+        return _in(description + "; EIP-55 checksummed (mixed case), empty clears",
+                   pattern=r"^(0x[0-9a-fA-F]{40})?$", maxLength=42, examples=[EXAMPLE_ADDRESS])
+    return _in(description + "; EIP-55 checksummed (mixed case)", pattern=ADDRESS_PATTERN,
+               minLength=42, maxLength=42, examples=[EXAMPLE_ADDRESS])
+
+
+def _line(description, max_length, example):
+    return _in(description, minLength=1, maxLength=max_length, pattern=LINE, examples=[example])
+
+
+def _text(description, max_length, example, required=False):
+    extra = {"minLength": 1} if required else {}
+    return _in(description, maxLength=max_length, pattern=TEXT, examples=[example], **extra)
+
+
+def _int_id(description, digits=18):
+    return _in(description, pattern="^[0-9]{1,%d}$" % digits, examples=["1"])
+
+
+def chain_ids():
+    """The chain ids the API accepts now (31337 only with ALLOW_DEV_CHAIN=1)."""
+    from lib import chains, tokens
+    return chains.supported_chain_ids(tokens.allow_dev())
+
+
+def _chain_id(description):
+    return _in(description, kind="integer", enum=chain_ids(), examples=[1])
+
+
+def _percent(description):
+    return _in(description, kind="integer", minimum=1, maximum=100, examples=[50])
+
+
+# storename: lib.catalog.STORENAME_RE; username: lib.users.USERNAME_RE; symbol: lib.tokens.SYMBOL_RE
+STORENAME = _in("1-16 characters: letters, digits, spaces (not first or last), '_', '-', '.'; unique "
+                "(case-insensitive)", minLength=1, maxLength=16,
+                pattern=r"^[A-Za-z0-9_.\-](?:[A-Za-z0-9 _.\-]{0,14}[A-Za-z0-9_.\-])?$", examples=["my-shop"])
+USERNAME = _in("1-16 characters: letters, digits, '_', '-', '.'", minLength=1, maxLength=16,
+               pattern=r"^[A-Za-z0-9_.\-]{1,16}$", examples=["alice"])
+SYMBOL = _in("token symbol, 1-16 letters, digits, '.', '-', '_' (first a letter or digit)", minLength=1,
+             maxLength=16, pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-_]{0,15}$", examples=["ETH"])
+CURRENCY = _in("token symbol of an active accepted token on the chain (default ETH)", minLength=1,
+               maxLength=16, examples=["ETH"])
+DESCRIPTION = _text("text, at most 10000 characters", 10000, "Hand-made, ships in a week")
+NAME64 = _line("1-64 characters, one line", 64, "Blue widget")
+# USD: digits with at most 2 decimals, more than 0 and at most 1000000 (lib.catalog.parse_price_usd)
+PRICE_USD = _in("USD price: more than 0 and at most 1000000, at most 2 decimals", maxLength=10,
+                pattern=r"^(?=[0-9.]*[1-9])([0-9]{1,6}(\.[0-9]{1,2})?|1000000(\.0{1,2})?)$",
+                examples=["19.99"])
+MANUAL_USD = _in("USD rate of one token, test networks only: more than 0, at most 1000000000, "
+                 "at most 18 decimals", maxLength=31,
+                 pattern=r"^(?=[0-9.]*[1-9])([0-9]{1,9}(\.[0-9]{1,18})?|1000000000(\.0{1,18})?)$",
+                 examples=["2500"])
+COMMENT = _text("optional note, at most 5000 characters", 5000, "looks fine")
+CONFIG_PATTERNS = {"duration": r"^(?=[0-9]*[1-9])[0-9]{1,6}[mhd]$", "fraction": r"^0*(1(\.0+)?|\.[0-9]+|0)$",
+                   "count": r"^[0-9]{1,4}$", "depth": r"^([0-9]{1,4}|finalized|safe)$"}
+CONFIG_EXAMPLES = {"duration": "15m", "fraction": "0.05", "count": "3", "depth": "12"}
+
+
+def _config_props():
+    from lib import config
+    props = {}
+    for name, (kind, default, description) in config.KEYS.items():
+        props[name] = _in(f"{description} ({kind}; default {default})", pattern=CONFIG_PATTERNS[kind],
+                          examples=[default])
+    return props
+
+
+ROLES = ("admin", "staff", "vendor", "customer")     # lib.users.ROLES
+ACTION = _in("the action (SPEC section 6; GET /api/transactions.php?uuid= lists allowed_actions)",
+             enum=["release", "cancel", "partial_refund", "dispatch", "confirm", "dispute"], examples=["release"])
+
+
+def _config_values():
+    from lib import config
+    return {name: _t(S, description=spec[2]) for name, spec in config.KEYS.items()}
+
+
+PAGE_PARAMS = [_q("limit", "page size, 1-200 (default 50)",
+                  {"type": "integer", "minimum": 1, "maximum": 200, "examples": [50]}),
+               _q("offset", "rows to skip (default 0)",
+                  {"type": "integer", "minimum": 0, "maximum": 10 ** 9, "examples": [0]})]
 
 
 def _body(props, required=()):
@@ -221,13 +342,16 @@ def _op(summary, ok, errors, params=None, body=None, auth=True, description=None
 
 
 STR = {"type": "string"}
-CSRF = {"csrf_token": {"type": "string", "description": "needed with a session cookie, not with an API key"}}
+CSRF = {"csrf_token": {"type": "string", "description": "needed with a session cookie when the request carries a "
+                                                       "browser signal (Origin, Referer, Sec-Fetch-*, Accept "
+                                                       "text/html); never with an API key"}}
 
 
 def _fields(**props):
+    """Body fields: name -> schema (a plain string is a field without constraints)."""
     out = dict(CSRF)
-    for name, desc in props.items():
-        out[name] = {"type": "string", "description": desc}
+    for name, spec in props.items():
+        out[name] = {"type": "string", "description": spec} if isinstance(spec, str) else spec
     return out
 
 
@@ -242,66 +366,87 @@ PATHS = {
                     "its minimum, intents needing staff attention, open staff flags).")},
     "/api/openapi.json": {"get": _op("This document", {"type": "object", "required": ["openapi", "paths"]}, [],
                                      auth=False)},
+    "/api/skill.php": {"get": {
+        "summary": "A guide for AI agents (Markdown), generated from this document",
+        "description": "Base URL, how to get and send an API key, the order lifecycle, and every endpoint "
+                       "with its parameters, constraints and an example request.",
+        "security": [],
+        "responses": {"200": {"description": "OK", "content": {
+            "text/markdown": {"schema": {"type": "string", "contentEncoding": "utf-8"}}}}}}},
     "/api/stores.php": {
         "get": _op("List stores (suspended hidden), one store, or mine",
                    {"anyOf": [_page("stores", _ref("Store")), _obj({"stores": _arr(_ref("Store"))}),
                               _obj({"store": _ref("Store")})]},
-                   [400, 401, 404], PAGE_PARAMS + [_q("uuid", "one store"), _q("mine", "1: the stores I belong to")],
+                   [400, 401, 404], PAGE_PARAMS + [_q("uuid", "one store", _uuid("a store's uuid")),
+                                                   _q("mine", "1: the stores I belong to (needs auth)")],
                    auth=False),
         "post": _op("Create a store: the creator becomes owner and vendor",
                     _obj({"ok": _t(B), "uuid": UUID, "store": _ref("Store")}), [400, 401, 403, 409],
-                    body=_body(_fields(storename="1-16 characters, unique", description="text",
-                                       vendorship_agree="1 (required)"), ["storename", "vendorship_agree"])),
+                    body=_body(_fields(storename=STORENAME, description=DESCRIPTION,
+                                       vendorship_agree=_in("agree to the vendorship terms (required)",
+                                                            enum=["1", "true", "yes", "on"], examples=["1"])),
+                               ["storename", "vendorship_agree"])),
     },
     "/api/items.php": {
         "get": _op("List items (search, category, store) or one item",
                    {"anyOf": [_obj({"items": _arr(_ref("Item")), "categories": _arr(_ref("Category")),
                                     "limit": _t(N), "offset": _t(N)}), _obj({"item": _ref("Item")})]},
-                   [400, 404], PAGE_PARAMS + [_q("uuid", "one item"), _q("store_uuid", "items of one store"),
-                                              _q("q", "search in name and description (max 100)"),
-                                              _q("category_id", "category id")], auth=False),
+                   [400, 404], PAGE_PARAMS + [_q("uuid", "one item", _uuid("an item's uuid")),
+                                              _q("store_uuid", "items of one store", _uuid("a store's uuid")),
+                                              _q("q", "search in name and description",
+                                                 _in("at most 100 characters", maxLength=100, examples=["widget"])),
+                                              _q("category_id", "category id",
+                                                 _int_id("an id from `categories`", 9))], auth=False),
         "post": _op("Add an item to a store (members)", _obj({"ok": _t(B), "uuid": UUID, "item": _ref("Item")}),
                     [400, 401, 403, 404, 409],
-                    body=_body(_fields(name="1-64 characters", store_uuid="the store", description="text",
-                                       category_id="a category id"), ["name", "store_uuid"])),
+                    body=_body(_fields(name=NAME64, store_uuid=_uuid("the store"), description=DESCRIPTION,
+                                       category_id=_int_id("a category id (GET /api/items.php lists them)", 9)),
+                               ["name", "store_uuid"])),
     },
     "/api/packages.php": {
         "get": _op("Packages of an item with a live quote per active token",
                    _obj({"packages": _arr(_ref("Package"))}), [400, 404],
-                   [_q("item_uuid", "the item", required=True)], auth=False),
+                   [_q("item_uuid", "the item", _uuid("an item's uuid"), required=True)], auth=False),
         "post": _op("Add a package priced in USD (members)",
                     _obj({"ok": _t(B), "uuid": UUID, "package": _ref("Package")}), [400, 401, 403, 404, 409],
-                    body=_body(_fields(item_uuid="the item", name="1-64 characters", description="text",
-                                       price_usd="0.01 to 1000000, at most 2 decimals"),
+                    body=_body(_fields(item_uuid=_uuid("the item"), name=NAME64, description=DESCRIPTION,
+                                       price_usd=PRICE_USD),
                                ["item_uuid", "name", "price_usd"])),
     },
     "/api/transactions.php": {
         "get": _op("My orders (as buyer or store member; staff: all), newest first; or one order",
                    {"anyOf": [_page("transactions", _ref("Order")), _obj({"transaction": _ref("OrderDetail")})]},
                    [400, 401, 403, 404],
-                   PAGE_PARAMS + [_q("uuid", "one order with its histories (404 unless party or staff)"),
+                   PAGE_PARAMS + [_q("uuid", "one order with its histories (404 unless party or staff)",
+                                     _uuid("an order's uuid")),
                                   _q("scope", "mine (default), buyer, vendor, all (staff; default for staff)",
-                                     {"enum": ["mine", "buyer", "vendor", "all"]})]),
+                                     {"type": "string", "enum": ["mine", "buyer", "vendor", "all"],
+                                      "examples": ["mine"]})]),
         "post": _op("Create an order; the server prices it (a client's required_amount is ignored)",
                     _obj({"ok": _t(B), "uuid": UUID, "escrow_address_pending": _t(B), "required_amount": AMOUNT,
                           "currency": _t(S), "chain_id": _t(N), "price_usd": USD, "usd_rate": _t(S)}),
                     [400, 401, 403, 404, 409],
-                    body=_body(_fields(package_uuid="the package", currency="token symbol (default ETH)",
-                                       chain_id="chain id (default 1)",
-                                       refund_address="EIP-55 address (default: my profile's)",
-                                       required_amount="ignored"), ["package_uuid"]),
+                    body=_body(_fields(package_uuid=_uuid("the package"), currency=CURRENCY,
+                                       chain_id=_chain_id("chain id (default 1)"),
+                                       refund_address=_address("where a refund goes (default: my profile's)"),
+                                       required_amount="ignored (the server prices every order)"),
+                               ["package_uuid"]),
                     description="409 when the token's USD rate is older than price_max_age or missing."),
     },
     "/api/transaction-actions.php": {
         "post": _op("Act on an order: release, cancel, partial_refund, dispatch, confirm, dispute",
-                    _obj({"ok": _t(B), "action": _t(S), "transaction_uuid": UUID,
-                          "intent": {"anyOf": [_ref("IntentRef"), {"type": "null"}]}}),
+                    _obj({"ok": _t(B), "action": _t(S), "transaction_uuid": UUID, "intent": INTENT_NAME,
+                          "intent_detail": {"anyOf": [_ref("IntentRef"), {"type": "null"}]}}),
                     [400, 401, 403, 404, 409],
-                    body=_body(_fields(transaction_uuid="the order",
-                                       action="release | cancel | partial_refund | dispatch | confirm | dispute",
-                                       refund_percent="1-99, partial_refund only", comment="optional text"),
+                    body=_body(_fields(transaction_uuid=_uuid("the order"), action=ACTION,
+                                       refund_percent=_percent("partial_refund only: percent of what is left after "
+                                                               "the resolver's share that goes to the buyer (100 = "
+                                                               "all of it)"),
+                                       comment=COMMENT),
                                ["transaction_uuid", "action"]),
-                    description="403: not this person; 409: not in this state or a payout already in progress."),
+                    description="`intent` is the action name of the payout it starts (as the original API "
+                                "answers), null when the action moves no funds; `intent_detail` the intent. "
+                                "403: not this person; 409: not in this state or a payout already in progress."),
     },
     "/api/payout-actions.php": {
         "get": _op("Payouts needing staff (staff): intents needing attention with their live legs, open staff "
@@ -315,12 +460,17 @@ PATHS = {
                           "intent_uuid": UUID, "status": {"enum": INTENT_STATUSES}, "flag_id": _t(N)},
                          required=["ok", "action", "intent_uuid", "status"]),
                     [400, 401, 403, 404, 409],
-                    body=_body(_fields(intent_uuid="the intent (retry, redirect, abandon)",
-                                       action="retry | redirect | abandon | rescue",
-                                       payout_id="redirect: the failed leg's id",
-                                       to_address="redirect: the new EIP-55 address (not the zero address)",
-                                       comment="abandon: how the failed legs were settled off-platform (1-255)",
-                                       flag_id="rescue: the staff flag (wrong_asset, late_funds, dust)"),
+                    body=_body(_fields(intent_uuid=_uuid("the intent (retry, redirect, abandon)"),
+                                       action=_in("what to do", enum=["retry", "redirect", "abandon", "rescue"],
+                                                  examples=["retry"]),
+                                       payout_id=_int_id("redirect: the failed leg's id"),
+                                       to_address=_in("redirect: the new address, EIP-55 checksummed, not the zero "
+                                                      "address", pattern=r"^0x(?!0{40}$)[0-9a-fA-F]{40}$",
+                                                      minLength=42, maxLength=42, examples=[EXAMPLE_ADDRESS]),
+                                       comment=_in("abandon: how the failed legs were settled off-platform, one "
+                                                   "line of 1-255 characters", minLength=1, maxLength=255,
+                                                   pattern=LINE, examples=["paid by bank transfer"]),
+                                       flag_id=_int_id("rescue: the staff flag (wrong_asset, late_funds, dust)")),
                                ["action"]),
                     description="retry: cron re-plans and re-signs the unpaid legs at current fees; redirect: "
                                 "the failed leg is paid to to_address; abandon: the failed legs were settled "
@@ -332,38 +482,50 @@ PATHS = {
     "/api/disputes.php": {
         "get": _op("Disputes I am party to (all for staff), or one with its claims",
                    {"anyOf": [_page("disputes", _ref("Dispute")), _obj({"dispute": _ref("Dispute")})]},
-                   [400, 401, 404], PAGE_PARAMS + [_q("uuid", "one dispute"),
-                                                   _q("status", "open or resolved", {"enum": ["open", "resolved"]})]),
+                   [400, 401, 404], PAGE_PARAMS + [_q("uuid", "one dispute", _uuid("a dispute's uuid")),
+                                                   _q("status", "open or resolved",
+                                                      {"type": "string", "enum": ["open", "resolved"],
+                                                       "examples": ["open"]})]),
         "post": _op("Add a claim (parties, staff) or resolve (staff)",
                     {"anyOf": [_obj({"ok": _t(B), "claim": _ref("Claim")}),
                                _obj({"ok": _t(B), "action": _t(S), "transaction_uuid": UUID,
-                                     "intent": {"anyOf": [_ref("IntentRef"), {"type": "null"}]},
+                                     "intent": INTENT_NAME,
+                                     "intent_detail": {"anyOf": [_ref("IntentRef"), {"type": "null"}]},
                                      "dispute_uuid": UUID, "resolution": _t(S)})]},
                     [400, 401, 403, 404, 409],
-                    body=_body(_fields(dispute_uuid="the dispute", claim="text (1-5000)",
-                                       resolution="release | refund | partial_refund (staff)",
-                                       refund_percent="1-99 with partial_refund", comment="optional note"),
+                    body=_body(_fields(dispute_uuid=_uuid("the dispute"),
+                                       claim=_text("a claim, 1-5000 characters (without resolution)", 5000,
+                                                   "The box arrived empty", required=True),
+                                       resolution=_in("staff: release (to the vendor), refund (all to the buyer; "
+                                                      "cancel is the same), partial_refund",
+                                                      enum=["release", "refund", "cancel", "partial_refund"],
+                                                      examples=["refund"]),
+                                       refund_percent=_percent("with partial_refund: percent of what is left after "
+                                                               "the resolver's share that goes to the buyer"),
+                                       comment=COMMENT),
                                ["dispute_uuid"])),
     },
     "/api/deposits.php": {
         "get": _op("Deposits of my stores, or one with history and withdrawals",
                    {"anyOf": [_page("deposits", _ref("Deposit")), _obj({"deposit": _ref("Deposit")})]},
-                   [400, 401, 404], PAGE_PARAMS + [_q("uuid", "one deposit"), _q("store_uuid", "one store")]),
+                   [400, 401, 404], PAGE_PARAMS + [_q("uuid", "one deposit", _uuid("a deposit's uuid")),
+                                                   _q("store_uuid", "one store", _uuid("a store's uuid"))]),
         "post": _op("Open a deposit (store members); cron derives the address",
                     _obj({"ok": _t(B), "uuid": UUID, "deposit": _ref("Deposit")}), [400, 401, 403, 404, 409],
-                    body=_body(_fields(store_uuid="the store", currency="token symbol (default ETH)",
-                                       chain_id="chain id (default 1)"), ["store_uuid"])),
+                    body=_body(_fields(store_uuid=_uuid("the store"), currency=CURRENCY,
+                                       chain_id=_chain_id("chain id (default 1)")), ["store_uuid"])),
     },
     "/api/deposit-withdraw.php": {
         "post": _op("Withdraw a deposit to the store's payout address (owner)",
                     _obj({"ok": _t(B), "intent": _ref("Withdrawal")}), [400, 401, 403, 404, 409],
-                    body=_body(_fields(deposit_uuid="the deposit"), ["deposit_uuid"])),
+                    body=_body(_fields(deposit_uuid=_uuid("the deposit")), ["deposit_uuid"])),
     },
     "/api/store-settings.php": {
         "post": _op("Edit a store's description and payout address (owner)",
                     _obj({"ok": _t(B), "store": _ref("Store")}), [400, 401, 403, 404],
-                    body=_body(_fields(store_uuid="the store", description="text",
-                                       payout_address="EIP-55 address; empty clears"), ["store_uuid"])),
+                    body=_body(_fields(store_uuid=_uuid("the store"), description=DESCRIPTION,
+                                       payout_address=_address("where releases and withdrawals are paid",
+                                                               empty_clears=True)), ["store_uuid"])),
     },
     "/api/user-settings.php": {
         "get": _op("My addresses", _obj({"username": _t(S), "user_uuid": UUID, "refund_address": ADDRESS_N,
@@ -371,19 +533,21 @@ PATHS = {
         "post": _op("Set my refund and/or payout address",
                     _obj({"ok": _t(B), "username": _t(S), "user_uuid": UUID, "refund_address": ADDRESS_N,
                           "payout_address": ADDRESS_N}), [400, 401, 403],
-                    body=_body(_fields(refund_address="EIP-55 address; empty clears",
-                                       payout_address="EIP-55 address; empty clears"))),
+                    body=_body(_fields(refund_address=_address("where my refunds go", empty_clears=True),
+                                       payout_address=_address("where my referral and resolver shares go",
+                                                               empty_clears=True)))),
     },
     "/api/keys.php": {
         "get": _op("My API keys", _obj({"keys": _arr(_ref("ApiKey"))}), [401]),
         "post": _op("Create an API key (shown once)",
                     _obj({"ok": _t(B), "id": _t(N), "name": _t(S), "key_prefix": _t(S), "created_at": TIME,
                           "api_key": _t(S, pattern="^[0-9a-f]{64}$")}, strict=False),
-                    [400, 401, 403, 409], body=_body(_fields(name="a label"), ["name"])),
+                    [400, 401, 403, 409], body=_body(_fields(name=_line("a label, 1-64 characters", 64, "my agent")),
+                                                     ["name"])),
     },
     "/api/keys-revoke.php": {
         "post": _op("Revoke one of my keys", _obj({"ok": _t(B), "id": _t(N)}, required=["ok", "id"], strict=False),
-                    [400, 401, 403, 404, 409], body=_body(_fields(id="key id"), ["id"])),
+                    [400, 401, 403, 404, 409], body=_body(_fields(id=_int_id("key id (GET /api/keys.php)")), ["id"])),
     },
     "/api/auth-user.php": {
         "get": _op("Who am I", _obj({"username": _t(S), "role": _t(S), "user_uuid": UUID, "csrf_token": _t(S)},
@@ -392,37 +556,53 @@ PATHS = {
     "/admin/tokens.php": {
         "get": _op("Accepted tokens (admin)", _obj({"tokens": _arr(_ref("Token"))}), [401, 403]),
         "post": _op("Add an accepted token (admin); unverified until cron verifies it",
-                    _obj({"ok": _t(B), "token": _ref("Token")}), [400, 401, 403, 409],
-                    body=_body(_fields(chain_id="1, 11155111, 8453, 137 (31337 with ALLOW_DEV_CHAIN=1)",
-                                       symbol="token symbol", contract_address="EIP-55; empty for the native coin",
-                                       decimals="0-36 (optional; cron reads decimals())",
-                                       manual_usd_price="USD rate, test networks only"),
-                               ["chain_id", "symbol"])),
+                    dict(copy.deepcopy(SCHEMAS["Token"]), properties=dict(
+                        SCHEMAS["Token"]["properties"], ok=_t(B), token=_ref("Token")),
+                        required=sorted(SCHEMAS["Token"]["required"] + ["ok", "token"])),
+                    [400, 401, 403, 409],
+                    body=_body(_fields(chain_id=_chain_id("1, 11155111, 8453, 137 (31337 with ALLOW_DEV_CHAIN=1)"),
+                                       symbol=SYMBOL,
+                                       contract_address=_address("the ERC-20 contract; empty for the chain's native "
+                                                                 "coin", empty_clears=True),
+                                       decimals=_in("0-36 (ERC-20 only, optional; cron reads decimals())",
+                                                    kind="integer", minimum=0, maximum=36, examples=[6]),
+                                       manual_usd_price=MANUAL_USD),
+                               ["chain_id", "symbol"]),
+                    description="The token's fields are at the top level (the original's shape, with `id`) "
+                                "and again under `token`."),
     },
     "/admin/tokens-remove.php": {
         "post": _op("Remove an accepted token (admin)", _obj({"ok": _t(B), "id": _t(N)}), [400, 401, 403, 404],
-                    body=_body(_fields(id="token id"), ["id"])),
+                    body=_body(_fields(id=_int_id("token id (GET /admin/tokens.php)")), ["id"])),
     },
     "/admin/config.php": {
-        "get": _op("All config keys with values (admin)",
-                   _obj({"config": {"type": "object", "additionalProperties": _t(S)},
-                         "keys": _arr(_ref("ConfigKey"))}), [401, 403]),
+        "get": _op("All config keys with values (admin): the original's flat object, plus `config` and `keys`",
+                   _obj(dict(_config_values(), config={"type": "object", "additionalProperties": _t(S)},
+                             keys=_arr(_ref("ConfigKey")))), [401, 403]),
         "post": _op("Set config keys (admin): known keys only, each validated, all or nothing",
-                    _obj({"ok": _t(B), "changed": {"type": "object", "additionalProperties": _t(S)},
-                          "config": {"type": "object", "additionalProperties": _t(S)},
-                          "keys": _arr(_ref("ConfigKey"))}), [400, 401, 403],
+                    _obj(dict(_config_values(), ok=_t(B),
+                              changed={"type": "object", "additionalProperties": _t(S)},
+                              config={"type": "object", "additionalProperties": _t(S)},
+                              keys=_arr(_ref("ConfigKey")))), [400, 401, 403],
                     body={"required": True, "content": {
-                        ctype: {"schema": {"type": "object", "additionalProperties": STR,
-                                           "description": "config key -> value, e.g. price_max_age=15m"}}
+                        ctype: {"schema": {"type": "object", "properties": dict(CSRF, **_config_props()),
+                                           "additionalProperties": False, "minProperties": 1,
+                                           "description": "config key -> value, e.g. price_max_age=15m; "
+                                                          "unknown keys are refused"}}
                         for ctype in ("application/x-www-form-urlencoded", "application/json")}}),
     },
     "/admin/users.php": {
         "get": _op("List users (admin)", _page("users", _ref("User")), [400, 401, 403],
-                   PAGE_PARAMS + [_q("q", "name contains"), _q("role", "one role")]),
+                   PAGE_PARAMS + [_q("q", "name contains", _in("at most 16 characters", maxLength=16, examples=["ali"])),
+                                  _q("role", "one role", _in("a role", enum=list(ROLES), examples=["vendor"]))]),
         "post": _op("Set a user's role and/or ban (admin)", _obj({"ok": _t(B), "user": _ref("User")}),
                     [400, 401, 403, 404, 409],
-                    body=_body(_fields(user_uuid="the user", username="or the user's name",
-                                       role="admin | staff | vendor | customer", banned="1 or 0"))),
+                    body=_body(_fields(user_uuid=_uuid("the user"), username=dict(USERNAME, description="or the "
+                                                                                 "user's name: " + USERNAME["description"]),
+                                       role=_in("the new role", enum=list(ROLES), examples=["staff"]),
+                                       banned=_in("1 bans, 0 unbans",
+                                                  enum=["1", "0", "true", "false", "yes", "no", "on", "off"],
+                                                  examples=["1"])))),
     },
 }
 
@@ -480,13 +660,29 @@ def _with_common_errors(paths):
     any POST body over 1 MiB is refused with 413."""
     paths = copy.deepcopy(paths)
     for path, ops in paths.items():
-        if path in ("/health.php", "/api/openapi.json"):
+        if path in PUBLIC_DOCS:
             continue
         for method, op in ops.items():
             for code in (401, 429) + ((413,) if method == "post" else ()):
                 op["responses"].setdefault(str(code), {
                     "description": ERROR_TEXT[code], "content": {"application/json": {"schema": _ref("Error")}}})
             op["responses"] = dict(sorted(op["responses"].items()))
+    return paths
+
+
+def _current_chain_ids(paths):
+    """Every chain_id input lists the chains accepted now (ALLOW_DEV_CHAIN is read per request)."""
+    ids = chain_ids()
+    for ops in paths.values():
+        for op in ops.values():
+            schemas = [p.get("schema", {}) for p in op.get("parameters", []) if p["name"] == "chain_id"]
+            for content in op.get("requestBody", {}).get("content", {}).values():
+                prop = content.get("schema", {}).get("properties", {}).get("chain_id")
+                if prop:
+                    schemas.append(prop)
+            for schema in schemas:
+                if "enum" in schema:
+                    schema["enum"] = list(ids)
     return paths
 
 
@@ -507,11 +703,12 @@ def document():
                 "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                 "apiKeyQuery": {"type": "apiKey", "in": "query", "name": "token"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "session",
-                            "description": "browser session; state-changing requests need csrf_token"},
+                            "description": "browser session; a state-changing request with a browser "
+                                           "signal (Origin, Referer, Sec-Fetch-*) needs csrf_token"},
             },
             "schemas": SCHEMAS,
         },
-        "paths": _with_common_errors(PATHS),
+        "paths": _current_chain_ids(_with_common_errors(PATHS)),
     })
 
 

@@ -297,17 +297,18 @@ def payouts(db, order):
 # -- actions ---------------------------------------------------------------------
 
 def parse_percent(value):
-    """refund_percent: a whole number from 1 to 99 (400 otherwise)."""
+    """refund_percent: a whole number from 1 to 100 (400 otherwise); 100 gives the buyer all
+    of the remainder after the resolver's share (as the original allowed)."""
     text = str(value).strip() if value is not None else ""
     if not text:
-        raise HttpError(400, "refund_percent is required for a partial refund (1-99)",
+        raise HttpError(400, "refund_percent is required for a partial refund (1-100)",
                         fields={"refund_percent": "required"})
     if not (text.isascii() and text.isdigit() and len(text) <= 3):
-        raise HttpError(400, "refund_percent must be a whole number from 1 to 99",
+        raise HttpError(400, "refund_percent must be a whole number from 1 to 100",
                         fields={"refund_percent": "not a number"})
     percent = int(text)
-    if not 1 <= percent <= 99:
-        raise HttpError(400, "refund_percent must be between 1 and 99",
+    if not 1 <= percent <= 100:
+        raise HttpError(400, "refund_percent must be between 1 and 100",
                         fields={"refund_percent": "out of range"})
     return percent
 

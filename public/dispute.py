@@ -2,7 +2,7 @@
 
 `uuid` is the dispute's uuid (an order uuid leads to the order's dispute). POST
 `action=claim` with `claim` adds to the thread; staff POST `action=resolve` with
-`resolution` = release | refund | partial_refund (+ `refund_percent` 1-99, `comment`),
+`resolution` = release | refund | partial_refund (+ `refund_percent` 1-100, `comment`),
 which goes through lib.disputes.resolve -> lib.orders.take_action like the API.
 """
 from lib import auth, disputes, orders, web

@@ -128,7 +128,11 @@ def test_action_matrix(db, app):
                 if expected == 200:
                     body = r.json()
                     assert body["ok"] is True and body["action"] == action and body["transaction_uuid"] == uuid
-                    assert (body["intent"] is not None) == (action in ("release", "cancel", "partial_refund"))
+                    moves = {"release": "RELEASE", "cancel": "CANCEL", "partial_refund": "PARTIAL_REFUND"}
+                    assert body["intent"] == moves.get(action)        # the original's action name
+                    assert (body["intent_detail"] is not None) == (action in moves)
+                    if action in moves:
+                        assert body["intent_detail"]["action"] == body["intent"]
                     check_effect(db, uuid, action, before)
                 else:
                     assert "error" in r.json()
@@ -150,14 +154,15 @@ def test_actions_by_api_key_and_bad_input(db, client):
     assert snapshot(db, uuid)[:5] == (2, 1, 0, 0, None)
     r = post("buyer", {"transaction_uuid": uuid, "action": "release"})
     assert r.status == 200
-    intent = r.json()["intent"]
+    assert r.json()["intent"] == "RELEASE"
+    intent = r.json()["intent_detail"]
     assert intent["action"] == "RELEASE" and intent["status"] == "pending"
     assert db.value("SELECT requested_by FROM transaction_intents WHERE uuid = ?", (intent["uuid"],)) == w.buyer["uuid"]
     r = post("buyer", {"transaction_uuid": uuid, "action": "release"})
     assert r.status == 409 and "in progress" in r.json()["error"]
 
 
-@pytest.mark.parametrize("percent", ["", "abc", "0", "100", "-5", "50.5", "1e1", "999999"])
+@pytest.mark.parametrize("percent", ["", "abc", "0", "101", "-5", "50.5", "1e1", "999999"])
 def test_partial_refund_bad_percent(db, client, percent):
     w = market.world(db)
     uuid = make_in_state(db, w, "DISPUTED")
@@ -221,8 +226,10 @@ def test_dispute_claims_and_staff_resolution(db, client):
                     headers=w.staff["headers"])
     assert r.status == 200, r
     body = r.json()
-    assert body["resolution"] == "partial_refund" and body["intent"]["action"] == "PARTIAL_REFUND"
-    assert body["intent"]["refund_percent"] == 30
+    assert body["resolution"] == "partial_refund" and body["intent"] == "PARTIAL_REFUND"
+    assert body["intent_detail"]["action"] == "PARTIAL_REFUND" and body["intent_detail"]["refund_percent"] == 30
+    listed = client.get(f"/api/disputes.php?uuid={dispute_uuid}", headers=w.buyer["headers"]).json()["dispute"]
+    assert listed["resolved_by"] == listed["resolver_user_uuid"] == w.staff["uuid"]
     d = db.one("SELECT * FROM disputes WHERE uuid = ?", (dispute_uuid,))
     assert (d["status"], d["resolution"], d["refund_percent"], d["resolved_by"]) == \
         ("resolved", "partial_refund", 30, w.staff["uuid"])
@@ -239,7 +246,7 @@ def test_staff_release_through_actions_closes_the_dispute(db, client):
     uuid = make_in_state(db, w, "DISPUTED")
     r = client.post("/api/transaction-actions.php", data={"transaction_uuid": uuid, "action": "release"},
                     headers=w.admin["headers"])
-    assert r.status == 200
+    assert r.status == 200 and r.json()["intent"] == "RELEASE"
     d = db.one("SELECT status, resolution, resolved_by FROM disputes WHERE transaction_uuid = ?", (uuid,))
     assert d == {"status": "resolved", "resolution": "release", "resolved_by": w.admin["uuid"]}
 

@@ -195,7 +195,8 @@ def test_revoke_bad_id_is_400(client, db, data):
 def test_revoke_by_session_needs_csrf(client, db):
     user = make_user(db, "alice")
     token = login(client, "alice")
-    assert client.post("/api/keys-revoke.php", data={"id": user["api_key_id"]}).status == 403
+    assert client.post("/api/keys-revoke.php", data={"id": user["api_key_id"]},
+                       headers={"Referer": "http://testserver/settings/user.php"}).status == 403
     assert db.value("SELECT revoked_at FROM api_keys") is None
     assert client.post("/api/keys-revoke.php", data={"id": user["api_key_id"], "csrf_token": token}).status == 200
 
@@ -354,7 +355,8 @@ def test_admin_users_by_session_needs_csrf(client, db):
     make_user(db, "root", role="admin")
     make_user(db, "alice")
     token = login(client, "root")
-    assert client.post("/admin/users.php", data={"username": "alice", "role": "staff"}).status == 403
+    assert client.post("/admin/users.php", data={"username": "alice", "role": "staff"},
+                       headers={"Origin": "http://testserver"}).status == 403
     assert db.value("SELECT role FROM users WHERE username = 'alice'") == "customer"
     assert client.post("/admin/users.php", data={"username": "alice", "role": "staff",
                                                   "csrf_token": token}).status == 200

@@ -64,6 +64,7 @@ MATRIX = [
     public("GET", "/"),
     public("GET", "/health.php"),
     public("GET", "/api/openapi.json"),
+    public("GET", "/api/skill.php"),
     # accounts (exact answers)
     public("GET", "/login.php"),
     public("GET", "/register.php"),

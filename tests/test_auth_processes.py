@@ -91,7 +91,7 @@ def test_session_is_shared_by_two_server_processes(two_servers, db):
     # a state-changing call on process B with the session made on A
     status, _h, text = call(b + "/api/keys.php", {"name": "from-b"}, {"Cookie": cookie, "X-CSRF-Token": token})
     assert status == 200 and json.loads(text)["name"] == "from-b"
-    status, _h, _t = call(b + "/api/keys.php", {"name": "no-token"}, {"Cookie": cookie})
+    status, _h, _t = call(b + "/api/keys.php", {"name": "no-token"}, {"Cookie": cookie, "Origin": b})
     assert status == 403
 
     # logout on B ends the session on A too

@@ -66,7 +66,8 @@ def test_create_store_needs_auth_and_csrf(db, client):
     assert client.post("/api/stores.php", data={"storename": "S", "vendorship_agree": "1"}).status == 401
     make_user(db, "carol")
     token = login(client, "carol")
-    assert client.post("/api/stores.php", data={"storename": "S", "vendorship_agree": "1"}).status == 403
+    assert client.post("/api/stores.php", data={"storename": "S", "vendorship_agree": "1"},
+                       headers={"Origin": "http://testserver"}).status == 403
     r = client.post("/api/stores.php", data={"storename": "S", "vendorship_agree": "1", "csrf_token": token})
     assert r.status == 200
     assert count(db, "stores") == 1

@@ -88,7 +88,7 @@ def test_api_order_paid_and_released(anvil, db, client, env):
     shop = Shop(db, client)
     uuid, escrow, amount = paid_api_order(anvil, db, client, env, shop)
     result = act(client, shop.buyer, uuid, "release")
-    assert result["intent"]["action"] == "RELEASE"
+    assert result["intent"] == "RELEASE" and result["intent_detail"]["action"] == "RELEASE"
     settle(anvil, db, env, client, shop.buyer, uuid, "RELEASED")
     rows = payout_rows(db, uuid)
     commission = amount // 5
@@ -113,16 +113,18 @@ def test_api_order_cancelled_by_vendor_is_refunded(anvil, db, client, env):
     assert anvil.balance(escrow) == retained(db, uuid)[0] == fees(rows) - paid_fees(rows)
 
 
-def test_api_dispute_and_partial_refund(anvil, db, client, env):
+@pytest.mark.parametrize("percent", [40, 100])
+def test_api_dispute_and_partial_refund(anvil, db, client, env, percent):
     shop = Shop(db, client)
     uuid, escrow, amount = paid_api_order(anvil, db, client, env, shop)
     act(client, shop.buyer, uuid, "dispute", comment="arrived broken")
     assert order_json(client, shop.buyer, uuid)["current_status"] == "FROZEN"
-    act(client, shop.staff, uuid, "partial_refund", refund_percent="40")
+    result = act(client, shop.staff, uuid, "partial_refund", refund_percent=str(percent))
+    assert result["intent"] == "PARTIAL_REFUND" and result["intent_detail"]["refund_percent"] == percent
     settle(anvil, db, env, client, shop.buyer, uuid, "CANCELLED")
     rows = payout_rows(db, uuid)
     resolver = amount // 10
-    buyer = (amount - resolver) * 40 // 100
+    buyer = (amount - resolver) * percent // 100
     assert anvil.balance(shop.resolver_addr) == resolver
     assert anvil.balance(shop.refund_addr) == buyer - fees(rows)
     assert anvil.balance(shop.vendor_addr) == amount - resolver - buyer

@@ -12,7 +12,8 @@ from tests.factories import make_user
 from tests.market import fast_hashing  # noqa: F401 (autouse fixture)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NO_ERRORS = {("/health.php", "get"), ("/api/openapi.json", "get")}   # nothing to get wrong
+NO_ERRORS = {("/health.php", "get"), ("/api/openapi.json", "get"), ("/api/skill.php", "get")}  # nothing to get wrong
+NOT_JSON = {("/api/skill.php", "get")}    # documented with its own content type (text/markdown)
 
 
 # -- a minimal JSON-Schema checker -------------------------------------------------------
@@ -43,6 +44,10 @@ def check(schema, value, doc, where="$"):
             return problems + [f"{where}: {value!r} is not {kinds}"]
     if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
         problems.append(f"{where}: {value!r} does not match {schema['pattern']}")
+    if isinstance(value, str) and "minLength" in schema and len(value) < schema["minLength"]:
+        problems.append(f"{where}: {value[:40]!r} shorter than {schema['minLength']}")
+    if isinstance(value, str) and "maxLength" in schema and len(value) > schema["maxLength"]:
+        problems.append(f"{where}: {value[:40]!r} longer than {schema['maxLength']}")
     if isinstance(value, str) and schema.get("format") == "uuid" and not UUID_RE.match(value):
         problems.append(f"{where}: {value!r} is not a uuid")
     if isinstance(value, int) and not isinstance(value, bool):
@@ -110,7 +115,7 @@ def json_scripts():
                 if callable(getattr(module, method, None)):
                     found.add((path, method))
     found.add(("/health.php", "get"))
-    return found
+    return found | NOT_JSON
 
 
 def test_every_json_endpoint_is_documented_and_nothing_else():
@@ -165,6 +170,12 @@ class Recorder:
         if response is None:
             self.problems.append(f"{method} {path}: status {r.status} not documented ({r.text[:120]})")
             return r
+        content = response.get("content", {})
+        if "application/json" not in content:
+            kind = next(iter(content))
+            if not (r.header("Content-Type") or "").startswith(kind):
+                self.problems.append(f"{method} {path}: {r.status} is not {kind}")
+            return r
         if r.header("Content-Type") != "application/json":
             self.problems.append(f"{method} {path}: {r.status} is not JSON")
             return r
@@ -183,6 +194,7 @@ def scenario(db, rec):
 
     rec.call(G, "/health.php")
     rec.call(G, "/api/openapi.json")
+    rec.call(G, "/api/skill.php")
     # stores
     rec.call(G, "/api/stores.php?limit=10&offset=0")
     rec.call(G, f"/api/stores.php?uuid={w.store['uuid']}", headers=v)

@@ -189,7 +189,7 @@ def test_dispute_thread_and_staff_partial_refund(db, app, shop):
     staff_page = s.get(path, headers=HTML).text
     assert 'id="resolve-form"' in staff_page
     assert re.findall(r'<option value="(\w+)"', staff_page) == ["release", "refund", "partial_refund"]
-    r = post(s, stoken, path, action="resolve", resolution="partial_refund", refund_percent="100")
+    r = post(s, stoken, path, action="resolve", resolution="partial_refund", refund_percent="101")
     assert r.status == 400 and 'id="refund_percent-error"' in r.text
     page = follow(s, post(s, stoken, path, action="resolve", resolution="partial_refund", refund_percent="30",
                           comment="split"))

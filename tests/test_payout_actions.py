@@ -133,7 +133,7 @@ def test_session_requests_need_the_csrf_token(db, app):
     c = Client(app)
     token = login(c, "staff1")
     before = snapshot(db)
-    for headers in ({}, {"Origin": "http://testserver"}, {"X-CSRF-Token": "0" * 64}):
+    for headers in ({"Sec-Fetch-Mode": "cors"}, {"Origin": "http://testserver"}, {"X-CSRF-Token": "0" * 64}):
         r = c.post(API, data={"intent_uuid": w.intent, "action": "retry"}, headers=headers)
         assert r.status == 403 and "CSRF" in r.json()["error"], r
     assert snapshot(db) == before

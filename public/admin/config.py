@@ -1,8 +1,10 @@
 """GET/POST /admin/config.php (admin)
 
-GET  -> {"config": {name: value}, "keys": [{name, value, default, kind, description}]}
+GET  -> the original's flat object {name: value, ...} (every config key at the top level),
+     plus beside them (names that are never config keys) "config": {name: value} and
+     "keys": [{name, value, default, kind, description}].
 POST known keys only, each validated (400 names the bad key; nothing is written unless
-     every key is valid) -> {"ok": true, "changed": {name: value}, "config": {...}}.
+     every key is valid) -> the same body plus "ok": true and "changed": {name: value}.
 """
 from lib import admin_pages, audit, auth, config
 from lib.db import get_db
@@ -11,11 +13,15 @@ from lib.http import HttpError, json_response
 IGNORED = ("csrf_token",)
 
 
+EXTRA = ("config", "keys", "ok", "changed")   # the fields beside the flat keys
+assert not set(EXTRA) & set(config.KEYS), "a config key would collide with a response field"
+
+
 def _body(db):
     values = config.all_values(db)
     keys = [{"name": name, "value": values[name], "default": spec[1], "kind": spec[0],
              "description": spec[2]} for name, spec in config.KEYS.items()]
-    return {"config": values, "keys": keys}
+    return dict(values, config=values, keys=keys)
 
 
 def get(request):
@@ -46,4 +52,4 @@ def _post(request):
         raise HttpError(400, str(e))
     audit.log(db, "config_changed", admin["uuid"], None,
               ", ".join(f"{k}={v}" for k, v in changed.items()), request.client_ip)
-    return json_response(dict(ok=True, changed=changed, **_body(db)))
+    return json_response(dict(_body(db), ok=True, changed=changed))

@@ -4,7 +4,9 @@ GET  -> {"tokens": [{id, chain_id, symbol, contract_address, decimals, status, s
      manual_usd_price, created_at, updated_at}]}
 POST chain_id (SPEC section 8), symbol, contract_address ('' = the chain's native coin;
      else EIP-55 checksummed), optional decimals, optional manual_usd_price (test networks
-     only) -> {"ok": true, "token": {...}} with status `unverified` until cron verifies it.
+     only) -> {"ok": true, "id", "chain_id", "symbol", ... (the token's fields at the top
+     level, as the original answers), "token": {...}} with status `unverified` until cron
+     verifies it.
      409 duplicate (same symbol or contract on that chain).
 """
 from lib import admin_pages, audit, auth, tokens
@@ -33,4 +35,4 @@ def _post(request):
                              d.get("decimals"), d.get("manual_usd_price"))
     audit.log(db, "token_added", admin["uuid"], str(token["id"]),
               f"{token['symbol']} chain {token['chain_id']} {token['contract_address']}", request.client_ip)
-    return json_response({"ok": True, "token": token})
+    return json_response(dict(token, ok=True, token=token))

@@ -1,6 +1,8 @@
 """GET/POST /api/deposits.php (store members)
 
 GET  -> {"deposits": [...], "limit", "offset"}: deposits of my stores (?store_uuid= one store);
+     each also carries the original's crypto (symbol), crypto_value (balance in token units),
+     fiat_value (USD string, null without a usable rate) and currency_rate (USD rate or null);
      ?uuid= -> {"deposit": {... "history", "withdrawals"}}.
 POST store_uuid, currency (default ETH), chain_id (default 1) -> {"ok": true, "uuid", "deposit"};
      the address is null until cron derives it (branch m/44'/60'/0'/1/i).

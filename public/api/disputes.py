@@ -3,11 +3,15 @@
 GET  -> {"disputes": [...], "limit", "offset"}: disputes of orders I am party to (every
      dispute for staff); ?status=open|resolved; ?uuid= -> {"dispute": {... "claims": [...]}}.
 POST dispute_uuid, claim -> {"ok": true, "claim": {...}} (buyer, store members, staff);
-POST dispute_uuid, resolution = release | refund | partial_refund (refund_percent 1-99),
+POST dispute_uuid, resolution = release | refund | partial_refund (refund_percent 1-100),
      optional comment (staff only) -> {"ok": true, "dispute_uuid", "resolution", "action",
-     "transaction_uuid", "intent"}: closes the dispute and writes the intent in one step.
+     "transaction_uuid", "intent": "RELEASE" | "CANCEL" | "PARTIAL_REFUND", "intent_detail":
+     {...}} (as /api/transaction-actions.php answers): closes the dispute and writes the
+     intent in one step.
+A dispute carries the staff member who resolved it both as "resolved_by" and as the
+original's "resolver_user_uuid".
 """
-from lib import auth, disputes
+from lib import auth, compat, disputes
 from lib.db import get_db
 from lib.http import HttpError, json_response
 
@@ -31,7 +35,8 @@ def post(request):
     if not dispute_uuid or not isinstance(dispute_uuid, str):
         raise HttpError(400, "dispute_uuid is required", fields={"dispute_uuid": "required"})
     if d.get("resolution") not in (None, ""):
-        return json_response(disputes.resolve(db, user, dispute_uuid, d.get("resolution"),
-                                              d.get("refund_percent"), d.get("comment"), request.client_ip))
+        return json_response(compat.action_result(disputes.resolve(
+            db, user, dispute_uuid, d.get("resolution"), d.get("refund_percent"), d.get("comment"),
+            request.client_ip)))
     claim = disputes.add_claim(db, user, dispute_uuid, d.get("claim"))
     return json_response({"ok": True, "claim": claim})
