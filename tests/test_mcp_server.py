@@ -15,6 +15,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import asynccontextmanager
 
@@ -33,6 +34,24 @@ TOOLS = {"whoami", "search_catalog", "list_stores", "get_store", "get_item", "cr
          "get_payment_instructions", "get_order", "list_orders", "order_action", "open_dispute",
          "list_disputes", "get_dispute", "add_dispute_claim", "resolve_dispute", "list_my_stores",
          "create_store", "create_item", "create_package", "update_store_settings"}
+
+
+def run_async(fn):
+    """anyio.run in a thread of its own: the browser tests' Playwright (sync API) keeps an
+    event loop running in the main thread for the whole session."""
+    result = {}
+
+    def target():
+        try:
+            result["value"] = anyio.run(fn)
+        except BaseException as e:      # noqa: B902 - re-raised in the test's thread
+            result["error"] = e
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
 
 
 @pytest.fixture
@@ -223,7 +242,7 @@ def test_agents_buy_pay_dispatch_release(anvil, db, live_server, env, tmp_path):
         with anyio.fail_after(120):
             return await flow()
 
-    anyio.run(bounded)
+    run_async(bounded)
     assert anvil.balance(vendor_addr) == 5 * 10 ** 16 * 4 // 5    # free tier: 20 % commission
 
 
@@ -263,7 +282,7 @@ def test_agents_dispute_claims_and_resolution(db, live_server, tmp_path):
             assert detail["status"] == 409
             assert (await call(buyer, "list_disputes", status="resolved"))["disputes"][0]["uuid"] == dispute_uuid
 
-    anyio.run(flow)
+    run_async(flow)
 
 
 def test_no_credentials_and_bad_key(db, live_server, tmp_path):
@@ -281,7 +300,7 @@ def test_no_credentials_and_bad_key(db, live_server, tmp_path):
             text, detail = await call_error(bad, "whoami")
             assert detail["status"] == 401 and detail["error"] and "Traceback" not in text
 
-    anyio.run(flow)
+    run_async(flow)
 
 
 def test_bad_arguments_are_tool_errors(tmp_path):
@@ -304,7 +323,7 @@ def test_bad_arguments_are_tool_errors(tmp_path):
             text, detail = await call_error(anon, "whoami")
             assert detail["status"] == 401 and "Authorization: Bearer" in text
 
-    anyio.run(flow)
+    run_async(flow)
 
 
 def test_payment_instructions_erc20_and_partial_payment():
