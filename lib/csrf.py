@@ -112,7 +112,10 @@ def foreign_origin(request):
             continue
         if value.strip().lower() == "null":
             return "null"
-        netloc = urllib.parse.urlsplit(value.strip()).netloc.lower()
+        try:
+            netloc = urllib.parse.urlsplit(value.strip()).netloc.lower()
+        except ValueError:  # e.g. 'http://[::1': not an origin of ours
+            return "a malformed " + header.capitalize()
         if not netloc or netloc not in allowed_hosts(request):
             return netloc or value[:100]
         return None  # Origin wins over Referer when present

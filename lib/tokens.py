@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 from lib import chains, env
 from lib.db import IntegrityError, utc_now
-from lib.http import HttpError
+from lib.http import HttpError, parse_id
 
 STATUSES = ("unverified", "active", "rejected")
 SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-_]{0,15}$")
@@ -144,7 +144,7 @@ def add_token(db, chain_id, symbol, contract_address="", decimals=None, manual_u
             decimals = None
         else:
             text = str(decimals).strip()
-            if not (text.isdigit() and 0 <= int(text) <= 36):
+            if not (text.isascii() and text.isdigit() and len(text) <= 2 and int(text) <= 36):
                 raise HttpError(400, "decimals must be a whole number from 0 to 36",
                                 fields={"decimals": "bad"})
             decimals = int(text)
@@ -184,13 +184,11 @@ def add_token(db, chain_id, symbol, contract_address="", decimals=None, manual_u
 
 def remove_token(db, token_id):
     """Delete an accepted token (orders keep their own copy of the token's facts)."""
-    text = str(token_id if token_id is not None else "").strip()
-    if not (text.isdigit() and len(text) < 19):
-        raise HttpError(400, "id must be a token id number", fields={"id": "bad"})
+    token_id = parse_id(token_id)
     with db.transaction():
-        token = get_token(db, int(text))
+        token = get_token(db, token_id)
         if token is None:
-            raise HttpError(404, f"no accepted token with id {text}")
+            raise HttpError(404, f"no accepted token with id {token_id}")
         db.execute("DELETE FROM accepted_tokens WHERE id = ?", (token["id"],))
     return token
 
