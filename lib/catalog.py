@@ -16,7 +16,7 @@ from decimal import Decimal
 from lib import audit, config
 from lib.db import IntegrityError, utc_now
 from lib.http import HttpError
-from lib.tokens import checksum_address, parse_usd
+from lib.tokens import optional_address, parse_usd
 
 DEFAULT_CATEGORIES = ("Digital goods", "Physical goods", "Services", "Other")
 
@@ -244,10 +244,7 @@ def update_store(db, user, store_uuid, description=UNCHANGED, payout_address=UNC
     if description is not UNCHANGED and description is not None:
         changes["description"] = text(description, "description", MAX_DESCRIPTION)
     if payout_address is not UNCHANGED and payout_address is not None:
-        if not isinstance(payout_address, str):
-            raise HttpError(400, "payout_address must be a string", fields={"payout_address": "not a string"})
-        value = payout_address.strip()
-        changes["payout_address"] = checksum_address(value, "payout_address") if value else None
+        changes["payout_address"] = optional_address(payout_address, "payout_address")
     if not changes:
         raise HttpError(400, "nothing to change: give description and/or payout_address")
     with db.transaction():

@@ -40,12 +40,31 @@ def parse_chain_id(value, field="chain_id"):
     return chain_id
 
 
+ZERO_ADDRESS = "0x" + "0" * 40
+
+
 def checksum_address(value, field):
-    """An EIP-55 checksummed address from user input; 400 with a clear message otherwise."""
+    """An EIP-55 checksummed address from user input; 400 with a clear message otherwise.
+    Control characters are refused before anything is stripped (Python's strip() eats
+    e.g. \x1f), and so is the zero address: funds sent there are burned."""
+    if isinstance(value, str) and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+        problem = "Not an address: it contains a control character."
+        raise HttpError(400, f"{field}: {problem}", fields={field: problem})
     problem = chains.address_error(value if isinstance(value, str) else None)
+    if problem is None and value.strip() == ZERO_ADDRESS:
+        problem = "The zero address cannot receive funds (anything sent there is burned)."
     if problem:
         raise HttpError(400, f"{field}: {problem}", fields={field: problem})
     return value.strip()
+
+
+def optional_address(value, field):
+    """An address field where '' (or spaces only) clears it: None, else checksum_address()."""
+    if not isinstance(value, str):
+        raise HttpError(400, f"{field} must be a string", fields={field: "must be a string"})
+    if value.strip(" ") == "":
+        return None
+    return checksum_address(value, field)
 
 
 def parse_usd(value, field, minimum=Decimal("0"), maximum=Decimal("1000000"), places=8,

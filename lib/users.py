@@ -295,14 +295,12 @@ def set_addresses(db, uuid, refund_address=None, payout_address=None, ip=None):
     None leaves a field as it is; '' clears it; anything else must be an EIP-55
     checksummed address (400 otherwise). 400 when neither is given. Returns the user dict.
     """
-    from lib.tokens import checksum_address
+    from lib.tokens import optional_address
     changes = {}
     for field, value in (("refund_address", refund_address), ("payout_address", payout_address)):
         if value is None:
             continue
-        if not isinstance(value, str):
-            raise HttpError(400, f"{field} must be a string", fields={field: "must be a string"})
-        changes[field] = checksum_address(value, field) if value.strip() else None
+        changes[field] = optional_address(value, field)
     if not changes:
         raise HttpError(400, "nothing to change: give refund_address and/or payout_address")
     with db.transaction():

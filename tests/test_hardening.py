@@ -130,3 +130,37 @@ def test_only_a_literal_token_parameter_is_a_key(db, client):
     # Percent-encoding the name would slip past the logs' redaction: not a key.
     r = client.get(f"/api/auth-user.php?%74oken={user['api_key']}")
     assert r.status == 401, r
+
+
+# -- point 6: addresses ------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", ["\x1f", "\x1f\x1f", "\x1c" + market.ADDR_B, market.ADDR_B + "\x1e",
+                                 "\x0b", "\x85", "0x" + "0" * 40])
+def test_address_fields_refuse_control_characters_and_the_zero_address(db, client, bad):
+    w = market.world(db)
+    from lib import users
+    users.set_addresses(db, w.buyer["uuid"], refund_address=market.ADDR_A, payout_address=market.ADDR_A)
+    for field in ("refund_address", "payout_address"):
+        r = client.post("/api/user-settings.php", data={field: bad}, headers=w.buyer["headers"])
+        assert r.status == 400 and field in r.json()["error"], (field, r)
+        r = client.post("/api/user-settings.php", json_body={field: bad}, headers=w.buyer["headers"])
+        assert r.status == 400 and field in r.json()["error"], (field, r)
+    row = db.one("SELECT refund_address, payout_address FROM users WHERE uuid = ?", (w.buyer["uuid"],))
+    assert row == {"refund_address": market.ADDR_A, "payout_address": market.ADDR_A}
+    db.execute("UPDATE stores SET payout_address = ? WHERE uuid = ?", (market.ADDR_A, w.store["uuid"]))
+    r = client.post("/api/store-settings.php", data={"store_uuid": w.store["uuid"], "payout_address": bad},
+                    headers=w.vendor["headers"])
+    assert r.status == 400 and "payout_address" in r.json()["error"], r
+    assert db.value("SELECT payout_address FROM stores WHERE uuid = ?", (w.store["uuid"],)) == market.ADDR_A
+    r = client.post("/api/transactions.php", data={"package_uuid": w.package["uuid"], "refund_address": bad},
+                    headers=w.buyer["headers"])
+    assert r.status == 400 and "refund_address" in r.json()["error"], r
+    assert count(db, "transactions") == 0
+
+
+def test_an_empty_address_still_clears_it(db, client):
+    w = market.world(db)
+    r = client.post("/api/user-settings.php", data={"payout_address": market.ADDR_A}, headers=w.buyer["headers"])
+    assert r.status == 200 and r.json()["payout_address"] == market.ADDR_A
+    r = client.post("/api/user-settings.php", data={"payout_address": ""}, headers=w.buyer["headers"])
+    assert r.status == 200 and r.json()["payout_address"] is None
