@@ -126,6 +126,18 @@ def is_browser(request):
     return request.wants_html
 
 
+def has_browser_signal(request):
+    """Whether anything says a browser sent this: Origin, Referer, Sec-Fetch-*, or an
+    Accept for a page or an image (an <img> on a page sends no text/html)."""
+    headers = request.headers
+    if headers.get("origin") or headers.get("referer"):
+        return True
+    if any(name.startswith("sec-fetch-") for name in headers):
+        return True
+    accept = headers.get("accept", "")
+    return "text/html" in accept or "image/" in accept
+
+
 def check_login_request(request):
     """CSRF rule of /login.php and /register.php (see module doc)."""
     other = foreign_origin(request)

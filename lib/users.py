@@ -279,6 +279,21 @@ def set_password(db, uuid, new_password, actor_uuid=None, ip=None, keep_session_
     return True
 
 
+def sign_out_everywhere(db, uuid, ip=None):
+    """End every session of the user and revoke all their API keys (a password change
+    alone leaves keys working). Returns (sessions ended, keys revoked)."""
+    with db.transaction():
+        keys = [r["id"] for r in db.query("SELECT id FROM api_keys WHERE user_uuid = ? AND revoked_at IS NULL "
+                                          "FOR UPDATE", (uuid,))]
+        if keys:
+            marks = ", ".join("?" * len(keys))
+            db.execute(f"UPDATE api_keys SET revoked_at = ? WHERE id IN ({marks})", [utc_now()] + keys)
+            db.execute(f"DELETE FROM api_key_requests WHERE api_key_id IN ({marks})", keys)
+        sessions = db.execute("DELETE FROM sessions WHERE user_uuid = ?", (uuid,))
+        audit.log(db, "signed_out_everywhere", uuid, uuid, f"{sessions} sessions, {len(keys)} API keys", ip)
+    return sessions, len(keys)
+
+
 def change_password(db, uuid, old_password, new_password, ip=None, keep_session_id=None):
     """The user's own password change: the old password must match (403 otherwise)."""
     row = db.one("SELECT password_hash FROM users WHERE uuid = ?", (uuid,))

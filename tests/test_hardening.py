@@ -164,3 +164,104 @@ def test_an_empty_address_still_clears_it(db, client):
     assert r.status == 200 and r.json()["payout_address"] == market.ADDR_A
     r = client.post("/api/user-settings.php", data={"payout_address": ""}, headers=w.buyer["headers"])
     assert r.status == 200 and r.json()["payout_address"] is None
+
+
+# -- point 8: logout from a browser, sign out everywhere, the dev server's backlog ----------
+
+@pytest.mark.parametrize("headers", [
+    {"Accept": "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"},
+    {"Sec-Fetch-Dest": "image", "Accept": "*/*"},
+    {"Referer": "http://testserver/item.php"},
+    {"Accept": "text/html"},
+])
+def test_a_browser_get_does_not_log_out(db, client, headers):
+    make_user(db, "alice")
+    login(client, "alice")
+    r = client.get("/logout.php", headers=headers)
+    assert r.status == 200 and "logout-everywhere-form" in r.text
+    assert count(db, "sessions") == 1
+    assert client.get("/api/auth-user.php").status == 200
+    # an API client without browser signals keeps the original's GET
+    r = client.get("/logout.php")
+    assert r.status == 200 and r.text == "Logged out" and count(db, "sessions") == 0
+
+
+def test_sign_out_everywhere_ends_sessions_and_revokes_keys(db, app):
+    user = make_user(db, "alice")
+    phone, laptop = Client(app), Client(app)
+    login(phone, "alice")
+    token = login(laptop, "alice")
+    assert count(db, "sessions") == 2
+    r = laptop.post("/logout.php", data={"everywhere": "1"})
+    assert r.status == 403  # a session request still needs its CSRF token
+    r = laptop.post("/logout.php", data={"everywhere": "1", "csrf_token": token})
+    assert r.status == 200 and "1 API keys revoked" in r.text, r
+    assert count(db, "sessions") == 0
+    assert phone.get("/api/auth-user.php").status == 401
+    assert Client(app).get("/api/auth-user.php", headers=user["headers"]).status == 401
+    # by API key, too
+    from lib import api_keys
+    key, _row = api_keys.create_key(db, user["uuid"], "cli")
+    r = Client(app).post("/logout.php", data={"everywhere": "1"}, headers={"X-API-Key": key})
+    assert r.status == 200 and "1 API keys revoked" in r.text
+    assert Client(app).get("/api/auth-user.php", headers={"X-API-Key": key}).status == 401
+    assert Client(app).post("/logout.php", data={"everywhere": "yes"}).status == 400
+
+
+def test_settings_page_offers_sign_out_everywhere(db, client):
+    make_user(db, "alice")
+    login(client, "alice")
+    r = client.get("/settings/user.php", headers={"Accept": "text/html"})
+    assert r.status == 200 and 'id="logout-everywhere-form"' in r.text and 'name="everywhere"' in r.text
+
+
+def test_dev_server_listen_backlog_takes_many_clients(tmp_path):
+    """60 clients connecting at once to `python wsgi.py` are all answered (backlog 5 reset them)."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+    import urllib.request
+    from tests.conftest import ROOT, free_port
+    port = free_port()
+    env = {"PATH": os.environ["PATH"], "PORT": str(port), "DB_DSN": f"sqlite:{tmp_path}/x.sqlite",
+           "ENV_FILE": str(tmp_path / "none.env"), "LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen([sys.executable, "wsgi.py"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        results, lock = [], threading.Lock()
+        barrier = threading.Barrier(60)
+
+        def worker():
+            barrier.wait()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as r:
+                    status = r.status
+            except Exception as e:
+                status = repr(e)
+            with lock:
+                results.append(status)
+
+        threads = [threading.Thread(target=worker) for _ in range(60)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert results.count(200) == 60, results
+        # the listening socket's backlog (ss shows it as Send-Q) is far above 5
+        if shutil.which("ss"):
+            out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True).stdout
+            assert int(out.split()[2]) >= 128, out
+    finally:
+        proc.kill()
+        proc.wait()
