@@ -66,11 +66,16 @@ def under_uwsgi():
 if __name__ == "__main__":
     reexec_without_secrets()
 elif under_uwsgi() and inherited_secrets():
-    # uwsgi started without deploy/clean-env: refuse to run (uwsgi.ini has need-app)
-    # rather than serve with the secrets readable in /proc/PID/environ.
-    raise SystemExit("refusing to start: the web process was started with "
-                     f"{', '.join(inherited_secrets())} in its environment; start uwsgi "
-                     "through deploy/clean-env (the systemd unit does)")
+    # uwsgi started without deploy/clean_env.py: stop the whole uwsgi instance (a worker
+    # exiting alone would only be respawned) rather than serve with the secrets readable
+    # in /proc/PID/environ of the master and of every worker.
+    import signal
+    import uwsgi
+    print("refusing to start: the web process was started with "
+          f"{', '.join(inherited_secrets())} in its environment; start uwsgi through "
+          "deploy/clean_env.py (the systemd unit does)", file=sys.stderr, flush=True)
+    os.kill(uwsgi.masterpid() or os.getpid(), signal.SIGINT)
+    raise SystemExit(1)
 
 env.load()
 
@@ -207,12 +212,14 @@ def application(environ, start_response):
     return [body]
 
 
-TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s\"]*")
+# From the first token= to the end of the query string, as nginx's log_format does.
+TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^\s\"]*")
 UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def loggable(text):
-    """A request line fit for a log: ?token=KEY redacted, control characters escaped."""
+    """A request line fit for a log: ?token=KEY (and what follows it) redacted, control
+    characters escaped."""
     text = TOKEN_IN_QUERY.sub(r"\1REDACTED", text)
     return UNPRINTABLE.sub(lambda m: "\\x%02x" % ord(m.group()), text)
 

@@ -119,7 +119,7 @@ def test_login_redirect_drops_a_long_next(db, client):
 def test_dev_server_log_line_is_redacted_and_escaped():
     import wsgi
     line = wsgi.loggable('"GET /api/x.php?a=1&token=' + "ab" * 32 + '&b=2 HTTP/1.1" 200 5 \x00\x1b[31m')
-    assert "ab" * 32 not in line and "token=REDACTED&b=2" in line
+    assert "ab" * 32 not in line and "?a=1&token=REDACTED HTTP/1.1" in line
     assert "\x00" not in line and "\x1b" not in line and "\\x00" in line
 
 
