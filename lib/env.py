@@ -18,7 +18,7 @@ log = logging.getLogger("env")
 # Exact keys and prefixes the web process may read.
 ALLOWED_KEYS = {
     "SESSION_SALT", "COOKIE_ENCRYPTION_SALT", "CSRF_SALT", "ENV_FILE",
-    "ALLOW_DEV_CHAIN", "TRUSTED_PROXIES", "HOST", "PORT", "LOG_LEVEL",
+    "ALLOW_DEV_CHAIN", "ALLOW_TESTNETS", "TRUSTED_PROXIES", "HOST", "PORT", "LOG_LEVEL",
     "SESSION_IDLE_MINUTES", "CI",
 }
 ALLOWED_PREFIXES = ("DB_", "SITE_")
