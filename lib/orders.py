@@ -82,6 +82,7 @@ def create_order(db, buyer, package_uuid, currency="ETH", chain_id=1, refund_add
     package = catalog.package_for_sale(db, package_uuid)
     chain_id = tokens.parse_chain_id(1 if chain_id in (None, "") else chain_id)
     token = tokens.payable_token(db, chain_id, "ETH" if currency in (None, "") else currency)
+    tokens.require_store_accepts(db, package["store_uuid"], token)
     if refund_address not in (None, ""):
         refund_address = tokens.checksum_address(refund_address, "refund_address")
     else:
