@@ -1,6 +1,5 @@
 """Issue 11, point 7: test networks pay only with ALLOW_TESTNETS=1, and a store chooses
 which of the accepted tokens it takes."""
-import pytest
 
 from tests import market
 from tests.client import Client
