@@ -183,7 +183,7 @@ def snapshot(db):
 class Fuzzer:
     """The world, one client per kind, and the figures."""
 
-    def __init__(self, db, app):
+    def __init__(self, db, app, make_client=Client):
         self.db, self.app = db, app
         w = market.world(db)
         market.add_token(db, 1, "USDC", contract=market.USDC, decimals=6)
@@ -197,10 +197,11 @@ class Fuzzer:
         deposit = deposits.open_deposit(db, w.vendor, w.store["uuid"], "ETH", "1")
         self.ids = [order, disputed, pending, dispute, deposit["uuid"], w.store["uuid"], w.item["uuid"],
                     w.package["uuid"]] + [w[r]["uuid"] for r in ROLES] + [str(w[r]["api_key_id"]) for r in ROLES]
-        self.clients = {"anonymous": (Client(app), {})}
+        self.world = w
+        self.clients = {"anonymous": (make_client(app), {})}
         for role in ROLES:
-            self.clients[f"key:{role}"] = (Client(app), dict(w[role]["headers"]))
-            c = Client(app)
+            self.clients[f"key:{role}"] = (make_client(app), dict(w[role]["headers"]))
+            c = make_client(app)
             token = login(c, w[role]["username"])
             self.clients[f"session:{role}"] = (c, {"X-CSRF-Token": token})
         self.statuses = Counter()
