@@ -2,7 +2,9 @@
 import html
 import http.cookies
 import ipaddress
+import itertools
 import json
+import operator
 import re
 import urllib.parse
 
@@ -44,6 +46,24 @@ def parse_id(value, field="id"):
     if not ASCII_UINT.fullmatch(text) or len(text) > 19 or not 0 < int(text) <= MAX_ID:
         raise HttpError(400, f"{field} must be a positive whole number", fields={field: "not an id"})
     return int(text)
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_JSON_BRACKETS = re.compile(r"[\[\]{}]")
+_BRACKET_STEPS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
+
+
+def json_depth(text):
+    """How deeply a JSON text nests (exactly, once it has more than MAX_JSON_DEPTH
+    brackets), counted before parsing it: the C parser recurses once
+    per level and, under a raised recursion limit, a crafted body overflows the C stack
+    (a crash, not a RecursionError). Linear, at C speed: with '[' and '{' as 2 and ']' and
+    '}' as 0, the depth after the i-th bracket is the running sum minus i."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return 0 if not text.strip() else 1  # too few brackets to nest too deep (most bodies)
+    brackets = "".join(_JSON_BRACKETS.findall(_JSON_STRING.sub("", text)))
+    steps = brackets.encode("ascii").translate(_BRACKET_STEPS)
+    return max(map(operator.sub, itertools.accumulate(steps), itertools.count(1)), default=0)
 
 
 def check_json_value(value, depth_limit=MAX_JSON_DEPTH):
@@ -187,7 +207,10 @@ class Request:
             body = self.body
             if self.content_type == "application/json":
                 try:
-                    value = json.loads(body.decode("utf-8")) if body else {}
+                    text = body.decode("utf-8")
+                    if json_depth(text) > MAX_JSON_DEPTH:
+                        raise HttpError(400, f"JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
+                    value = json.loads(text) if body else {}
                 except UnicodeDecodeError:
                     raise HttpError(400, "request body is not valid UTF-8")
                 except ValueError:

@@ -30,6 +30,22 @@ def test_deeply_nested_json_is_400(db, client, path):
     assert r.status == 400 and "nested" in r.text, r
 
 
+def test_deep_json_is_refused_before_parsing_even_with_a_high_recursion_limit(db, client):
+    """The C JSON parser would overflow the C stack (a crash) under a raised limit."""
+    import sys
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(1_000_000)
+    try:
+        r = post_json(client, "/login.php", '{"username": ' + "[" * 500000 + "]" * 500000 + "}")
+    finally:
+        sys.setrecursionlimit(old)
+    assert r.status == 400 and "nested" in r.text
+    from lib.http import json_depth
+    # brackets inside strings do not count; the deepest point is the trailing run of 40
+    assert json_depth('{"a": "[[[[" , "b": [[1]]}' + " " * 40 + "[" * 40) == 40
+    assert json_depth("[" * 20 + '"]]]"' + "{" * 20) == 40
+
+
 def test_lone_surrogates_are_400_naming_the_field(db, client):
     user = make_user(db, "alice")
     keys = count(db, "api_keys")
