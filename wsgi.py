@@ -10,6 +10,8 @@ Request and returning a Response. Scripts are imported once per process.
 Names starting with `_` or `.`, anything outside public/ and traversal are 404.
 
 `python wsgi.py` runs a threaded development server on HOST:PORT (127.0.0.1:8000).
+Started with a chain secret in its environment, it first re-executes itself without
+it: deleting a key from os.environ leaves it readable in /proc/PID/environ.
 """
 import importlib.util
 import logging
@@ -26,6 +28,54 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from lib import env  # noqa: E402
+
+
+def clean_environment():
+    """This process's environment without the keys the web process must never have."""
+    return {k: v for k, v in os.environ.items() if not env.is_blocked(k)}
+
+
+def reexec_without_secrets():
+    """Dev server: replace this process by itself started with a clean environment, so
+    /proc/PID/environ (the environment the process was started with) holds no secret."""
+    blocked = sorted(k for k in os.environ if env.is_blocked(k))
+    if blocked:
+        print(f"warning: restarting without {', '.join(blocked)} (the web process never "
+              f"has chain secrets)", file=sys.stderr, flush=True)
+        os.execve(sys.executable, [sys.executable] + sys.argv, clean_environment())
+
+
+def inherited_secrets():
+    """Blocked keys in the environment this process was started with (/proc/self/environ)."""
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            names = [item.split(b"=", 1)[0].decode("latin-1") for item in f.read().split(b"\0") if item]
+    except OSError:
+        return []
+    return sorted({n for n in names if env.is_blocked(n)})
+
+
+def under_uwsgi():
+    try:
+        import uwsgi  # noqa: F401 (only exists inside uwsgi)
+        return True
+    except ImportError:
+        return False
+
+
+if __name__ == "__main__":
+    reexec_without_secrets()
+elif under_uwsgi() and inherited_secrets():
+    # uwsgi started without deploy/clean_env.py: stop the whole uwsgi instance (a worker
+    # exiting alone would only be respawned) rather than serve with the secrets readable
+    # in /proc/PID/environ of the master and of every worker.
+    import signal
+    import uwsgi
+    print("refusing to start: the web process was started with "
+          f"{', '.join(inherited_secrets())} in its environment; start uwsgi through "
+          "deploy/clean_env.py (the systemd unit does)", file=sys.stderr, flush=True)
+    os.kill(uwsgi.masterpid() or os.getpid(), signal.SIGINT)
+    raise SystemExit(1)
 
 env.load()
 
@@ -91,7 +141,8 @@ def load_script(file):
 def serve_static(request):
     rel = request.path[len("/static/"):]
     parts = rel.split("/")
-    if not rel or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+    if not rel or "\x00" in rel or "\\" in rel or \
+            any(p in ("", ".", "..") or p.startswith(".") for p in parts):
         raise HttpError(404, "not found")
     file = os.path.realpath(os.path.join(STATIC, *parts))
     if not file.startswith(os.path.realpath(STATIC) + os.sep) or not os.path.isfile(file):
@@ -161,6 +212,18 @@ def application(environ, start_response):
     return [body]
 
 
+# From the first token= to the end of the query string, as nginx's log_format does.
+TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^\s\"]*")
+UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def loggable(text):
+    """A request line fit for a log: ?token=KEY (and what follows it) redacted, control
+    characters escaped."""
+    text = TOKEN_IN_QUERY.sub(r"\1REDACTED", text)
+    return UNPRINTABLE.sub(lambda m: "\\x%02x" % ord(m.group()), text)
+
+
 def serve(host=None, port=None):
     """Threaded development server."""
     import socketserver
@@ -168,10 +231,11 @@ def serve(host=None, port=None):
 
     class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
         daemon_threads = True
+        request_queue_size = 128  # the default 5 resets connections at ~30 concurrent clients
 
     class QuietHandler(WSGIRequestHandler):
         def log_message(self, fmt, *args):
-            log.info("%s %s", self.address_string(), fmt % args)
+            log.info("%s %s", self.address_string(), loggable(fmt % args))
 
     host = host or env.get("HOST", "127.0.0.1")
     port = int(port or env.get("PORT", "8000"))

@@ -40,6 +40,7 @@ NGINX_ENABLED=${NGINX_ENABLED:-/etc/nginx/sites-enabled}
 CRON_D=${CRON_D:-/etc/cron.d}
 LOGROTATE_D=${LOGROTATE_D:-/etc/logrotate.d}
 ACME_ROOT=${ACME_ROOT:-/var/www/letsencrypt}
+NGINX_ACCESS_LOG=${NGINX_ACCESS_LOG:-/var/log/nginx/access.log}
 TLS_CERT=${TLS_CERT:-/etc/letsencrypt/live/$SERVER_NAME/fullchain.pem}
 TLS_KEY=${TLS_KEY:-/etc/letsencrypt/live/$SERVER_NAME/privkey.pem}
 INSTALL_PACKAGES=${INSTALL_PACKAGES:-1}
@@ -150,7 +151,8 @@ $TOOL render "$DEPLOY/marketplace-uwsgi.service" "$SYSTEMD_DIR/marketplace-uwsgi
     SECRETS_FILE="$SECRETS_FILE" ENV_FILE="$ENV_FILE"
 $TOOL render "$DEPLOY/nginx.conf" "$NGINX_SITES/marketplace" ROOT="$APP_DIR" \
     SERVER_NAME="$SERVER_NAME" HTTP_LISTEN=80 HTTPS_LISTEN=443 TLS_CERT="$TLS_CERT" \
-    TLS_KEY="$TLS_KEY" UWSGI_SOCKET="$RUN_DIR/uwsgi.sock" ACME_ROOT="$ACME_ROOT"
+    TLS_KEY="$TLS_KEY" UWSGI_SOCKET="$RUN_DIR/uwsgi.sock" ACME_ROOT="$ACME_ROOT" \
+    ACCESS_LOG="$NGINX_ACCESS_LOG"
 ln -sfn "$NGINX_SITES/marketplace" "$NGINX_ENABLED/marketplace"
 $TOOL render "$DEPLOY/crontab" "$CRON_D/marketplace" ROOT="$APP_DIR" CRON_USER="$CRON_USER" \
     LOCK_FILE="$LOCK_FILE" LOG_DIR="$LOG_DIR" ENV_FILE="$ENV_FILE"

@@ -164,7 +164,8 @@ class Stack:
             "HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
             "HTTPS_LISTEN": f"127.0.0.1:{self.https_port}",
             "TLS_CERT": self.cert, "TLS_KEY": self.key, "UWSGI_SOCKET": self.socket_path,
-            "ACME_ROOT": os.path.join(self.tmp, "acme")})
+            "ACME_ROOT": os.path.join(self.tmp, "acme"),
+            "ACCESS_LOG": os.path.join(self.tmp, "nginx-access.log")})
         mime = find_mime_types(self.nginx)
         self.nginx_conf = os.path.join(self.tmp, "nginx.conf")
         with open(self.nginx_conf, "w", encoding="utf-8") as f:
@@ -182,8 +183,11 @@ class Stack:
                if k in ("PATH", "LANG", "LC_ALL", "HOME", "TZ")}
         env.update(self.env)
         self.uwsgi_log = open(os.path.join(self.tmp, "uwsgi.log"), "wb")
+        # Started like the systemd unit starts it: through clean_env.py (no chain secret
+        # in uwsgi's /proc/PID/environ, whatever `env` holds).
         self.uwsgi_proc = subprocess.Popen(
-            [self.uwsgi, "--ini", self.uwsgi_ini], cwd=ROOT, env=env,
+            [sys.executable, os.path.join(DEPLOY, "clean_env.py"), self.uwsgi, "--ini", self.uwsgi_ini],
+            cwd=ROOT, env=env,
             stdout=self.uwsgi_log, stderr=subprocess.STDOUT, start_new_session=True)
         self._wait(lambda: os.path.exists(self.socket_path), self.uwsgi_proc, "uwsgi socket",
                    timeout)

@@ -28,6 +28,11 @@ _LOGOUT = """<form method="post" action="/logout.php" class="card">
 <p>Logged in as <strong>{{ username }}</strong>.</p>
 <button type="submit">Log out</button>
 </form>
+<form method="post" action="/logout.php" class="card" id="logout-everywhere-form">
+{{ hidden('csrf_token', csrf_token) }}{{ hidden('everywhere', '1') }}
+<p>Lost a device or leaked a key? This ends all your sessions and revokes all your API keys.</p>
+<button type="submit" class="secondary">Log out everywhere</button>
+</form>
 """
 
 

@@ -65,5 +65,4 @@ def form_post(request, handler, which):
             raise
         return page_func(request, status=e.status, error=e.message, form=dict(request.data), errors=e.fields)
     web.flash(request, message)
-    query = request.query_string
-    return web.see_other(back + ("?" + query if query and which == "users" else ""))
+    return web.see_other(web.same_page(request, back) if which == "users" else back)

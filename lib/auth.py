@@ -34,13 +34,19 @@ def key_from_request(request):
     value = request.headers.get("x-api-key")
     if value is not None:
         return value.strip()
-    if "token" in request.query:
+    if "token" in request.query and _literal_token_param(request.query_string):
         value = request.query.get("token", "").strip()
         # Pages may use a `token` parameter of their own (e.g. a currency choice):
         # outside /api/ and /admin/ only a value shaped like a key is one.
         if request.is_api or api_keys.KEY_RE.fullmatch(value):
             return value
     return None
+
+
+def _literal_token_param(query_string):
+    """Whether the raw query spells `token=` (not e.g. `%74oken=`): the log redaction of
+    nginx, uwsgi and the dev server matches the literal name only."""
+    return query_string.startswith("token=") or "&token=" in query_string
 
 
 def _authenticate(request):
@@ -111,9 +117,16 @@ def require_csrf(request):
         csrf.check_session_request(request)
 
 
+MAX_NEXT = 500  # /login.php's safe_next() keeps no longer `next`; a long Location also breaks nginx
+
+
 def login_url(request):
+    """/login.php?next=<this page>, or plain /login.php when the page's URL is too long."""
     target = request.path + ("?" + request.query_string if request.query_string else "")
-    return "/login.php?next=" + urllib.parse.quote(target, safe="")
+    quoted = urllib.parse.quote(target, safe="")
+    if len(target) > MAX_NEXT or len(quoted) > 3 * MAX_NEXT:
+        return "/login.php"
+    return "/login.php?next=" + quoted
 
 
 def require_user(request):

@@ -16,7 +16,7 @@ from decimal import Decimal
 from lib import audit, config
 from lib.db import IntegrityError, utc_now
 from lib.http import HttpError
-from lib.tokens import checksum_address, parse_usd
+from lib.tokens import optional_address, parse_usd
 
 DEFAULT_CATEGORIES = ("Digital goods", "Physical goods", "Services", "Other")
 
@@ -182,6 +182,10 @@ def get_store(db, store_uuid, user=None):
     if row["suspended"] and not insider:
         raise HttpError(404, "no such store")
     out = _store_json(row)
+    from lib import tokens as tokmod
+    choice = tokmod.store_choice(db, row["uuid"])
+    # The tokens the store takes ("CHAIN_ID:SYMBOL"); null: every accepted token.
+    out["tokens"] = sorted(f"{c}:{s}" for c, s in choice) if choice else None
     if insider:
         out["payout_address"] = row["payout_address"]
         out["suspended"] = bool(row["suspended"])
@@ -238,20 +242,27 @@ def require_member(db, user, store_uuid, owner=False, for_selling=True):
     return row
 
 
-def update_store(db, user, store_uuid, description=UNCHANGED, payout_address=UNCHANGED):
-    """Owner edits the description and/or payout address ('' clears). Returns the store dict."""
+def update_store(db, user, store_uuid, description=UNCHANGED, payout_address=UNCHANGED, tokens=UNCHANGED):
+    """Owner edits the description and/or payout address ('' clears) and/or the tokens
+    the store takes (lib.tokens.parse_token_choice; '' or 'all' for every accepted token).
+    Returns the store dict."""
+    from lib import tokens as tokmod
     changes = {}
     if description is not UNCHANGED and description is not None:
         changes["description"] = text(description, "description", MAX_DESCRIPTION)
     if payout_address is not UNCHANGED and payout_address is not None:
-        if not isinstance(payout_address, str):
-            raise HttpError(400, "payout_address must be a string", fields={"payout_address": "not a string"})
-        value = payout_address.strip()
-        changes["payout_address"] = checksum_address(value, "payout_address") if value else None
-    if not changes:
-        raise HttpError(400, "nothing to change: give description and/or payout_address")
+        changes["payout_address"] = optional_address(payout_address, "payout_address")
+    chosen = UNCHANGED
+    if tokens is not UNCHANGED and tokens is not None:
+        chosen = tokmod.parse_token_choice(db, tokens)
+    if not changes and chosen is UNCHANGED:
+        raise HttpError(400, "nothing to change: give description, payout_address and/or tokens")
     with db.transaction():
         row = require_member(db, user, store_uuid, owner=True, for_selling=False)
+        if chosen is not UNCHANGED:
+            tokmod.set_store_tokens(db, row["uuid"], chosen)
+            audit.log(db, "store_tokens_set", user["uuid"], row["uuid"],
+                      ", ".join(f"{t['chain_id']}:{t['symbol']}" for t in chosen) if chosen else "all")
         changes["updated_at"] = utc_now()
         sets = ", ".join(f"{k} = ?" for k in changes)
         db.execute(f"UPDATE stores SET {sets} WHERE uuid = ?", list(changes.values()) + [row["uuid"]])

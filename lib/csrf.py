@@ -128,7 +128,10 @@ def foreign_origin(request):
             continue
         if value.strip().lower() == "null":
             return "null"
-        netloc = urllib.parse.urlsplit(value.strip()).netloc.lower()
+        try:
+            netloc = urllib.parse.urlsplit(value.strip()).netloc.lower()
+        except ValueError:  # e.g. 'http://[::1': not an origin of ours
+            return "a malformed " + header.capitalize()
         if not netloc or netloc not in allowed_hosts(request):
             return netloc or value[:100]
         return None  # Origin wins over Referer when present
@@ -137,6 +140,18 @@ def foreign_origin(request):
 
 def is_browser(request):
     return request.wants_html
+
+
+def has_browser_signal(request):
+    """Whether anything says a browser sent this: Origin, Referer, Sec-Fetch-*, or an
+    Accept for a page or an image (an <img> on a page sends no text/html)."""
+    headers = request.headers
+    if headers.get("origin") or headers.get("referer"):
+        return True
+    if any(name.startswith("sec-fetch-") for name in headers):
+        return True
+    accept = headers.get("accept", "")
+    return "text/html" in accept or "image/" in accept
 
 
 def check_login_request(request):

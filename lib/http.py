@@ -2,12 +2,19 @@
 import html
 import http.cookies
 import ipaddress
+import itertools
 import json
+import operator
+import re
 import urllib.parse
 
 from lib import env
 
 MAX_BODY = 1024 * 1024  # 1 MiB; nginx and uwsgi are configured to the same limit
+MAX_JSON_DEPTH = 32     # no endpoint takes more than a flat object; deeper is a crafted body
+# Ids and numbers are ASCII digits only: str.isdigit() and int() also take '²', '٢', '１'.
+ASCII_UINT = re.compile(r"[0-9]+")
+MAX_ID = 2 ** 63 - 1    # the databases' BIGINT; a larger int overflows SQLite's driver
 
 REASONS = {
     200: "OK", 201: "Created", 204: "No Content", 301: "Moved Permanently", 302: "Found",
@@ -31,6 +38,66 @@ class HttpError(Exception):
 
 def bad_request(message, field=None):
     return HttpError(400, message, fields={field: message} if field else None)
+
+
+def parse_id(value, field="id"):
+    """A positive database id from user input: ASCII digits only, at most 2**63-1; 400 otherwise."""
+    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    if not ASCII_UINT.fullmatch(text) or len(text) > 19 or not 0 < int(text) <= MAX_ID:
+        raise HttpError(400, f"{field} must be a positive whole number", fields={field: "not an id"})
+    return int(text)
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_JSON_BRACKETS = re.compile(r"[\[\]{}]")
+_BRACKET_STEPS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
+
+
+def json_depth(text):
+    """How deeply a JSON text nests (exactly, once it has more than MAX_JSON_DEPTH
+    brackets), counted before parsing it: the C parser recurses once
+    per level and, under a raised recursion limit, a crafted body overflows the C stack
+    (a crash, not a RecursionError). Linear, at C speed: with '[' and '{' as 2 and ']' and
+    '}' as 0, the depth after the i-th bracket is the running sum minus i."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return 0 if not text.strip() else 1  # too few brackets to nest too deep (most bodies)
+    brackets = "".join(_JSON_BRACKETS.findall(_JSON_STRING.sub("", text)))
+    steps = brackets.encode("ascii").translate(_BRACKET_STEPS)
+    return max(map(operator.sub, itertools.accumulate(steps), itertools.count(1)), default=0)
+
+
+def check_json_value(value, depth_limit=MAX_JSON_DEPTH):
+    """400 unless a parsed JSON body is at most `depth_limit` deep and every string in it
+    (keys too) is valid UTF-8 text: JSON's \\ud800 escapes decode to lone surrogates that
+    crash later when encoded for the database or the response. Iterative, so a deep body
+    cannot exhaust the stack here."""
+    stack = [(value, 1, None)]
+    while stack:
+        item, depth, field = stack.pop()
+        if depth > depth_limit:
+            raise HttpError(400, f"JSON body is nested deeper than {depth_limit} levels")
+        if isinstance(item, dict):
+            for key, child in item.items():
+                name = field or key
+                _check_text(key, name)
+                stack.append((child, depth + 1, name))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1, field) for child in item)
+        elif isinstance(item, str):
+            _check_text(item, field)
+
+
+def _check_text(text, field):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        name = field if isinstance(field, str) and field.isprintable() and len(field) <= 64 else "a field"
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            name = "a field"
+        raise HttpError(400, f"{name} is not valid UTF-8 text (lone surrogate)",
+                        fields={name: "not valid text"})
 
 
 def _trusted_proxies():
@@ -140,13 +207,19 @@ class Request:
             body = self.body
             if self.content_type == "application/json":
                 try:
-                    value = json.loads(body.decode("utf-8")) if body else {}
+                    text = body.decode("utf-8")
+                    if json_depth(text) > MAX_JSON_DEPTH:
+                        raise HttpError(400, f"JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
+                    value = json.loads(text) if body else {}
                 except UnicodeDecodeError:
                     raise HttpError(400, "request body is not valid UTF-8")
                 except ValueError:
                     raise HttpError(400, "malformed JSON body")
+                except RecursionError:
+                    raise HttpError(400, f"JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
                 if not isinstance(value, dict):
                     raise HttpError(400, "JSON body must be an object")
+                check_json_value(value)
                 self._data = value
             else:
                 try:
@@ -190,10 +263,11 @@ class Request:
         raw = self.query.get(name)
         if raw in (None, ""):
             return default
-        try:
-            value = int(raw)
-        except ValueError:
+        text = raw.strip()
+        digits = text[1:] if text.startswith("-") else text
+        if not ASCII_UINT.fullmatch(digits) or len(digits) > 18:
             raise HttpError(400, f"{name} must be an integer")
+        value = int(text)
         if value < minimum or (maximum is not None and value > maximum):
             raise HttpError(400, f"{name} must be between {minimum} and {maximum}"
                             if maximum is not None else f"{name} must be at least {minimum}")

@@ -106,7 +106,9 @@ SCHEMAS = {
                    "tier": {"enum": ["gold", "silver", "bronze", "free"]},
                    "vendorship_agreed_at": TIME, "created_at": TIME, "updated_at": TIME,
                    "payout_address": ADDRESS_N, "suspended": _t(B), "member_role": _t(S),
-                   "members": _arr(_obj({"user_uuid": UUID, "username": _t(S), "role": _t(S)}))},
+                   "members": _arr(_obj({"user_uuid": UUID, "username": _t(S), "role": _t(S)})),
+                   # the accepted tokens the store takes, CHAIN_ID:SYMBOL; null: all of them
+                   "tokens": {"type": ["array", "null"], "items": _t(S, pattern=r"^[0-9]+:[^:]+$")}},
                   required=["uuid", "storename", "description", "tier", "vendorship_agreed_at", "created_at"]),
     "Category": _obj({"id": _t(N), "name": _t(S), "parent_id": _t(N, nullable=True)}),
     "Item": _obj({"uuid": UUID, "store_uuid": UUID, "storename": _t(S), "name": _t(S), "description": STR_N,
@@ -521,11 +523,14 @@ PATHS = {
                     body=_body(_fields(deposit_uuid=_uuid("the deposit")), ["deposit_uuid"])),
     },
     "/api/store-settings.php": {
-        "post": _op("Edit a store's description and payout address (owner)",
+        "post": _op("Edit a store's description, payout address and tokens taken (owner)",
                     _obj({"ok": _t(B), "store": _ref("Store")}), [400, 401, 403, 404],
                     body=_body(_fields(store_uuid=_uuid("the store"), description=DESCRIPTION,
                                        payout_address=_address("where releases and withdrawals are paid",
-                                                               empty_clears=True)), ["store_uuid"])),
+                                                               empty_clears=True),
+                                       tokens="CHAIN_ID:SYMBOL list (or comma-separated) of accepted tokens "
+                                              "the store takes; empty or 'all' for every one"),
+                               ["store_uuid"])),
     },
     "/api/user-settings.php": {
         "get": _op("My addresses", _obj({"username": _t(S), "user_uuid": UUID, "refund_address": ADDRESS_N,

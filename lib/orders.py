@@ -83,6 +83,7 @@ def create_order(db, buyer, package_uuid, currency="ETH", chain_id=1, refund_add
     package = catalog.package_for_sale(db, package_uuid)
     chain_id = tokens.parse_chain_id(1 if chain_id in (None, "") else chain_id)
     token = tokens.payable_token(db, chain_id, "ETH" if currency in (None, "") else currency)
+    tokens.require_store_accepts(db, package["store_uuid"], token)
     if refund_address not in (None, ""):
         refund_address = tokens.checksum_address(refund_address, "refund_address")
     else:
@@ -187,7 +188,7 @@ def parties(db, user, order):
         out.add("buyer")
     if catalog.member_role(db, user, order["store_uuid"]) is not None:
         out.add("vendor")
-    if catalog.is_staff(user):
+    if catalog.is_staff(user) and not out:  # a party never uses staff powers on its own order
         out.add("staff")
     return out
 
@@ -241,11 +242,13 @@ def allowed_actions_many(db, user, orders):
         f"SELECT open_key FROM transaction_intents WHERE open_key IN ({marks})", uuids)}
     out = {}
     for o in orders:
-        who = {"staff"} if catalog.is_staff(user) else set()
+        who = set()
         if o["buyer_uuid"] == user["uuid"]:
             who.add("buyer")
         if o["store_uuid"] in my_stores:
             who.add("vendor")
+        if catalog.is_staff(user) and not who:  # as parties()
+            who.add("staff")
         state = order_state(db, o, dispute_open=o["uuid"] in disputed, intent_open=o["uuid"] in busy)
         out[o["uuid"]] = [a for a in sm.ACTIONS if sm.decide(a, who, state)[0] == 200]
     return out
@@ -345,6 +348,10 @@ def take_action(db, user, order_uuid, action, refund_percent=None, comment=None,
             raise HttpError(404, "no such order")
         state = order_state(db, order)
         code, message = sm.decide(action, who, state)
+        if code != 200 and catalog.is_staff(user) and "staff" not in who \
+                and sm.decide(action, {"staff"}, state)[0] == 200:
+            code, message = 403, (f"you are a party to this order, so you may not {action.replace('_', ' ')} "
+                                  f"it as staff: another staff member or an admin decides")
         if code != 200:
             raise HttpError(code, message)
         if action in sm.MOVES_FUNDS:

@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 from lib import chains, env
 from lib.db import IntegrityError, utc_now
-from lib.http import HttpError
+from lib.http import HttpError, parse_id
 
 STATUSES = ("unverified", "active", "rejected")
 SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-_]{0,15}$")
@@ -27,25 +27,64 @@ def allow_dev():
     return (env.get("ALLOW_DEV_CHAIN") or "").strip() == "1"
 
 
+def allow_testnets():
+    """ALLOW_TESTNETS=1: test networks (Sepolia) may pay for goods here; off by default,
+    since their coins are free."""
+    return (env.get("ALLOW_TESTNETS") or "").strip() == "1"
+
+
+def chain_allowed(chain_id):
+    """Whether this site takes payments on the chain: a test network only with
+    ALLOW_TESTNETS=1, the local dev chain only with ALLOW_DEV_CHAIN=1."""
+    chain = chains.CHAINS.get(chain_id) if isinstance(chain_id, int) else None
+    if chain is None:
+        return False
+    if chain.dev:
+        return allow_dev()
+    return allow_testnets() or not chain.testnet
+
+
 def parse_chain_id(value, field="chain_id"):
     """A supported chain id (int) from user input; 400 otherwise."""
     text = str(value).strip() if value is not None else ""
     if not (text.isascii() and text.isdigit() and len(text) < 20):
         raise HttpError(400, f"{field} must be a chain id number", fields={field: "not a number"})
     chain_id = int(text)
-    if not chains.is_supported(chain_id, allow_dev()):
-        supported = ", ".join(str(c) for c in chains.supported_chain_ids(allow_dev()))
-        raise HttpError(400, f"unsupported chain {chain_id}; supported chains: {supported}",
+    if not chain_allowed(chain_id):
+        supported = ", ".join(str(c) for c in chains.CHAINS if chain_allowed(c))
+        chain = chains.CHAINS.get(chain_id)
+        why = (f"{chain.name} is a test network, accepted only with ALLOW_TESTNETS=1"
+               if chain is not None and chain.testnet and not chain.dev else f"unsupported chain {chain_id}")
+        raise HttpError(400, f"{field}: {why}; supported chains: {supported}",
                         fields={field: "unsupported chain"})
     return chain_id
 
 
+ZERO_ADDRESS = "0x" + "0" * 40
+
+
 def checksum_address(value, field):
-    """An EIP-55 checksummed address from user input; 400 with a clear message otherwise."""
+    """An EIP-55 checksummed address from user input; 400 with a clear message otherwise.
+    Control characters are refused before anything is stripped (Python's strip() eats
+    e.g. \x1f), and so is the zero address: funds sent there are burned."""
+    if isinstance(value, str) and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+        problem = "Not an address: it contains a control character."
+        raise HttpError(400, f"{field}: {problem}", fields={field: problem})
     problem = chains.address_error(value if isinstance(value, str) else None)
+    if problem is None and value.strip() == ZERO_ADDRESS:
+        problem = "The zero address cannot receive funds (anything sent there is burned)."
     if problem:
         raise HttpError(400, f"{field}: {problem}", fields={field: problem})
     return value.strip()
+
+
+def optional_address(value, field):
+    """An address field where '' (or spaces only) clears it: None, else checksum_address()."""
+    if not isinstance(value, str):
+        raise HttpError(400, f"{field} must be a string", fields={field: "must be a string"})
+    if value.strip(" ") == "":
+        return None
+    return checksum_address(value, field)
 
 
 def parse_usd(value, field, minimum=Decimal("0"), maximum=Decimal("1000000"), places=8,
@@ -91,7 +130,70 @@ def list_tokens(db, chain_id=None, status=None):
 
 
 def active_tokens(db):
-    return list_tokens(db, status="active")
+    """Active tokens on the chains this site takes payments on (chain_allowed)."""
+    return [t for t in list_tokens(db, status="active") if chain_allowed(t["chain_id"])]
+
+
+# -- a store's choice among the accepted tokens (table store_tokens) ---------------
+
+def store_choice(db, store_uuid):
+    """{(chain_id, SYMBOL)} the store chose, or None: it takes every accepted token."""
+    rows = db.query("SELECT chain_id, symbol FROM store_tokens WHERE store_uuid = ?", (store_uuid,))
+    return {(int(r["chain_id"]), r["symbol"].upper()) for r in rows} or None
+
+
+def tokens_for_store(db, store_uuid):
+    """The active tokens a buyer may pay this store with."""
+    choice = store_choice(db, store_uuid)
+    return [t for t in active_tokens(db)
+            if choice is None or (int(t["chain_id"]), t["symbol"].upper()) in choice]
+
+
+def require_store_accepts(db, store_uuid, token):
+    """400 (naming `currency`) when the store does not take this token."""
+    choice = store_choice(db, store_uuid)
+    if choice is not None and (int(token["chain_id"]), token["symbol"].upper()) not in choice:
+        offered = ", ".join(f"{t['symbol']} on chain {t['chain_id']}" for t in tokens_for_store(db, store_uuid))
+        raise HttpError(400, f"currency: this store does not take {token['symbol']} on chain "
+                             f"{token['chain_id']}; it takes {offered or 'no token at the moment'}",
+                        fields={"currency": "not taken by this store"})
+
+
+def parse_token_choice(db, value, field="tokens"):
+    """A store's token choice from input: a list (or comma-separated string) of
+    "CHAIN_ID:SYMBOL" naming active tokens, or "" / "all" for every accepted token
+    (returns None). 400 naming the field for anything else."""
+    if isinstance(value, str):
+        items = [] if value.strip().lower() in ("", "all") else value.split(",")
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = value
+    else:
+        raise HttpError(400, f"{field} must be a list of CHAIN_ID:SYMBOL such as 1:ETH",
+                        fields={field: "not a list"})
+    if len(items) > 100:
+        raise HttpError(400, f"{field}: at most 100 tokens", fields={field: "too many"})
+    active = {(int(t["chain_id"]), t["symbol"].upper()): t for t in active_tokens(db)}
+    chosen = {}
+    for item in items:
+        chain_text, _, symbol = item.strip().partition(":")
+        key = None
+        if chain_text.isascii() and chain_text.isdigit() and len(chain_text) < 20 and symbol:
+            key = (int(chain_text), symbol.strip().upper())
+        if key not in active:
+            shown = item.strip()[:40] if item.strip().isprintable() else "a value"
+            raise HttpError(400, f"{field}: {shown} is not an accepted token (CHAIN_ID:SYMBOL, e.g. 1:ETH)",
+                            fields={field: "not an accepted token"})
+        chosen[key] = active[key]
+    return list(chosen.values()) or None
+
+
+def set_store_tokens(db, store_uuid, chosen):
+    """Replace the store's choice: `chosen` tokens from parse_token_choice, None for all."""
+    with db.transaction():
+        db.execute("DELETE FROM store_tokens WHERE store_uuid = ?", (store_uuid,))
+        for t in chosen or []:
+            db.insert("store_tokens", {"store_uuid": store_uuid, "chain_id": int(t["chain_id"]),
+                                       "symbol": t["symbol"].upper(), "created_at": utc_now()})
 
 
 def get_token(db, token_id):
@@ -144,7 +246,7 @@ def add_token(db, chain_id, symbol, contract_address="", decimals=None, manual_u
             decimals = None
         else:
             text = str(decimals).strip()
-            if not (text.isdigit() and 0 <= int(text) <= 36):
+            if not (text.isascii() and text.isdigit() and len(text) <= 2 and int(text) <= 36):
                 raise HttpError(400, "decimals must be a whole number from 0 to 36",
                                 fields={"decimals": "bad"})
             decimals = int(text)
@@ -184,13 +286,11 @@ def add_token(db, chain_id, symbol, contract_address="", decimals=None, manual_u
 
 def remove_token(db, token_id):
     """Delete an accepted token (orders keep their own copy of the token's facts)."""
-    text = str(token_id if token_id is not None else "").strip()
-    if not (text.isdigit() and len(text) < 19):
-        raise HttpError(400, "id must be a token id number", fields={"id": "bad"})
+    token_id = parse_id(token_id)
     with db.transaction():
-        token = get_token(db, int(text))
+        token = get_token(db, token_id)
         if token is None:
-            raise HttpError(404, f"no accepted token with id {text}")
+            raise HttpError(404, f"no accepted token with id {token_id}")
         db.execute("DELETE FROM accepted_tokens WHERE id = ?", (token["id"],))
     return token
 

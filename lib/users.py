@@ -5,11 +5,17 @@ the parameters stored with the hash (`scrypt$N$r$p$salt$hash`), so they can be
 raised later: a login with a hash made under weaker parameters re-hashes it.
 
 Throttling (login_attempts table, rolling windows, module constants):
-- failed logins: LOGIN_FAILS_PER_IP per IP and LOGIN_FAILS_PER_USERNAME per
-  username within LOGIN_WINDOW_MS; the next attempt gets 429 with Retry-After;
+- failed logins within LOGIN_WINDOW_MS: LOGIN_FAILS_PER_IP per IP (any names),
+  LOGIN_FAILS_PER_USERNAME_IP per username from one IP, and LOGIN_FAILS_PER_USERNAME
+  per username from all IPs where that user has not logged in within KNOWN_IP_DAYS.
+  So a stranger's wrong passwords lock out the stranger's IP, never the user at an
+  address they have used before; the next attempt gets 429 with Retry-After;
 - registrations: REGISTRATIONS_PER_IP attempts per IP and REGISTRATIONS_PER_USERNAME
   attempts per requested name within REGISTER_WINDOW_MS (successful registrations and
   attempts refused because the name is taken; this also slows name probing).
+Exact under concurrency: an attempt is reserved (counted and inserted in one
+serialized transaction) before the password is checked, as the API-key limit is;
+a successful login turns its reservation into a success row.
 
 CLI (make create-admin / make run):
   python -m lib.users create-admin NAME   password from $ADMIN_PASSWORD or a prompt
@@ -25,6 +31,7 @@ import secrets
 import sys
 import time
 import uuid as uuidlib
+from contextlib import contextmanager
 
 if __name__ == "__main__":  # python -m lib.users from the project root
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -48,7 +55,9 @@ SCRYPT_DKLEN = 32
 
 LOGIN_WINDOW_MS = 15 * 60 * 1000
 LOGIN_FAILS_PER_IP = 10
-LOGIN_FAILS_PER_USERNAME = 5
+LOGIN_FAILS_PER_USERNAME_IP = 5
+LOGIN_FAILS_PER_USERNAME = 50
+KNOWN_IP_DAYS = 30
 REGISTER_WINDOW_MS = 60 * 60 * 1000
 REGISTRATIONS_PER_IP = 10
 REGISTRATIONS_PER_USERNAME = 5
@@ -270,6 +279,21 @@ def set_password(db, uuid, new_password, actor_uuid=None, ip=None, keep_session_
     return True
 
 
+def sign_out_everywhere(db, uuid, ip=None):
+    """End every session of the user and revoke all their API keys (a password change
+    alone leaves keys working). Returns (sessions ended, keys revoked)."""
+    with db.transaction():
+        keys = [r["id"] for r in db.query("SELECT id FROM api_keys WHERE user_uuid = ? AND revoked_at IS NULL "
+                                          "FOR UPDATE", (uuid,))]
+        if keys:
+            marks = ", ".join("?" * len(keys))
+            db.execute(f"UPDATE api_keys SET revoked_at = ? WHERE id IN ({marks})", [utc_now()] + keys)
+            db.execute(f"DELETE FROM api_key_requests WHERE api_key_id IN ({marks})", keys)
+        sessions = db.execute("DELETE FROM sessions WHERE user_uuid = ?", (uuid,))
+        audit.log(db, "signed_out_everywhere", uuid, uuid, f"{sessions} sessions, {len(keys)} API keys", ip)
+    return sessions, len(keys)
+
+
 def change_password(db, uuid, old_password, new_password, ip=None, keep_session_id=None):
     """The user's own password change: the old password must match (403 otherwise)."""
     row = db.one("SELECT password_hash FROM users WHERE uuid = ?", (uuid,))
@@ -286,14 +310,12 @@ def set_addresses(db, uuid, refund_address=None, payout_address=None, ip=None):
     None leaves a field as it is; '' clears it; anything else must be an EIP-55
     checksummed address (400 otherwise). 400 when neither is given. Returns the user dict.
     """
-    from lib.tokens import checksum_address
+    from lib.tokens import optional_address
     changes = {}
     for field, value in (("refund_address", refund_address), ("payout_address", payout_address)):
         if value is None:
             continue
-        if not isinstance(value, str):
-            raise HttpError(400, f"{field} must be a string", fields={field: "must be a string"})
-        changes[field] = checksum_address(value, field) if value.strip() else None
+        changes[field] = optional_address(value, field)
     if not changes:
         raise HttpError(400, "nothing to change: give refund_address and/or payout_address")
     with db.transaction():
@@ -314,14 +336,40 @@ def _now_ms():
 
 def _prune_attempts(db, now_ms):
     if random.random() < 0.05:
-        db.execute("DELETE FROM login_attempts WHERE attempted_ms < ?",
+        # Successful logins are kept longer: they mark the user's known addresses.
+        db.execute("DELETE FROM login_attempts WHERE attempted_ms < ? AND NOT (kind = 'login' AND success = 1)",
                    (now_ms - max(LOGIN_WINDOW_MS, REGISTER_WINDOW_MS),))
+        db.execute("DELETE FROM login_attempts WHERE kind = 'login' AND success = 1 AND attempted_ms < ?",
+                   (now_ms - KNOWN_IP_DAYS * 86400 * 1000,))
 
 
-def _throttle(db, kind, column, value, limit, window_ms, now_ms, what):
-    rows = db.query(f"SELECT attempted_ms FROM login_attempts WHERE kind = ? AND {column} = ? "
+# The MariaDB named lock serializing reservations (there is no row to lock: the
+# rows being counted may not exist yet). SQLite's BEGIN IMMEDIATE serializes already.
+ATTEMPTS_LOCK = "marketplace_login_attempts"
+
+
+@contextmanager
+def _reservation(db):
+    """A transaction in which counting and inserting attempts cannot interleave."""
+    if db.is_sqlite:
+        with db.transaction():
+            yield
+        return
+    # Taken before the transaction starts, so its snapshot sees every earlier reservation.
+    if db.value("SELECT GET_LOCK(?, 10)", (ATTEMPTS_LOCK,)) != 1:
+        raise HttpError(429, "too many attempts at once; try again", [("Retry-After", "1")])
+    try:
+        with db.transaction():
+            yield
+    finally:
+        db.value("SELECT RELEASE_LOCK(?)", (ATTEMPTS_LOCK,))
+
+
+def _throttle(db, kind, where, params, limit, window_ms, now_ms, what):
+    """429 when `limit` counted attempts matching `where` are inside the window."""
+    rows = db.query(f"SELECT attempted_ms FROM login_attempts WHERE kind = ? AND {where} "
                     f"AND success = ? AND attempted_ms > ? ORDER BY attempted_ms DESC LIMIT ?",
-                    (kind, value, 1 if kind == "register" else 0, now_ms - window_ms, limit))
+                    [kind] + list(params) + [1 if kind == "register" else 0, now_ms - window_ms, limit])
     if len(rows) >= limit:
         oldest = min(r["attempted_ms"] for r in rows)
         retry = max(1, (oldest + window_ms - now_ms + 999) // 1000)
@@ -330,10 +378,32 @@ def _throttle(db, kind, column, value, limit, window_ms, now_ms, what):
 
 
 def _record_attempt(db, kind, ip, username, success, now_ms):
-    db.insert("login_attempts", {"kind": kind, "ip": (ip or "")[:45],
-                                 "username_lower": (username or "").lower()[:64],
-                                 "success": 1 if success else 0, "attempted_ms": now_ms})
+    attempt_id = db.insert("login_attempts", {"kind": kind, "ip": (ip or "")[:45],
+                                              "username_lower": (username or "").lower()[:64],
+                                              "success": 1 if success else 0, "attempted_ms": now_ms})
     _prune_attempts(db, now_ms)
+    return attempt_id
+
+
+def _known_ip(db, name, ip, now_ms):
+    """Whether the user `name` logged in from `ip` within KNOWN_IP_DAYS."""
+    return db.value("SELECT 1 FROM login_attempts WHERE kind = 'login' AND username_lower = ? AND ip = ? "
+                    "AND success = 1 AND attempted_ms > ? LIMIT 1",
+                    (name, ip[:45], now_ms - KNOWN_IP_DAYS * 86400 * 1000)) is not None
+
+
+def _reserve_login(db, ip, name, now_ms):
+    """Count a login attempt as failed before its password is checked; 429 over a limit.
+    Returns the attempt's id (a successful login marks it a success)."""
+    with _reservation(db):
+        _throttle(db, "login", "ip = ?", [ip[:45]], LOGIN_FAILS_PER_IP, LOGIN_WINDOW_MS, now_ms,
+                  "failed logins from this address")
+        _throttle(db, "login", "ip = ? AND username_lower = ?", [ip[:45], name], LOGIN_FAILS_PER_USERNAME_IP,
+                  LOGIN_WINDOW_MS, now_ms, "failed logins for this user from this address")
+        if not _known_ip(db, name, ip, now_ms):
+            _throttle(db, "login", "username_lower = ?", [name], LOGIN_FAILS_PER_USERNAME,
+                      LOGIN_WINDOW_MS, now_ms, "failed logins for this user")
+        return _record_attempt(db, "login", ip, name, False, now_ms)
 
 
 def authenticate(db, username, password, ip=None):
@@ -351,21 +421,17 @@ def authenticate(db, username, password, ip=None):
                         fields={"username": "letters, digits, _ - . only"})
     ip = ip or ""
     now_ms = _now_ms()
-    _throttle(db, "login", "ip", ip, LOGIN_FAILS_PER_IP, LOGIN_WINDOW_MS, now_ms,
-              "failed logins from this address")
-    _throttle(db, "login", "username_lower", username.lower(), LOGIN_FAILS_PER_USERNAME,
-              LOGIN_WINDOW_MS, now_ms, "failed logins for this user")
+    attempt_id = _reserve_login(db, ip, username.lower(), now_ms)
     row = db.one("SELECT * FROM users WHERE username_lower = ?", (username.lower(),))
     ok = verify_password(password, row["password_hash"] if row else _dummy_hash())
     if not row or not ok:
-        with db.transaction():
-            _record_attempt(db, "login", ip, username, False, now_ms)
-            audit.log(db, "login_failed", row["uuid"] if row else None, username,
-                      "wrong password" if row else "unknown user", ip)
+        audit.log(db, "login_failed", row["uuid"] if row else None, username,
+                  "wrong password" if row else "unknown user", ip)
         raise HttpError(401, "wrong username or password")
     if row["banned"]:
         audit.log(db, "login_failed", row["uuid"], row["username"], "banned", ip)
         raise HttpError(403, "this account is banned")
+    db.execute("UPDATE login_attempts SET success = 1 WHERE id = ?", (attempt_id,))
     if needs_rehash(row["password_hash"]):
         db.execute("UPDATE users SET password_hash = ? WHERE uuid = ?",
                    (hash_password(password), row["uuid"]))
@@ -379,20 +445,22 @@ def register(db, username, password, invite=None, ip=None):
     validate_password(password)
     ip = ip or ""
     now_ms = _now_ms()
-    _throttle(db, "register", "ip", ip, REGISTRATIONS_PER_IP, REGISTER_WINDOW_MS, now_ms,
-              "registrations from this address")
-    _throttle(db, "register", "username_lower", username.lower(), REGISTRATIONS_PER_USERNAME,
-              REGISTER_WINDOW_MS, now_ms, "registration attempts for this name")
+    # Reserve the attempt first (exact under concurrency); it stays counted for a
+    # registration and for a name already taken, and is withdrawn for bad input.
+    with _reservation(db):
+        _throttle(db, "register", "ip = ?", [ip[:45]], REGISTRATIONS_PER_IP, REGISTER_WINDOW_MS, now_ms,
+                  "registrations from this address")
+        _throttle(db, "register", "username_lower = ?", [username.lower()], REGISTRATIONS_PER_USERNAME,
+                  REGISTER_WINDOW_MS, now_ms, "registration attempts for this name")
+        attempt_id = _record_attempt(db, "register", ip, username, True, now_ms)
     try:
         user = create_user(db, username, password, "customer", invite)
     except HttpError as e:
-        if e.status == 409:
-            _record_attempt(db, "register", ip, username, True, now_ms)
+        if e.status != 409:
+            db.execute("DELETE FROM login_attempts WHERE id = ?", (attempt_id,))
         raise
-    with db.transaction():
-        _record_attempt(db, "register", ip, username, True, now_ms)
-        audit.log(db, "register", user["uuid"], user["username"],
-                  f"invited by {user['inviter_uuid']}" if user["inviter_uuid"] else None, ip)
+    audit.log(db, "register", user["uuid"], user["username"],
+              f"invited by {user['inviter_uuid']}" if user["inviter_uuid"] else None, ip)
     return user
 
 

@@ -118,6 +118,18 @@ def see_other(location, message=None, request=None):
     return redirect(location, 303)
 
 
+# A Location longer than this (built from a long query string) does not fit nginx's
+# uwsgi response buffer (503); such a query is dropped, not echoed.
+MAX_ECHOED_QUERY = 500
+
+
+def same_page(request, path=None):
+    """`path` (default the request's) with the request's query string when it is short."""
+    query = request.query_string
+    path = request.path if path is None else path
+    return path + ("?" + query if query and len(query) <= MAX_ECHOED_QUERY else "")
+
+
 def pager(request, fetch, limit=DEFAULT_PAGE):
     """Run `fetch(limit + 1, offset)` for the page the query asks for; return a Pager."""
     offset = request.int_arg("offset", 0, 0, 10_000_000)

@@ -25,7 +25,7 @@ def _context(db, user, package_uuid):
     package = catalog.package_for_sale(db, package_uuid)
     if catalog.member_role(db, user, package["store_uuid"]) is not None:
         raise HttpError(403, "you cannot buy from a store you are a member of")
-    active = tokens.active_tokens(db)
+    active = tokens.tokens_for_store(db, package["store_uuid"])
     quotes = catalog.package_quotes(db, package["price_usd"], active)
     options = [(f"{t['chain_id']}:{t['symbol']}", f"{t['symbol']} on {web.chain_name(t['chain_id'])}")
                for t in active]

@@ -39,12 +39,16 @@ def _context(db, user, dispute):
     # Which decisions to offer comes from the order's rule book (status_machine.decide via
     # lib.orders), as the API applies it: none for non-staff, a resolved dispute or a payout
     # already in progress.
-    allowed = set(orders.get_order(db, user, dispute["transaction_uuid"])["allowed_actions"])
+    order = orders.get_order(db, user, dispute["transaction_uuid"])
+    allowed = set(order["allowed_actions"])
     resolutions = []
     if dispute["status"] == "open":
         resolutions = [(key, label) for key, label in RESOLVE_OPTIONS
                        if disputes.RESOLUTIONS[key] in allowed]
+    # Staff who bought the order or sell in its store decide nothing on it.
+    party_staff = auth.is_staff(user) and bool({"buyer", "vendor"} & set(order["my_roles"]))
     return {"dispute": dispute, "is_staff": auth.is_staff(user), "resolutions": resolutions,
+            "party_staff": party_staff,
             "staff_uuids": disputes.staff_claimants(db, dispute["uuid"]),
             "nav_active": "staff" if auth.is_staff(user) else "payments"}
 

@@ -6,7 +6,7 @@ and the actions the user may take now. POST `action` = release, cancel, dispatch
 dispute (`comment`), partial_refund (`refund_percent`, staff): the same lib.orders code and
 rules as POST /api/transaction-actions.php.
 """
-from lib import chains, orders, payment_uri, pricing, web
+from lib import auth, chains, orders, payment_uri, pricing, web
 from lib.db import get_db
 from lib.http import HttpError
 
@@ -40,7 +40,9 @@ def _context(db, user, order_uuid):
             help_text = CANCEL_HELP["buyer" if "buyer" in roles else "vendor"]
         actions.append({"name": name, "label": label, "help": help_text, "style": style})
     ctx = {"order": order, "actions": actions, "qr": None, "pay_uri": None, "address_link": None,
-           "remaining_note": None}
+           "remaining_note": None,
+           # staff who are a party act only as buyer or vendor here (lib.orders.parties)
+           "party_staff": auth.is_staff(user) and bool({"buyer", "vendor"} & roles)}
     if order["escrow_address"]:
         try:
             ctx["address_link"] = chains.explorer_address_url(order["chain_id"], order["escrow_address"])

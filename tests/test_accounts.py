@@ -270,18 +270,35 @@ def test_login_bad_input_is_400_and_writes_nothing(client, db, data):
     assert count(db, "sessions") == 0 and count(db, "login_attempts") == 0
 
 
-def test_failed_logins_limited_per_username(app, db):
+def test_failed_logins_limited_per_username_from_one_ip(app, db):
     make_user(db, "ivan")
-    for i in range(users.LOGIN_FAILS_PER_USERNAME):
-        c = Client(app, remote_addr=f"10.1.0.{i + 1}")
+    c = Client(app, remote_addr="10.1.0.1")
+    for i in range(users.LOGIN_FAILS_PER_USERNAME_IP):
         assert c.post("/login.php", data={"username": "ivan", "password": "wrong-pass"}).status == 401
-    c = Client(app, remote_addr="10.1.1.1")
     r = c.post("/login.php", data={"username": "ivan", "password": "password123"})
     assert r.status == 429 and int(r.header("Retry-After")) > 0
     assert count(db, "sessions") == 0
-    # other users are unaffected
+    # the stranger locked out only themselves: ivan elsewhere and other users are unaffected
+    assert Client(app, remote_addr="10.1.1.1").post(
+        "/login.php", data={"username": "ivan", "password": "password123"}).status == 200
     make_user(db, "jane")
     assert c.post("/login.php", data={"username": "jane", "password": "password123"}).status == 200
+
+
+def test_failed_logins_from_many_ips_spare_the_users_known_address(app, db, monkeypatch):
+    monkeypatch.setattr(users, "LOGIN_FAILS_PER_USERNAME", 8)  # as the real 50, with fewer requests
+    make_user(db, "ivan")
+    home = Client(app, remote_addr="10.9.9.9")
+    assert home.post("/login.php", data={"username": "ivan", "password": "password123"}).status == 200
+    for i in range(users.LOGIN_FAILS_PER_USERNAME):
+        c = Client(app, remote_addr=f"10.1.{i // 200}.{i % 200 + 1}")
+        assert c.post("/login.php", data={"username": "ivan", "password": "wrong-pass"}).status == 401
+    # a distributed guesser is slowed down: a new address gets 429 ...
+    r = Client(app, remote_addr="10.3.0.1").post("/login.php", data={"username": "ivan", "password": "password123"})
+    assert r.status == 429
+    # ... but ivan at the address he logged in from before is not locked out
+    assert Client(app, remote_addr="10.9.9.9").post(
+        "/login.php", data={"username": "ivan", "password": "password123"}).status == 200
 
 
 def test_failed_logins_limited_per_ip(app, db):

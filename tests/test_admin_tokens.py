@@ -7,6 +7,12 @@ from tests.factories import make_user
 from tests.market import fast_hashing  # noqa: F401 (autouse fixture)
 
 
+@pytest.fixture(autouse=True)
+def testnets_allowed(monkeypatch):
+    """These tests add Sepolia tokens: the operator allows test networks (issue 11)."""
+    monkeypatch.setenv("ALLOW_TESTNETS", "1")
+
+
 @pytest.fixture
 def admin(db):
     return make_user(db, "root", role="admin")

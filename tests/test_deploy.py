@@ -17,6 +17,7 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -412,6 +413,8 @@ def installed(tmp_path_factory):
             shutil.copy2(src, dst)
     os.makedirs(os.path.join(app, ".venv", "bin"))
     os.symlink(find_uwsgi() or "/nonexistent/uwsgi", os.path.join(app, ".venv", "bin", "uwsgi"))
+    # the unit starts uwsgi through deploy/clean_env.py with the venv's python
+    os.symlink(os.path.realpath(sys.executable), os.path.join(app, ".venv", "bin", "python"))
     subprocess.run(["chmod", "-R", "a+rX", app], check=True)
     tag = f"{os.getpid() % 100000}{uuid.uuid4().hex[:4]}"
     web, cron = f"mktw{tag}", f"mktc{tag}"

@@ -70,7 +70,8 @@ def test_order_in_a_6_decimal_token(db, client):
     assert evm["token_contract"] == market.USDC and evm["decimals"] == 6 and evm["required_amount"] == "100020005"
 
 
-def test_order_on_a_test_network_with_manual_price(db, client):
+def test_order_on_a_test_network_with_manual_price(db, client, monkeypatch):
+    monkeypatch.setenv("ALLOW_TESTNETS", "1")  # the operator takes test networks
     w = market.world(db)
     market.add_token(db, 11155111, "ETH", manual_usd_price="4000")
     r = buy(client, w.buyer, w.package["uuid"], chain_id="11155111")

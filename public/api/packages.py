@@ -2,12 +2,12 @@
 
 GET  ?item_uuid= -> {"packages": [{uuid, item_uuid, name, description, price_usd, active,
      created_at, updated_at, quotes: [{chain_id, currency, contract_address, decimals,
-     required_amount, usd_rate, error}]}]}: a live quote per active token (required_amount
+     required_amount, usd_rate, error}]}]}: a live quote per token the store takes (required_amount
      null with an error when that token's USD rate is stale or missing).
 POST item_uuid, name (1-64), description, price_usd (0.01-1000000, cents) (store members)
      -> {"ok": true, "uuid", "package"}.
 """
-from lib import auth, catalog
+from lib import auth, catalog, tokens
 from lib.db import get_db
 from lib.http import HttpError, json_response
 
@@ -17,7 +17,10 @@ def get(request):
     item_uuid = request.arg("item_uuid")
     if item_uuid is None:
         raise HttpError(400, "item_uuid is required")
-    packages = catalog.add_quotes(db, catalog.list_packages(db, item_uuid, auth.optional_user(request)))
+    user = auth.optional_user(request)
+    packages = catalog.list_packages(db, item_uuid, user)
+    store_uuid = catalog.get_item(db, item_uuid, user)["store_uuid"]
+    packages = catalog.add_quotes(db, packages, tokens.tokens_for_store(db, store_uuid))
     return json_response({"packages": packages})
 
 

@@ -1,9 +1,10 @@
 """GET/POST /settings/store.php?uuid= : a store's description and payout address (owner).
 
 Without `uuid` the first of my stores. POST `description`, `payout_address` ->
-lib.catalog.update_store (as POST /api/store-settings.php).
+lib.catalog.update_store (as POST /api/store-settings.php). POST `form=tokens` with a
+checkbox `take:CHAIN_ID:SYMBOL` per token the store takes (none checked: every accepted token).
 """
-from lib import catalog, config, web
+from lib import catalog, config, tokens, web
 from lib.db import get_db
 from lib.http import HttpError
 
@@ -21,7 +22,12 @@ def _context(db, user, store_uuid):
         raise HttpError(404, "no such store among yours")
     store = catalog.get_store(db, store_uuid, user)
     form = {"description": store["description"] or "", "payout_address": store["payout_address"] or ""}
-    return {"stores": stores, "store": store, "my_role": role, "form": form,
+    taken = set(store["tokens"] or [])
+    token_options = [{"key": f"{t['chain_id']}:{t['symbol'].upper()}",
+                      "label": f"{t['symbol']} on {web.chain_name(t['chain_id'])}"} for t in tokens.active_tokens(db)]
+    for option in token_options:
+        option["checked"] = option["key"] in taken
+    return {"stores": stores, "store": store, "my_role": role, "form": form, "token_options": token_options,
             "commission": f"{config.commission(db, store['tier']) * 100:.0f}%", "nav_active": "store"}
 
 
@@ -37,8 +43,12 @@ def post(request):
     store_uuid = request.arg("uuid") or data.get("uuid")
     ctx = _context(db, user, store_uuid)
     try:
-        catalog.update_store(db, user, ctx["store"]["uuid"], description=data.get("description", ""),
-                             payout_address=data.get("payout_address", ""))
+        if data.get("form") == "tokens":
+            chosen = [key[len("take:"):] for key in data if isinstance(key, str) and key.startswith("take:")]
+            catalog.update_store(db, user, ctx["store"]["uuid"], tokens=",".join(chosen) or "all")
+        else:
+            catalog.update_store(db, user, ctx["store"]["uuid"], description=data.get("description", ""),
+                                 payout_address=data.get("payout_address", ""))
     except HttpError as e:
         ctx["form"] = {"description": data.get("description", ""), "payout_address": data.get("payout_address", "")}
         return web.form_error(request, e, "settings/store.html", TITLE, **ctx)

@@ -27,7 +27,8 @@ def post(request):
     which = data.get("form") or ("password" if "new_password" in data else "addresses")
     try:
         if which == "addresses":
-            users.set_addresses(db, user["uuid"], data.get("refund_address", ""), data.get("payout_address", ""),
+            # A field the form did not send stays as it is ('' clears, as in the API).
+            users.set_addresses(db, user["uuid"], data.get("refund_address"), data.get("payout_address"),
                                 request.client_ip)
             message = "Addresses saved."
         elif which == "password":

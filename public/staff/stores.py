@@ -39,4 +39,4 @@ def post(request):
     except HttpError as e:
         return _page(request, db, status=e.status, error=e.message)
     web.flash(request, message)
-    return web.see_other(request.path + ("?" + request.query_string if request.query_string else ""))
+    return web.see_other(web.same_page(request))
