@@ -256,9 +256,10 @@ def _int_id(description, digits=18):
 
 
 def chain_ids():
-    """The chain ids the API accepts now (31337 only with ALLOW_DEV_CHAIN=1)."""
+    """The chain ids the API accepts now (test networks only with ALLOW_TESTNETS=1, 31337
+    only with ALLOW_DEV_CHAIN=1)."""
     from lib import chains, tokens
-    return chains.supported_chain_ids(tokens.allow_dev())
+    return [c for c in chains.CHAINS if tokens.chain_allowed(c)]
 
 
 def _chain_id(description):
