@@ -637,14 +637,16 @@ PATHS.update({
                         "t=UNIX_TIME,v1=HEX(HMAC-SHA256(secret, UNIX_TIME + '.' + body)); retried on network errors, "
                         "408, 429 and 5xx (10 s, 1 min, then every 10 min, 8 tries). URLs resolving to loopback, "
                         "private or link-local addresses are refused unless WEBHOOK_ALLOW_PRIVATE=1."),
-                    body=_body(dict(_fields(url="http(s) URL", store_uuid="optional: an endpoint of this store",
-                                            description="a label"),
+                    body=_body(dict(_fields(url=_in("http(s) URL of a public address", maxLength=2048,
+                                                    examples=["https://hooks.example.com/marketplace"]),
+                                            store_uuid=_uuid("optional: an endpoint of this store"),
+                                            description=_line("a label", 255, "orders bot")),
                                     events={"anyOf": [_arr(_EVENT), _t(S)],
                                             "description": "list or comma-separated; empty or * = all"}), ["url"])),
     },
     "/api/webhooks-delete.php": {
         "post": _op("Delete a webhook endpoint", _obj({"ok": _t(B), "id": _t(N), "deleted": _t(B)}),
-                    [400, 401, 403, 404], body=_body(_fields(id="webhook id"), ["id"])),
+                    [400, 401, 403, 404], body=_body(_fields(id=_int_id("webhook id")), ["id"])),
     },
     "/api/webhook-deliveries.php": {
         "get": _op("An endpoint's deliveries with their attempt logs, newest first",
@@ -655,8 +657,8 @@ PATHS.update({
     "/api/webhook-redeliver.php": {
         "post": _op("Send an event again (same event id and body)",
                     _obj({"ok": _t(B), "deliveries": _arr(_ref("WebhookDelivery"))}), [400, 401, 403, 404, 409],
-                    body=_body(_fields(delivery_id="a delivery id", event_id="or an event uuid",
-                                       webhook_id="optional, with event_id: only this endpoint"))),
+                    body=_body(_fields(delivery_id=_int_id("a delivery id"), event_id=_uuid("or an event uuid"),
+                                       webhook_id=_int_id("optional, with event_id: only this endpoint")))),
     },
 })
 
