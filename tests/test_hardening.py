@@ -208,8 +208,8 @@ def test_sign_out_everywhere_ends_sessions_and_revokes_keys(db, app):
     login(phone, "alice")
     token = login(laptop, "alice")
     assert count(db, "sessions") == 2
-    r = laptop.post("/logout.php", data={"everywhere": "1"})
-    assert r.status == 403  # a session request still needs its CSRF token
+    r = laptop.post("/logout.php", data={"everywhere": "1"}, headers={"Origin": "http://testserver"})
+    assert r.status == 403  # a browser's session request still needs its CSRF token
     r = laptop.post("/logout.php", data={"everywhere": "1", "csrf_token": token})
     assert r.status == 200 and "1 API keys revoked" in r.text, r
     assert count(db, "sessions") == 0

@@ -45,7 +45,9 @@ def test_staff_buyer_cannot_refund_or_resolve_their_own_order(db, client):
     # another staff member decides
     other = make_user(db, "staff2", role="staff")
     r = act(client, other, order, "partial_refund", refund_percent="50")
-    assert r.status == 200 and r.json()["intent"]["action"] == "PARTIAL_REFUND", r
+    assert r.status == 200, r
+    intent = r.json()["intent"]  # the action name (as the original answers it), or the intent object
+    assert (intent if isinstance(intent, str) else intent["action"]) == "PARTIAL_REFUND", r
     assert db.value("SELECT status FROM disputes WHERE uuid = ?", (dispute,)) != "open"
 
 
