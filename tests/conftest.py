@@ -66,6 +66,33 @@ def mariadb_db():
     admin.close()
 
 
+@pytest.fixture(params=["sqlite", "mariadb"])
+def bare_db(request, tmp_path):
+    """An empty database without any schema, on each database in turn (upgrade tests
+    build an older release's schema in it)."""
+    if request.param == "sqlite":
+        db = dbmod.Db(f"sqlite:{tmp_path / 'bare.sqlite'}")
+        yield db
+        db.close()
+        return
+    import pymysql
+    name = f"mkt_bare_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        admin = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER,
+                                password=MYSQL_PASSWORD, connect_timeout=5, autocommit=True)
+    except Exception as e:
+        missing(f"MariaDB not reachable at {MYSQL_HOST}:{MYSQL_PORT}: {e}")
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    db = dbmod.Db(f"mysql:host={MYSQL_HOST};port={MYSQL_PORT};dbname={name};charset=utf8mb4",
+                  MYSQL_USER, MYSQL_PASSWORD)
+    yield db
+    db.close()
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    admin.close()
+
+
 def empty_tables(db):
     tables = [t for t in db.tables() if t != "schema_migrations"]
     if db.is_sqlite:

@@ -8,42 +8,13 @@ import subprocess
 import sys
 import uuid as uuidlib
 
-import pytest
-
 from lib import db as dbmod
 from lib import migrate
 from lib import status_machine as sm
 from lib.db import utc_now
-from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER, missing
 from tests.cron_support import CHAIN, Parties, cron_env, run_cron, wallet
 
 ETH = 10 ** 18
-
-
-@pytest.fixture(params=["sqlite", "mariadb"])
-def old_db(request, tmp_path):
-    """A database with the previous release's schema only."""
-    if request.param == "sqlite":
-        db = dbmod.Db("sqlite:%s" % (tmp_path / "old.sqlite"))
-        yield db
-        db.close()
-        return
-    import pymysql
-    name = "mkt_upgrade_%d_%s" % (os.getpid(), uuidlib.uuid4().hex[:6])
-    try:
-        admin = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD,
-                                connect_timeout=5, autocommit=True)
-    except Exception as e:
-        missing("MariaDB not reachable: %s" % e)
-    with admin.cursor() as cur:
-        cur.execute("CREATE DATABASE `%s` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" % name)
-    db = dbmod.Db("mysql:host=%s;port=%d;dbname=%s;charset=utf8mb4" % (MYSQL_HOST, MYSQL_PORT, name),
-                  MYSQL_USER, MYSQL_PASSWORD)
-    yield db
-    db.close()
-    with admin.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS `%s`" % name)
-    admin.close()
 
 
 def previous_release_schema():
@@ -65,8 +36,8 @@ def sign_like_the_previous_release(account, nonce, to, amount, gas_price):
     return "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex()
 
 
-def test_previous_release_database_upgrades_and_its_signed_refund_is_paid(anvil, old_db, tmp_path, monkeypatch):
-    db = old_db
+def test_previous_release_database_upgrades_and_its_signed_refund_is_paid(anvil, bare_db, tmp_path, monkeypatch):
+    db = bare_db
     db.run_script(previous_release_schema())
     assert "payout_attempts" not in db.tables()
     monkeypatch.setattr(dbmod, "_db", db)

@@ -13,7 +13,7 @@ from lib import migrate, scopes
 from lib import status_machine as sm
 from tests import market
 from tests.client import Client
-from tests.conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER, ROOT, missing
+from tests.conftest import ROOT
 from tests.factories import login, make_user
 from tests.market import fast_hashing  # noqa: F401 (autouse fixture)
 
@@ -329,32 +329,6 @@ def test_openapi_names_the_scope_of_every_operation(client, db):
 
 
 # -- keys made before scopes -------------------------------------------------------
-
-@pytest.fixture(params=["sqlite", "mariadb"])
-def bare_db(request, tmp_path):
-    """An empty database (no schema yet)."""
-    if request.param == "sqlite":
-        db = dbmod.Db("sqlite:%s" % (tmp_path / "old.sqlite"))
-        yield db
-        db.close()
-        return
-    import pymysql
-    name = "mkt_scopes_%d_%s" % (os.getpid(), uuidlib.uuid4().hex[:6])
-    try:
-        admin = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD,
-                                connect_timeout=5, autocommit=True)
-    except Exception as e:
-        missing("MariaDB not reachable: %s" % e)
-    with admin.cursor() as cur:
-        cur.execute("CREATE DATABASE `%s` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" % name)
-    db = dbmod.Db("mysql:host=%s;port=%d;dbname=%s;charset=utf8mb4" % (MYSQL_HOST, MYSQL_PORT, name),
-                  MYSQL_USER, MYSQL_PASSWORD)
-    yield db
-    db.close()
-    with admin.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS `%s`" % name)
-    admin.close()
-
 
 def test_a_key_made_before_the_migration_keeps_working_as_full(bare_db, monkeypatch):
     import hashlib
