@@ -64,6 +64,8 @@ def browser_signals(request):
     found += sorted(name for name in request.headers if name.lower().startswith("sec-fetch-"))
     if request.wants_html:
         found.append("accept: text/html")
+    if "image/" in request.headers.get("accept", ""):
+        found.append("accept: image")       # an <img> on a page, which sends no text/html
     return found
 
 
@@ -143,15 +145,8 @@ def is_browser(request):
 
 
 def has_browser_signal(request):
-    """Whether anything says a browser sent this: Origin, Referer, Sec-Fetch-*, or an
-    Accept for a page or an image (an <img> on a page sends no text/html)."""
-    headers = request.headers
-    if headers.get("origin") or headers.get("referer"):
-        return True
-    if any(name.startswith("sec-fetch-") for name in headers):
-        return True
-    accept = headers.get("accept", "")
-    return "text/html" in accept or "image/" in accept
+    """Whether anything says a browser sent this (browser_signals)."""
+    return bool(browser_signals(request))
 
 
 def check_login_request(request):
