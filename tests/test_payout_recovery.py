@@ -58,6 +58,17 @@ def token_order(anvil, db, env, p, kind, amount):
     return token, uuid, addr
 
 
+def wait_for_nonce(anvil, address, nonce, seconds=20):
+    """anvil's automine mines a sent transaction shortly after the send returns (and now
+    and then leaves one ready in its pool): wait until `address` has sent `nonce` of them."""
+    import time
+    deadline = time.monotonic() + seconds
+    while anvil.nonce(address, "latest") < nonce and time.monotonic() < deadline:
+        anvil.unstick()
+        time.sleep(0.05)
+    assert anvil.nonce(address, "latest") == nonce
+
+
 def run_and_mine(anvil, env, db, rounds=3):
     for _ in range(rounds):
         run_cron(env, db)
@@ -350,10 +361,9 @@ def test_payout_reorged_out_is_rebroadcast_from_stored_bytes(anvil, db, env):
     anvil.mine(3)                                  # the payment is 6 deep
     intents.open_intent(db, uuid, sm.RELEASE, p.buyer["uuid"])
     run_cron(env, db)                              # signed, sent, mined in 3 blocks (automine)
-    anvil.unstick()                                # (anvil may leave a ready transaction unmined)
+    wait_for_nonce(anvil, addr, 3)
     rows = payout_rows(db, uuid)
     hashes = {r["tx_hash"] for r in rows}
-    assert anvil.nonce(addr, "latest") == 3
     run_cron(env, db)                              # receipts seen, blocks recorded, not deep yet
     assert all(r["block_hash"] and r["status"] == "broadcast" for r in payout_rows(db, uuid))
     anvil.rpc("anvil_reorg", 3, [])                # the three payout blocks leave the chain
