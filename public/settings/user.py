@@ -5,9 +5,13 @@ POST `form=addresses` with `refund_address`, `payout_address` (lib.users.set_add
 `new_password2` (lib.users.change_password; other sessions end); `form=end_session` with
 `id` ends one of my sessions (lib.session.end, as POST /api/sessions-end.php; 404 if not mine);
 `form=revoke_key` with `id` revokes one of my keys (as POST /api/keys-revoke.php).
+With email configured (lib.mail.enabled): `form=email` with `email` mails a verification
+link; `form=email_remove`; `form=email_notify` with a checkbox `notify_<kind>` per kind
+that stays on (notify_order_paid, notify_order_dispatched, notify_order_released,
+notify_dispute); without email these forms are 404 and the page has no email section.
 The page lists my active sessions (the current one marked) and my API keys.
 """
-from lib import api_keys, session, users, web
+from lib import api_keys, mail, session, users, web
 from lib.db import get_db
 from lib.http import HttpError
 
@@ -22,9 +26,15 @@ def _glance(request, user):
     """My sessions and keys for the page."""
     db = get_db()
     current = request.session["id"] if request.session else None
-    return {"sessions": session.list_for_user(db, user["uuid"], current),
-            "keys": [dict(k, scopes_text=", ".join(k["scopes"]) if isinstance(k["scopes"], list) else k["scopes"])
-                     for k in api_keys.list_keys(db, user["uuid"])]}
+    out = {"email_enabled": mail.enabled()}
+    if out["email_enabled"]:
+        out["email"] = mail.settings_of(db, user["uuid"])
+        out["email_kinds"] = [{"name": "notify_" + k.replace(".", "_"), "label": label,
+                               "on": out["email"]["notifications"][k]} for k, label in mail.KINDS.items()]
+    out["sessions"] = session.list_for_user(db, user["uuid"], current)
+    out["keys"] = [dict(k, scopes_text=", ".join(k["scopes"]) if isinstance(k["scopes"], list) else k["scopes"])
+                   for k in api_keys.list_keys(db, user["uuid"])]
+    return out
 
 
 def get(request):
@@ -57,13 +67,26 @@ def post(request):
             if request.session and request.session["id"] == session_id:
                 return web.see_other("/")
             message = "That session was signed out."
+        elif which == "email":
+            address = mail.request_verification(db, user, data.get("email"), request.client_ip)
+            message = f"A verification link is on its way to {address}."
+        elif which == "email_remove":
+            mail.require_enabled()
+            mail.remove_email(db, user["uuid"], request.client_ip)
+            message = "Email address removed."
+        elif which == "email_notify":
+            mail.require_enabled()
+            mail.set_notifications(db, user["uuid"], [k for k in mail.KINDS
+                                                      if data.get("notify_" + k.replace(".", "_")) not in
+                                                      (None, "", "0")], request.client_ip)
+            message = "Email notifications saved."
         elif which == "revoke_key":
             from lib.http import parse_id
             api_keys.revoke(db, user["uuid"], parse_id(request.field("id", required=True, max_length=20)),
                             request.client_ip)
             message = "API key revoked."
         else:
-            raise HttpError(400, "form must be addresses, password, end_session or revoke_key")
+            raise HttpError(400, "form must be addresses, password, end_session, revoke_key or email*")
     except HttpError as e:
         form = _form(user)
         if which == "addresses":
