@@ -9,7 +9,7 @@ The web process only writes rows of `email_outbox`, in the transaction of the ch
 the mail reports; cron/email.py sends them (SMTP_URL, EMAIL_FROM) and blanks each body
 once sent (a body may hold a single-use link).
 
-- An address is verified by a link (/verify-email.php?token=..., single use, valid
+- An address is verified by a link (/verify-email.php?code=..., single use, valid
   VERIFY_HOURS); until then it is not used.
 - Password recovery (/recover-email.php): the answer is the same whether or not the
   address belongs to anyone. Rate limited: RESET_PER_IP requests per IP and
@@ -98,13 +98,13 @@ def _new_token(db, user_uuid, purpose, expires_at, address=None):
 def _take_token(db, token, purpose):
     """Use up a live token (exactly once, also under concurrency); its row, else 400."""
     if not isinstance(token, str) or not TOKEN_RE.fullmatch(token):
-        raise HttpError(400, "this link is not valid", fields={"token": "not valid"})
+        raise HttpError(400, "this link is not valid", fields={"code": "not valid"})
     row = db.one("SELECT * FROM email_tokens WHERE token_hash = ? AND purpose = ?", (_hash(token), purpose))
     now = utc_now()
     if row is None or row["used_at"] or row["expires_at"] <= now:
-        raise HttpError(400, "this link is not valid, was used already or has expired", fields={"token": "not valid"})
+        raise HttpError(400, "this link is not valid, was used already or has expired", fields={"code": "not valid"})
     if db.execute("UPDATE email_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL", (now, row["id"])) != 1:
-        raise HttpError(400, "this link was used already", fields={"token": "used"})
+        raise HttpError(400, "this link was used already", fields={"code": "used"})
     return row
 
 
@@ -128,7 +128,7 @@ def request_verification(db, user, address, ip=None):
         db.execute("UPDATE email_tokens SET used_at = ? WHERE user_uuid = ? AND purpose = 'verify' "
                    "AND used_at IS NULL", (utc_now(), user["uuid"]))
         token = _new_token(db, user["uuid"], "verify", _later(hours=VERIFY_HOURS), address)
-        link = f"{site_url()}/verify-email.php?token={token}"
+        link = f"{site_url()}/verify-email.php?code={token}"
         queue(db, user["uuid"], address, "verify", "Confirm your email address",
               f"Hello {user['username']},\n\nopen this link to use {address} for your account:\n\n{link}\n\n"
               f"It works once, for {VERIFY_HOURS} hours. If you did not ask for this, ignore this mail.\n")
@@ -191,7 +191,7 @@ def request_reset(db, address, ip=None):
                     (user["uuid"], since)) > RESET_PER_USER:
             return False
         token = _new_token(db, user["uuid"], "reset", _later(minutes=RESET_MINUTES))
-        link = f"{site_url()}/recover-email.php?token={token}"
+        link = f"{site_url()}/recover-email.php?code={token}"
         queue(db, user["uuid"], user["email"], "reset", "Reset your password",
               f"Hello {user['username']},\n\nopen this link to choose a new password:\n\n{link}\n\n"
               "It works once, for an hour, and signs out every session of your account.\n"

@@ -3,8 +3,8 @@
 GET                 the form: `email`
 POST email          mails a reset link to the account with this verified address, if any;
                     the answer is the same either way (429 over the per-IP rate limit)
-GET ?token=         the new-password form (a used, expired or unknown link: 400)
-POST token, new_password[, new_password2]
+GET ?code=          the new-password form (a used, expired or unknown link: 400)
+POST code, new_password[, new_password2]
                     sets the password, ends every session of the account, uses up the link
 404 when email is not configured (then recover with a recovery code: /recover.php).
 CSRF: as /login.php (the form's token; a foreign Origin is refused).
@@ -25,7 +25,7 @@ _ASK = """<form method="post" action="/recover-email.php" class="card">
 """
 
 _RESET = """<form method="post" action="/recover-email.php" class="card">
-{{ hidden('csrf_token', csrf_token) }}{{ hidden('token', token) }}
+{{ hidden('csrf_token', csrf_token) }}{{ hidden('code', token) }}
 {{ field('new_password', 'New password', type='password', errors=errors, minlength=8, required=True, autocomplete='new-password', help='at least 8 characters; every session of your account ends') }}
 {{ field('new_password2', 'New password again', type='password', errors=errors, required=True, autocomplete='new-password') }}
 <button type="submit">Set the new password</button>
@@ -43,7 +43,7 @@ def _page(request, token=None, form=None, errors=None, error=None, status=200):
 
 def get(request):
     mail.require_enabled()
-    token = request.arg("token")
+    token = request.arg("code")
     if token is not None and not mail.check_reset_token(get_db(), token):
         raise HttpError(400, "this link is not valid, was used already or has expired; ask for a new one")
     return _page(request, token=token)
@@ -53,7 +53,7 @@ def post(request):
     mail.require_enabled()
     db = get_db()
     data = request.data
-    token = data.get("token")
+    token = data.get("code")
     try:
         csrf.check_login_request(request)
         if token:

@@ -1,4 +1,4 @@
-"""GET /verify-email.php?token= : open the verification link mailed by the settings page
+"""GET /verify-email.php?code= : open the verification link mailed by the settings page
 (lib.mail.verify): the address becomes the account's. Single use, expires (24 h); a used,
 expired or unknown link is 400. 404 when email is not configured.
 """
@@ -10,7 +10,7 @@ from lib.templates import render_string
 
 def get(request):
     mail.require_enabled()
-    address = mail.verify(get_db(), request.arg("token"), request.client_ip)
+    address = mail.verify(get_db(), request.arg("code"), request.client_ip)
     if not request.wants_html:
         return text_response(f"Email address {address} verified")
     return account_pages.page("Email verified", render_string(

@@ -31,7 +31,7 @@ def send(db, sink, **extra):
 
 
 def link(message, path):
-    m = re.search(re.escape(SITE + path) + r"\?token=([A-Za-z0-9_\-]+)", message["body"])
+    m = re.search(re.escape(SITE + path) + r"\?code=([A-Za-z0-9_\-]+)", message["body"])
     assert m, message["body"]
     return m.group(1)
 
@@ -63,7 +63,7 @@ def test_without_email_nothing_depends_on_it(app, db, monkeypatch):
                   headers=BROWSER).status == 404
     assert c.get("/recover-email.php").status == 404
     assert c.post("/recover-email.php", data={"email": "a@example.com"}).status == 404
-    assert c.get("/verify-email.php?token=" + "a" * 40).status == 404
+    assert c.get("/verify-email.php?code=" + "a" * 40).status == 404
     # an order event queues no mail
     w = market.world(db)
     uuid = market.order(db, w, "COMPLETED")
@@ -95,12 +95,12 @@ def test_add_address_verification_link_works_once(app, db, sink):
     # the sent body is blanked, the token is stored hashed only
     assert db.value("SELECT body FROM email_outbox") == ""
     assert db.value("SELECT COUNT(*) FROM email_tokens WHERE token_hash = ?", (vtoken,)) == 0
-    r = Client(app).get("/verify-email.php?token=" + vtoken)
+    r = Client(app).get("/verify-email.php?code=" + vtoken)
     assert r.status == 200 and "alice@example.com verified" in r.text
     assert db.value("SELECT email FROM users WHERE uuid = ?", (alice["uuid"],)) == "alice@example.com"
-    assert Client(app).get("/verify-email.php?token=" + vtoken).status == 400      # once
-    assert Client(app).get("/verify-email.php?token=" + "x" * 43).status == 400
-    assert Client(app).get("/verify-email.php?token=bad!").status == 400
+    assert Client(app).get("/verify-email.php?code=" + vtoken).status == 400      # once
+    assert Client(app).get("/verify-email.php?code=" + "x" * 43).status == 400
+    assert Client(app).get("/verify-email.php?code=bad!").status == 400
     assert db.value("SELECT COUNT(*) FROM audit_log WHERE action = 'email_verified'") == 1
     assert "alice@example.com" in c.get("/settings/user.php", headers=BROWSER).text
     assert send(db, sink) == {}                                                      # nothing left
@@ -109,7 +109,7 @@ def test_add_address_verification_link_works_once(app, db, sink):
 def test_recovery_link_resets_the_password_once(app, db, sink):
     c = user_client(app, db, "alice")
     vtoken = add_email(c, db, sink, "alice@example.com")
-    Client(app).get("/verify-email.php?token=" + vtoken)
+    Client(app).get("/verify-email.php?code=" + vtoken)
     anon = Client(app, remote_addr="203.0.113.5")
     # the same answer for a known and an unknown address
     known = anon.post("/recover-email.php", data={"email": "Alice@example.com"})
@@ -120,36 +120,36 @@ def test_recovery_link_resets_the_password_once(app, db, sink):
     assert sink.to("nobody@example.com") == []
     rtoken = link(sink.to("alice@example.com")[-1], "/recover-email.php")
     # the link shows the form (nothing used up yet)
-    page = anon.get("/recover-email.php?token=" + rtoken, headers=BROWSER)
+    page = anon.get("/recover-email.php?code=" + rtoken, headers=BROWSER)
     assert page.status == 200 and 'name="new_password"' in page.text
     assert c.get("/api/auth-user.php").status == 200
     # a too-short password: 400, the link still works
-    assert anon.post("/recover-email.php", data={"token": rtoken, "new_password": "short"}).status == 400
-    r = anon.post("/recover-email.php", data={"token": rtoken, "new_password": "brand-new-pass"})
+    assert anon.post("/recover-email.php", data={"code": rtoken, "new_password": "short"}).status == 400
+    r = anon.post("/recover-email.php", data={"code": rtoken, "new_password": "brand-new-pass"})
     assert r.status == 200, r.text
     assert c.get("/api/auth-user.php").status == 401                                 # every session ended
     assert Client(app).post("/login.php", data={"username": "alice", "password": "brand-new-pass"}).status == 200
     assert Client(app).post("/login.php", data={"username": "alice", "password": "password123"}).status == 401
     # once only
-    assert anon.post("/recover-email.php", data={"token": rtoken, "new_password": "another-pass1"}).status == 400
-    assert anon.get("/recover-email.php?token=" + rtoken, headers=BROWSER).status == 400
+    assert anon.post("/recover-email.php", data={"code": rtoken, "new_password": "another-pass1"}).status == 400
+    assert anon.get("/recover-email.php?code=" + rtoken, headers=BROWSER).status == 400
     assert db.value("SELECT COUNT(*) FROM audit_log WHERE action = 'password_reset_by_email'") == 1
 
 
 def test_recovery_link_expires_after_an_hour(app, db, sink):
     c = user_client(app, db, "alice")
-    Client(app).get("/verify-email.php?token=" + add_email(c, db, sink, "alice@example.com"))
+    Client(app).get("/verify-email.php?code=" + add_email(c, db, sink, "alice@example.com"))
     Client(app).post("/recover-email.php", data={"email": "alice@example.com"})
     send(db, sink)
     rtoken = link(sink.to("alice@example.com")[-1], "/recover-email.php")
     db.execute("UPDATE email_tokens SET expires_at = '2000-01-01 00:00:00' WHERE purpose = 'reset'")
-    r = Client(app).post("/recover-email.php", data={"token": rtoken, "new_password": "brand-new-pass"})
+    r = Client(app).post("/recover-email.php", data={"code": rtoken, "new_password": "brand-new-pass"})
     assert r.status == 400
 
 
 def test_recovery_is_rate_limited(app, db, sink):
     c = user_client(app, db, "alice")
-    Client(app).get("/verify-email.php?token=" + add_email(c, db, sink, "alice@example.com"))
+    Client(app).get("/verify-email.php?code=" + add_email(c, db, sink, "alice@example.com"))
     anon = Client(app, remote_addr="203.0.113.6")
     answers = [anon.post("/recover-email.php", data={"email": "alice@example.com"}) for _ in range(mail.RESET_PER_IP)]
     assert {r.status for r in answers} == {200} and len({r.text for r in answers}) == 1
@@ -175,10 +175,10 @@ def test_order_notifications_and_turning_them_off(app, db, sink):
     w = market.world(db)
     buyer = Client(app)
     buyer.username = "buyer1"
-    Client(app).get("/verify-email.php?token=" + add_email(buyer, db, sink, "buyer@example.com"))
+    Client(app).get("/verify-email.php?code=" + add_email(buyer, db, sink, "buyer@example.com"))
     vendor = Client(app)
     vendor.username = "vendor1"
-    Client(app).get("/verify-email.php?token=" + add_email(vendor, db, sink, "vendor@example.com"))
+    Client(app).get("/verify-email.php?code=" + add_email(vendor, db, sink, "vendor@example.com"))
     uuid = market.order(db, w, "COMPLETED")
     with db.transaction():                           # as cron/tasks.py reports a paid order
         webhooks.order_event(db, "order.paid", uuid)
