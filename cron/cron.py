@@ -42,7 +42,7 @@ import time  # noqa: E402
 import traceback  # noqa: E402
 
 from cron import deposits, payouts, prices, tasks  # noqa: E402
-from cron import webhooks  # noqa: E402
+from cron import mail, webhooks  # noqa: E402
 from lib.db import utc_now  # noqa: E402
 
 TASKS = [
@@ -55,6 +55,7 @@ TASKS = [
     ("reconcile", tasks.reconcile),                      # 7
     ("prices", prices.run),                              # 8
     ("webhooks", webhooks.run),                          # signed webhooks (cron/webhooks.py), after the duties
+    ("mail", mail.run),                                  # email outbox (cron/mail.py, SMTP_URL), issue 14
 ]
 
 

@@ -555,6 +555,19 @@ PATHS = {
         "post": _op("Revoke one of my keys", _obj({"ok": _t(B), "id": _t(N)}, required=["ok", "id"], strict=False),
                     [400, 401, 403, 404, 409], body=_body(_fields(id=_int_id("key id (GET /api/keys.php)")), ["id"])),
     },
+    "/api/sessions.php": {
+        "get": _op("My active sessions (device, IP, created, last seen; `current` marks this one)",
+                   _obj({"sessions": _arr(_obj({"id": _t(N), "device": _t(S), "user_agent": _t(S, True),
+                                                "ip": _t(S, True), "created_at": _t(S), "last_seen_at": _t(S),
+                                                "expires_at": _t(S), "current": _t(B)},
+                                               required=["id", "device", "created_at", "last_seen_at",
+                                                         "current"]))}), [401]),
+    },
+    "/api/sessions-end.php": {
+        "post": _op("End one of my sessions (someone else's or unknown: 404)",
+                    _obj({"ok": _t(B), "id": _t(N), "ended": _t(B)}, required=["ok", "id"], strict=False),
+                    [400, 401, 403, 404], body=_body(_fields(id=_int_id("session id (GET /api/sessions.php)")), ["id"])),
+    },
     "/api/auth-user.php": {
         "get": _op("Who am I", _obj({"username": _t(S), "role": _t(S), "user_uuid": UUID, "csrf_token": _t(S)},
                                     required=["username", "role", "user_uuid"]), [401]),

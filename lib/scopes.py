@@ -144,6 +144,8 @@ TABLE = {
     "api/items": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_store_field("store_uuid"))},
     "api/keys": {"GET": Rule(READ), "POST": Rule(FULL)},
     "api/keys_revoke": {"POST": Rule(FULL)},
+    "api/sessions": {"GET": Rule(READ)},
+    "api/sessions_end": {"POST": Rule(FULL)},
     "api/skill": {"GET": Rule(READ)},
     # Webhook endpoints are account settings: reading them is a read, changing them is full.
     "api/webhooks": {"GET": Rule(READ), "POST": Rule(FULL)},

@@ -151,3 +151,47 @@ def pop_flash(db, session_row):
     db.execute("UPDATE sessions SET flash = NULL WHERE id = ?", (session_row["id"],))
     session_row["flash"] = None
     return message
+
+
+# -- my sessions at a glance (settings, /api/sessions.php) ------------------------
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
+             ("Safari/", "Safari"), ("curl/", "curl"), ("python-requests", "python-requests"),
+             ("Python-urllib", "Python"))
+_SYSTEMS = (("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"),
+            ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
+
+
+def device(user_agent):
+    """A short form of a user agent: 'Firefox on Linux', 'curl', or the first 40 characters."""
+    ua = (user_agent or "").strip()
+    if not ua:
+        return "unknown device"
+    browser = next((name for mark, name in _BROWSERS if mark in ua), None)
+    system = next((name for mark, name in _SYSTEMS if mark in ua), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    if browser or system:
+        return browser or system
+    return ua[:40]
+
+
+def list_for_user(db, user_uuid, current_id=None):
+    """The user's live sessions, most recently seen first (no tokens, no CSRF secrets)."""
+    rows = db.query("SELECT id, ip, user_agent, created_at, last_seen_at, expires_at FROM sessions "
+                    "WHERE user_uuid = ? AND expires_at > ? ORDER BY last_seen_at DESC, id DESC",
+                    (user_uuid, utc_now()))
+    return [{"id": r["id"], "device": device(r["user_agent"]), "user_agent": r["user_agent"],
+             "ip": r["ip"], "created_at": r["created_at"], "last_seen_at": r["last_seen_at"],
+             "expires_at": r["expires_at"], "current": r["id"] == current_id} for r in rows]
+
+
+def end(db, user_uuid, session_id, ip=None):
+    """End one of the user's own sessions; 404 for an unknown id or someone else's."""
+    from lib import audit
+    from lib.http import HttpError
+    with db.transaction():
+        n = db.execute("DELETE FROM sessions WHERE id = ? AND user_uuid = ?", (session_id, user_uuid))
+        if not n:
+            raise HttpError(404, "no such session")
+        audit.log(db, "session_ended", user_uuid, f"session:{session_id}", None, ip)
+    return True

@@ -438,6 +438,8 @@ def order_event(db, event_type, order_uuid, **extra):
     t = db.one("SELECT store_uuid, buyer_uuid FROM transactions WHERE uuid = ?", (order_uuid,))
     if t is None:
         return None
+    from lib import mail  # the email notifications of the same change (issue 14), same transaction
+    mail.notify(db, event_type, order_uuid, t["store_uuid"], t["buyer_uuid"])
     return emit(db, event_type, lambda: dict({"order": _order_data(db, order_uuid)}, **extra),
                 transaction_uuid=order_uuid, store_uuid=t["store_uuid"], user_uuids=(t["buyer_uuid"],))
 
@@ -464,6 +466,8 @@ def dispute_event(db, event_type, dispute_uuid, claim=None):
         if claim is not None:
             out["claim"] = claim
         return out
+    from lib import mail
+    mail.notify(db, event_type, row["transaction_uuid"], row["store_uuid"], row["buyer_uuid"])
     return emit(db, event_type, data, transaction_uuid=row["transaction_uuid"], store_uuid=row["store_uuid"],
                 user_uuids=(row["buyer_uuid"],), dispute_uuid=row["uuid"])
 

@@ -74,6 +74,12 @@ MATRIX = [
     authed("GET", "/api/keys.php", ok=200),
     authed("POST", "/api/keys.php", {"name": "matrix"}, ok=200),
     authed("POST", "/api/keys-revoke.php", {"id": "999999"}, ok=404),
+    # email recovery and verification (issue 14): 404 for everyone while email is not configured
+    public("GET", "/recover-email.php", status=404),
+    public("POST", "/recover-email.php", status=404),
+    public("GET", "/verify-email.php", status=404),
+    authed("GET", "/api/sessions.php", ok=200),
+    authed("POST", "/api/sessions-end.php", {"id": "999999999"}, ok=404),
     authed("GET", "/api/webhooks.php", ok=200),
     authed("POST", "/api/webhooks.php", {"url": "http://10.0.0.1/hook"}, ok=400),
     authed("POST", "/api/webhooks-delete.php", {"id": "999999"}, ok=404),

@@ -314,6 +314,13 @@ def scenario(db, rec):
     rec.call(P, "/api/keys-revoke.php", headers=x, data={"id": str(key["id"])})
     rec.call(P, "/api/keys-revoke.php", headers=x, data={"id": "999999"})
     rec.call(P, "/api/keys-revoke.php", headers=x, data={"id": "abc"})
+    from lib import session as sessionmod
+    _tok, srow = sessionmod.create(db, w["stranger"]["uuid"], "203.0.113.9", "curl/8.0")
+    rec.call(G, "/api/sessions.php", headers=x)
+    rec.call(G, "/api/sessions.php")
+    rec.call(P, "/api/sessions-end.php", headers=x, data={"id": str(srow["id"])})
+    rec.call(P, "/api/sessions-end.php", headers=x, data={"id": str(srow["id"])})
+    rec.call(P, "/api/sessions-end.php", headers=x, data={"id": "abc"})
     rec.call(G, "/api/auth-user.php", headers=x)
     rec.call(G, "/api/auth-user.php")
     # admin

@@ -162,6 +162,8 @@ def baselines(x):
         ("/api/keys.php", "get"): (s, {}, {}),
         ("/api/keys.php", "post"): (s, {"name": "laptop"}, {}),
         ("/api/keys-revoke.php", "post"): (s, {"id": "999999"}, {}),
+        ("/api/sessions.php", "get"): (s, {}, {}),
+        ("/api/sessions-end.php", "post"): (s, {"id": "999999"}, {}),
         ("/api/auth-user.php", "get"): (s, {}, {}),
         ("/admin/tokens.php", "get"): (ad, {}, {}),
         ("/admin/tokens.php", "post"): (ad, {"chain_id": "11155111", "symbol": "USDC",
