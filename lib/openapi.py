@@ -162,6 +162,8 @@ SCHEMAS = {
     "Deposit": _obj({"uuid": UUID, "store_uuid": UUID, "storename": _t(S), "chain_id": _t(N), "currency": _t(S),
                      "token_contract": _t(S), "decimals": _t(N), "address": ADDRESS_N, "address_pending": _t(B),
                      "balance": AMOUNT, "open_withdrawal": UUID_N, "created_at": TIME, "updated_at": TIME,
+                     "open_withdrawal_status": {"type": ["string", "null"],
+                                                "description": "?all=1 (staff): the open withdrawal's status"},
                      "crypto": _t(S, description="the currency symbol (the original's name)"),
                      "crypto_value": dict(AMOUNT, description="the balance in token units (the original's name)"),
                      "fiat_value": {"type": ["string", "null"], "pattern": r"^[0-9]+\.[0-9]{2}$",
@@ -181,7 +183,7 @@ SCHEMAS = {
                    "decimals": _t(N, nullable=True), "status": {"enum": ["unverified", "active", "rejected"]},
                    "status_reason": STR_N, "manual_usd_price": STR_N, "created_at": TIME, "updated_at": TIME}),
     "ConfigKey": _obj({"name": _t(S), "value": _t(S), "default": _t(S),
-                       "kind": {"enum": ["duration", "fraction", "count", "depth"]}, "description": _t(S)}),
+                       "kind": {"enum": ["duration", "fraction", "count", "depth", "usd"]}, "description": _t(S)}),
     "ApiKey": _obj({"id": _t(N), "name": _t(S), "key_prefix": _t(S), "created_at": TIME,
                     "last_used_at": TIME_N}, strict=False),
     "User": _obj({"id": _t(N), "uuid": UUID, "username": _t(S),
@@ -292,8 +294,9 @@ MANUAL_USD = _in("USD rate of one token, test networks only: more than 0, at mos
                  examples=["2500"])
 COMMENT = _text("optional note, at most 5000 characters", 5000, "looks fine")
 CONFIG_PATTERNS = {"duration": r"^(?=[0-9]*[1-9])[0-9]{1,6}[mhd]$", "fraction": r"^0*(1(\.0+)?|\.[0-9]+|0)$",
-                   "count": r"^[0-9]{1,4}$", "depth": r"^([0-9]{1,4}|finalized|safe)$"}
-CONFIG_EXAMPLES = {"duration": "15m", "fraction": "0.05", "count": "3", "depth": "12"}
+                   "count": r"^[0-9]{1,4}$", "depth": r"^([0-9]{1,4}|finalized|safe)$",
+                   "usd": r"^[0-9]{1,9}(\.[0-9]{1,2})?$"}
+CONFIG_EXAMPLES = {"duration": "15m", "fraction": "0.05", "count": "3", "depth": "12", "usd": "250"}
 
 
 def _config_props():
@@ -509,9 +512,11 @@ PATHS = {
                                ["dispute_uuid"])),
     },
     "/api/deposits.php": {
-        "get": _op("Deposits of my stores, or one with history and withdrawals",
+        "get": _op("Deposits of my stores, or one with history and withdrawals; all=1: every store's (staff)",
                    {"anyOf": [_page("deposits", _ref("Deposit")), _obj({"deposit": _ref("Deposit")})]},
-                   [400, 401, 404], PAGE_PARAMS + [_q("uuid", "one deposit", _uuid("a deposit's uuid")),
+                   [400, 401, 403, 404], PAGE_PARAMS + [_q("uuid", "one deposit", _uuid("a deposit's uuid")),
+                                                   _q("all", "1: every deposit of every store (staff only)",
+                                                      {"type": "string", "enum": ["1"], "examples": ["1"]}),
                                                    _q("store_uuid", "one store", _uuid("a store's uuid"))]),
         "post": _op("Open a deposit (store members); cron derives the address",
                     _obj({"ok": _t(B), "uuid": UUID, "deposit": _ref("Deposit")}), [400, 401, 403, 404, 409],

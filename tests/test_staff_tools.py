@@ -1,0 +1,156 @@
+"""Issue 14, points 5 and 6: staff tools (categories, all deposits, grant seller, the
+vendorship agreement, the tier page) and the vendor bond."""
+import pytest
+
+from lib import catalog, config
+from tests import market
+from tests.client import Client
+from tests.factories import login, make_user
+from tests.market import fast_hashing  # noqa: F401 (autouse fixture)
+
+HTML = {"Accept": "text/html"}
+
+
+def browser(client, user):
+    c = Client(client.app)
+    token = login(c, user["username"])
+    return c, token
+
+
+def cat_id(db, name):
+    return db.value("SELECT id FROM item_categories WHERE name = ?", (name,))
+
+
+def audits(db, action):
+    return db.value("SELECT COUNT(*) FROM audit_log WHERE action = ?", (action,))
+
+
+# -- categories ---------------------------------------------------------------------
+
+def test_staff_add_rename_move_remove_categories(db, client):
+    staff = make_user(db, "staffer", role="staff")
+    c, token = browser(client, staff)
+    page = c.get("/staff/categories.php", headers=HTML)
+    assert page.status == 200 and "Digital goods" in page.text and 'id="add-category"' in page.text
+
+    def post(**data):
+        return c.post("/staff/categories.php", data={"csrf_token": token, **data}, headers=HTML)
+
+    assert post(action="add", name="Books").status == 303
+    books = cat_id(db, "Books")
+    assert post(action="add", name="Novels", parent_id=str(books)).status == 303
+    novels = cat_id(db, "Novels")
+    assert db.value("SELECT parent_id FROM item_categories WHERE id = ?", (novels,)) == books
+    assert post(action="add", name="Crime", parent_id=str(novels)).status == 303
+    crime = cat_id(db, "Crime")
+    tree = {r["name"]: r for r in catalog.category_tree(db)}
+    assert tree["Crime"]["path"] == "Books / Novels / Crime" and tree["Crime"]["depth"] == 2
+    assert post(action="rename", category_id=str(novels), name="Fiction").status == 303
+    assert cat_id(db, "Fiction") == novels and cat_id(db, "Novels") is None
+    # move: no cycles, the parent must exist
+    for parent in (str(novels), str(crime)):
+        r = post(action="move", category_id=str(novels), parent_id=parent)
+        assert r.status == 400 and "parent_id" in r.text, r
+    r = post(action="move", category_id=str(novels), parent_id="99999")
+    assert r.status == 400 and "parent_id" in r.text
+    assert db.value("SELECT parent_id FROM item_categories WHERE id = ?", (novels,)) == books
+    assert post(action="move", category_id=str(crime), parent_id="").status == 303
+    assert db.value("SELECT parent_id FROM item_categories WHERE id = ?", (crime,)) is None
+    assert post(action="move", category_id=str(crime), parent_id=str(books)).status == 303
+    # remove only when empty
+    r = post(action="remove", category_id=str(books))
+    assert r.status == 409 and "subcategories" in r.text
+    owner = make_user(db, "vendor1")
+    shop = market.store(db, owner)
+    catalog.create_item(db, owner, shop["uuid"], "A novel", "good", str(novels))
+    r = post(action="remove", category_id=str(novels))
+    assert r.status == 409 and "items use" in r.text
+    assert post(action="remove", category_id=str(crime)).status == 303
+    assert cat_id(db, "Crime") is None
+    for action in ("category_added", "category_renamed", "category_moved", "category_removed"):
+        assert audits(db, action) >= 1, action
+    # the marketplace's filter shows the tree, and a parent's filter includes its subtree
+    page = client.get("/marketplace.php", headers=HTML)
+    assert "— Fiction" in page.text
+    page = client.get(f"/marketplace.php?category={books}", headers=HTML)
+    assert page.status == 200 and "A novel" in page.text
+    assert [i["name"] for i in catalog.list_items(db, category_id=books)] == ["A novel"]
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"action": "add", "name": ""}, "name"),
+    ({"action": "add", "name": "x" * 65}, "name"),
+    ({"action": "add", "name": "a/b"}, "name"),
+    ({"action": "add", "name": "ok", "parent_id": "abc"}, "parent_id"),
+    ({"action": "rename", "category_id": "", "name": "x"}, "category_id"),
+    ({"action": "rename", "category_id": "123456", "name": "x"}, "category_id"),
+    ({"action": "move", "category_id": "x"}, "category_id"),
+    ({"action": "remove", "category_id": "-1"}, "category_id"),
+    ({"action": "explode"}, "action"),
+])
+def test_bad_category_input_is_400_and_changes_nothing(db, client, data, field):
+    staff = make_user(db, "staffer", role="staff")
+    c, token = browser(client, staff)
+    before = db.query("SELECT id, name, parent_id FROM item_categories ORDER BY id")
+    r = c.post("/staff/categories.php", data={"csrf_token": token, **data}, headers=HTML)
+    assert r.status == 400 and field in r.text, r
+    assert db.query("SELECT id, name, parent_id FROM item_categories ORDER BY id") == before
+
+
+def test_category_names_are_unique_and_staff_only(db, client):
+    staff = make_user(db, "staffer", role="staff")
+    c, token = browser(client, staff)
+    r = c.post("/staff/categories.php", data={"csrf_token": token, "action": "add", "name": "services"},
+               headers=HTML)
+    assert r.status == 409
+    vendor = make_user(db, "vendor1", role="vendor")
+    v, vtoken = browser(client, vendor)
+    r = v.post("/staff/categories.php", data={"csrf_token": vtoken, "action": "add", "name": "Mine"},
+               headers=HTML)
+    assert r.status == 403 and cat_id(db, "Mine") is None
+    # CSRF: a browser POST without the token is refused
+    r = c.post("/staff/categories.php", data={"action": "add", "name": "NoToken"},
+               headers={**HTML, "Origin": "http://localhost"})
+    assert r.status == 403 and cat_id(db, "NoToken") is None
+
+
+# -- all deposits -------------------------------------------------------------------
+
+def fund(db, deposit_uuid, wei, address="0x" + "ab" * 20):
+    db.execute("UPDATE deposits SET balance = ?, address = COALESCE(address, ?) WHERE uuid = ?",
+               (str(wei), address, deposit_uuid))
+
+
+def open_deposit(db, owner, store_uuid, chain_id=1, currency="ETH"):
+    from lib import deposits
+    return deposits.open_deposit(db, owner, store_uuid, currency, chain_id)
+
+
+def test_staff_see_every_deposit_of_every_store(db, client):
+    w = market.world(db)
+    other = make_user(db, "vendor2")
+    shop2 = market.store(db, other, "shop2")
+    d1 = open_deposit(db, w.vendor, w.store["uuid"])
+    d2 = open_deposit(db, other, shop2["uuid"])
+    fund(db, d1["uuid"], 10 ** 18)
+    # JSON for staff: both stores; others: 403
+    r = client.get("/api/deposits.php?all=1", headers=w.staff["headers"])
+    assert r.status == 200, r
+    rows = {d["uuid"]: d for d in r.json()["deposits"]}
+    assert set(rows) == {d1["uuid"], d2["uuid"]}
+    assert rows[d1["uuid"]]["balance"] == "1" and rows[d1["uuid"]]["fiat_value"] == "2000.00"
+    assert rows[d1["uuid"]]["storename"] == "shop" and rows[d2["uuid"]]["storename"] == "shop2"
+    assert rows[d2["uuid"]]["address"] is None and rows[d2["uuid"]]["open_withdrawal"] is None
+    assert client.get("/api/deposits.php?all=1", headers=w.vendor["headers"]).status == 403
+    assert client.get("/api/deposits.php?all=yes", headers=w.staff["headers"]).status == 400
+    # paginated
+    page = client.get("/api/deposits.php?all=1&limit=1&offset=1", headers=w.staff["headers"]).json()
+    assert [d["uuid"] for d in page["deposits"]] == [d1["uuid"]]
+    # the page
+    c, _ = browser(client, w.staff)
+    html = c.get("/staff/deposits.php", headers=HTML)
+    assert html.status == 200 and "shop2" in html.text and "0x" + "ab" * 20 in html.text and "$2000.00" in html.text
+    html = c.get("/staff/deposits.php?limit=1", headers=HTML)
+    assert html.status == 200 and 'rel="next"' in html.text and "shop2" in html.text and "abab" not in html.text
+    v, _ = browser(client, w.vendor)
+    assert v.get("/staff/deposits.php", headers=HTML).status == 403
