@@ -241,8 +241,12 @@ def _store_json(row):
 def create_store(db, user, storename, description=None, agreed=False):
     """Create a store owned by `user`; the user becomes a vendor. Returns the store dict.
 
-    400 bad name / no agreement, 409 name taken (case-insensitive).
+    400 bad name / no agreement, 403 an admin has not let the user open stores,
+    409 name taken (case-insensitive).
     """
+    if str(db.value("SELECT can_sell FROM users WHERE uuid = ?", (user["uuid"],), default=1)) == "0":
+        raise HttpError(403, "an admin has not allowed you to open stores; ask an administrator to grant "
+                             "you the right to sell")
     if not truthy(agreed):
         raise HttpError(400, "you must agree to the vendorship terms (vendorship_agree=1)",
                         fields={"vendorship_agree": "required"})
@@ -255,7 +259,10 @@ def create_store(db, user, storename, description=None, agreed=False):
     row = {"uuid": str(uuidlib.uuid4()), "storename": name, "storename_lower": name.lower(),
            "description": description, "tier": "free", "payout_address": None, "suspended": 0,
            "vendorship_agreed_at": now, "created_at": now, "updated_at": now}
-    from lib import users
+    from lib import agreement, users
+    version = agreement.current_version(db)
+    if version is not None:   # agreeing when opening the store accepts the current agreement
+        row.update(agreement_version=int(version), agreement_accepted_at=now)
     with db.transaction():
         if db.value("SELECT id FROM stores WHERE storename_lower = ?", (name.lower(),)) is not None:
             raise HttpError(409, f"the store name {name} is taken", fields={"storename": "taken"})
@@ -527,6 +534,8 @@ def create_item(db, user, store_uuid, name, description=None, category_id=None):
            "created_at": now, "updated_at": now}
     with db.transaction():
         require_member(db, user, store_uuid)
+        from lib import agreement
+        agreement.require_accepted(db, store_uuid)
         db.insert("items", row)
     return get_item(db, row["uuid"], user)
 

@@ -188,6 +188,7 @@ SCHEMAS = {
                     "last_used_at": TIME_N}, strict=False),
     "User": _obj({"id": _t(N), "uuid": UUID, "username": _t(S),
                   "role": {"enum": ["admin", "staff", "vendor", "customer"]}, "banned": _t(B),
+                  "can_sell": _t(B, description="may open stores (an admin's grant; default true)"),
                   "inviter_uuid": UUID_N, "refund_address": ADDRESS_N, "payout_address": ADDRESS_N,
                   "created_at": TIME}, required=["uuid", "username", "role", "banned"], strict=False),
 }
@@ -606,14 +607,18 @@ PATHS = {
         "get": _op("List users (admin)", _page("users", _ref("User")), [400, 401, 403],
                    PAGE_PARAMS + [_q("q", "name contains", _in("at most 16 characters", maxLength=16, examples=["ali"])),
                                   _q("role", "one role", _in("a role", enum=list(ROLES), examples=["vendor"]))]),
-        "post": _op("Set a user's role and/or ban (admin)", _obj({"ok": _t(B), "user": _ref("User")}),
+        "post": _op("Set a user's role, ban and/or right to open stores (admin)", _obj({"ok": _t(B), "user": _ref("User")}),
                     [400, 401, 403, 404, 409],
                     body=_body(_fields(user_uuid=_uuid("the user"), username=dict(USERNAME, description="or the "
                                                                                  "user's name: " + USERNAME["description"]),
                                        role=_in("the new role", enum=list(ROLES), examples=["staff"]),
                                        banned=_in("1 bans, 0 unbans",
                                                   enum=["1", "0", "true", "false", "yes", "no", "on", "off"],
-                                                  examples=["1"])))),
+                                                  examples=["1"]),
+                                       can_sell=_in("1 lets the user open stores, 0 refuses it (existing "
+                                                    "stores stay)",
+                                                    enum=["1", "0", "true", "false", "yes", "no", "on", "off"],
+                                                    examples=["0"])))),
     },
 }
 
