@@ -154,3 +154,128 @@ def test_staff_see_every_deposit_of_every_store(db, client):
     assert html.status == 200 and 'rel="next"' in html.text and "shop2" in html.text and "abab" not in html.text
     v, _ = browser(client, w.vendor)
     assert v.get("/staff/deposits.php", headers=HTML).status == 403
+
+
+# -- grant seller -------------------------------------------------------------------
+
+def test_admin_grants_and_revokes_the_right_to_open_stores(db, client):
+    admin = make_user(db, "admin1", role="admin")
+    alice = make_user(db, "alice")
+    r = client.post("/admin/users.php", data={"user_uuid": alice["uuid"], "can_sell": "0"}, headers=admin["headers"])
+    assert r.status == 200 and r.json()["user"]["can_sell"] is False, r
+    assert audits(db, "seller_revoked") == 1
+    r = client.post("/api/stores.php", data={"storename": "Nope", "vendorship_agree": "1"}, headers=alice["headers"])
+    assert r.status == 403 and "not allowed you to open stores" in r.json()["error"]
+    assert db.value("SELECT COUNT(*) FROM stores") == 0
+    c, token = browser(client, alice)
+    page = c.get("/create-store.php", headers=HTML)
+    assert 'id="no-selling"' in page.text
+    r = c.post("/create-store.php", data={"csrf_token": token, "storename": "Nope", "vendorship_agree": "1"},
+               headers=HTML)
+    assert r.status == 403 and "not allowed you to open stores" in r.text
+    # bad input: 400 naming the field, nothing changed
+    r = client.post("/admin/users.php", data={"user_uuid": alice["uuid"], "can_sell": "maybe"},
+                    headers=admin["headers"])
+    assert r.status == 400 and "can_sell" in r.json()["error"]
+    assert db.value("SELECT can_sell FROM users WHERE uuid = ?", (alice["uuid"],)) == 0
+    # only admins
+    staff = make_user(db, "staffer", role="staff")
+    r = client.post("/admin/users.php", data={"user_uuid": alice["uuid"], "can_sell": "1"}, headers=staff["headers"])
+    assert r.status == 403
+    # the admin page's form grants it again
+    a, atoken = browser(client, admin)
+    assert "Grant" in a.get("/admin/users.php", headers=HTML).text
+    r = a.post("/admin/users.php", data={"csrf_token": atoken, "user_uuid": alice["uuid"], "can_sell": "1"},
+               headers=HTML)
+    assert r.status == 303, r
+    assert audits(db, "seller_granted") == 1
+    r = client.post("/api/stores.php", data={"storename": "Yes", "vendorship_agree": "1"}, headers=alice["headers"])
+    assert r.status == 200, r
+
+
+# -- tier page ----------------------------------------------------------------------
+
+def test_tier_page_shows_commission_and_referral_share_from_config(db, client):
+    config.set_values(db, {"gold_account_commission": "0.015", "bronze_account_referral_percent": "0.25"})
+    page = client.get("/verification/plan.php", headers=HTML)
+    assert page.status == 200
+    for tier in ("gold", "silver", "bronze", "free"):
+        assert f'id="tier-{tier}"' in page.text
+    assert "1.5%" in page.text and "25%" in page.text and "20%" in page.text
+    body = client.get("/verification/plan.php").json()
+    tiers = {t["tier"]: t for t in body["tiers"]}
+    assert tiers["gold"]["commission"] == "0.015" and tiers["bronze"]["referral_percent"] == "0.25"
+    assert [t["tier"] for t in body["tiers"]] == ["gold", "silver", "bronze", "free"]
+
+
+# -- vendorship agreement -----------------------------------------------------------
+
+def test_agreement_is_versioned_and_vendors_accept_again_before_new_items(db, client):
+    admin = make_user(db, "admin1", role="admin")
+    vendor = make_user(db, "vendor1")
+    shop = market.store(db, vendor)          # before any agreement: nothing required
+    market.item(db, vendor, shop["uuid"], "old")
+    assert client.get("/verification/agreement.php").json()["agreement"] is None
+    a, atoken = browser(client, admin)
+    assert 'id="edit-agreement"' in a.get("/verification/agreement.php", headers=HTML).text
+    r = a.post("/verification/agreement.php", data={"csrf_token": atoken, "action": "publish",
+                                                    "body": "Rule one.\nRule <two>."}, headers=HTML)
+    assert r.status == 303, r
+    page = client.get("/verification/agreement.php", headers=HTML)
+    assert "Rule &lt;two&gt;." in page.text and "Version 1" in page.text
+    assert audits(db, "agreement_published") == 1
+    # the vendor has not accepted: 403 with the link, existing items stay listed
+    r = client.post("/api/items.php", data={"store_uuid": shop["uuid"], "name": "new"}, headers=vendor["headers"])
+    assert r.status == 403 and "/verification/agreement.php" in r.json()["error"], r
+    assert [i["name"] for i in catalog.list_items(db)] == ["old"]
+    v, vtoken = browser(client, vendor)
+    assert "agreement-notice" in v.get("/item/edit.php", headers=HTML).text
+    assert "not accepted" in v.get("/verification/agreement.php", headers=HTML).text
+    r = v.post("/verification/agreement.php", data={"csrf_token": vtoken, "action": "accept", "version": "1"},
+               headers=HTML)
+    assert r.status == 303, r
+    assert db.value("SELECT agreement_version FROM stores WHERE uuid = ?", (shop["uuid"],)) == 1
+    assert audits(db, "agreement_accepted") == 1
+    r = client.post("/api/items.php", data={"store_uuid": shop["uuid"], "name": "new"}, headers=vendor["headers"])
+    assert r.status == 200, r
+    # a new version: accept again; the old version's number is refused (409), nothing changes
+    r = client.post("/verification/agreement.php", data={"action": "publish", "body": "Rule three."},
+                    headers=admin["headers"])
+    assert r.status == 200 and r.json()["version"] == 2, r
+    assert db.value("SELECT COUNT(*) FROM vendor_agreements") == 2
+    r = client.post("/api/items.php", data={"store_uuid": shop["uuid"], "name": "newer"}, headers=vendor["headers"])
+    assert r.status == 403
+    r = client.post("/verification/agreement.php", data={"action": "accept", "version": "1"},
+                    headers=vendor["headers"])
+    assert r.status == 409
+    assert db.value("SELECT agreement_version FROM stores WHERE uuid = ?", (shop["uuid"],)) == 1
+    r = client.post("/verification/agreement.php", data={"action": "accept"}, headers=vendor["headers"])
+    assert r.status == 200 and r.json()["stores"][0]["accepted"] is True, r
+    # a store opened now accepts the current version with vendorship_agree
+    other = make_user(db, "vendor2")
+    s2 = market.store(db, other, "shop2")
+    assert db.value("SELECT agreement_version FROM stores WHERE uuid = ?", (s2["uuid"],)) == 2
+
+
+@pytest.mark.parametrize("role, data, status, field", [
+    ("admin", {"action": "publish", "body": ""}, 400, "body"),
+    ("admin", {"action": "publish", "body": "x" * 20001}, 400, "body"),
+    ("admin", {"action": "publish", "body": "bad\x01"}, 400, "body"),
+    ("admin", {"action": "nope"}, 400, "action"),
+    ("vendor", {"action": "publish", "body": "mine"}, 403, None),
+    ("vendor", {"action": "accept", "version": "abc"}, 400, "version"),
+    ("customer", {"action": "accept"}, 403, None),
+])
+def test_bad_agreement_input_changes_nothing(db, client, role, data, status, field):
+    admin = make_user(db, "admin1", role="admin")
+    client.post("/verification/agreement.php", data={"action": "publish", "body": "v1"}, headers=admin["headers"])
+    vendor = make_user(db, "vendor1")
+    market.store(db, vendor)
+    db.execute("UPDATE stores SET agreement_version = NULL")
+    who = {"admin": admin, "vendor": vendor, "customer": make_user(db, "cust")}[role]
+    r = client.post("/verification/agreement.php", data=data, headers=who["headers"])
+    assert r.status == status, r
+    if field:
+        assert field in r.text
+    assert db.value("SELECT COUNT(*) FROM vendor_agreements") == 1
+    assert db.value("SELECT agreement_version FROM stores") is None
