@@ -513,8 +513,9 @@ def get_item(db, item_uuid, user=None):
                  "LEFT JOIN item_categories c ON c.id = i.category_id WHERE i.uuid = ?", (item_uuid,))
     if row is None:
         raise HttpError(404, "no such item")
-    if (row["suspended"] or not row["active"]) and not (
-            is_staff(user) or member_role(db, user, row["store_uuid"]) is not None):
+    from lib import bond
+    hidden = row["suspended"] or not row["active"] or not bond.is_bonded(db, row["store_uuid"])
+    if hidden and not (is_staff(user) or member_role(db, user, row["store_uuid"]) is not None):
         raise HttpError(404, "no such item")
     return _item_json(row)
 
@@ -610,6 +611,9 @@ def package_for_sale(db, package_uuid):
         raise HttpError(404, "no such package")
     if row["suspended"]:
         raise HttpError(409, "this store is suspended and cannot sell")
+    from lib import bond
+    if not bond.is_bonded(db, row["store_uuid"]):
+        raise HttpError(409, "this store's deposits do not hold the vendor bond; it cannot sell until they do")
     return row
 
 

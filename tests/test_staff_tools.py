@@ -279,3 +279,61 @@ def test_bad_agreement_input_changes_nothing(db, client, role, data, status, fie
         assert field in r.text
     assert db.value("SELECT COUNT(*) FROM vendor_agreements") == 1
     assert db.value("SELECT agreement_version FROM stores") is None
+
+
+# -- vendor bond --------------------------------------------------------------------
+
+def listed(client, w):
+    """Where the world's item shows: marketplace, store page, /api/items.php, /api/packages.php."""
+    market_page = "widget" in client.get("/marketplace.php", headers=HTML).text
+    store_page = "widget" in client.get(f"/store.php?uuid={w.store['uuid']}", headers=HTML).text
+    api_items = [i["uuid"] for i in client.get("/api/items.php").json()["items"]] == [w.item["uuid"]]
+    api_packages = client.get(f"/api/packages.php?item_uuid={w.item['uuid']}").status == 200
+    return market_page, store_page, api_items, api_packages
+
+
+def test_vendor_bond_lists_a_store_only_while_its_deposits_hold_it(db, client):
+    w = market.world(db, eth_rate="2000")
+    assert listed(client, w) == (True, True, True, True)          # default 0: off
+    config.set_values(db, {"vendor_bond_usd": "500"})
+    assert listed(client, w) == (False, False, False, False)      # no deposits: hidden
+    r = client.post("/api/transactions.php", data={"package_uuid": w.package["uuid"], "currency": "ETH",
+                                                   "chain_id": "1"}, headers=w.buyer["headers"])
+    assert r.status == 409 and "vendor bond" in r.json()["error"], r
+    assert db.value("SELECT COUNT(*) FROM transactions") == 0
+    # the owner is told how much is missing; members still see their item
+    v, _ = browser(client, w.vendor)
+    page = v.get(f"/settings/store.php?uuid={w.store['uuid']}", headers=HTML)
+    assert 'id="bond-missing"' in page.text and "$500 missing" in page.text, page.text[:3000]
+    assert v.get(f"/item.php?uuid={w.item['uuid']}", headers=HTML).status == 200
+    # 0.2 ETH at 2000 = 400 USD: still short by 100
+    dep = open_deposit(db, w.vendor, w.store["uuid"])
+    fund(db, dep["uuid"], 2 * 10 ** 17)
+    assert listed(client, w) == (False, False, False, False)
+    assert "$100.00 missing" in v.get(f"/settings/store.php?uuid={w.store['uuid']}", headers=HTML).text
+    # 0.25 ETH = 500 USD: listed and orderable
+    fund(db, dep["uuid"], 25 * 10 ** 16)
+    assert listed(client, w) == (True, True, True, True)
+    assert 'id="bond-status"' in v.get(f"/settings/store.php?uuid={w.store['uuid']}", headers=HTML).text
+    r = client.post("/api/transactions.php", data={"package_uuid": w.package["uuid"], "currency": "ETH",
+                                                   "chain_id": "1"}, headers=w.buyer["headers"])
+    assert r.status == 200, r
+    # a stale rate counts 0
+    market.set_rate(db, 1, "ETH", "2000", age_seconds=3600)
+    assert listed(client, w) == (False, False, False, False)
+    # a manual USD price counts
+    db.execute("UPDATE accepted_tokens SET manual_usd_price = ? WHERE chain_id = 1 AND symbol = 'ETH'", ("4000",))
+    assert listed(client, w) == (True, True, True, True)
+    # off again
+    config.set_values(db, {"vendor_bond_usd": "0"})
+    assert listed(client, w) == (True, True, True, True)
+
+
+def test_vendor_bond_config_is_validated_on_the_admin_api(db, client):
+    admin = make_user(db, "admin1", role="admin")
+    r = client.post("/admin/config.php", data={"vendor_bond_usd": "-5"}, headers=admin["headers"])
+    assert r.status == 400 and "vendor_bond_usd" in r.json()["error"], r
+    assert db.value("SELECT COUNT(*) FROM config") == 0
+    r = client.post("/admin/config.php", data={"vendor_bond_usd": "99.5"}, headers=admin["headers"])
+    assert r.status == 200 and config.usd(db, "vendor_bond_usd") == 99.5
+    assert audits(db, "config_changed") == 1
