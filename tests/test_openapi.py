@@ -341,6 +341,9 @@ def scenario(db, rec):
     rec.call(G, "/admin/users.php", headers=v)
     rec.call(P, "/admin/users.php", headers=ad, data={"username": "stranger1", "role": "staff"})
     rec.call(P, "/admin/users.php", headers=ad, data={"username": "nobody", "role": "staff"})
+    rec.call(P, "/admin/users.php", headers=ad, data={"username": "stranger1", "can_sell": "0"})
+    rec.call(P, "/admin/users.php", headers=ad, data={"username": "stranger1", "can_sell": "x"})
+    rec.call(P, "/admin/users.php", headers=ad, data={"username": "stranger1", "can_sell": "1"})
     # payout actions (issue 10): an order's RELEASE that cron handed to staff
     stuck = intents.open_intent(db, market.order(db, w, "COMPLETED"), intents.RELEASE, None)
     intents.needs_attention(db, intents.ORDERS, stuck, "commission leg failed", chain_id=1)
