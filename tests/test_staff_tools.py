@@ -337,3 +337,18 @@ def test_vendor_bond_config_is_validated_on_the_admin_api(db, client):
     r = client.post("/admin/config.php", data={"vendor_bond_usd": "99.5"}, headers=admin["headers"])
     assert r.status == 200 and config.usd(db, "vendor_bond_usd") == 99.5
     assert audits(db, "config_changed") == 1
+
+
+def test_staff_tools_answer_json_to_api_clients(db, client):
+    w = market.world(db)
+    r = client.get("/staff/categories.php", headers=w.staff["headers"])
+    assert r.status == 200 and {c["name"] for c in r.json()["categories"]} >= {"Services", "Other"}
+    r = client.post("/staff/categories.php", data={"action": "add", "name": "Art"}, headers=w.staff["headers"])
+    assert r.status == 200 and r.json()["category"]["name"] == "Art", r
+    r = client.post("/staff/categories.php", data={"action": "add", "name": ""}, headers=w.staff["headers"])
+    assert r.status == 400 and "name" in r.text
+    assert client.get("/staff/categories.php", headers=w.vendor["headers"]).status == 403
+    open_deposit(db, w.vendor, w.store["uuid"])
+    r = client.get("/staff/deposits.php?limit=5", headers=w.staff["headers"])
+    assert r.status == 200 and len(r.json()["deposits"]) == 1 and r.json()["limit"] == 5
+    assert client.get("/staff/deposits.php", headers=w.vendor["headers"]).status == 403
