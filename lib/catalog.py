@@ -94,6 +94,128 @@ def list_categories(db):
     return db.query("SELECT id, name, parent_id FROM item_categories ORDER BY name")
 
 
+def category_tree(db):
+    """The categories as a depth-first list: each row id, name, parent_id, depth, path
+    ("Parent / Child"), items (how many items use it) and children (how many categories)."""
+    rows = list_categories(db)
+    counts = {r["category_id"]: int(r["n"]) for r in db.query(
+        "SELECT category_id, COUNT(*) AS n FROM items WHERE category_id IS NOT NULL GROUP BY category_id")}
+    by_parent = {}
+    ids = {r["id"] for r in rows}
+    for r in rows:
+        parent = r["parent_id"] if r["parent_id"] in ids else None
+        by_parent.setdefault(parent, []).append(r)
+    out = []
+
+    def walk(parent, depth, prefix, seen):
+        for r in by_parent.get(parent, []):
+            if r["id"] in seen:
+                continue
+            path = f"{prefix} / {r['name']}" if prefix else r["name"]
+            kids = by_parent.get(r["id"], [])
+            out.append({"id": r["id"], "name": r["name"], "parent_id": r["parent_id"], "depth": depth,
+                        "path": path, "items": counts.get(r["id"], 0), "children": len(kids),
+                        "indent": "\u2014 " * depth})
+            walk(r["id"], depth + 1, path, seen | {r["id"]})
+
+    walk(None, 0, "", frozenset())
+    return out
+
+
+def _category_name(value):
+    name = text(value, "name", 64, required=True, multiline=False)
+    if "/" in name:
+        raise HttpError(400, "name must not contain '/'", fields={"name": "no '/'"})
+    return name
+
+
+def _parent_id(db, value, field="parent_id"):
+    if value in (None, ""):
+        return None
+    text_value = str(value).strip()
+    if not (text_value.isascii() and text_value.isdigit() and len(text_value) < 10):
+        raise HttpError(400, f"{field} must be a category id number", fields={field: "bad"})
+    cid = int(text_value)
+    if db.value("SELECT id FROM item_categories WHERE id = ?", (cid,)) is None:
+        raise HttpError(400, f"unknown {field} {cid}", fields={field: "unknown"})
+    return cid
+
+
+def _category(db, value):
+    cid = _parent_id(db, value, "category_id")
+    if cid is None:
+        raise HttpError(400, "category_id is required", fields={"category_id": "required"})
+    return db.one("SELECT id, name, parent_id FROM item_categories WHERE id = ?", (cid,))
+
+
+def _name_free(db, name, except_id=None):
+    row = db.value("SELECT id FROM item_categories WHERE LOWER(name) = ?", (name.lower(),))
+    if row is not None and row != except_id:
+        raise HttpError(409, f"a category named {name} exists", fields={"name": "taken"})
+
+
+def add_category(db, user, name, parent_id=None, ip=None):
+    """Staff add a category (optionally under `parent_id`). 400 bad input, 409 name taken."""
+    require_staff(user)
+    name = _category_name(name)
+    with db.transaction():
+        parent = _parent_id(db, parent_id)
+        _name_free(db, name)
+        try:
+            cid = db.insert("item_categories", {"name": name, "parent_id": parent})
+        except IntegrityError:
+            raise HttpError(409, f"a category named {name} exists", fields={"name": "taken"})
+        cid = db.value("SELECT id FROM item_categories WHERE name = ?", (name,))
+        audit.log(db, "category_added", user["uuid"], str(cid), f"{name} parent={parent}", ip=ip)
+    return db.one("SELECT id, name, parent_id FROM item_categories WHERE id = ?", (cid,))
+
+
+def rename_category(db, user, category_id, name, ip=None):
+    require_staff(user)
+    name = _category_name(name)
+    with db.transaction():
+        row = _category(db, category_id)
+        _name_free(db, name, except_id=row["id"])
+        db.execute("UPDATE item_categories SET name = ? WHERE id = ?", (name, row["id"]))
+        audit.log(db, "category_renamed", user["uuid"], str(row["id"]), f"{row['name']} -> {name}", ip=ip)
+    return db.one("SELECT id, name, parent_id FROM item_categories WHERE id = ?", (row["id"],))
+
+
+def move_category(db, user, category_id, parent_id, ip=None):
+    """Staff give a category a new parent (empty: top level). 400 unknown parent, or a
+    parent that is the category itself or one of its descendants (a cycle)."""
+    require_staff(user)
+    with db.transaction():
+        row = _category(db, category_id)
+        parent = _parent_id(db, parent_id)
+        seen = set()
+        cursor = parent
+        while cursor is not None and cursor not in seen:
+            if cursor == row["id"]:
+                raise HttpError(400, "parent_id is the category itself or one of its subcategories",
+                                fields={"parent_id": "cycle"})
+            seen.add(cursor)
+            cursor = db.value("SELECT parent_id FROM item_categories WHERE id = ?", (cursor,))
+        db.execute("UPDATE item_categories SET parent_id = ? WHERE id = ?", (parent, row["id"]))
+        audit.log(db, "category_moved", user["uuid"], str(row["id"]),
+                  f"{row['name']} parent {row['parent_id']} -> {parent}", ip=ip)
+    return db.one("SELECT id, name, parent_id FROM item_categories WHERE id = ?", (row["id"],))
+
+
+def remove_category(db, user, category_id, ip=None):
+    """Staff remove a category no item and no subcategory uses (409 otherwise)."""
+    require_staff(user)
+    with db.transaction():
+        row = _category(db, category_id)
+        if db.value("SELECT COUNT(*) FROM items WHERE category_id = ?", (row["id"],)):
+            raise HttpError(409, f"items use the category {row['name']}; move them first")
+        if db.value("SELECT COUNT(*) FROM item_categories WHERE parent_id = ?", (row["id"],)):
+            raise HttpError(409, f"the category {row['name']} has subcategories; move or remove them first")
+        db.execute("DELETE FROM item_categories WHERE id = ?", (row["id"],))
+        audit.log(db, "category_removed", user["uuid"], str(row["id"]), row["name"], ip=ip)
+    return row
+
+
 def parse_category_id(db, value, required=False):
     if value in (None, ""):
         if required:
@@ -119,8 +241,12 @@ def _store_json(row):
 def create_store(db, user, storename, description=None, agreed=False):
     """Create a store owned by `user`; the user becomes a vendor. Returns the store dict.
 
-    400 bad name / no agreement, 409 name taken (case-insensitive).
+    400 bad name / no agreement, 403 an admin has not let the user open stores,
+    409 name taken (case-insensitive).
     """
+    if str(db.value("SELECT can_sell FROM users WHERE uuid = ?", (user["uuid"],), default=1)) == "0":
+        raise HttpError(403, "an admin has not allowed you to open stores; ask an administrator to grant "
+                             "you the right to sell")
     if not truthy(agreed):
         raise HttpError(400, "you must agree to the vendorship terms (vendorship_agree=1)",
                         fields={"vendorship_agree": "required"})
@@ -133,7 +259,10 @@ def create_store(db, user, storename, description=None, agreed=False):
     row = {"uuid": str(uuidlib.uuid4()), "storename": name, "storename_lower": name.lower(),
            "description": description, "tier": "free", "payout_address": None, "suspended": 0,
            "vendorship_agreed_at": now, "created_at": now, "updated_at": now}
-    from lib import users
+    from lib import agreement, users
+    version = agreement.current_version(db)
+    if version is not None:   # agreeing when opening the store accepts the current agreement
+        row.update(agreement_version=int(version), agreement_accepted_at=now)
     with db.transaction():
         if db.value("SELECT id FROM stores WHERE storename_lower = ?", (name.lower(),)) is not None:
             raise HttpError(409, f"the store name {name} is taken", fields={"storename": "taken"})
@@ -315,15 +444,33 @@ def _like(q):
     return f"%{escaped}%"
 
 
-def _item_filters(q, category_id, store_uuid):
+def category_and_descendants(db, category_id):
+    """The id and every descendant id of a category (a filter on a parent shows its subtree)."""
+    ids, frontier = [int(category_id)], [int(category_id)]
+    while frontier:
+        marks = ", ".join("?" * len(frontier))
+        frontier = [r["id"] for r in db.query(f"SELECT id FROM item_categories WHERE parent_id IN ({marks})",
+                                              frontier) if r["id"] not in ids]
+        ids += frontier
+    return ids
+
+
+def _item_filters(q, category_id, store_uuid, db=None):
     where = ["i.active = 1", "s.suspended = 0"]
     params = []
+    if db is not None:
+        from lib import bond
+        hidden = bond.unbonded_stores(db)
+        if hidden:
+            where.append("i.store_uuid NOT IN (%s)" % ", ".join("?" * len(hidden)))
+            params += sorted(hidden)
     if store_uuid is not None:
         where.append("i.store_uuid = ?")
         params.append(store_uuid)
     if category_id is not None:
-        where.append("i.category_id = ?")
-        params.append(int(category_id))
+        ids = category_and_descendants(db, category_id) if db is not None else [int(category_id)]
+        where.append("i.category_id IN (%s)" % ", ".join("?" * len(ids)))
+        params += ids
     if q:
         where.append("(LOWER(i.name) LIKE ? ESCAPE '!' OR LOWER(i.description) LIKE ? ESCAPE '!')")
         params += [_like(q), _like(q)]
@@ -343,7 +490,7 @@ def list_items(db, q=None, category_id=None, store_uuid=None, limit=50, offset=0
     q = _check_q(q)
     if store_uuid is not None and not is_uuid(store_uuid):
         raise HttpError(400, "store_uuid is not a uuid", fields={"store_uuid": "bad"})
-    where, params = _item_filters(q, category_id, store_uuid)
+    where, params = _item_filters(q, category_id, store_uuid, db)
     rows = db.query(f"SELECT {ITEM_COLUMNS} FROM items i JOIN stores s ON s.uuid = i.store_uuid "
                     f"LEFT JOIN item_categories c ON c.id = i.category_id WHERE {where} "
                     "ORDER BY i.id DESC LIMIT ? OFFSET ?", params + [int(limit), int(offset)])
@@ -352,7 +499,7 @@ def list_items(db, q=None, category_id=None, store_uuid=None, limit=50, offset=0
 
 def count_items(db, q=None, category_id=None, store_uuid=None):
     q = _check_q(q)
-    where, params = _item_filters(q, category_id, store_uuid)
+    where, params = _item_filters(q, category_id, store_uuid, db)
     return db.value(f"SELECT COUNT(*) FROM items i JOIN stores s ON s.uuid = i.store_uuid WHERE {where}",
                     params)
 
@@ -366,8 +513,9 @@ def get_item(db, item_uuid, user=None):
                  "LEFT JOIN item_categories c ON c.id = i.category_id WHERE i.uuid = ?", (item_uuid,))
     if row is None:
         raise HttpError(404, "no such item")
-    if (row["suspended"] or not row["active"]) and not (
-            is_staff(user) or member_role(db, user, row["store_uuid"]) is not None):
+    from lib import bond
+    hidden = row["suspended"] or not row["active"] or not bond.is_bonded(db, row["store_uuid"])
+    if hidden and not (is_staff(user) or member_role(db, user, row["store_uuid"]) is not None):
         raise HttpError(404, "no such item")
     return _item_json(row)
 
@@ -387,6 +535,8 @@ def create_item(db, user, store_uuid, name, description=None, category_id=None):
            "created_at": now, "updated_at": now}
     with db.transaction():
         require_member(db, user, store_uuid)
+        from lib import agreement
+        agreement.require_accepted(db, store_uuid)
         db.insert("items", row)
     return get_item(db, row["uuid"], user)
 
@@ -461,6 +611,9 @@ def package_for_sale(db, package_uuid):
         raise HttpError(404, "no such package")
     if row["suspended"]:
         raise HttpError(409, "this store is suspended and cannot sell")
+    from lib import bond
+    if not bond.is_bonded(db, row["store_uuid"]):
+        raise HttpError(409, "this store's deposits do not hold the vendor bond; it cannot sell until they do")
     return row
 
 

@@ -12,6 +12,7 @@ DURATION = "duration"    # N followed by m, h or d
 FRACTION = "fraction"    # a decimal in [0, 1]
 COUNT = "count"          # a non-negative integer
 DEPTH = "depth"          # a number of confirmations, or the node's 'finalized' / 'safe' block
+USD = "usd"              # a non-negative USD amount below 1,000,000,000, at most 2 decimals
 
 # name -> (kind, default, description)
 KEYS = {
@@ -31,6 +32,7 @@ KEYS = {
     "silver_account_referral_percent": (FRACTION, "0.50", "referrer's part of the commission, silver"),
     "bronze_account_referral_percent": (FRACTION, "0.50", "referrer's part of the commission, bronze"),
     "free_account_referral_percent": (FRACTION, "0.50", "referrer's part of the commission, free"),
+    "vendor_bond_usd": (USD, "0", "USD value a store's deposits must hold for its items to be listed (0: off)"),
 }
 
 # Confirmations per chain: how deep a payment or a payout must be before it counts.
@@ -84,6 +86,11 @@ def validate(name, value):
             if not re.match(r"^[0-9]{1,4}$", text):
                 raise ConfigError("must be a whole number from 0 to 9999")
             return str(int(text))
+        if kind == USD:
+            if not re.match(r"^[0-9]{1,9}(\.[0-9]{1,2})?$", text):
+                raise ConfigError("must be a USD amount below 1000000000 such as 250 or 99.50 "
+                                  "(at most 2 decimals)")
+            return str(Decimal(text))
         if kind == DEPTH:
             if text.lower() in DEPTH_TAGS:
                 return text.lower()
@@ -135,6 +142,10 @@ def confirmations(db, chain_id):
     else:
         value = CHAIN_CONFIRMATIONS.get(int(chain_id), KEYS["required_confirmations"][1])
     return value if value in DEPTH_TAGS else int(value)
+
+
+def usd(db, name):
+    return Decimal(raw(db, name))
 
 
 def commission(db, tier):

@@ -87,6 +87,22 @@ def list_deposits(db, user, limit=50, offset=0, store_uuid=None):
     return [_json(db, r) for r in rows]
 
 
+def list_all(db, user, limit=50, offset=0):
+    """Staff: every deposit of every store (store, chain, currency, address, balance, the
+    open withdrawal and its status), newest first."""
+    catalog.require_staff(user)
+    rows = db.query(f"SELECT {COLUMNS} FROM deposits d JOIN stores s ON s.uuid = d.store_uuid "
+                    "ORDER BY d.id DESC LIMIT ? OFFSET ?", (int(limit), int(offset)))
+    out = []
+    for r in rows:
+        item = _json(db, r)
+        w = db.one("SELECT status FROM deposit_withdraw_intents WHERE uuid = ?", (item["open_withdrawal"],)) \
+            if item["open_withdrawal"] else None
+        item["open_withdrawal_status"] = w["status"] if w else None
+        out.append(item)
+    return out
+
+
 def _row(db, deposit_uuid):
     if not catalog.is_uuid(deposit_uuid):
         return None

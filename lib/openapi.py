@@ -162,6 +162,8 @@ SCHEMAS = {
     "Deposit": _obj({"uuid": UUID, "store_uuid": UUID, "storename": _t(S), "chain_id": _t(N), "currency": _t(S),
                      "token_contract": _t(S), "decimals": _t(N), "address": ADDRESS_N, "address_pending": _t(B),
                      "balance": AMOUNT, "open_withdrawal": UUID_N, "created_at": TIME, "updated_at": TIME,
+                     "open_withdrawal_status": {"type": ["string", "null"],
+                                                "description": "?all=1 (staff): the open withdrawal's status"},
                      "crypto": _t(S, description="the currency symbol (the original's name)"),
                      "crypto_value": dict(AMOUNT, description="the balance in token units (the original's name)"),
                      "fiat_value": {"type": ["string", "null"], "pattern": r"^[0-9]+\.[0-9]{2}$",
@@ -181,11 +183,12 @@ SCHEMAS = {
                    "decimals": _t(N, nullable=True), "status": {"enum": ["unverified", "active", "rejected"]},
                    "status_reason": STR_N, "manual_usd_price": STR_N, "created_at": TIME, "updated_at": TIME}),
     "ConfigKey": _obj({"name": _t(S), "value": _t(S), "default": _t(S),
-                       "kind": {"enum": ["duration", "fraction", "count", "depth"]}, "description": _t(S)}),
+                       "kind": {"enum": ["duration", "fraction", "count", "depth", "usd"]}, "description": _t(S)}),
     "ApiKey": _obj({"id": _t(N), "name": _t(S), "key_prefix": _t(S), "created_at": TIME,
                     "last_used_at": TIME_N}, strict=False),
     "User": _obj({"id": _t(N), "uuid": UUID, "username": _t(S),
                   "role": {"enum": ["admin", "staff", "vendor", "customer"]}, "banned": _t(B),
+                  "can_sell": _t(B, description="may open stores (an admin's grant; default true)"),
                   "inviter_uuid": UUID_N, "refund_address": ADDRESS_N, "payout_address": ADDRESS_N,
                   "created_at": TIME}, required=["uuid", "username", "role", "banned"], strict=False),
 }
@@ -292,8 +295,9 @@ MANUAL_USD = _in("USD rate of one token, test networks only: more than 0, at mos
                  examples=["2500"])
 COMMENT = _text("optional note, at most 5000 characters", 5000, "looks fine")
 CONFIG_PATTERNS = {"duration": r"^(?=[0-9]*[1-9])[0-9]{1,6}[mhd]$", "fraction": r"^0*(1(\.0+)?|\.[0-9]+|0)$",
-                   "count": r"^[0-9]{1,4}$", "depth": r"^([0-9]{1,4}|finalized|safe)$"}
-CONFIG_EXAMPLES = {"duration": "15m", "fraction": "0.05", "count": "3", "depth": "12"}
+                   "count": r"^[0-9]{1,4}$", "depth": r"^([0-9]{1,4}|finalized|safe)$",
+                   "usd": r"^[0-9]{1,9}(\.[0-9]{1,2})?$"}
+CONFIG_EXAMPLES = {"duration": "15m", "fraction": "0.05", "count": "3", "depth": "12", "usd": "250"}
 
 
 def _config_props():
@@ -509,9 +513,11 @@ PATHS = {
                                ["dispute_uuid"])),
     },
     "/api/deposits.php": {
-        "get": _op("Deposits of my stores, or one with history and withdrawals",
+        "get": _op("Deposits of my stores, or one with history and withdrawals; all=1: every store's (staff)",
                    {"anyOf": [_page("deposits", _ref("Deposit")), _obj({"deposit": _ref("Deposit")})]},
-                   [400, 401, 404], PAGE_PARAMS + [_q("uuid", "one deposit", _uuid("a deposit's uuid")),
+                   [400, 401, 403, 404], PAGE_PARAMS + [_q("uuid", "one deposit", _uuid("a deposit's uuid")),
+                                                   _q("all", "1: every deposit of every store (staff only)",
+                                                      {"type": "string", "enum": ["1"], "examples": ["1"]}),
                                                    _q("store_uuid", "one store", _uuid("a store's uuid"))]),
         "post": _op("Open a deposit (store members); cron derives the address",
                     _obj({"ok": _t(B), "uuid": UUID, "deposit": _ref("Deposit")}), [400, 401, 403, 404, 409],
@@ -614,14 +620,18 @@ PATHS = {
         "get": _op("List users (admin)", _page("users", _ref("User")), [400, 401, 403],
                    PAGE_PARAMS + [_q("q", "name contains", _in("at most 16 characters", maxLength=16, examples=["ali"])),
                                   _q("role", "one role", _in("a role", enum=list(ROLES), examples=["vendor"]))]),
-        "post": _op("Set a user's role and/or ban (admin)", _obj({"ok": _t(B), "user": _ref("User")}),
+        "post": _op("Set a user's role, ban and/or right to open stores (admin)", _obj({"ok": _t(B), "user": _ref("User")}),
                     [400, 401, 403, 404, 409],
                     body=_body(_fields(user_uuid=_uuid("the user"), username=dict(USERNAME, description="or the "
                                                                                  "user's name: " + USERNAME["description"]),
                                        role=_in("the new role", enum=list(ROLES), examples=["staff"]),
                                        banned=_in("1 bans, 0 unbans",
                                                   enum=["1", "0", "true", "false", "yes", "no", "on", "off"],
-                                                  examples=["1"])))),
+                                                  examples=["1"]),
+                                       can_sell=_in("1 lets the user open stores, 0 refuses it (existing "
+                                                    "stores stay)",
+                                                    enum=["1", "0", "true", "false", "yes", "no", "on", "off"],
+                                                    examples=["0"])))),
     },
 }
 

@@ -160,6 +160,7 @@ def public(row):
         return None
     user = {k: row.get(k) for k in PUBLIC_FIELDS}
     user["banned"] = bool(row.get("banned"))
+    user["can_sell"] = bool(int(row["can_sell"])) if row.get("can_sell") is not None else True
     return user
 
 
@@ -259,6 +260,20 @@ def set_banned(db, uuid, banned, actor_uuid=None, ip=None):
             audit.log(db, "banned" if banned else "unbanned", actor_uuid, uuid, user["username"], ip)
         if banned:
             db.execute("DELETE FROM sessions WHERE user_uuid = ?", (uuid,))
+    return by_uuid(db, uuid)
+
+
+def set_can_sell(db, uuid, can_sell, actor_uuid=None, ip=None):
+    """An admin lets a user open stores or not (the original's "grant seller"; audited).
+    Stores the user already has are not touched. Returns the user dict, None if no such user."""
+    flag = 1 if can_sell else 0
+    with db.transaction():
+        user = db.one("SELECT * FROM users WHERE uuid = ? FOR UPDATE", (uuid,))
+        if user is None:
+            return None
+        if int(user["can_sell"]) != flag:
+            db.execute("UPDATE users SET can_sell = ?, updated_at = ? WHERE uuid = ?", (flag, utc_now(), uuid))
+            audit.log(db, "seller_granted" if flag else "seller_revoked", actor_uuid, uuid, user["username"], ip)
     return by_uuid(db, uuid)
 
 

@@ -14,9 +14,17 @@ def _commission(db):
     return f"{config.commission(db, 'free') * 100:.0f}%"
 
 
+def _context(db, user):
+    from lib import agreement
+    current = agreement.current(db)
+    can_sell = str(db.value("SELECT can_sell FROM users WHERE uuid = ?", (user["uuid"],), default=1)) != "0"
+    return {"commission": _commission(db), "agreement_version": current["version"] if current else None,
+            "can_sell": can_sell}
+
+
 def get(request):
-    web.login(request)
-    return web.page(request, "create_store.html", TITLE, commission=_commission(get_db()))
+    user = web.login(request)
+    return web.page(request, "create_store.html", TITLE, **_context(get_db(), user))
 
 
 def post(request):
@@ -27,6 +35,6 @@ def post(request):
         store = catalog.create_store(db, user, data.get("storename"), data.get("description"),
                                      agreed=data.get("vendorship_agree"))
     except HttpError as e:
-        return web.form_error(request, e, "create_store.html", TITLE, commission=_commission(db))
+        return web.form_error(request, e, "create_store.html", TITLE, **_context(db, user))
     web.flash(request, f"Your store {store['storename']} is open. Set its payout address, then add items.")
     return web.see_other(web.url("/settings/store.php", uuid=store["uuid"]))

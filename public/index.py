@@ -9,4 +9,4 @@ def get(request):
         return text_response("OK")
     db = get_db()
     return web.page(request, "index.html", "Home", items=catalog.list_items(db, limit=8),
-                    categories=catalog.list_categories(db))
+                    categories=catalog.category_tree(db))

@@ -141,6 +141,12 @@ MATRIX = [
     staff_only("POST", "/staff/users.php"),
     staff_only("GET", "/staff/payouts.php"),
     staff_only("POST", "/staff/payouts.php"),
+    staff_only("GET", "/staff/categories.php"),
+    staff_only("POST", "/staff/categories.php"),
+    staff_only("GET", "/staff/deposits.php"),
+    public("GET", "/verification/agreement.php"),
+    public("GET", "/verification/plan.php"),
+    authed("POST", "/verification/agreement.php", ok=AUTHED),
     staff_only("GET", "/api/payout-actions.php", ok=200),
     staff_only("POST", "/api/payout-actions.php"),      # an empty body: 400 for staff
     # admin

@@ -15,7 +15,7 @@ def test_defaults(db):
     assert config.commission(db, "free") == Decimal("0.20")
     assert config.referral_percent(db, "silver") == Decimal("0.50")
     assert config.count(db, "required_confirmations") == 3
-    assert len(values) == len(config.KEYS) == 16 + 5         # and one depth per supported chain
+    assert len(values) == len(config.KEYS) == 17 + 5         # and one depth per supported chain
     assert config.confirmations(db, 1) == 12 and config.confirmations(db, 137) == "finalized"
     assert config.confirmations(db, 8453) == 10 and config.confirmations(db, 31337) == 3
 
@@ -40,6 +40,8 @@ def test_set_and_read_back(db):
     ("completion_tolerance", "NaN"), ("completion_tolerance", "1e-3"),
     ("required_confirmations", "-1"), ("required_confirmations", "2.5"), ("required_confirmations", "x"),
     ("required_confirmations_1", "latest"), ("required_confirmations_1", "-3"), ("required_confirmations_9", "3"),
+    ("vendor_bond_usd", "-1"), ("vendor_bond_usd", "1.234"), ("vendor_bond_usd", "abc"),
+    ("vendor_bond_usd", "1e3"), ("vendor_bond_usd", "2000000000"), ("vendor_bond_usd", ""),
     ("no_such_key", "1"),
 ])
 def test_bad_values_are_refused_and_nothing_written(db, name, value):
@@ -52,3 +54,9 @@ def test_bad_values_are_refused_and_nothing_written(db, name, value):
 @pytest.mark.parametrize("text,seconds", [("15m", 900), ("24h", 86400), ("3d", 259200)])
 def test_parse_duration(text, seconds):
     assert config.parse_duration(text) == seconds
+
+
+def test_vendor_bond_usd_is_a_usd_amount(db):
+    assert config.usd(db, "vendor_bond_usd") == Decimal("0")
+    assert config.set_values(db, {"vendor_bond_usd": " 250.5 "}) == {"vendor_bond_usd": "250.5"}
+    assert config.usd(db, "vendor_bond_usd") == Decimal("250.5")

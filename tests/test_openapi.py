@@ -287,6 +287,9 @@ def scenario(db, rec):
     rec.call(G, f"/api/deposits.php?store_uuid={store2['uuid']}&limit=5", headers=dh)
     rec.call(G, f"/api/deposits.php?uuid={dep['uuid']}", headers=dh)
     rec.call(G, f"/api/deposits.php?uuid={dep['uuid']}", headers=b)
+    rec.call(G, "/api/deposits.php?all=1&limit=5", headers=st)
+    rec.call(G, "/api/deposits.php?all=1", headers=b)
+    rec.call(G, "/api/deposits.php?all=2", headers=st)
     rec.call(P, "/api/deposit-withdraw.php", headers=dh, data={"deposit_uuid": dep["uuid"]})
     rec.call(P, "/api/store-settings.php", headers=dh, data={"store_uuid": store2["uuid"],
                                                              "payout_address": market.ADDR_D, "description": "x"})
@@ -345,6 +348,9 @@ def scenario(db, rec):
     rec.call(G, "/admin/users.php", headers=v)
     rec.call(P, "/admin/users.php", headers=ad, data={"username": "stranger1", "role": "staff"})
     rec.call(P, "/admin/users.php", headers=ad, data={"username": "nobody", "role": "staff"})
+    rec.call(P, "/admin/users.php", headers=ad, data={"username": "stranger1", "can_sell": "0"})
+    rec.call(P, "/admin/users.php", headers=ad, data={"username": "stranger1", "can_sell": "x"})
+    rec.call(P, "/admin/users.php", headers=ad, data={"username": "stranger1", "can_sell": "1"})
     # payout actions (issue 10): an order's RELEASE that cron handed to staff
     stuck = intents.open_intent(db, market.order(db, w, "COMPLETED"), intents.RELEASE, None)
     intents.needs_attention(db, intents.ORDERS, stuck, "commission leg failed", chain_id=1)

@@ -94,6 +94,11 @@ def matrix(shop):
         "/staff/stores.php": staff,
         "/staff/users.php": staff,
         "/staff/stats.php": staff,
+        "/staff/categories.php": staff,
+        "/staff/deposits.php": staff,
+        "/staff/deposits.php?limit=1&offset=0": staff,
+        "/verification/agreement.php": everyone,
+        "/verification/plan.php": everyone,
         "/admin/": admin,
         "/admin/config.php": admin,
         "/admin/tokens.php": admin,
@@ -212,6 +217,9 @@ def form_posts(shop):
         ("staff", "/staff/stores.php", {"store_uuid": shop["store"]["uuid"], "action": "suspend"}),
         ("staff", "/staff/users.php", {"user_uuid": shop["outsider"]["uuid"], "banned": "1"}),
         ("staff", "/staff/payouts.php", {"action": "retry", "intent_uuid": shop["order"]}),
+        ("staff", "/staff/categories.php", {"action": "add", "name": "Fresh"}),
+        ("vendor", "/verification/agreement.php", {"action": "accept"}),
+        ("admin", "/verification/agreement.php", {"action": "publish", "body": "New terms"}),
         ("admin", "/admin/config.php", {"pending_duration": "1h"}),
         ("admin", "/admin/tokens.php", {"chain_id": "31337", "symbol": "TT",
                                         "contract_address": "0x5FbDB2315678afecb367f032d93F642f64180aa3"}),
@@ -223,7 +231,7 @@ def form_posts(shop):
 def snapshot(db):
     tables = ("transactions", "transaction_statuses", "transaction_intents", "dispute_claims", "disputes",
               "stores", "items", "packages", "deposits", "deposit_withdraw_intents", "config",
-              "accepted_tokens", "shipping_statuses")
+              "accepted_tokens", "shipping_statuses", "item_categories", "vendor_agreements")
     counts = {t: db.value(f"SELECT COUNT(*) FROM {t}") for t in tables}
     counts["users"] = db.query("SELECT uuid, role, banned, refund_address FROM users ORDER BY id")
     counts["store_rows"] = db.query("SELECT uuid, description, suspended FROM stores ORDER BY id")
@@ -252,6 +260,7 @@ def test_every_form_carries_the_csrf_token(db, app):
                        ("customer", "/settings/user.php"), ("customer", "/payment.php?uuid=" + shop["order"]),
                        ("vendor", "/item/edit.php?uuid=" + shop["item"]["uuid"]), ("vendor", "/settings/store.php"),
                        ("staff", "/staff/stores.php"), ("staff", "/dispute.php?uuid=" + shop["dispute"]),
+                       ("staff", "/staff/categories.php"), ("admin", "/verification/agreement.php"),
                        ("admin", "/admin/tokens.php"), ("admin", "/admin/config.php"), ("admin", "/admin/users.php")):
         c, token = browser(app, role)
         text = c.get(path, headers=HTML).text

@@ -3,7 +3,8 @@ page of lib/admin_pages.py; the same handler serves both.
 
 GET  ?q= (name contains) &role= &limit= &offset= -> {"users": [...], "limit", "offset"}
 POST `user_uuid` (or `username`), and `role` (admin|staff|vendor|customer) and/or
-     `banned` (1/0, true/false) -> {"ok": true, "user": {...}}. Audited. A ban ends
+     `banned` (1/0, true/false) and/or `can_sell` (1/0: may open stores, the original's
+     "grant seller") -> {"ok": true, "user": {...}}. Audited. A ban ends
      the user's sessions and stops their keys. Admins cannot demote or ban themselves.
 """
 from lib import admin_pages, auth, users
@@ -50,8 +51,9 @@ def _post(request):
         raise HttpError(404, "no such user")
     role = request.field("role", max_length=16)
     banned_raw = request.field("banned", max_length=5)
-    if role is None and banned_raw is None:
-        raise HttpError(400, "nothing to change: send role and/or banned")
+    can_sell_raw = request.field("can_sell", max_length=5)
+    if role is None and banned_raw is None and can_sell_raw is None:
+        raise HttpError(400, "nothing to change: send role, banned and/or can_sell")
     if role is not None:
         users.validate_role(role)
     banned = None
@@ -62,6 +64,14 @@ def _post(request):
             banned = False
         else:
             raise HttpError(400, "banned must be 1 or 0", fields={"banned": "1 or 0"})
+    can_sell = None
+    if can_sell_raw is not None:
+        if can_sell_raw.lower() in TRUE:
+            can_sell = True
+        elif can_sell_raw.lower() in FALSE:
+            can_sell = False
+        else:
+            raise HttpError(400, "can_sell must be 1 or 0", fields={"can_sell": "1 or 0"})
     if target["uuid"] == admin["uuid"] and ((role is not None and role != "admin") or banned):
         raise HttpError(409, "you cannot demote or ban yourself")
     ip = request.client_ip
@@ -70,4 +80,6 @@ def _post(request):
             users.set_role(db, target["uuid"], role, admin["uuid"], ip)
         if banned is not None:
             users.set_banned(db, target["uuid"], banned, admin["uuid"], ip)
+        if can_sell is not None:
+            users.set_can_sell(db, target["uuid"], can_sell, admin["uuid"], ip)
     return json_response({"ok": True, "user": users.by_uuid(db, target["uuid"])})

@@ -3,13 +3,15 @@
 GET  -> {"deposits": [...], "limit", "offset"}: deposits of my stores (?store_uuid= one store);
      each also carries the original's crypto (symbol), crypto_value (balance in token units),
      fiat_value (USD string, null without a usable rate) and currency_rate (USD rate or null);
-     ?uuid= -> {"deposit": {... "history", "withdrawals"}}.
+     ?uuid= -> {"deposit": {... "history", "withdrawals"}};
+     ?all=1 (staff) -> every deposit of every store, each with open_withdrawal_status
+     (the list of /staff/deposits.php; 403 for anyone else).
 POST store_uuid, currency (default ETH), chain_id (default 1) -> {"ok": true, "uuid", "deposit"};
      the address is null until cron derives it (branch m/44'/60'/0'/1/i).
 """
 from lib import auth, deposits
 from lib.db import get_db
-from lib.http import json_response
+from lib.http import HttpError, json_response
 
 
 def get(request):
@@ -19,6 +21,11 @@ def get(request):
     if uuid is not None:
         return json_response({"deposit": deposits.get_deposit(db, user, uuid)})
     limit, offset = request.page()
+    if request.arg("all") not in (None, "", "0"):
+        if request.arg("all") != "1":
+            raise HttpError(400, "all must be 1", fields={"all": "must be 1"})
+        return json_response({"deposits": deposits.list_all(db, user, limit, offset),
+                              "limit": limit, "offset": offset})
     return json_response({"deposits": deposits.list_deposits(db, user, limit, offset,
                                                              request.arg("store_uuid")),
                           "limit": limit, "offset": offset})

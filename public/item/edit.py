@@ -25,7 +25,10 @@ def _stores(db, user):
 
 def _context(db, user, request, form_name=None):
     stores = _stores(db, user)
-    ctx = {"categories": catalog.list_categories(db), "form_name": form_name, "nav_active": "items"}
+    from lib import agreement
+    for s in stores:
+        s["needs_agreement"] = agreement.store_needs_acceptance(db, s["uuid"])
+    ctx = {"categories": catalog.category_tree(db), "form_name": form_name, "nav_active": "items"}
     item_uuid = request.arg("uuid")
     store_uuid = request.arg("store_uuid")
     if item_uuid:

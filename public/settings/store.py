@@ -27,7 +27,9 @@ def _context(db, user, store_uuid):
                       "label": f"{t['symbol']} on {web.chain_name(t['chain_id'])}"} for t in tokens.active_tokens(db)]
     for option in token_options:
         option["checked"] = option["key"] in taken
+    from lib import agreement, bond
     return {"stores": stores, "store": store, "my_role": role, "form": form, "token_options": token_options,
+            "bond": bond.status(db, store["uuid"]), "needs_agreement": agreement.store_needs_acceptance(db, store["uuid"]),
             "commission": f"{config.commission(db, store['tier']) * 100:.0f}%", "nav_active": "store"}
 
 
