@@ -8,6 +8,7 @@ _LOGIN = """<form method="post" action="/login.php" class="card">
 {{ hidden('csrf_token', csrf_token) }}{% if next_url %}{{ hidden('next', next_url) }}{% endif %}
 {{ field('username', 'Username', form=form, errors=errors, required=True, maxlength=16, autocomplete='username', autofocus=True) }}
 {{ field('password', 'Password', errors=errors, type='password', required=True, autocomplete='current-password') }}
+{{ field('otp', 'Two-factor code (if you turned it on)', errors=errors, maxlength=64, autocomplete='one-time-code', inputmode='numeric', spellcheck='false', help='the 6 digits of your app, or one of your recovery codes') }}
 <button type="submit">Log in</button>
 </form>
 <p>No account yet? <a href="/register.php">Register</a>. Forgot your password? <a href="/recover.php">Use a recovery code</a>.</p>

@@ -11,6 +11,7 @@ from lib.db import utc_now
 DURATION = "duration"    # N followed by m, h or d
 FRACTION = "fraction"    # a decimal in [0, 1]
 COUNT = "count"          # a non-negative integer
+BOOL = "bool"            # 1 (on) or 0 (off); true/false/yes/no/on/off are accepted
 DEPTH = "depth"          # a number of confirmations, or the node's 'finalized' / 'safe' block
 
 # name -> (kind, default, description)
@@ -31,6 +32,7 @@ KEYS = {
     "silver_account_referral_percent": (FRACTION, "0.50", "referrer's part of the commission, silver"),
     "bronze_account_referral_percent": (FRACTION, "0.50", "referrer's part of the commission, bronze"),
     "free_account_referral_percent": (FRACTION, "0.50", "referrer's part of the commission, free"),
+    "require_2fa_for_staff": (BOOL, "0", "staff and admins must use two-factor login (1 on, 0 off)"),
 }
 
 # Confirmations per chain: how deep a payment or a payout must be before it counts.
@@ -84,6 +86,13 @@ def validate(name, value):
             if not re.match(r"^[0-9]{1,4}$", text):
                 raise ConfigError("must be a whole number from 0 to 9999")
             return str(int(text))
+        if kind == BOOL:
+            lowered = text.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return "1"
+            if lowered in ("0", "false", "no", "off"):
+                return "0"
+            raise ConfigError("must be 1 (on) or 0 (off)")
         if kind == DEPTH:
             if text.lower() in DEPTH_TAGS:
                 return text.lower()

@@ -106,6 +106,8 @@ MATRIX = [
     authed("POST", "/item/edit.php", ok=AUTHED),
     authed("GET", "/settings/user.php", ok=200),
     authed("POST", "/settings/user.php"),
+    authed("GET", "/settings/two-factor.php", ok=200),
+    authed("POST", "/settings/two-factor.php", ok=400),
     authed("GET", "/referrals.php", ok=200),
     # orders
     authed("GET", "/payments.php", ok=200),
