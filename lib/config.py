@@ -11,7 +11,7 @@ from lib.db import utc_now
 DURATION = "duration"    # N followed by m, h or d
 FRACTION = "fraction"    # a decimal in [0, 1]
 COUNT = "count"          # a non-negative integer
-BOOL = "bool"            # 1 (on) or 0 (off); true/false/yes/no/on/off are accepted
+BOOL = "bool"            # 1 (on) or 0 (off)
 DEPTH = "depth"          # a number of confirmations, or the node's 'finalized' / 'safe' block
 
 # name -> (kind, default, description)
@@ -87,12 +87,9 @@ def validate(name, value):
                 raise ConfigError("must be a whole number from 0 to 9999")
             return str(int(text))
         if kind == BOOL:
-            lowered = text.lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return "1"
-            if lowered in ("0", "false", "no", "off"):
-                return "0"
-            raise ConfigError("must be 1 (on) or 0 (off)")
+            if text not in ("0", "1"):
+                raise ConfigError("must be 1 (on) or 0 (off)")
+            return text
         if kind == DEPTH:
             if text.lower() in DEPTH_TAGS:
                 return text.lower()

@@ -114,6 +114,6 @@ def staff_must_enroll(db, user):
     from lib import config
     if not user or user.get("role") not in ("staff", "admin"):
         return False
-    if config.raw(db, "require_2fa_for_staff") not in ("1", "true"):
+    if config.raw(db, "require_2fa_for_staff") != "1":
         return False
     return not enabled(db, user["uuid"])

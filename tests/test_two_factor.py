@@ -133,11 +133,12 @@ def test_config_sends_staff_without_2fa_to_enroll(client, db, app):
 
 
 def test_config_key_is_a_bool(db):
-    assert config.validate("require_2fa_for_staff", "true") == "1"
+    assert config.validate("require_2fa_for_staff", " 1 ") == "1"
     assert config.validate("require_2fa_for_staff", "0") == "0"
-    try:
-        config.validate("require_2fa_for_staff", "2")
-    except config.ConfigError:
-        pass
-    else:
-        raise AssertionError("2 accepted")
+    for bad in ("2", "true", ""):
+        try:
+            config.validate("require_2fa_for_staff", bad)
+        except config.ConfigError:
+            pass
+        else:
+            raise AssertionError(f"{bad!r} accepted")
