@@ -2,7 +2,9 @@
 
 Actions written by the accounts layer: login, login_failed, logout, register,
 key_created, key_revoked, role_changed, banned, unbanned, admin_created,
-password_changed. Other modules add their own (short snake_case names).
+password_changed; recovery (lib.recovery, lib.totp): recovery_codes_issued,
+password_recovered, recover_failed, reset_link_issued, totp_enroll_started, totp_enabled,
+totp_disabled. Other modules add their own (short snake_case names).
 Rows are never updated or deleted.
 """
 from lib.db import utc_now

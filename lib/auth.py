@@ -139,6 +139,13 @@ def require_user(request):
         raise HttpError(401, "authentication required: log in or send an API key",
                         [("WWW-Authenticate", "Bearer")])
     require_csrf(request)
+    if request.auth_method == "session" and request.path not in ("/settings/two-factor.php", "/logout.php") \
+            and user.get("role") in ("staff", "admin"):
+        from lib import totp
+        if totp.staff_must_enroll(get_db(), user):  # config require_2fa_for_staff; keys are unaffected
+            if request.wants_html and request.method in ("GET", "HEAD"):
+                raise HttpError(303, "turn on two-factor login first", [("Location", totp.ENROLL_PATH)])
+            raise HttpError(403, "staff must turn on two-factor login first (" + totp.ENROLL_PATH + ")")
     return user
 
 

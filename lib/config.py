@@ -11,6 +11,7 @@ from lib.db import utc_now
 DURATION = "duration"    # N followed by m, h or d
 FRACTION = "fraction"    # a decimal in [0, 1]
 COUNT = "count"          # a non-negative integer
+BOOL = "bool"            # 1 (on) or 0 (off)
 DEPTH = "depth"          # a number of confirmations, or the node's 'finalized' / 'safe' block
 USD = "usd"              # a non-negative USD amount below 1,000,000,000, at most 2 decimals
 
@@ -33,6 +34,7 @@ KEYS = {
     "bronze_account_referral_percent": (FRACTION, "0.50", "referrer's part of the commission, bronze"),
     "free_account_referral_percent": (FRACTION, "0.50", "referrer's part of the commission, free"),
     "vendor_bond_usd": (USD, "0", "USD value a store's deposits must hold for its items to be listed (0: off)"),
+    "require_2fa_for_staff": (BOOL, "0", "staff and admins must use two-factor login (1 on, 0 off)"),
 }
 
 # Confirmations per chain: how deep a payment or a payout must be before it counts.
@@ -91,6 +93,10 @@ def validate(name, value):
                 raise ConfigError("must be a USD amount below 1000000000 such as 250 or 99.50 "
                                   "(at most 2 decimals)")
             return str(Decimal(text))
+        if kind == BOOL:
+            if text not in ("0", "1"):
+                raise ConfigError("must be 1 (on) or 0 (off)")
+            return text
         if kind == DEPTH:
             if text.lower() in DEPTH_TAGS:
                 return text.lower()

@@ -183,7 +183,7 @@ SCHEMAS = {
                    "decimals": _t(N, nullable=True), "status": {"enum": ["unverified", "active", "rejected"]},
                    "status_reason": STR_N, "manual_usd_price": STR_N, "created_at": TIME, "updated_at": TIME}),
     "ConfigKey": _obj({"name": _t(S), "value": _t(S), "default": _t(S),
-                       "kind": {"enum": ["duration", "fraction", "count", "depth", "usd"]}, "description": _t(S)}),
+                       "kind": {"enum": ["duration", "fraction", "count", "depth", "usd", "bool"]}, "description": _t(S)}),
     "ApiKey": _obj({"id": _t(N), "name": _t(S), "key_prefix": _t(S), "created_at": TIME,
                     "last_used_at": TIME_N}, strict=False),
     "User": _obj({"id": _t(N), "uuid": UUID, "username": _t(S),
@@ -296,8 +296,8 @@ MANUAL_USD = _in("USD rate of one token, test networks only: more than 0, at mos
 COMMENT = _text("optional note, at most 5000 characters", 5000, "looks fine")
 CONFIG_PATTERNS = {"duration": r"^(?=[0-9]*[1-9])[0-9]{1,6}[mhd]$", "fraction": r"^0*(1(\.0+)?|\.[0-9]+|0)$",
                    "count": r"^[0-9]{1,4}$", "depth": r"^([0-9]{1,4}|finalized|safe)$",
-                   "usd": r"^[0-9]{1,9}(\.[0-9]{1,2})?$"}
-CONFIG_EXAMPLES = {"duration": "15m", "fraction": "0.05", "count": "3", "depth": "12", "usd": "250"}
+                   "usd": r"^[0-9]{1,9}(\.[0-9]{1,2})?$", "bool": r"^[01]$"}
+CONFIG_EXAMPLES = {"duration": "15m", "fraction": "0.05", "count": "3", "depth": "12", "usd": "250", "bool": "1"}
 
 
 def _config_props():

@@ -421,9 +421,16 @@ def _reserve_login(db, ip, name, now_ms):
         return _record_attempt(db, "login", ip, name, False, now_ms)
 
 
-def authenticate(db, username, password, ip=None):
+class OtpRequired(HttpError):
+    """401 of a login that needs (or got a wrong) two-factor code: `otp_required` is set."""
+    otp_required = True
+
+
+def authenticate(db, username, password, ip=None, otp=None):
     """Check a login; return the user dict. 400 bad input, 401 wrong name or password,
-    403 banned, 429 too many failures (per IP and per username)."""
+    403 banned, 429 too many failures (per IP and per username). A user with two-factor
+    login on needs `otp` too (lib.totp: a current code, once, or a recovery code): without
+    it OtpRequired (401; the attempt is not counted), a wrong one OtpRequired (counted)."""
     if not isinstance(username, str) or username.strip() == "":
         raise HttpError(400, "username is required", fields={"username": "required"})
     if not isinstance(password, str) or password == "":
@@ -446,6 +453,15 @@ def authenticate(db, username, password, ip=None):
     if row["banned"]:
         audit.log(db, "login_failed", row["uuid"], row["username"], "banned", ip)
         raise HttpError(403, "this account is banned")
+    if row.get("totp_enabled"):
+        from lib import totp
+        if otp is None or otp == "":
+            db.execute("DELETE FROM login_attempts WHERE id = ?", (attempt_id,))
+            raise OtpRequired(401, "two-factor code required: send otp (or a recovery code)",
+                              fields={"otp": "required"})
+        if not isinstance(otp, str) or len(otp) > 64 or not totp.check(db, row["uuid"], otp):
+            audit.log(db, "login_failed", row["uuid"], row["username"], "wrong two-factor code", ip)
+            raise OtpRequired(401, "wrong two-factor code", fields={"otp": "wrong code"})
     db.execute("UPDATE login_attempts SET success = 1 WHERE id = ?", (attempt_id,))
     if needs_rehash(row["password_hash"]):
         db.execute("UPDATE users SET password_hash = ? WHERE uuid = ?",

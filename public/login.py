@@ -1,4 +1,6 @@
-"""GET/POST /login.php: the login form; POST `username`, `password`.
+"""GET/POST /login.php: the login form; POST `username`, `password`, and `otp` (a
+two-factor code or a recovery code) for a user with two-factor login on: without it (or
+with a wrong one) a non-browser client gets 401 JSON {"error", "otp_required": true}.
 
 Browsers get 303 to `next` (a local path) or /marketplace.php; other clients get
 `Logged in as NAME`. Either way a new session cookie (never a reused token).
@@ -7,7 +9,7 @@ Origin/Referer is refused (lib.csrf.check_login_request).
 """
 from lib import account_pages, csrf, session, users
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import HttpError, json_response
 
 DEFAULT_NEXT = "/marketplace.php"
 
@@ -42,10 +44,13 @@ def post(request):
     data = request.data  # 400/413 for bodies that cannot be read
     try:
         csrf.check_login_request(request)
-        user = users.authenticate(db, data.get("username"), data.get("password"), request.client_ip)
+        user = users.authenticate(db, data.get("username"), data.get("password"), request.client_ip,
+                                  data.get("otp"))
     except HttpError as e:
         if request.wants_html:
             return _form_again(request, e)
+        if getattr(e, "otp_required", False):
+            return json_response({"error": e.message, "otp_required": True}, e.status)
         raise
     return session.log_in(db, request, user, old_token, safe_next(data.get("next")) or DEFAULT_NEXT,
                           f"Logged in as {user['username']}")

@@ -2,12 +2,16 @@
 digits, _ - .; unique case-insensitively: 409), `password` (8+ characters),
 optional `invite` (the inviter's username; also prefilled from ?invite=).
 
-Browsers get 303 to /marketplace.php; other clients `Registered as NAME`. The new
-user is logged in (session cookie). CSRF and Origin rules as for /login.php.
+The new user gets 10 recovery codes (lib.recovery), shown this once: browsers get a
+page listing them with a link on to /marketplace.php; a client that asked for JSON
+(`Accept: application/json`) gets {"username", "user_uuid", "recovery_codes"}; other
+clients keep the original's text answer `Registered as NAME` (they can make a set in
+settings). The new user is logged in (session cookie). CSRF and Origin rules as for
+/login.php.
 """
-from lib import account_pages, csrf, session, users
+from lib import account_pages, csrf, recovery, session, users
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import HttpError, json_response
 
 NEXT = "/marketplace.php"
 
@@ -35,4 +39,14 @@ def post(request):
             resp.headers.extend(e.headers)
             return csrf.attach_pre_cookie(request, resp)
         raise
-    return session.log_in(db, request, user, old_token, NEXT, f"Registered as {user['username']}")
+    codes = recovery.issue_codes(db, user["uuid"], request.client_ip)
+    resp = session.log_in(db, request, user, old_token, NEXT, f"Registered as {user['username']}")
+    if request.wants_html:
+        page = account_pages.codes_page(codes, NEXT)
+    elif "application/json" in request.headers.get("accept", ""):
+        page = json_response({"username": user["username"], "user_uuid": user["uuid"], "recovery_codes": codes},
+                             headers=[("Cache-Control", "no-store")])
+    else:
+        return resp
+    page.headers.extend(h for h in resp.headers if h[0].lower() == "set-cookie")
+    return page

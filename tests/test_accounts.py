@@ -57,14 +57,16 @@ def test_register_json_body(client, db):
     assert r.status == 200 and r.text == "Registered as j.son-_1"
 
 
-def test_register_browser_gets_303_with_form_token(client, db):
+def test_register_browser_gets_codes_page_with_form_token(client, db):
     form = client.get("/register.php", headers=BROWSER)
     assert form.status == 200 and form.header("Content-Type").startswith("text/html")
     assert 'name="username"' in form.text and 'name="password"' in form.text
     token = form_token(form)
     r = client.post("/register.php", data={"username": "bob", "password": "password123",
                                             "csrf_token": token}, headers=BROWSER)
-    assert r.status == 303 and r.header("Location") == "/marketplace.php"
+    # the one page showing the new recovery codes (issue 14), then on to the marketplace
+    assert r.status == 200 and 'href="/marketplace.php" id="codes-continue"' in r.text
+    assert len(re.findall(r"<code>[A-Z2-7]{4}(?:-[A-Z2-7]{4}){3}</code>", r.text)) == 10
     assert "session" in client.cookies
     assert client.get("/api/auth-user.php").json()["username"] == "bob"
 

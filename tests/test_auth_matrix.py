@@ -70,6 +70,10 @@ MATRIX = [
     public("GET", "/register.php"),
     public("POST", "/login.php", status=400),      # empty body
     public("POST", "/register.php", status=400),   # empty body
+    public("GET", "/recover.php"),
+    public("POST", "/recover.php", status=400),    # empty body
+    public("GET", "/reset.php", status=404),       # no token
+    public("POST", "/reset.php", status=400),      # empty body (no password)
     authed("GET", "/api/auth-user.php", ok=200),
     authed("GET", "/api/keys.php", ok=200),
     authed("POST", "/api/keys.php", {"name": "matrix"}, ok=200),
@@ -108,6 +112,8 @@ MATRIX = [
     authed("POST", "/item/edit.php", ok=AUTHED),
     authed("GET", "/settings/user.php", ok=200),
     authed("POST", "/settings/user.php"),
+    authed("GET", "/settings/two-factor.php", ok=200),
+    authed("POST", "/settings/two-factor.php", ok=400),
     authed("GET", "/referrals.php", ok=200),
     # orders
     authed("GET", "/payments.php", ok=200),

@@ -15,7 +15,7 @@ def test_defaults(db):
     assert config.commission(db, "free") == Decimal("0.20")
     assert config.referral_percent(db, "silver") == Decimal("0.50")
     assert config.count(db, "required_confirmations") == 3
-    assert len(values) == len(config.KEYS) == 17 + 5         # and one depth per supported chain
+    assert len(values) == len(config.KEYS) == 18 + 5         # and one depth per supported chain (vendor_bond_usd, require_2fa_for_staff)
     assert config.confirmations(db, 1) == 12 and config.confirmations(db, 137) == "finalized"
     assert config.confirmations(db, 8453) == 10 and config.confirmations(db, 31337) == 3
 

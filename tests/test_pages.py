@@ -69,6 +69,8 @@ def matrix(shop):
         "/item.php?uuid=" + shop["item"]["uuid"]: everyone,
         "/login.php": everyone,
         "/register.php": everyone,
+        "/recover.php": everyone,
+        "/reset.php": (404,) * 5,  # without a live reset_token (tests/test_account_recovery.py)
         "/logout.php": (303, 200, 200, 200, 200),  # a confirmation form; anonymous: 303 to /
         "/book.php?package_uuid=" + shop["package"]["uuid"]: (303, 200, 403, 200, 200),
         "/payment.php?uuid=" + shop["order"]: session,
@@ -79,6 +81,7 @@ def matrix(shop):
         "/dispute.php?uuid=" + shop["dispute"]: session,
         "/create-store.php": session,
         "/settings/user.php": session,
+        "/settings/two-factor.php": session,
         "/referrals.php": session,
         "/settings/store.php": store_members,
         "/item/edit.php": store_members,
@@ -129,7 +132,7 @@ PUBLIC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 # Scripts outside public/api/ that render no HTML page for GET, and why.
 NOT_HTML_PAGES = {"/health.php": "JSON health check", "/admin/tokens-remove.php": "POST only"}
 # Scripts with a POST handled by the accounts area's own tests (tests/test_accounts.py).
-ACCOUNT_POSTS = {"/login.php", "/register.php", "/logout.php"}
+ACCOUNT_POSTS = {"/login.php", "/register.php", "/logout.php", "/recover.php", "/reset.php"}
 
 
 def public_pages():
@@ -208,6 +211,7 @@ def form_posts(shop):
         ("customer", "/dispute.php?uuid=" + shop["dispute"], {"action": "claim", "claim": "hello"}),
         ("customer", "/create-store.php", {"storename": "Shop2", "vendorship_agree": "1"}),
         ("customer", "/settings/user.php", {"form": "addresses", "refund_address": ""}),
+        ("customer", "/settings/two-factor.php", {"form": "begin"}),
         ("vendor", "/settings/store.php", {"description": "changed"}),
         ("vendor", "/item/edit.php?store_uuid=" + shop["store"]["uuid"],
          {"form": "item_create", "store_uuid": shop["store"]["uuid"], "name": "New"}),

@@ -10,8 +10,10 @@ link; `form=email_remove`; `form=email_notify` with a checkbox `notify_<kind>` p
 that stays on (notify_order_paid, notify_order_dispatched, notify_order_released,
 notify_dispute); without email these forms are 404 and the page has no email section.
 The page lists my active sessions (the current one marked) and my API keys.
+`form=recovery_codes` with `password` (the current one): a new set of 10 recovery codes,
+shown once on the answer page; the old set stops working (lib.recovery).
 """
-from lib import api_keys, mail, session, users, web
+from lib import account_pages, api_keys, mail, recovery, session, users, web
 from lib.db import get_db
 from lib.http import HttpError
 
@@ -39,7 +41,8 @@ def _glance(request, user):
 
 def get(request):
     user = web.login(request)
-    return web.page(request, "settings/user.html", TITLE, form=_form(user), **_glance(request, user))
+    return web.page(request, "settings/user.html", TITLE, form=_form(user), **_glance(request, user),
+                    codes_left=recovery.codes_left(get_db(), user["uuid"]))
 
 
 def post(request):
@@ -85,14 +88,22 @@ def post(request):
             api_keys.revoke(db, user["uuid"], parse_id(request.field("id", required=True, max_length=20)),
                             request.client_ip)
             message = "API key revoked."
+        elif which == "recovery_codes":
+            row = db.one("SELECT password_hash FROM users WHERE uuid = ?", (user["uuid"],))
+            given = data.get("password")
+            if not isinstance(given, str) or not users.verify_password(given, row["password_hash"]):
+                raise HttpError(403, "the current password is wrong", fields={"password": "wrong password"})
+            codes = recovery.issue_codes(db, user["uuid"], request.client_ip)
+            return account_pages.codes_page(codes, "/settings/user.php")
         else:
-            raise HttpError(400, "form must be addresses, password, end_session, revoke_key or email*")
+            raise HttpError(400, "form must be addresses, password, recovery_codes, end_session, revoke_key or email*")
     except HttpError as e:
         form = _form(user)
         if which == "addresses":
             form.update({k: data.get(k, "") for k in ("refund_address", "payout_address")})
         if e.status in (404, 409):
             raise
-        return web.form_error(request, e, "settings/user.html", TITLE, form=form, **_glance(request, user))
+        return web.form_error(request, e, "settings/user.html", TITLE, form=form, **_glance(request, user),
+                              codes_left=recovery.codes_left(db, user["uuid"]))
     web.flash(request, message)
     return web.see_other("/settings/user.php")

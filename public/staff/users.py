@@ -1,10 +1,12 @@
 """GET/POST /staff/users.php?q= : users; staff ban and unban (lib.staff.set_banned rules).
 
-POST `user_uuid`, `banned` = 1 | 0.
+POST `user_uuid`, `banned` = 1 | 0; or POST `user_uuid`, `action=reset_link`: a one-time
+password reset link for that user (lib.recovery: expires in an hour, never for an admin
+or oneself), shown only in this answer, audited.
 """
-from lib import staff, web
+from lib import env, recovery, staff, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import HttpError, json_response
 
 TITLE = "Users"
 
@@ -18,6 +20,7 @@ def _page(request, db, user, status=200, error=None):
     pager = web.pager(request, lambda limit, offset: staff.list_users(db, q, limit=limit, offset=offset))
     for row in pager.rows:
         row["may_ban"] = staff.may_ban(user, row)
+        row["may_reset"] = recovery.reset_refusal(user, row) is None
     return web.page(request, "staff/users.html", TITLE, status=status, error=error, pager=pager, q=q,
                     staff_tab="users", nav_active="staff")
 
@@ -31,6 +34,19 @@ def post(request):
     user = web.staff(request)
     db = get_db()
     data = request.data
+    if data.get("action") == "reset_link":
+        try:
+            token, target = recovery.issue_reset_link(db, user, data.get("user_uuid"), request.client_ip)
+        except HttpError as e:
+            return _page(request, db, user, status=e.status, error=e.message)
+        link = (env.get("SITE_URL", "") or "").rstrip("/") + "/reset.php?reset_token=" + token
+        if not request.wants_html:
+            return json_response({"username": target["username"], "user_uuid": target["uuid"], "link": link,
+                                  "expires_in_seconds": recovery.RESET_LINK_SECONDS},
+                                 headers=[("Cache-Control", "no-store")])
+        return web.page(request, "staff/reset_link.html", "Reset link", target=target, link=link,
+                        expires_minutes=recovery.RESET_LINK_SECONDS // 60, staff_tab="users",
+                        nav_active="staff", headers=[("Cache-Control", "no-store")])
     try:
         flag = data.get("banned")
         if flag not in ("0", "1"):
