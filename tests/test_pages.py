@@ -71,6 +71,8 @@ def matrix(shop):
         "/register.php": everyone,
         "/recover.php": everyone,
         "/reset.php": (404,) * 5,  # without a live reset_token (tests/test_account_recovery.py)
+        "/recover-email.php": (404,) * 5,  # email is not configured here (tests/test_email.py)
+        "/verify-email.php": (404,) * 5,
         "/logout.php": (303, 200, 200, 200, 200),  # a confirmation form; anonymous: 303 to /
         "/book.php?package_uuid=" + shop["package"]["uuid"]: (303, 200, 403, 200, 200),
         "/payment.php?uuid=" + shop["order"]: session,
@@ -132,7 +134,7 @@ PUBLIC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 # Scripts outside public/api/ that render no HTML page for GET, and why.
 NOT_HTML_PAGES = {"/health.php": "JSON health check", "/admin/tokens-remove.php": "POST only"}
 # Scripts with a POST handled by the accounts area's own tests (tests/test_accounts.py).
-ACCOUNT_POSTS = {"/login.php", "/register.php", "/logout.php", "/recover.php", "/reset.php"}
+ACCOUNT_POSTS = {"/login.php", "/register.php", "/logout.php", "/recover.php", "/reset.php", "/recover-email.php"}
 
 
 def public_pages():
