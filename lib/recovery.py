@@ -57,7 +57,10 @@ def issue_codes(db, user_uuid, ip=None):
     codes = [_new_code() for _ in range(CODES_PER_SET)]
     now = utc_now()
     with db.transaction():
-        db.execute("DELETE FROM recovery_codes WHERE user_uuid = ?", (user_uuid,))
+        # Delete only when there is a set: on MariaDB a DELETE that matches nothing takes a gap
+        # lock, and two registrations at once then deadlock on their inserts into that gap.
+        if db.value("SELECT 1 FROM recovery_codes WHERE user_uuid = ? LIMIT 1", (user_uuid,)) is not None:
+            db.execute("DELETE FROM recovery_codes WHERE user_uuid = ?", (user_uuid,))
         for code in codes:
             db.insert("recovery_codes", {"user_uuid": user_uuid, "code_hash": _hash(normalize(code)),
                                          "created_at": now, "used_at": None})
