@@ -107,6 +107,7 @@ def test_order_thread_parties_and_staff_only_when_disputed(db, client, app):
     login(c, "staff1")
     page = c.get("/payment.php?uuid=" + order_uuid, headers=HTML)
     assert page.status == 200 and "ship soon please" not in page.text
+    assert c.get("/messages.php?order=" + order_uuid, headers=HTML).status == 404
     # disputed: staff see and write, and the parties are notified
     orders.take_action(db, b, order_uuid, "dispute", comment="nothing came")
     seen = client.get(f"{API}?transaction_uuid={order_uuid}", headers=st["headers"]).json()
@@ -116,6 +117,7 @@ def test_order_thread_parties_and_staff_only_when_disputed(db, client, app):
     assert {n["user_uuid"] for n in note} == {b["uuid"], v["uuid"]}
     page = c.get("/payment.php?uuid=" + order_uuid, headers=HTML)
     assert "ship soon please" in page.text and 'id="order-message-form"' in page.text
+    assert "staff here" in c.get("/messages.php?order=" + order_uuid, headers=HTML).text
     # resolved: staff still read, may not write (403), nothing stored
     from lib import disputes
     disputes.resolve(db, st, db.value("SELECT dispute_uuid FROM transactions WHERE uuid = ?", (order_uuid,)),

@@ -57,6 +57,16 @@ def test_a_buyer_messages_a_vendor_who_replies(db, site, ui, shots):
     vendor.goto(f"{site}/payment.php?uuid={order_uuid}")
     expect(vendor.locator("#order-messages")).to_contain_text("Please pack it well.")
     expect(vendor.locator("#order-messages")).to_contain_text("(buyer)")
+    # the notifications page: newest first; mark all read empties the badge
+    vendor.click("#nav-notifications")
+    expect(vendor.locator("#notifications li").first).to_contain_text("New message about order")
+    # the messages were read where they were opened (the thread, the order page): the new order is left
+    expect(vendor.locator("#notifications li.unread")).to_have_count(1)
+    expect(vendor.locator("#notifications li.unread")).to_contain_text("New order")
+    shots(vendor, "vendor-notifications")
+    submit(vendor, "#read-all-form button")
+    expect(vendor.locator(".flash")).to_have_text("Marked 1 notification read.")
+    expect(vendor.locator("#unread-badge")).to_have_count(0)
 
     # the vendor blocks the buyer: the buyer's next message is refused, nothing stored
     vendor.goto(f"{site}/messages.php?with=buyer1")
