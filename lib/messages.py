@@ -256,9 +256,9 @@ def send_private(db, user, to, body, ip=None, field="to"):
         link = private_link(user["username"])
         notifications.notify(db, peer["uuid"], "message", f"New message from {user['username']}", link)
         mail.notify_message(db, [peer["uuid"]], user["username"], link)
-        thread_out = _thread_json(thread, peer=peer)
-        webhooks.message_event(db, message, thread_out, user_uuids=(peer["uuid"],))
-    return {"message": message, "thread": thread_out}
+        # the recipient's endpoints see the thread from the recipient's side: its peer is the sender
+        webhooks.message_event(db, message, _thread_json(thread, peer=user), user_uuids=(peer["uuid"],))
+    return {"message": message, "thread": _thread_json(thread, peer=peer)}
 
 
 def send_order(db, user, order_uuid, body, ip=None, field="transaction_uuid"):

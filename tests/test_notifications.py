@@ -176,3 +176,6 @@ def test_messages_reach_webhooks_of_the_people_concerned(db, client):
     got = [(r["webhook_id"], json.loads(r["body"])["data"]["message"]["body"]) for r in rows]
     assert got == [(buyer_hook["id"], "private"), (buyer_hook["id"], "order talk"), (store_hook["id"], "order talk")]
     assert all(r["webhook_id"] != stranger_hook["id"] for r in rows)
+    private = json.loads(rows[0]["body"])["data"]
+    assert private["thread"]["peer"]["username"] == "vendor1" and private["message"]["sender_username"] == "vendor1"
+    assert json.loads(rows[2]["body"])["data"]["thread"]["transaction_uuid"] == order_uuid
