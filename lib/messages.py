@@ -65,10 +65,10 @@ def _message_json(row, thread_uuid):
 
 
 def _thread_json(row, peer=None, order=None):
-    out = {"uuid": row["uuid"] if row else None, "kind": "order" if order is not None else "private",
-           "transaction_uuid": order["uuid"] if order is not None else None,
-           "peer": {"uuid": peer["uuid"], "username": peer["username"]} if peer is not None else None}
-    return out
+    """A thread as the API shows it: a private one names the other user (`peer`)."""
+    return {"uuid": row["uuid"] if row else None, "kind": "order" if order is not None else "private",
+            "transaction_uuid": order["uuid"] if order is not None else None,
+            "peer": {"uuid": peer["uuid"], "username": peer["username"]} if peer is not None else None}
 
 
 def _messages(db, thread, limit, offset):
@@ -98,7 +98,9 @@ def _blocks(db, blocker_uuid, blocked_uuid):
 
 def _order_access(db, user, order_uuid, field="transaction_uuid"):
     """(order row, may write) for a visible order thread; 404 otherwise."""
-    if not isinstance(order_uuid, str) or not order_uuid.strip():
+    if order_uuid is not None and not isinstance(order_uuid, str):
+        raise HttpError(400, f"{field} must be a string", fields={field: "must be a string"})
+    if not order_uuid or not order_uuid.strip():
         raise HttpError(400, f"{field} is required", fields={field: "required"})
     order_uuid = order_uuid.strip()
     row = None
