@@ -169,6 +169,12 @@ TABLE = {
     "admin/tokens": {"GET": Rule(READ), "POST": Rule(FULL)},
     "admin/tokens_remove": {"POST": Rule(FULL)},
     "admin/users": {"GET": Rule(READ), "POST": Rule(FULL)},
+    # support tickets and store warnings (issue 13); account and staff tools (issue 14)
+    "api/tickets": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/store_warnings": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/email_settings": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/categories": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/agreement": {"GET": Rule(READ), "POST": Rule(FULL)},
     # HTML pages that change state the way the API does (other pages' POSTs need full).
     "book": {"GET": Rule(READ), "POST": Rule(ORDERS)},
     "payment": {"GET": Rule(READ), "POST": Rule(ORDERS, STORE, resolve=_order_action, note=BY_ROLE)},
