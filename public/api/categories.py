@@ -20,6 +20,7 @@ ACTIONS = {"add": lambda db, user, d, ip: catalog.add_category(db, user, d.get("
 
 
 def get(request):
+    auth.optional_user(request)     # an invalid key is 401 here too
     return json_response({"categories": catalog.category_rows(get_db())})
 
 
