@@ -818,8 +818,9 @@ PATHS.update({
                                        transaction_uuid=_uuid("create, optional: an order I am the buyer of or a "
                                                               "store member of"),
                                        uuid=_uuid("reply, assign, close: the ticket"),
-                                       assignee=_in("assign: a staff member's username, empty for nobody",
-                                                    maxLength=64, examples=["staff1"]),
+                                       assignee=_in("assign: a staff member's username (404 if there is no "
+                                                    "such staff member), empty for nobody", maxLength=64,
+                                                    examples=["staff1"]),
                                        comment=_in("close, optional: a note, one line", maxLength=255,
                                                    pattern=r"^[^\x00-\x1f\x7f]*$", examples=["solved"])),
                                ["action"])),
@@ -847,8 +848,8 @@ PATHS.update({
                     _obj(dict(_EMAIL_STATE, ok=_t(B))), [400, 401, 403, 404],
                     body=_body(dict(_fields(action=_in("what to do", enum=["add", "verify", "remove",
                                                                             "notifications"], examples=["add"]),
-                                            email=_in("add: the address", maxLength=254,
-                                                      examples=["me@example.com"]),
+                                            email={"type": "string", "examples": ["me@example.com"],
+                                                   "description": "add: the address (at most 254 characters)"},
                                             code=_in("verify: the code of the mailed link", minLength=20,
                                                      maxLength=100, pattern=r"^[A-Za-z0-9_\-]+$",
                                                      examples=["x" * 43])),

@@ -16,7 +16,8 @@ _FROM = ("FROM store_warnings w JOIN stores s ON s.uuid = w.store_uuid "
 
 
 def _store(db, value):
-    """A store by uuid or name (staff see suspended ones too); 400 naming `store` otherwise."""
+    """A store by uuid or name (staff see suspended ones too); 400 naming `store` when
+    missing or too long, 404 when no store has that name."""
     if not isinstance(value, str) or not value.strip():
         raise HttpError(400, "store is required (a store's uuid or name)", fields={"store": "required"})
     value = value.strip()
@@ -24,7 +25,7 @@ def _store(db, value):
         raise HttpError(400, "store must be a store's uuid or name", fields={"store": "unknown store"})
     row = db.one("SELECT uuid, storename FROM stores WHERE uuid = ? OR storename_lower = ?", (value, value.lower()))
     if row is None:
-        raise HttpError(400, f"no store {value[:64]!r}", fields={"store": "unknown store"})
+        raise HttpError(404, "no such store", fields={"store": "unknown store"})
     return row
 
 

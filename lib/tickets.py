@@ -139,7 +139,8 @@ def reply(db, user, ticket_uuid, body, ip=None):
 
 
 def _staff_member(db, value):
-    """The staff member or admin named by username or uuid; None for '' (unassign)."""
+    """The staff member or admin named by username or uuid; None for '' (unassign); 404
+    when no staff member has that name."""
     if value in (None, ""):
         return None
     if not isinstance(value, str) or len(value) > 64:
@@ -147,7 +148,7 @@ def _staff_member(db, value):
     row = db.one("SELECT uuid, username, role FROM users WHERE (uuid = ? OR username_lower = ?) AND banned = 0",
                  (value.strip(), value.strip().lower()))
     if row is None or row["role"] not in catalog.STAFF_ROLES:
-        raise HttpError(400, "assignee must be a staff member's username", fields={"assignee": "not staff"})
+        raise HttpError(404, "no staff member with that name", fields={"assignee": "not a staff member"})
     return row
 
 

@@ -41,7 +41,7 @@ def test_email_settings_api_add_verify_switch_remove(db, client, sink):
     before = (rows(db, "email_outbox"), rows(db, "email_tokens"))
     for data, field in (({"action": "add", "email": "not an address"}, "email"),
                         ({"action": "add"}, "email"),
-                        ({"action": "verify", "code": "x" * 43}, "code"),
+                        ({"action": "verify", "code": "bad!"}, "code"),
                         ({"action": "notifications", "order.paid": "maybe"}, "order.paid"),
                         ({"action": "fly"}, "action")):
         r = client.post(EMAIL, data=data, headers=h)
@@ -51,11 +51,12 @@ def test_email_settings_api_add_verify_switch_remove(db, client, sink):
     assert r.status == 200 and r.json()["pending_email"] == "alice@example.com" and r.json()["email"] is None
     assert send(db, sink) == {"sent": 1}
     code = link(sink.to("alice@example.com")[-1], "/verify-email.php")
-    # someone else's code does not verify my address, and is not used up
-    assert client.post(EMAIL, data={"action": "verify", "code": code}, headers=bob["headers"]).status == 400
+    # an unknown code, and someone else's, do not verify my address; the code is not used up
+    assert client.post(EMAIL, data={"action": "verify", "code": "x" * 43}, headers=h).status == 404
+    assert client.post(EMAIL, data={"action": "verify", "code": code}, headers=bob["headers"]).status == 404
     r = client.post(EMAIL, json_body={"action": "verify", "code": code}, headers=h)
     assert r.status == 200 and r.json()["email"] == "alice@example.com" and r.json()["email_verified_at"]
-    assert client.post(EMAIL, data={"action": "verify", "code": code}, headers=h).status == 400     # once
+    assert client.post(EMAIL, data={"action": "verify", "code": code}, headers=h).status == 404     # once
     r = client.post(EMAIL, json_body={"action": "notifications", "order.paid": "0", "dispute": False}, headers=h)
     assert r.json()["notifications"] == {"order.paid": False, "order.dispatched": True, "order.released": True,
                                          "dispute": False}

@@ -4,7 +4,8 @@ GET -> {"enabled", "email", "email_verified_at", "pending_email", "notifications
 (kinds: order.paid, order.dispatched, order.released, dispute). Without email configured
 (EMAIL_ENABLED) `enabled` is false, the rest empty, and every POST is 404.
 POST action=add (`email`: a verification link is mailed; the address is used once opened)
-   | verify (`code`: the link's code, as /verify-email.php) | remove
+   | verify (`code`: the link's code, as /verify-email.php; 404 unknown, used, expired or
+     someone else's) | remove
    | notifications (any of `order.paid`, `order.dispatched`, `order.released`, `dispute`
      = 1 | 0; kinds not sent stay as they are) -> {"ok": true, ...GET's fields}.
 """
@@ -55,7 +56,9 @@ def post(request):
     elif action == "verify":
         row = mail.peek_token(db, d.get("code"), "verify")
         if row is None or row["user_uuid"] != user["uuid"]:
-            raise HttpError(400, "code is not a live verification code of yours", fields={"code": "not valid"})
+            if not isinstance(d.get("code"), str) or not mail.TOKEN_RE.fullmatch(d.get("code")):
+                raise HttpError(400, "code is not a verification code", fields={"code": "not valid"})
+            raise HttpError(404, "no live verification link of yours has this code")
         mail.verify(db, d.get("code"), ip)
     elif action == "remove":
         mail.remove_email(db, user["uuid"], ip)
