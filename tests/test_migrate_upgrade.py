@@ -106,3 +106,37 @@ def test_migrations_run_from_the_command_line(tmp_path):
     assert "migrations applied: %s" % [v for v, _ in migrate.migration_files()] in out.stdout
     again = subprocess.run([sys.executable, "-m", "lib.migrate"], cwd=root, env=env, capture_output=True, text=True)
     assert "migrations applied: none" in again.stdout
+
+
+def test_a_database_at_migration_7_upgrades_to_tickets_and_warnings(bare_db):
+    """Migration 008 (support tickets, store warnings) on a database the previous release
+    left at 007, with its users and stores kept, on both databases."""
+    from lib import store_warnings, tickets
+    from lib import users as usersmod
+    from tests.factories import make_user
+    from tests.market import store as make_store
+    db = bare_db
+    with open(migrate.SCHEMA, encoding="utf-8") as f:
+        db.run_script(f.read())
+    for version, path in migrate.migration_files():
+        if version >= 8:
+            break
+        if path.endswith(".py"):
+            migrate._run_python(db, path)
+        else:
+            with open(path, encoding="utf-8") as f:
+                db.run_script(f.read())
+        db.insert("schema_migrations", {"version": version, "name": os.path.basename(path), "applied_at": utc_now()})
+    migrate.seed_defaults(db)
+    assert "support_tickets" not in db.tables()
+    buyer = make_user(db, "oldbuyer")
+    staff = usersmod.create_user(db, "oldstaff", "password123", role="staff")
+    shop = make_store(db, make_user(db, "oldvendor"), "oldshop")
+    applied = migrate.init(db)
+    assert 8 in applied and 7 not in applied
+    assert {"support_tickets", "ticket_messages", "ticket_statuses", "store_warnings"} <= set(db.tables())
+    ticket = tickets.create(db, buyer, "Still here?", "After the upgrade.")
+    assert tickets.reply(db, staff, ticket["uuid"], "Yes.")["status"] == "answered"
+    store_warnings.add(db, staff, "oldshop", "Watch out")
+    assert [w["reason"] for w in store_warnings.active(db, shop["uuid"])] == ["Watch out"]
+    assert migrate.init(db) == []
