@@ -884,6 +884,16 @@ PATHS.update({
                                        body=_text("publish: the new text, 1-20000 characters", 20000,
                                                   "Ship within three days.", required=True)), ["action"])),
     },
+    "/api/recovery-codes.php": {
+        "get": _op("How many unused recovery codes I have", _obj({"codes_left": _t(N)}), [401]),
+        "post": _op("A new set of 10 recovery codes, shown only in this answer (the old set stops working)",
+                    _obj({"ok": _t(B), "codes_left": _t(N),
+                          "recovery_codes": _arr(_t(S, pattern=r"^[A-Z2-7]{4}(-[A-Z2-7]{4}){3}$"))}),
+                    [400, 401, 403], description="Each code resets the password once at POST /recover.php, or "
+                                                 "stands in for a two-factor code at login once.",
+                    body=_body(_fields(password={"type": "string", "description": "my current password"}),
+                               ["password"])),
+    },
 })
 # a store's detail also carries its active warnings (GET /api/stores.php?uuid=)
 PATHS["/api/stores.php"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["anyOf"][2] = \

@@ -184,3 +184,22 @@ def test_concurrent_email_recovery_requests_get_exactly_the_limits(live_server, 
     # per account: exactly RESET_PER_USER mails, however many requests raced
     assert db.value("SELECT COUNT(*) FROM email_outbox WHERE kind = 'reset'") == mail.RESET_PER_USER
     assert db.value("SELECT COUNT(*) FROM email_tokens WHERE purpose = 'reset'") == mail.RESET_PER_USER
+
+
+def test_recovery_codes_api_makes_a_new_set_with_the_password(db, client):
+    from lib import recovery
+    alice = make_user(db, "alice")
+    h = alice["headers"]
+    assert client.get("/api/recovery-codes.php", headers=h).json() == {"codes_left": 0}
+    for data, status in (({}, 400), ({"password": "wrong-password"}, 403)):
+        assert client.post("/api/recovery-codes.php", data=data, headers=h).status == status
+    assert rows(db, "recovery_codes") == 0
+    r = client.post("/api/recovery-codes.php", data={"password": "password123"}, headers=h)
+    assert r.status == 200 and r.header("Cache-Control") == "no-store"
+    first = r.json()["recovery_codes"]
+    assert len(set(first)) == 10 and r.json()["codes_left"] == 10
+    second = client.post("/api/recovery-codes.php", json_body={"password": "password123"}, headers=h).json()
+    assert not set(first) & set(second["recovery_codes"])
+    assert not recovery.use_code(db, alice["uuid"], first[0])          # the old set stops working
+    assert recovery.use_code(db, alice["uuid"], second["recovery_codes"][0])
+    assert client.get("/api/recovery-codes.php", headers=h).json() == {"codes_left": 9}

@@ -184,6 +184,8 @@ MATRIX = [
     staff_only("POST", "/api/categories.php", ok=400),
     public("GET", "/api/agreement.php"),
     authed("POST", "/api/agreement.php", ok=AUTHED),
+    authed("GET", "/api/recovery-codes.php", ok=200),
+    authed("POST", "/api/recovery-codes.php", ok=400),           # no password
     # last: logging out ends the session of the session-cookie run
     public("POST", "/logout.php"),
     public("GET", "/logout.php"),

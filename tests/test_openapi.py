@@ -435,6 +435,12 @@ def scenario(db, rec):
     rec.call(P, AG, headers=v, data={"action": "accept", "version": "7"})
     rec.call(P, AG, headers=v, data={"action": "publish", "body": "mine"})
     rec.call(P, AG, headers=ad, data={"action": "publish", "body": ""})
+    RC = "/api/recovery-codes.php"
+    rec.call(G, RC, headers=x)
+    rec.call(G, RC)
+    rec.call(P, RC, headers=x, data={"password": "password123"})
+    rec.call(P, RC, headers=x, data={"password": "wrong-password"})
+    rec.call(P, RC, headers=x, data={})
 
 
 def test_every_operation_answers_as_documented(db, client):

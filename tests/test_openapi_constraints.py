@@ -200,6 +200,8 @@ def baselines(x):
                                           {"category_id": (st, {"action": "rename", "category_id": x.cat,
                                                                 "name": "Renamed"})}),
         ("/api/agreement.php", "get"): (None, {}, {}),
+        ("/api/recovery-codes.php", "get"): (s, {}, {}),
+        ("/api/recovery-codes.php", "post"): (s, {"password": "password123"}, {}),
         ("/api/agreement.php", "post"): (ad, {"action": "publish", "body": "Terms"},
                                          {"version": (v, {"action": "accept"})}),
     }
