@@ -209,20 +209,13 @@ def list_mine(db, user, limit=50, offset=0):
                     (user["uuid"], int(limit), int(offset)))
 
 
-def queue(db, user, status=None, limit=50, offset=0, assigned_to=None):
-    """Staff: every ticket (of one status, optionally assigned to one staff member),
-    the longest waiting first."""
+def queue(db, user, status=None, limit=50, offset=0):
+    """Staff: every ticket (or those of one status), the longest waiting first."""
     catalog.require_staff(user)
     status = parse_status(status)
-    where, params = [], []
-    if status:
-        where.append(_CURRENT + " = ?")
-        params.append(status)
-    if assigned_to:
-        where.append("t.assigned_to = ?")
-        params.append(assigned_to)
-    sql = f"SELECT {_COLUMNS} {_FROM}" + (" WHERE " + " AND ".join(where) if where else "")
-    return db.query(sql + " ORDER BY t.updated_at, t.id LIMIT ? OFFSET ?", params + [int(limit), int(offset)])
+    where, params = ("", []) if status is None else (f" WHERE {_CURRENT} = ?", [status])
+    return db.query(f"SELECT {_COLUMNS} {_FROM}{where} ORDER BY t.updated_at, t.id LIMIT ? OFFSET ?",
+                    params + [int(limit), int(offset)])
 
 
 def staff_members(db):

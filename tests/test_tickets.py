@@ -214,3 +214,31 @@ def test_store_warnings_shown_on_the_store_and_retired(db, client, app):
     assert staff.post("/staff/warnings.php", data=dict(form, csrf_token=token), headers=HTML).status == 303
     assert "Slow answers" in Client(app).get(f"/store.php?uuid={w.store['uuid']}", headers=HTML).text
     assert "Slow answers" in staff.get("/staff/warnings.php", headers=HTML).text
+
+
+def test_concurrent_staff_answers_append_one_status_row(db, live_server):
+    """Ten staff replies at once: ten messages, and the ticket turns answered exactly once."""
+    import json
+    import threading
+    import urllib.request
+    w = market.world(db)
+    from lib import tickets
+    t = tickets.create(db, w.buyer, "Help", "please")
+    barrier, results = threading.Barrier(10), []
+
+    def answer(i):
+        req = urllib.request.Request(live_server + API, method="POST", headers=w.staff["headers"], data=(
+            f"action=reply&uuid={t['uuid']}&body=answer+{i}").encode())
+        barrier.wait()
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            results.append(json.loads(resp.read())["ticket"]["status"])
+
+    threads = [threading.Thread(target=answer, args=(i,)) for i in range(10)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(90)
+    assert results == ["answered"] * 10
+    assert statuses(db, t["uuid"]) == ["open", "answered"]
+    assert db.value("SELECT COUNT(*) FROM ticket_messages WHERE ticket_uuid = ? AND staff_reply = 1",
+                    (t["uuid"],)) == 10
