@@ -29,7 +29,7 @@ def post(request):
     catalog.require_staff(user)
     db = get_db()
     action = request.data.get("action")
-    if action not in ACTIONS:
+    if not isinstance(action, str) or action not in ACTIONS:
         raise HttpError(400, "action must be add, rename, move or remove", fields={"action": "bad"})
     row = ACTIONS[action](db, user, request.data, request.client_ip)
     return json_response({"ok": True, "action": action,
