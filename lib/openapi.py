@@ -894,6 +894,27 @@ PATHS.update({
                     body=_body(_fields(password={"type": "string", "description": "my current password"}),
                                ["password"])),
     },
+    "/api/two-factor.php": {
+        "get": _op("My two-factor login: on, a key waiting for its first code, required of me",
+                   _obj({"enabled": _t(B), "pending": _t(B), "required": _t(B)}), [401]),
+        "post": _op("Two-factor login: begin (a new key, shown once), confirm it with a first code, or disable",
+                    _obj({"ok": _t(B), "enabled": _t(B), "pending": _t(B), "required": _t(B), "secret": _t(S),
+                          "otpauth_uri": _t(S)}, required=["ok", "enabled", "pending", "required"]),
+                    [400, 401, 403, 409],
+                    description="After confirm, logging in needs `otp` too (a current code, once, or a recovery "
+                                "code). API keys are not affected.",
+                    body=_body(_fields(action=_in("what to do", enum=["begin", "confirm", "disable"],
+                                                  examples=["begin"]),
+                                       otp=_in("confirm: the app's current 6-digit code; disable: a code or a "
+                                               "recovery code", maxLength=64, examples=["123456"])), ["action"])),
+    },
+    "/api/plan.php": {
+        "get": _op("The store tiers and their commission (and the referrer's part of it) from the config",
+                   _obj({"tiers": _arr(_obj({"tier": {"enum": ["gold", "silver", "bronze", "free"]},
+                                             "commission": _t(S), "referral_percent": _t(S),
+                                             "commission_percent": _t(S), "referral_share_percent": _t(S),
+                                             "meaning": _t(S)}))}), [], auth=False),
+    },
 })
 # a store's detail also carries its active warnings (GET /api/stores.php?uuid=)
 PATHS["/api/stores.php"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["anyOf"][2] = \

@@ -176,6 +176,8 @@ TABLE = {
     "api/categories": {"GET": Rule(READ), "POST": Rule(FULL)},
     "api/agreement": {"GET": Rule(READ), "POST": Rule(FULL)},
     "api/recovery_codes": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/two_factor": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/plan": {"GET": Rule(READ)},
     # HTML pages that change state the way the API does (other pages' POSTs need full).
     "book": {"GET": Rule(READ), "POST": Rule(ORDERS)},
     "payment": {"GET": Rule(READ), "POST": Rule(ORDERS, STORE, resolve=_order_action, note=BY_ROLE)},

@@ -203,3 +203,46 @@ def test_recovery_codes_api_makes_a_new_set_with_the_password(db, client):
     assert not recovery.use_code(db, alice["uuid"], first[0])          # the old set stops working
     assert recovery.use_code(db, alice["uuid"], second["recovery_codes"][0])
     assert client.get("/api/recovery-codes.php", headers=h).json() == {"codes_left": 9}
+
+
+def test_two_factor_api_enroll_login_and_disable(db, client, app):
+    import pyotp
+    from lib import recovery
+    from tests.client import Client
+    alice = make_user(db, "alice")
+    h = alice["headers"]
+    api = "/api/two-factor.php"
+    assert client.get(api, headers=h).json() == {"enabled": False, "pending": False, "required": False}
+    assert client.post(api, data={"action": "confirm", "otp": "123456"}, headers=h).status == 400    # not begun
+    assert client.post(api, data={"action": "disable", "otp": "123456"}, headers=h).status == 409
+    assert client.post(api, data={"action": "fly"}, headers=h).status == 400
+    r = client.post(api, data={"action": "begin"}, headers=h)
+    assert r.status == 200 and r.json()["pending"] and r.header("Cache-Control") == "no-store"
+    secret = r.json()["secret"]
+    assert r.json()["otpauth_uri"].startswith("otpauth://totp/") and secret in r.json()["otpauth_uri"]
+    before = db.value("SELECT COUNT(*) FROM audit_log")
+    assert client.post(api, data={"action": "confirm", "otp": "abcdef"}, headers=h).status == 400
+    assert db.value("SELECT totp_enabled FROM users WHERE uuid = ?", (alice["uuid"],)) == 0
+    assert db.value("SELECT COUNT(*) FROM audit_log") == before
+    r = client.post(api, data={"action": "confirm", "otp": pyotp.TOTP(secret).now()}, headers=h)
+    assert r.status == 200 and r.json() == {"ok": True, "enabled": True, "pending": False, "required": False}
+    assert client.post(api, data={"action": "begin"}, headers=h).status == 409
+    # a password alone no longer logs in (API client: 401 with otp_required)
+    r = Client(app).post("/login.php", data={"username": "alice", "password": "password123"})
+    assert r.status == 401 and r.json()["otp_required"] is True
+    codes = recovery.issue_codes(db, alice["uuid"])
+    r = client.post(api, data={"action": "disable", "otp": codes[0]}, headers=h)
+    assert r.status == 200 and r.json()["enabled"] is False
+    assert Client(app).post("/login.php", data={"username": "alice", "password": "password123"}).status == 200
+
+
+def test_plan_api_reads_the_commissions_from_the_config(db, client):
+    from lib import config
+    w = market.world(db)
+    rows = {t["tier"]: t for t in client.get("/api/plan.php").json()["tiers"]}
+    assert list(rows) == list(config.TIERS)
+    assert rows["gold"]["commission"] == str(config.commission(db, "gold")) and rows["gold"]["commission_percent"] == "2%"
+    r = client.post("/admin/config.php", data={"gold_account_commission": "0.03"}, headers=w.admin["headers"])
+    assert r.status == 200, r.text
+    gold = next(t for t in client.get("/api/plan.php").json()["tiers"] if t["tier"] == "gold")
+    assert gold["commission"] == "0.03" and gold["commission_percent"] == "3%"

@@ -186,6 +186,9 @@ MATRIX = [
     authed("POST", "/api/agreement.php", ok=AUTHED),
     authed("GET", "/api/recovery-codes.php", ok=200),
     authed("POST", "/api/recovery-codes.php", ok=400),           # no password
+    authed("GET", "/api/two-factor.php", ok=200),
+    authed("POST", "/api/two-factor.php", ok=400),               # no action
+    public("GET", "/api/plan.php"),
     # last: logging out ends the session of the session-cookie run
     public("POST", "/logout.php"),
     public("GET", "/logout.php"),

@@ -5,6 +5,8 @@ import os
 import re
 import urllib.parse
 
+import pyotp
+
 
 from lib import intents, openapi, status_machine as sm
 from tests import market
@@ -435,6 +437,15 @@ def scenario(db, rec):
     rec.call(P, AG, headers=v, data={"action": "accept", "version": "7"})
     rec.call(P, AG, headers=v, data={"action": "publish", "body": "mine"})
     rec.call(P, AG, headers=ad, data={"action": "publish", "body": ""})
+    TF = "/api/two-factor.php"
+    rec.call(G, TF, headers=x)
+    rec.call(G, TF)
+    secret = rec.call(P, TF, headers=x, data={"action": "begin"}).json()["secret"]
+    rec.call(P, TF, headers=x, data={"action": "confirm", "otp": "abcdef"})
+    rec.call(P, TF, headers=x, data={"action": "confirm", "otp": pyotp.TOTP(secret).now()})
+    rec.call(P, TF, headers=x, data={"action": "begin"})
+    rec.call(G, "/api/plan.php")
+    rec.call(G, "/api/plan.php", headers={"Authorization": "Bearer " + "0" * 64})
     RC = "/api/recovery-codes.php"
     rec.call(G, RC, headers=x)
     rec.call(G, RC)
