@@ -15,7 +15,8 @@ once sent (a body may hold a single-use link).
   address belongs to anyone. Rate limited: RESET_PER_IP requests per IP and
   RESET_PER_USER mails per account per hour (over the IP limit: 429; over the account
   limit: no mail, same answer). The link is single use, valid an hour; using it sets
-  the password and ends every session of the account.
+  the password and ends every session of the account. Both limits are exact under
+  concurrency (lib.users' reservation serializes the count and the insert).
 - Notifications (order.paid, order.dispatched, order.released, dispute: opened, claim
   added, resolved) go to the buyer and the store's members with a verified address,
   except the kinds they turned off (users.email_off). A new message (lib/messages) mails
@@ -28,7 +29,7 @@ import hashlib
 import re
 import secrets
 
-from lib import audit, env
+from lib import audit, env, users
 from lib.db import utc_now
 from lib.http import HttpError
 
@@ -95,6 +96,16 @@ def _new_token(db, user_uuid, purpose, expires_at, address=None):
                                "email": address, "created_at": utc_now(), "expires_at": expires_at,
                                "used_at": None})
     return token
+
+
+def peek_token(db, token, purpose):
+    """The live token's row (who it is for) without using it up; None if unknown, used or expired."""
+    if not isinstance(token, str) or not TOKEN_RE.fullmatch(token):
+        return None
+    row = db.one("SELECT * FROM email_tokens WHERE token_hash = ? AND purpose = ?", (_hash(token), purpose))
+    if row is None or row["used_at"] or row["expires_at"] <= utc_now():
+        return None
+    return row
 
 
 def _take_token(db, token, purpose):
@@ -177,7 +188,9 @@ def request_reset(db, address, ip=None):
     The caller says the same thing either way. 429 over the per-IP limit."""
     require_enabled()
     address = validate_email(address)
-    with db.transaction():
+    # Counted and inserted in one serialized reservation (as logins are), so concurrent
+    # requests cannot both see room under a limit.
+    with users._reservation(db):
         since = _ago(hours=1)
         if ip and db.value("SELECT COUNT(*) FROM email_requests WHERE ip = ? AND created_at > ?",
                            (ip[:45], since)) >= RESET_PER_IP:
@@ -214,7 +227,6 @@ def check_reset_token(db, token):
 def reset_password(db, token, new_password, ip=None):
     """Use a reset link: set the password, end every session, use up the link."""
     require_enabled()
-    from lib import users
     users.validate_password(new_password, "new_password")
     password_hash = users.hash_password(new_password)
     with db.transaction():

@@ -831,3 +831,156 @@ def document():
             "store_uuid": {"type": "string", "format": "uuid",
                            "description": "limit the store scope to one of my stores"}})
     return scopes.annotate_openapi(doc)
+
+
+# -- support tickets and store warnings (issue 13); email settings, categories and the
+# vendorship agreement as JSON (issue 14) --
+_TICKET_STATUS = {"enum": ["open", "answered", "closed"]}
+SCHEMAS["Ticket"] = _obj({"uuid": UUID, "user_uuid": UUID, "username": _t(S), "subject": _t(S),
+                          "transaction_uuid": UUID_N, "assigned_to": UUID_N, "assigned_username": STR_N,
+                          "status": _TICKET_STATUS, "created_at": TIME, "updated_at": TIME})
+SCHEMAS["TicketDetail"] = _obj(dict(SCHEMAS["Ticket"]["properties"], messages=_arr(_obj({
+    "id": _t(N), "author_uuid": UUID, "author_username": _t(S), "staff_reply": _t(B), "body": _t(S),
+    "created_at": TIME})), statuses=_arr(_obj({"status": _TICKET_STATUS, "comment": STR_N, "created_at": TIME,
+                                               "changed_by_username": STR_N}))))
+SCHEMAS["StoreWarning"] = _obj({"id": _t(N), "reason": _t(S), "created_at": TIME})
+SCHEMAS["StoreWarningDetail"] = _obj({"id": _t(N), "store_uuid": UUID, "storename": _t(S), "reason": _t(S),
+                                      "created_at": TIME, "created_by_username": STR_N, "retired_at": TIME_N,
+                                      "retired_by_username": STR_N})
+SCHEMAS["CategoryNode"] = _obj({"id": _t(N), "name": _t(S), "parent_id": INT_N, "depth": _t(N), "path": _t(S),
+                                "items": _t(N), "children": _t(N)})
+_AGREEMENT_STATE = {
+    "agreement": {"anyOf": [_obj({"version": _t(N), "body": _t(S), "created_at": TIME}), {"type": "null"}]},
+    "history": _arr(_obj({"version": _t(N), "created_at": TIME})),
+    "stores": _arr(_obj({"uuid": UUID, "storename": _t(S), "agreement_version": INT_N,
+                         "agreement_accepted_at": TIME_N, "accepted": _t(B)}))}
+_MAIL_KINDS = ("order.paid", "order.dispatched", "order.released", "dispute")     # lib.mail.KINDS
+_EMAIL_STATE = {"enabled": _t(B), "email": STR_N, "email_verified_at": TIME_N, "pending_email": STR_N,
+                "notifications": _obj({k: _t(B) for k in _MAIL_KINDS}, required=[])}
+_SWITCH = _in("1 on, 0 off (not sent: unchanged)", enum=["1", "0", "true", "false", "on", "off", "yes", "no"],
+              examples=["0"])
+PATHS.update({
+    "/api/tickets.php": {
+        "get": _op("My support tickets, the staff queue (queue=1), or one ticket with its thread (uuid=)",
+                   {"anyOf": [_page("tickets", _ref("Ticket")), _obj({"ticket": _ref("TicketDetail")})]},
+                   [400, 401, 403, 404],
+                   PAGE_PARAMS + [_q("uuid", "one ticket (the opener or staff; else 404)", _uuid("a ticket's uuid")),
+                                  _q("queue", "1: every ticket (staff)", _in("0 or 1", enum=["0", "1"],
+                                                                            examples=["1"])),
+                                  _q("status", "with queue=1: one status", _in(
+                                      "open, answered, closed or all", enum=["open", "answered", "closed", "all"],
+                                      examples=["open"]))]),
+        "post": _op("Open a ticket, reply, or (staff) assign or close one",
+                    _obj({"ok": _t(B), "ticket": _ref("TicketDetail")}), [400, 401, 403, 404, 409],
+                    description="A staff member's reply makes the ticket answered; the opener's reply to an "
+                                "answered ticket opens it again; a closed ticket takes no replies (409). Only the "
+                                "opener and staff see a ticket (404 for anyone else). Staff actions are audited.",
+                    body=_body(_fields(action=_in("what to do", enum=["create", "reply", "assign", "close"],
+                                                  examples=["create"]),
+                                       subject=_line("create: one line, 1-200 characters", 200, "Where is my parcel?"),
+                                       body=_text("create, reply: 1-10000 characters", 10000, "It has been a week.",
+                                                  required=True),
+                                       transaction_uuid=_uuid("create, optional: an order I am the buyer of or a "
+                                                              "store member of"),
+                                       uuid=_uuid("reply, assign, close: the ticket"),
+                                       assignee=_in("assign: a staff member's username (404 if there is no "
+                                                    "such staff member), empty for nobody", maxLength=64,
+                                                    examples=["staff1"]),
+                                       comment=_in("close, optional: a note, one line", maxLength=255,
+                                                   pattern=r"^[^\x00-\x1f\x7f]*$", examples=["solved"])),
+                               ["action"])),
+    },
+    "/api/store-warnings.php": {
+        "get": _op("A store's active warnings (store_uuid=, anyone), or every warning (staff)",
+                   {"anyOf": [_obj({"warnings": _arr(_ref("StoreWarning"))}),
+                              _page("warnings", _ref("StoreWarningDetail"))]}, [400, 401, 403, 404],
+                   PAGE_PARAMS + [_q("store_uuid", "one store's active warnings", _uuid("a store's uuid")),
+                                  _q("retired", "staff list: 1 includes retired warnings",
+                                     _in("0 or 1", enum=["0", "1"], examples=["1"]))], auth=False),
+        "post": _op("Add a warning to a store, or retire one (staff; audited)",
+                    _obj({"ok": _t(B), "warning": _ref("StoreWarningDetail")}), [400, 401, 403, 404, 409],
+                    body=_body(_fields(action=_in("add or retire", enum=["add", "retire"], examples=["add"]),
+                                       store=_in("add: the store's name or uuid", maxLength=64, examples=["my-shop"]),
+                                       reason=_text("add: shown on the store page, 1-2000 characters", 2000,
+                                                    "Ships late", required=True),
+                                       id=_int_id("retire: the warning's id")), ["action"])),
+    },
+    "/api/email-settings.php": {
+        "get": _op("My email address and notification mails (enabled: false when email is not configured)",
+                   _obj(_EMAIL_STATE), [401]),
+        "post": _op("Add (a verification link is mailed), verify, remove my address; turn notification kinds on "
+                    "or off (404 when email is not configured)",
+                    _obj(dict(_EMAIL_STATE, ok=_t(B))), [400, 401, 403, 404],
+                    body=_body(dict(_fields(action=_in("what to do", enum=["add", "verify", "remove",
+                                                                            "notifications"], examples=["add"]),
+                                            email={"type": "string", "examples": ["me@example.com"],
+                                                   "description": "add: the address (at most 254 characters)"},
+                                            code=_in("verify: the code of the mailed link", minLength=20,
+                                                     maxLength=100, pattern=r"^[A-Za-z0-9_\-]+$",
+                                                     examples=["x" * 43])),
+                                    **{k: dict(_SWITCH, description=f"notifications: mails for {k} "
+                                                                    "(1 on, 0 off; not sent: unchanged)")
+                                       for k in _MAIL_KINDS}), ["action"])),
+    },
+    "/api/categories.php": {
+        "get": _op("The item categories as a tree (depth-first: a parent before its subcategories)",
+                   _obj({"categories": _arr(_ref("CategoryNode"))}), [], auth=False),
+        "post": _op("Staff: add, rename, move or remove a category (remove only when unused: 409)",
+                    _obj({"ok": _t(B), "action": _t(S), "category": _ref("Category"),
+                          "categories": _arr(_ref("CategoryNode"))}), [400, 401, 403, 409],
+                    body=_body(_fields(action=_in("what to do", enum=["add", "rename", "move", "remove"],
+                                                  examples=["add"]),
+                                       name=_in("add, rename: 1-64 characters, one line, no '/'", minLength=1,
+                                                maxLength=64, pattern=r"^[^/\x00-\x1f\x7f]*$", examples=["Books"]),
+                                       parent_id=_in("add, move: the parent's id, empty for the top level",
+                                                     pattern="^([0-9]{1,9})?$", examples=["1"]),
+                                       category_id=_in("rename, move, remove: the category's id",
+                                                       pattern="^[0-9]{1,9}$", examples=["1"])), ["action"])),
+    },
+    "/api/agreement.php": {
+        "get": _op("The vendorship agreement: the current text and version, the versions, and my stores' "
+                   "acceptance", _obj(_AGREEMENT_STATE), [], auth=False),
+        "post": _op("Accept the current version (store owner) or publish a new one (admin)",
+                    _obj(dict(_AGREEMENT_STATE, ok=_t(B), version=_t(N))), [400, 401, 403, 409],
+                    body=_body(_fields(action=_in("accept or publish", enum=["accept", "publish"],
+                                                  examples=["accept"]),
+                                       version=_in("accept, optional: the version read (409 if it changed)",
+                                                   pattern="^[0-9]{1,9}$", examples=["1"]),
+                                       body=_text("publish: the new text, 1-20000 characters", 20000,
+                                                  "Ship within three days.", required=True)), ["action"])),
+    },
+    "/api/recovery-codes.php": {
+        "get": _op("How many unused recovery codes I have", _obj({"codes_left": _t(N)}), [401]),
+        "post": _op("A new set of 10 recovery codes, shown only in this answer (the old set stops working)",
+                    _obj({"ok": _t(B), "codes_left": _t(N),
+                          "recovery_codes": _arr(_t(S, pattern=r"^[A-Z2-7]{4}(-[A-Z2-7]{4}){3}$"))}),
+                    [400, 401, 403], description="Each code resets the password once at POST /recover.php, or "
+                                                 "stands in for a two-factor code at login once.",
+                    body=_body(_fields(password={"type": "string", "description": "my current password"}),
+                               ["password"])),
+    },
+    "/api/two-factor.php": {
+        "get": _op("My two-factor login: on, a key waiting for its first code, required of me",
+                   _obj({"enabled": _t(B), "pending": _t(B), "required": _t(B)}), [401]),
+        "post": _op("Two-factor login: begin (a new key, shown once), confirm it with a first code, or disable",
+                    _obj({"ok": _t(B), "enabled": _t(B), "pending": _t(B), "required": _t(B), "secret": _t(S),
+                          "otpauth_uri": _t(S)}, required=["ok", "enabled", "pending", "required"]),
+                    [400, 401, 403, 409],
+                    description="After confirm, logging in needs `otp` too (a current code, once, or a recovery "
+                                "code). API keys are not affected.",
+                    body=_body(_fields(action=_in("what to do", enum=["begin", "confirm", "disable"],
+                                                  examples=["begin"]),
+                                       otp=_in("confirm: the app's current 6-digit code; disable: a code or a "
+                                               "recovery code", maxLength=64, examples=["123456"])), ["action"])),
+    },
+    "/api/plan.php": {
+        "get": _op("The store tiers and their commission (and the referrer's part of it) from the config",
+                   _obj({"tiers": _arr(_obj({"tier": {"enum": ["gold", "silver", "bronze", "free"]},
+                                             "commission": _t(S), "referral_percent": _t(S),
+                                             "commission_percent": _t(S), "referral_share_percent": _t(S),
+                                             "meaning": _t(S)}))}), [], auth=False),
+    },
+})
+# a store's detail also carries its active warnings (GET /api/stores.php?uuid=)
+PATHS["/api/stores.php"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["anyOf"][2] = \
+    _obj({"store": _ref("Store"), "warnings": _arr(_ref("StoreWarning"))})

@@ -183,6 +183,15 @@ TABLE = {
     "admin/tokens": {"GET": Rule(READ), "POST": Rule(FULL)},
     "admin/tokens_remove": {"POST": Rule(FULL)},
     "admin/users": {"GET": Rule(READ), "POST": Rule(FULL)},
+    # support tickets and store warnings (issue 13); account and staff tools (issue 14)
+    "api/tickets": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/store_warnings": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/email_settings": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/categories": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/agreement": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/recovery_codes": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/two_factor": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/plan": {"GET": Rule(READ)},
     # HTML pages that change state the way the API does (other pages' POSTs need full).
     "book": {"GET": Rule(READ), "POST": Rule(ORDERS)},
     "payment": {"GET": Rule(READ), "POST": Rule(ORDERS, STORE, resolve=_order_action, note=BY_ROLE)},

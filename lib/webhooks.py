@@ -22,7 +22,8 @@ Body and signature (sent by cron/webhooks.py; `sign` / `verify` are shared)
 order events, "dispute" (and "order", and "claim" for dispute.claim_added) for dispute
 events, "intent" and "reason" for payout.needs_attention, "message" and "thread" for
 message.created (a private message reaches its recipient's endpoints; an order thread's
-message the buyer's and the store's).
+message the buyer's and the store's), "ticket" (uuid, subject, status) and "message" for
+ticket.answered (a staff reply, to the opener's own endpoints).
 
 URLs: http or https, no credentials; every address the host resolves to must be public
 (not loopback, private, link-local, shared, reserved, unspecified or multicast) unless
@@ -49,7 +50,8 @@ ORDER_EVENTS = ("order.created", "order.partially_paid", "order.paid", "order.di
 DISPUTE_EVENTS = ("dispute.opened", "dispute.claim_added", "dispute.resolved")
 STAFF_EVENTS = ("payout.needs_attention",)
 MESSAGE_EVENTS = ("message.created",)
-EVENTS = ORDER_EVENTS + DISPUTE_EVENTS + STAFF_EVENTS + MESSAGE_EVENTS
+TICKET_EVENTS = ("ticket.answered",)
+EVENTS = ORDER_EVENTS + DISPUTE_EVENTS + STAFF_EVENTS + MESSAGE_EVENTS + TICKET_EVENTS
 
 SIGNATURE_HEADER = "X-Marketplace-Signature"
 MAX_ENDPOINTS = 20          # per user, and per store
@@ -180,6 +182,8 @@ def parse_events(value, user, store_uuid=None):
     """A list of event types from a JSON list or a comma-separated string; empty or '*': all
     the events this kind of endpoint may get."""
     allowed = list(ORDER_EVENTS + DISPUTE_EVENTS + MESSAGE_EVENTS)
+    if store_uuid is None:
+        allowed += list(TICKET_EVENTS)     # a ticket is a person's, never a store's
     if store_uuid is None and catalog.is_staff(user):
         allowed += list(STAFF_EVENTS)
     if value in (None, "", [], "*", ["*"]):
@@ -202,6 +206,9 @@ def parse_events(value, user, store_uuid=None):
         if v in STAFF_EVENTS and v not in allowed:
             raise HttpError(403 if store_uuid is None else 400,
                             "%s is for staff endpoints only (not a store's)" % v, fields={"events": "staff only"})
+        if v in TICKET_EVENTS and v not in allowed:
+            raise HttpError(400, "%s is for a person's endpoints (not a store's)" % v,
+                            fields={"events": "not for a store"})
         if v not in out:
             out.append(v)
     if not out:
@@ -484,6 +491,13 @@ def message_event(db, message, thread, user_uuids, store_uuid=None):
     message (to the buyer's and the store's endpoints); data {"message", "thread"}."""
     return emit(db, "message.created", {"message": message, "thread": thread},
                 transaction_uuid=thread.get("transaction_uuid"), store_uuid=store_uuid, user_uuids=user_uuids)
+
+
+def ticket_event(db, ticket, message):
+    """ticket.answered: staff replied to a support ticket; to the opener's endpoints."""
+    data = {"ticket": {k: ticket[k] for k in ("uuid", "subject", "transaction_uuid")}, "message": message}
+    data["ticket"]["status"] = "answered"
+    return emit(db, "ticket.answered", data, user_uuids=(ticket["user_uuid"],))
 
 
 def needs_attention_event(db, table, intent, reason):

@@ -1,5 +1,5 @@
-"""GET /store.php?uuid= : a store and its items."""
-from lib import catalog, web
+"""GET /store.php?uuid= : a store, its active staff warnings and its items."""
+from lib import catalog, store_warnings, web
 from lib.db import get_db
 from lib.http import HttpError
 
@@ -15,4 +15,5 @@ def get(request):
         db, store_uuid=store["uuid"], limit=limit, offset=offset))
     is_member = catalog.member_role(db, user, store["uuid"]) is not None
     return web.page(request, "store.html", store["storename"], store=store, pager=pager,
-                    is_member=is_member, nav_active="vendors")
+                    is_member=is_member, warnings=store_warnings.active(db, store["uuid"]),
+                    nav_active="vendors")

@@ -172,6 +172,32 @@ MATRIX = [
     admin_only("GET", "/admin/tokens.php", ok=200),
     admin_only("POST", "/admin/tokens.php"),
     admin_only("POST", "/admin/tokens-remove.php"),
+    # support tickets and store warnings (issue 13)
+    authed("GET", "/support.php", ok=200),
+    authed("GET", "/support/new.php", ok=200),
+    authed("POST", "/support/new.php", ok=400),                        # empty body
+    authed("GET", f"/support/ticket.php?uuid={NOBODY_UUID}", ok=404),
+    authed("POST", f"/support/ticket.php?uuid={NOBODY_UUID}", ok=404),
+    staff_only("GET", "/staff/tickets.php", ok=200),
+    staff_only("POST", "/staff/tickets.php", {"action": "close", "uuid": NOBODY_UUID}, ok=404),
+    staff_only("GET", "/staff/warnings.php", ok=200),
+    staff_only("POST", "/staff/warnings.php", ok=400),
+    authed("GET", "/api/tickets.php", ok=200),
+    authed("POST", "/api/tickets.php", ok=400),
+    public("GET", f"/api/store-warnings.php?store_uuid={NOBODY_UUID}", status=404),
+    staff_only("POST", "/api/store-warnings.php", ok=400),
+    # issue 14 as JSON: email settings (email not configured here), categories, the agreement
+    authed("GET", "/api/email-settings.php", ok=200),
+    authed("POST", "/api/email-settings.php", ok=404),
+    public("GET", "/api/categories.php"),
+    staff_only("POST", "/api/categories.php", ok=400),
+    public("GET", "/api/agreement.php"),
+    authed("POST", "/api/agreement.php", ok=AUTHED),
+    authed("GET", "/api/recovery-codes.php", ok=200),
+    authed("POST", "/api/recovery-codes.php", ok=400),           # no password
+    authed("GET", "/api/two-factor.php", ok=200),
+    authed("POST", "/api/two-factor.php", ok=400),               # no action
+    public("GET", "/api/plan.php"),
     # last: logging out ends the session of the session-cookie run
     public("POST", "/logout.php"),
     public("GET", "/logout.php"),

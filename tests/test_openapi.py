@@ -5,6 +5,8 @@ import os
 import re
 import urllib.parse
 
+import pyotp
+
 
 from lib import intents, openapi, status_machine as sm
 from tests import market
@@ -395,6 +397,83 @@ def scenario(db, rec):
     rec.call(P, NT, headers=x, data={"id": str(notes[0]["id"])})
     rec.call(P, NT, headers=v, data={"id": "x"})
     rec.call(P, NT, headers=v, data={"all": "1"})
+    # support tickets and store warnings (issue 13)
+    TK = "/api/tickets.php"
+    ticket = rec.call(P, TK, headers=b, data={"action": "create", "subject": "Help", "body": "Where is it?",
+                                              "transaction_uuid": uuid}).json()["ticket"]
+    rec.call(P, TK, headers=b, data={"action": "create", "subject": ""})
+    rec.call(P, TK, headers=st, data={"action": "reply", "uuid": ticket["uuid"], "body": "Sent."})
+    rec.call(P, TK, headers=st, data={"action": "assign", "uuid": ticket["uuid"], "assignee": "staff1"})
+    rec.call(P, TK, headers=st, data={"action": "close", "uuid": ticket["uuid"], "comment": "done"})
+    rec.call(P, TK, headers=b, data={"action": "reply", "uuid": ticket["uuid"], "body": "closed: 409"})
+    rec.call(P, TK, headers=x, data={"action": "reply", "uuid": ticket["uuid"], "body": "not mine: 404"})
+    rec.call(P, TK, headers=b, data={"action": "close", "uuid": ticket["uuid"]})
+    rec.call(G, TK + "?limit=5", headers=b)
+    rec.call(G, TK + "?queue=1&status=closed", headers=st)
+    rec.call(G, f"{TK}?uuid={ticket['uuid']}", headers=b)
+    rec.call(G, f"{TK}?uuid={ticket['uuid']}", headers=x)
+    rec.call(G, TK + "?queue=1", headers=b)
+    rec.call(G, TK + "?queue=1&status=maybe", headers=st)
+    SW = "/api/store-warnings.php"
+    warning = rec.call(P, SW, headers=st, data={"action": "add", "store": "shop", "reason": "Late"}).json()["warning"]
+    rec.call(P, SW, headers=st, data={"action": "add", "store": "shop"})
+    rec.call(P, SW, headers=b, data={"action": "add", "store": "shop", "reason": "x"})
+    rec.call(G, f"/api/stores.php?uuid={w.store['uuid']}")
+    rec.call(G, f"{SW}?store_uuid={w.store['uuid']}")
+    rec.call(G, f"{SW}?store_uuid=00000000-0000-4000-8000-000000000000")
+    rec.call(P, SW, headers=st, data={"action": "retire", "id": str(warning["id"])})
+    rec.call(P, SW, headers=st, data={"action": "retire", "id": str(warning["id"])})
+    rec.call(P, SW, headers=st, data={"action": "retire", "id": "999999"})
+    rec.call(G, SW + "?retired=1&limit=5", headers=st)
+    rec.call(G, SW, headers=b)
+    rec.call(G, SW + "?retired=2", headers=st)
+    # email settings, categories and the agreement as JSON (issue 14)
+    EM = "/api/email-settings.php"
+    os.environ["EMAIL_ENABLED"] = "1"
+    try:
+        rec.call(G, EM, headers=x)
+        rec.call(P, EM, headers=x, data={"action": "add", "email": "x@example.com"})
+        code = re.search(r"code=([A-Za-z0-9_\-]+)", db.value("SELECT body FROM email_outbox WHERE to_addr = "
+                                                            "'x@example.com'")).group(1)
+        rec.call(P, EM, headers=x, data={"action": "verify", "code": code})
+        rec.call(P, EM, headers=x, data={"action": "notifications", "order.paid": "0"})
+        rec.call(P, EM, headers=x, data={"action": "notifications", "order.paid": "maybe"})
+        rec.call(P, EM, headers=x, data={"action": "remove"})
+        rec.call(G, EM)
+    finally:
+        os.environ.pop("EMAIL_ENABLED", None)
+    rec.call(P, EM, headers=x, data={"action": "add", "email": "x@example.com"})
+    CA = "/api/categories.php"
+    rec.call(G, CA)
+    rec.call(G, CA, headers={"Authorization": "Bearer " + "0" * 64})
+    books = rec.call(P, CA, headers=st, data={"action": "add", "name": "Books"}).json()["category"]
+    rec.call(P, CA, headers=st, data={"action": "add", "name": "Books"})
+    rec.call(P, CA, headers=st, data={"action": "rename", "category_id": str(books["id"]), "name": "a/b"})
+    rec.call(P, CA, headers=b, data={"action": "remove", "category_id": str(books["id"])})
+    rec.call(P, CA, headers=st, data={"action": "remove", "category_id": str(books["id"])})
+    AG = "/api/agreement.php"
+    rec.call(G, AG, headers=v)
+    rec.call(G, AG, headers={"Authorization": "Bearer " + "0" * 64})
+    rec.call(P, AG, headers=ad, data={"action": "publish", "body": "Ship fast."})
+    rec.call(P, AG, headers=v, data={"action": "accept", "version": "1"})
+    rec.call(P, AG, headers=v, data={"action": "accept", "version": "7"})
+    rec.call(P, AG, headers=v, data={"action": "publish", "body": "mine"})
+    rec.call(P, AG, headers=ad, data={"action": "publish", "body": ""})
+    TF = "/api/two-factor.php"
+    rec.call(G, TF, headers=x)
+    rec.call(G, TF)
+    secret = rec.call(P, TF, headers=x, data={"action": "begin"}).json()["secret"]
+    rec.call(P, TF, headers=x, data={"action": "confirm", "otp": "abcdef"})
+    rec.call(P, TF, headers=x, data={"action": "confirm", "otp": pyotp.TOTP(secret).now()})
+    rec.call(P, TF, headers=x, data={"action": "begin"})
+    rec.call(G, "/api/plan.php")
+    rec.call(G, "/api/plan.php", headers={"Authorization": "Bearer " + "0" * 64})
+    RC = "/api/recovery-codes.php"
+    rec.call(G, RC, headers=x)
+    rec.call(G, RC)
+    rec.call(P, RC, headers=x, data={"password": "password123"})
+    rec.call(P, RC, headers=x, data={"password": "wrong-password"})
+    rec.call(P, RC, headers=x, data={})
 
 
 def test_every_operation_answers_as_documented(db, client):

@@ -2,12 +2,13 @@
 
 GET  -> {"stores": [{uuid, storename, description, tier, vendorship_agreed_at, created_at,
         updated_at}], "limit", "offset"} (suspended stores are hidden);
-        ?uuid= -> {"store": {...}} (members and staff also see payout_address, suspended, members);
+        ?uuid= -> {"store": {...}, "warnings": [{id, reason, created_at}]} (the staff warnings shown
+        on the store page; members and staff also see payout_address, suspended, members);
         ?mine=1 (auth) -> the stores I am a member of.
 POST storename (1-16, unique case-insensitively: 409), description, vendorship_agree=1
      -> {"ok": true, "uuid", "store"}; the creator becomes the owner and a vendor.
 """
-from lib import auth, catalog
+from lib import auth, catalog, store_warnings
 from lib.db import get_db
 from lib.http import json_response
 
@@ -16,7 +17,8 @@ def get(request):
     db = get_db()
     uuid = request.arg("uuid")
     if uuid is not None:
-        return json_response({"store": catalog.get_store(db, uuid, auth.optional_user(request))})
+        store = catalog.get_store(db, uuid, auth.optional_user(request))
+        return json_response({"store": store, "warnings": store_warnings.active(db, store["uuid"])})
     if catalog.truthy(request.arg("mine")):
         user = auth.require_user(request)
         return json_response({"stores": catalog.my_stores(db, user)})
