@@ -286,16 +286,30 @@ def poll_pending(ctx):
     rows = db.query(PENDING_SQL)
     busy = open_intent_orders(db)
     tolerance = config.fraction(db, "completion_tolerance")
-    for _chain_id, _rpc, _block, chain_rows, balances in balances_by_chain(ctx, rows, "escrow_address", "poll"):
+    by_chain = {}
+    for r in rows:
+        by_chain.setdefault(int(r["chain_id"]), []).append(r)
+    for chain_id, chain_rows in sorted(by_chain.items()):
+        try:
+            scan = _PaymentScan(ctx, chain_id, chain_rows)
+        except Exception as e:
+            ctx.error("poll", "chain %d: %s" % (chain_id, e))
+            continue
         ctx.count("poll", "escrows", len(chain_rows))
+        failed_tokens = set()
         for r in chain_rows:
-            if r["transaction_uuid"] in busy or r["escrow_address"] not in balances:
+            addr = r["escrow_address"]
+            if r["transaction_uuid"] in busy or not (addr in scan.balances or addr in scan.unchanged):
                 continue
             ctx.polled.add(r["transaction_uuid"])
+            if addr not in scan.balances:
+                continue
             try:
-                _apply_balance(ctx, r, balances[r["escrow_address"]], tolerance)
+                _apply_balance(ctx, r, scan.balances[addr], tolerance)
             except Exception as e:
+                failed_tokens.add((r["token_contract"] or "").lower())
                 ctx.error("poll", "order %s: %s: %s" % (r["transaction_uuid"], type(e).__name__, e))
+        scan.save(skip=failed_tokens)
     _recheck_completed(ctx, tolerance)
     # Chains that accept payments but have nothing pending: still record their head, so
     # /health shows whether cron reaches every provider it will need.
@@ -304,6 +318,122 @@ def poll_pending(ctx):
             ctx.head(chain_id)
         except Exception as e:
             ctx.error("poll", "chain %d: %s" % (chain_id, e))
+
+
+# ERC-20 payments are found through the tokens' Transfer logs rather than one balanceOf
+# per escrow: each run asks eth_getLogs for the blocks after the last one scanned up to
+# the confirmed block (token_log_scans keeps, per chain and token, that block and its
+# hash), and reads balanceOf at the confirmed block only for the escrows that matter:
+# those a log names, those holding part of a payment already (read every run, so a
+# partial payment reorganised away is seen), and those of orders that have had an
+# intent (a payment that arrived while one was open is not lost). The balance, never a
+# log's value, is what counts, so tokens whose logs differ from what they move
+# (fee-on-transfer, a false return) are judged as before. Every other escrow of the token
+# holds what it held: nothing was sent to it.
+#
+# A stored hash that differs from the chain's block of that number means a
+# reorganisation reached blocks already scanned: the scan goes back LOG_REORG_WINDOW
+# blocks. Without a scan row (a token's first escrows, a database from before), or when
+# more than LOG_SCAN_MAX_GAP blocks are to be scanned (cron stopped for long), or when the
+# node refuses the logs, every escrow of the token is read with balanceOf once more, and
+# the scan goes on from the confirmed block.
+LOG_BLOCK_RANGE = 2000          # blocks per eth_getLogs request (providers cap ranges)
+LOG_SCAN_MAX_GAP = 20000        # beyond this many blocks, read every balance instead
+LOG_REORG_WINDOW = 128          # blocks scanned again after a reorganisation
+LOG_TOPIC_FILTER_MAX = 100      # up to this many escrows: ask only for logs to them
+
+ESCROWS_WITH_INTENTS_SQL = ("SELECT DISTINCT i.transaction_uuid FROM evm_transactions e "
+                            "JOIN transaction_intents i ON i.transaction_uuid = e.transaction_uuid "
+                            "WHERE e.closed_at IS NULL")
+
+
+class _PaymentScan:
+    """The confirmed balances of one chain's PENDING escrows for one run.
+
+    balances: {escrow: balance read at the confirmed block}; unchanged: escrows of tokens
+    whose logs show nothing sent to them since their balance was last read (it still is
+    their received_amount, 0). save() records how far each token's logs were scanned,
+    once its balances have been applied.
+    """
+
+    def __init__(self, ctx, chain_id, rows):
+        self.ctx, self.chain_id = ctx, int(chain_id)
+        self.rpc = rpc = ctx.rpc(chain_id)
+        self.block = ctx.confirmed_block(chain_id, rpc)
+        self.balances, self.unchanged, self._scanned = {}, set(), {}
+        by_token = {}
+        for r in rows:
+            by_token.setdefault((r["token_contract"] or "").lower(), []).append(r)
+        native = by_token.pop("", [])
+        if native:
+            self.balances.update(rpc.get_balances([r["escrow_address"] for r in native], self.block))
+        if not by_token:
+            return
+        states = {r["token_contract"]: r for r in ctx.db.query(
+            "SELECT token_contract, scanned_block, scanned_hash FROM token_log_scans WHERE chain_id = ?",
+            (self.chain_id,))}
+        # The hashes of the blocks scanned last time and of the confirmed block, asked
+        # before the logs: a reorganisation in between shows as a mismatch next run.
+        numbers = sorted({int(s["scanned_block"]) for t, s in states.items() if t in by_token} | {self.block})
+        blocks = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
+        hashes = {n: (b or {}).get("hash") for n, b in zip(numbers, blocks)}
+        if not hashes[self.block]:
+            raise RpcError("the node has no block %d" % self.block)
+        with_intents = {r["transaction_uuid"] for r in ctx.db.query(ESCROWS_WITH_INTENTS_SQL)}
+        for token, token_rows in sorted(by_token.items()):
+            try:
+                self._token(token, token_rows, states.get(token), hashes, with_intents)
+            except RpcTransportError:
+                raise
+            except RpcError as e:
+                ctx.error("poll", "token %s: %s" % (token, e))
+
+    def _token(self, token, rows, state, hashes, with_intents):
+        ctx, rpc = self.ctx, self.rpc
+        contract = rows[0]["token_contract"]
+        addrs = [r["escrow_address"] for r in rows]
+        start = None
+        if state is not None:
+            scanned = int(state["scanned_block"])
+            if hashes.get(scanned) == state["scanned_hash"]:
+                start = scanned + 1
+            else:
+                start = max(scanned - LOG_REORG_WINDOW + 1, 0)
+                ctx.count("poll", "log_rescans")
+                ctx.log("chain %d token %s: block %d was reorganised; scanning from block %d again"
+                        % (self.chain_id, contract, scanned, start))
+            if self.block - start + 1 > LOG_SCAN_MAX_GAP:
+                start = None
+        read = None
+        if start is not None:
+            try:
+                logs = rpc.erc20_transfers(contract, start, self.block, block_range=LOG_BLOCK_RANGE,
+                                           recipients=addrs if len(addrs) <= LOG_TOPIC_FILTER_MAX else None)
+            except RpcTransportError:
+                raise
+            except RpcError as e:
+                ctx.log("chain %d token %s: logs refused (%s); reading every balance" % (self.chain_id, contract, e))
+                logs = None
+            if logs is not None:
+                named = {to for to, _value, _block in logs}
+                read = [r["escrow_address"] for r in rows
+                        if r["escrow_address"].lower() in named or int(r["received_amount"] or 0) > 0
+                        or r["transaction_uuid"] in with_intents]
+        if read is None:
+            read = addrs
+            ctx.count("poll", "balance_scans")
+        self.balances.update(rpc.erc20_balances(contract, read, self.block) if read else {})
+        self.unchanged.update(set(addrs) - set(read))
+        ctx.count("poll", "token_balances_read", len(read))
+        self._scanned[token] = (self.block, hashes[self.block])
+
+    def save(self, skip=()):
+        """Record the scans of the tokens whose balances were all applied (not those in skip)."""
+        for token, (block, block_hash) in self._scanned.items():
+            if token in skip:
+                continue
+            self.ctx.db.upsert("token_log_scans", {"chain_id": self.chain_id, "token_contract": token},
+                               {"scanned_block": block, "scanned_hash": block_hash, "updated_at": utc_now()})
 
 
 def _token_chains(ctx):
