@@ -55,6 +55,7 @@ class Context:
         self.polled = set()          # orders whose escrow balance was read in this run
         self._depths = {}
         self._confirmed = {}
+        self.transfers_to = {}       # {chain_id: {token: addresses its logs named}} (poll_pending)
 
     # -- settings and clients ------------------------------------------------
     def wallet(self):
@@ -131,6 +132,18 @@ class Context:
         if self.env.get("CRON_CRASH_AT") == point:
             sys.stdout.flush()
             os.kill(os.getpid(), signal.SIGKILL)
+
+    def provider_usage(self):
+        """What this run asked of the providers, summed over chains (RpcClient.provider_usage)."""
+        out = {"requests": 0, "calls": 0, "largest_batch": 0, "by_method": {}}
+        for client in self._rpcs.values():
+            u = client.provider_usage()
+            out["requests"] += u["requests"]
+            out["calls"] += u["calls"]
+            out["largest_batch"] = max(out["largest_batch"], u["largest_batch"])
+            for method, n in u["by_method"].items():
+                out["by_method"][method] = out["by_method"].get(method, 0) + n
+        return out
 
     def close(self):
         for client in self._rpcs.values():
@@ -321,26 +334,27 @@ def poll_pending(ctx):
 
 
 # ERC-20 payments are found through the tokens' Transfer logs rather than one balanceOf
-# per escrow: each run asks eth_getLogs for the blocks after the last one scanned up to
-# the confirmed block (token_log_scans keeps, per chain and token, that block and its
-# hash), and reads balanceOf at the confirmed block only for the escrows that matter:
-# those a log names, those holding part of a payment already (read every run, so a
-# partial payment reorganised away is seen), and those of orders that have had an
-# intent (a payment that arrived while one was open is not lost). The balance, never a
-# log's value, is what counts, so tokens whose logs differ from what they move
-# (fee-on-transfer, a false return) are judged as before. Every other escrow of the token
-# holds what it held: nothing was sent to it.
+# per escrow: each run asks eth_getLogs for every Transfer of each token (those of the
+# PENDING escrows and every active accepted token of the chain) in the blocks after the
+# last one scanned up to the confirmed block, and matches the recipients here, so the
+# provider is asked once per token and range whatever the number of escrows.
+# token_log_scans keeps, per chain and token, the newest block scanned and its hash.
+# balanceOf is read at the confirmed block only for the escrows that matter: those a log
+# names, those holding part of a payment already (read every run, so a partial payment
+# reorganised away is seen), and those of orders that have had an intent (a payment that
+# arrived while one was open is not lost). The balance, never a log's value, is what
+# counts, so tokens whose logs differ from what they move (fee-on-transfer, a false
+# return) are judged as before. Every other escrow of the token holds what it held.
 #
 # A stored hash that differs from the chain's block of that number means a
 # reorganisation reached blocks already scanned: the scan goes back LOG_REORG_WINDOW
-# blocks. Without a scan row (a token's first escrows, a database from before), or when
-# more than LOG_SCAN_MAX_GAP blocks are to be scanned (cron stopped for long), or when the
-# node refuses the logs, every escrow of the token is read with balanceOf once more, and
-# the scan goes on from the confirmed block.
+# blocks. Without a scan row (a token's first escrows, a database from before), when more
+# than LOG_SCAN_MAX_GAP blocks are to be scanned (cron stopped for long), or when the node
+# refuses the logs, every escrow of the token is read with balanceOf, as every run once
+# did, and the scan goes on from the confirmed block.
 LOG_BLOCK_RANGE = 2000          # blocks per eth_getLogs request (providers cap ranges)
 LOG_SCAN_MAX_GAP = 20000        # beyond this many blocks, read every balance instead
 LOG_REORG_WINDOW = 128          # blocks scanned again after a reorganisation
-LOG_TOPIC_FILTER_MAX = 100      # up to this many escrows: ask only for logs to them
 
 ESCROWS_WITH_INTENTS_SQL = ("SELECT DISTINCT i.transaction_uuid FROM evm_transactions e "
                             "JOIN transaction_intents i ON i.transaction_uuid = e.transaction_uuid "
@@ -352,7 +366,9 @@ class _PaymentScan:
 
     balances: {escrow: balance read at the confirmed block}; unchanged: escrows of tokens
     whose logs show nothing sent to them since their balance was last read (it still is
-    their received_amount, 0). save() records how far each token's logs were scanned,
+    their received_amount, 0). ctx.transfers_to[chain_id][token] is the set of addresses
+    (lower-case) the token's logs name in the blocks scanned this run, for reconcile; a
+    token read in full has none. save() records how far each token's logs were scanned,
     once its balances have been applied.
     """
 
@@ -361,12 +377,20 @@ class _PaymentScan:
         self.rpc = rpc = ctx.rpc(chain_id)
         self.block = ctx.confirmed_block(chain_id, rpc)
         self.balances, self.unchanged, self._scanned = {}, set(), {}
-        by_token = {}
+        self.seen = ctx.transfers_to.setdefault(self.chain_id, {})
+        by_token, contracts = {}, {}
         for r in rows:
-            by_token.setdefault((r["token_contract"] or "").lower(), []).append(r)
+            key = (r["token_contract"] or "").lower()
+            by_token.setdefault(key, []).append(r)
+            contracts.setdefault(key, r["token_contract"])
         native = by_token.pop("", [])
         if native:
             self.balances.update(rpc.get_balances([r["escrow_address"] for r in native], self.block))
+        for t in ctx.db.query("SELECT contract_address FROM accepted_tokens WHERE chain_id = ? AND status = 'active' "
+                              "AND contract_address IS NOT NULL AND contract_address <> ''", (self.chain_id,)):
+            key = t["contract_address"].lower()
+            by_token.setdefault(key, [])
+            contracts.setdefault(key, t["contract_address"])
         if not by_token:
             return
         states = {r["token_contract"]: r for r in ctx.db.query(
@@ -379,18 +403,18 @@ class _PaymentScan:
         hashes = {n: (b or {}).get("hash") for n, b in zip(numbers, blocks)}
         if not hashes[self.block]:
             raise RpcError("the node has no block %d" % self.block)
-        with_intents = {r["transaction_uuid"] for r in ctx.db.query(ESCROWS_WITH_INTENTS_SQL)}
+        with_intents = {r["transaction_uuid"] for r in ctx.db.query(ESCROWS_WITH_INTENTS_SQL)} \
+            if any(by_token.values()) else set()
         for token, token_rows in sorted(by_token.items()):
             try:
-                self._token(token, token_rows, states.get(token), hashes, with_intents)
+                self._token(token, contracts[token], token_rows, states.get(token), hashes, with_intents)
             except RpcTransportError:
                 raise
             except RpcError as e:
-                ctx.error("poll", "token %s: %s" % (token, e))
+                ctx.error("poll", "token %s: %s" % (contracts[token], e))
 
-    def _token(self, token, rows, state, hashes, with_intents):
+    def _token(self, token, contract, rows, state, hashes, with_intents):
         ctx, rpc = self.ctx, self.rpc
-        contract = rows[0]["token_contract"]
         addrs = [r["escrow_address"] for r in rows]
         start = None
         if state is not None:
@@ -404,33 +428,37 @@ class _PaymentScan:
                         % (self.chain_id, contract, scanned, start))
             if self.block - start + 1 > LOG_SCAN_MAX_GAP:
                 start = None
-        read = None
+        named = None
         if start is not None:
             try:
-                logs = rpc.erc20_transfers(contract, start, self.block, block_range=LOG_BLOCK_RANGE,
-                                           recipients=addrs if len(addrs) <= LOG_TOPIC_FILTER_MAX else None)
+                named = {to for to, _value, _block in
+                         rpc.erc20_transfers(contract, start, self.block, block_range=LOG_BLOCK_RANGE)}
             except RpcTransportError:
                 raise
             except RpcError as e:
                 ctx.log("chain %d token %s: logs refused (%s); reading every balance" % (self.chain_id, contract, e))
-                logs = None
-            if logs is not None:
-                named = {to for to, _value, _block in logs}
-                read = [r["escrow_address"] for r in rows
-                        if r["escrow_address"].lower() in named or int(r["received_amount"] or 0) > 0
-                        or r["transaction_uuid"] in with_intents]
-        if read is None:
+        if named is None:
             read = addrs
-            ctx.count("poll", "balance_scans")
-        self.balances.update(rpc.erc20_balances(contract, read, self.block) if read else {})
+            if addrs:
+                ctx.count("poll", "balance_scans")
+        else:
+            read = [r["escrow_address"] for r in rows
+                    if r["escrow_address"].lower() in named or int(r["received_amount"] or 0) > 0
+                    or r["transaction_uuid"] in with_intents]
+        if read:
+            self.balances.update(rpc.erc20_balances(contract, read, self.block))
         self.unchanged.update(set(addrs) - set(read))
-        ctx.count("poll", "token_balances_read", len(read))
+        if rows:
+            ctx.count("poll", "token_balances_read", len(read))
+        if named is not None:
+            self.seen[token] = named
         self._scanned[token] = (self.block, hashes[self.block])
 
     def save(self, skip=()):
         """Record the scans of the tokens whose balances were all applied (not those in skip)."""
         for token, (block, block_hash) in self._scanned.items():
             if token in skip:
+                self.seen.pop(token, None)
                 continue
             self.ctx.db.upsert("token_log_scans", {"chain_id": self.chain_id, "token_contract": token},
                                {"scanned_block": block, "scanned_hash": block_hash, "updated_at": utc_now()})
@@ -701,7 +729,9 @@ def reconcile(ctx):
     the last 7 days, and of open orders (PENDING / COMPLETED / FROZEN) whose current status
     is that recent, on every run; all older ones in a rotation, 1/60 of them per run (each
     about once an hour with a one-minute crontab). Orders with an open intent are left to
-    it. Balances are read at the confirmed block, batched per asset and chain.
+    it. Balances are read at the confirmed block, batched per asset and chain; another
+    accepted token in an open escrow outside the rotation is read only when this run's
+    Transfer log scan named the escrow (see _escrow_holdings).
 
     What is expected is not late: `evm_transactions.retained_amount` (the order's asset)
     and `retained_native` (native coin of a token order) are what the payout engine left
@@ -748,7 +778,7 @@ def reconcile(ctx):
             tokens = _chain_tokens(db, chain_id)
             rpc = ctx.rpc(chain_id)
             block = ctx.confirmed_block(chain_id, rpc)
-            holdings = _escrow_holdings(ctx, rpc, block, chain_rows, tokens)
+            holdings = _escrow_holdings(ctx, rpc, block, chain_rows, tokens, slot)
             min_native = 2 * NATIVE_DUST_GAS * _native_dust_gas_price(ctx, rpc)
         except Exception as e:
             ctx.error("reconcile", "chain %d: %s" % (chain_id, e))
@@ -774,24 +804,32 @@ def _chain_tokens(db, chain_id):
                     "FROM accepted_tokens WHERE chain_id = ? ORDER BY id", (int(chain_id),))
 
 
-def _escrow_holdings(ctx, rpc, block, rows, tokens):
+def _escrow_holdings(ctx, rpc, block, rows, tokens, slot):
     """{escrow: {asset key: (contract, balance)}} of what reconcile looks at, batched per asset.
 
     Asset key: '' for the native coin, else the lower-cased contract. Read: the order's own
     asset (closed orders), the native coin (token orders), every other active accepted
-    token of the chain (all orders). A token that cannot be read is recorded as an error
-    and left out; transport failures raise (nothing of the chain can be read then).
+    token of the chain (all orders). A token whose Transfer logs the poll scanned in this
+    run (ctx.transfers_to) is read for an open order outside the rotation slot only when
+    its logs named the escrow: nothing else can have changed there; the rotation still
+    reads every open escrow in full about once an hour. A token that cannot be read is
+    recorded as an error and left out; transport failures raise (nothing of the chain can
+    be read then).
     """
     active = [t["contract_address"] for t in tokens if t["status"] == "active" and t["contract_address"]]
+    seen = ctx.transfers_to.get(int(rows[0]["chain_id"]), {}) if rows else {}
     wanted = {}         # key -> (contract, [escrow addresses])
     for r in rows:
         own = r["token_contract"] or ""
         assets = {own.lower(): own} if r["closed"] else {}
         if own:
             assets[""] = ""
+        in_slot = r["closed"] or int(r["id"]) % RECONCILE_SLOTS == slot
         for contract in active:
-            if contract.lower() != own.lower():
-                assets.setdefault(contract.lower(), contract)
+            key = contract.lower()
+            if key == own.lower() or (not in_slot and key in seen and r["escrow_address"].lower() not in seen[key]):
+                continue
+            assets.setdefault(key, contract)
         for key, contract in assets.items():
             wanted.setdefault(key, (contract, []))[1].append(r["escrow_address"])
     out = {}
