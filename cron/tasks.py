@@ -282,6 +282,14 @@ PENDING_SQL = ("SELECT e.transaction_uuid, e.chain_id, e.token_contract, e.decim
                "(SELECT t.created_at FROM transactions t WHERE t.uuid = e.transaction_uuid) AS created_at "
                + OPEN_ORDERS_FROM + " AND COALESCE(s.status, 'PENDING') = 'PENDING' AND e.escrow_address IS NOT NULL")
 
+# PENDING orders with an escrow address created before a cutoff (expired after
+# pending_duration). The creation time is tested first, so the status of the many
+# younger orders is never looked up.
+EXPIRE_SQL = ("SELECT e.transaction_uuid, e.received_amount " + OPEN_ORDERS_FROM
+              + " AND e.escrow_address IS NOT NULL"
+              " AND (SELECT t.created_at FROM transactions t WHERE t.uuid = e.transaction_uuid) < ?"
+              " AND COALESCE(s.status, 'PENDING') = 'PENDING'")
+
 # COMPLETED orders (dispatch timeouts, auto-release, stuck), with the time they were paid.
 # (COALESCE keeps the outer join, so no planner starts from every COMPLETED row ever written.)
 COMPLETED_SQL = ("SELECT e.transaction_uuid, s.time AS updated_at " + OPEN_ORDERS_FROM
@@ -602,10 +610,13 @@ def _open_auto_intent(ctx, task, uuid, action, why):
 def expire_pending(ctx):
     db = ctx.db
     limit = config.duration(db, "pending_duration")
-    rows = db.query(PENDING_SQL)
+    # Stamps are UTC 'YYYY-MM-DD HH:MM:SS', so they compare as text.
+    cutoff = (datetime.datetime.now(datetime.timezone.utc)
+              - datetime.timedelta(seconds=limit)).strftime("%Y-%m-%d %H:%M:%S")
+    rows = db.query(EXPIRE_SQL, (cutoff,))
     busy = open_intent_orders(db)
     for r in rows:
-        if age_seconds(r["created_at"]) <= limit or r["transaction_uuid"] in busy:
+        if r["transaction_uuid"] in busy:
             continue
         if r["transaction_uuid"] not in ctx.polled:
             ctx.count("expire", "skipped_unpolled")   # never fail an order on a stale balance
