@@ -305,3 +305,44 @@ def test_an_accepted_token_sent_to_an_open_eth_escrow_is_flagged_from_its_log(an
     assert got == [{"transaction_uuid": eth[1], "kind": "wrong_asset", "token_contract": token,
                     "amount": str(3 * UNIT)}]
     assert all(status(db, u) == sm.PENDING for u in eth)
+
+
+def refuse_log_ranges_over(monkeypatch, blocks):
+    """The node refuses eth_getLogs over more than `blocks` blocks, as providers cap them."""
+    from cron.alchemy_client import RpcCallError, RpcClient
+    real = RpcClient.batch
+
+    def batch(self, calls, raise_errors=True, batch_size=None):
+        calls = list(calls)
+        too_wide = [m == "eth_getLogs" and int(p[0]["toBlock"], 16) - int(p[0]["fromBlock"], 16) + 1 > blocks
+                    for m, p in calls]
+        asked = real(self, [c for c, wide in zip(calls, too_wide) if not wide], raise_errors, batch_size) \
+            if not all(too_wide) else []
+        answers = iter(asked)
+        return [RpcCallError("eth_getLogs failed: query exceeds max block range (code -32600)")
+                if wide else next(answers) for wide in too_wide]
+    monkeypatch.setattr(RpcClient, "batch", batch)
+
+
+def test_a_range_the_node_refuses_is_asked_again_in_halves(anvil, db, env, token, monkeypatch):
+    p = Parties(db)
+    (uuid, addr), _, _ = started(anvil, db, env, p, token)
+    anvil.token_transfer(token, 0, addr, PRICE)
+    anvil.mine(8)
+    refuse_log_ranges_over(monkeypatch, 2)
+    ctx = poll(env, db)
+    assert "balance_scans" not in counts(ctx) and counts(ctx)["token_balances_read"] == 1
+    assert ctx.rpc(CHAIN).calls["eth_getLogs"] > 4          # 9 blocks: refused, then halves down to 2
+    assert status(db, uuid) == sm.COMPLETED
+
+
+def test_logs_refused_even_for_one_block_read_every_balance(anvil, db, env, token, monkeypatch):
+    p = Parties(db)
+    (uuid, addr), _, _ = started(anvil, db, env, p, token)
+    anvil.token_transfer(token, 0, addr, PRICE)
+    anvil.mine(3)
+    refuse_log_ranges_over(monkeypatch, 0)
+    ctx = poll(env, db)
+    assert counts(ctx)["balance_scans"] == 1 and counts(ctx)["token_balances_read"] == 3
+    assert status(db, uuid) == sm.COMPLETED
+    assert scan_row(db, token)["scanned_block"] == anvil.block_number() - 2
