@@ -40,9 +40,9 @@ import re
 import ssl
 import time
 import urllib.parse
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from collections import Counter
 from itertools import count
 from typing import Optional
 
@@ -713,18 +713,15 @@ class RpcClient:
             raise RpcError("malformed eth_getLogs reply: %r" % (_snippet(json.dumps(res), 80),))
         return res
 
-    def erc20_transfers(self, token, from_block, to_block, recipients=None, block_range=2000):
-        """[(recipient, value, block number)] of the token's Transfer logs in the blocks
-        from_block..to_block (recipient lower-case; logs marked removed are left out).
+    def erc20_transfers(self, token, from_block, to_block, block_range=2000):
+        """[(recipient, value, block number)] of every Transfer log of the token in the
+        blocks from_block..to_block (recipient lower-case; logs marked removed left out).
 
-        With `recipients` only transfers to them are asked for (a topic filter), else every
-        Transfer of the token. The range goes out in pieces of `block_range` blocks, all in
-        one batch; a piece the node refuses (too many results, range too large) is asked
-        again in halves, down to single blocks, whose refusal is raised.
+        The range goes out in pieces of `block_range` blocks, all in one batch; a piece the
+        node refuses (too many results, range too large) is asked again in halves, down to
+        single blocks, whose refusal is raised.
         """
-        topics = [TRANSFER_TOPIC, None]
-        if recipients is not None:
-            topics.append(["0x" + _word(a) for a in recipients])
+        topics = [TRANSFER_TOPIC]
         pieces = [(a, min(a + block_range - 1, to_block)) for a in range(from_block, to_block + 1, block_range)]
         out = []
         while pieces:
