@@ -276,10 +276,9 @@ def fill_escrow_addresses(ctx):
 # number of open orders, not of all orders ever made.
 OPEN_ORDERS_FROM = sm.OPEN_ORDERS_FROM
 
-# PENDING orders with an escrow address (polled, and expired after pending_duration).
+# PENDING orders with an escrow address (polled).
 PENDING_SQL = ("SELECT e.transaction_uuid, e.chain_id, e.token_contract, e.decimals, e.required_amount, "
-               "e.received_amount, e.escrow_address, "
-               "(SELECT t.created_at FROM transactions t WHERE t.uuid = e.transaction_uuid) AS created_at "
+               "e.received_amount, e.escrow_address "
                + OPEN_ORDERS_FROM + " AND COALESCE(s.status, 'PENDING') = 'PENDING' AND e.escrow_address IS NOT NULL")
 
 # PENDING orders with an escrow address created before a cutoff (expired after
@@ -298,8 +297,10 @@ COMPLETED_SQL = ("SELECT e.transaction_uuid, s.time AS updated_at " + OPEN_ORDER
 
 def is_paid(received, required, tolerance):
     """received >= required x (1 - tolerance), exactly (integers and a Fraction)."""
+    if received <= 0:
+        return False
     t = Fraction(tolerance)
-    return received > 0 and received * t.denominator >= required * (t.denominator - t.numerator)
+    return received * t.denominator >= required * (t.denominator - t.numerator)
 
 
 def poll_pending(ctx):
