@@ -346,3 +346,18 @@ def test_logs_refused_even_for_one_block_read_every_balance(anvil, db, env, toke
     assert counts(ctx)["balance_scans"] == 1 and counts(ctx)["token_balances_read"] == 3
     assert status(db, uuid) == sm.COMPLETED
     assert scan_row(db, token)["scanned_block"] == anvil.block_number() - 2
+
+
+def test_the_client_counts_requests_calls_and_batch_sizes(anvil):
+    from cron.alchemy_client import RpcClient
+    from tests.chain import fresh_address
+    rpc = RpcClient(anvil.url, batch_size=100)
+    try:
+        rpc.get_balances([fresh_address() for _ in range(250)])
+        rpc.block_number()
+        assert dict(rpc.batch_sizes) == {100: 2, 50: 1, 1: 1}
+        assert rpc.provider_usage() == {"requests": 4, "calls": 251, "largest_batch": 100,
+                                        "by_method": {"eth_getBalance": 250, "eth_blockNumber": 1}}
+        assert rpc.requests_sent == 4
+    finally:
+        rpc.close()
