@@ -16,6 +16,7 @@ provider bills every call, including each item of a batch), by method.
   D. a steady run after 100 ETH and 100 token escrows were paid (200 orders COMPLETED).
 Goal: B at most 10 s on the project machine. Prints the figures and the ratio C / B.
 --unbatched adds the steady run with one request per escrow (CRON_RPC_BATCH_SIZE=1).
+--token-share 0 is an ETH-only marketplace (no accepted token), as the former bench.
 
 With --closed M, M closed orders (RELEASED 30 days ago, with their PENDING, COMPLETED and
 RELEASED status rows and an escrow address each) are bulk-loaded first, as a marketplace
@@ -65,7 +66,7 @@ def setup(db, path, n, token, token_share, chunk=50000):
         db.insert("items", {"uuid": "item", "store_uuid": "store", "name": "i", "created_at": now, "updated_at": now})
         db.insert("packages", {"uuid": "pkg", "item_uuid": "item", "name": "p", "price_usd": "10",
                                "created_at": now, "updated_at": now})
-        if token:
+        if token_share > 0:
             db.insert("accepted_tokens", {"chain_id": 31337, "symbol": "TUSD", "contract_address": token,
                                           "decimals": TOKEN_DECIMALS, "status": "active", "manual_usd_price": "1",
                                           "created_at": now, "updated_at": now})
