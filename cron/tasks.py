@@ -276,9 +276,10 @@ def fill_escrow_addresses(ctx):
 # number of open orders, not of all orders ever made.
 OPEN_ORDERS_FROM = sm.OPEN_ORDERS_FROM
 
-# PENDING orders with an escrow address (polled).
+# PENDING orders with an escrow address (polled; expire_pending selects its own, EXPIRE_SQL).
 PENDING_SQL = ("SELECT e.transaction_uuid, e.chain_id, e.token_contract, e.decimals, e.required_amount, "
-               "e.received_amount, e.escrow_address "
+               "e.received_amount, e.escrow_address, "
+               "(SELECT t.created_at FROM transactions t WHERE t.uuid = e.transaction_uuid) AS created_at "
                + OPEN_ORDERS_FROM + " AND COALESCE(s.status, 'PENDING') = 'PENDING' AND e.escrow_address IS NOT NULL")
 
 # PENDING orders with an escrow address created before a cutoff (expired after
