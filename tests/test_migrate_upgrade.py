@@ -73,6 +73,7 @@ def test_previous_release_database_upgrades_and_its_signed_refund_is_paid(anvil,
     assert migrate.init(db) == [v for v, _ in migrate.migration_files()]     # 1 (payout engine) and later ones
     assert migrate.init(db) == []                       # recorded: never applied twice
     assert {"payout_attempts"} <= set(db.tables())
+    assert {"chain_id", "token_contract", "scanned_block", "scanned_hash"} <= set(migrate.columns(db, "token_log_scans"))
     for table, column in (("payouts", "max_fee_per_gas"), ("payouts", "block_hash"), ("transaction_intents", "failures"),
                           ("staff_flags", "kind"), ("evm_transactions", "retained_amount"),
                           ("chain_heads", "gas_station_balance")):
