@@ -639,7 +639,7 @@ PATHS = {
 # -- signed webhooks (issue 12, point 3; lib/webhooks.py, cron/webhooks.py) --
 _EVENT = {"enum": ["order.created", "order.partially_paid", "order.paid", "order.dispatched", "order.confirmed",
                    "order.released", "order.cancelled", "order.failed", "dispute.opened", "dispute.claim_added",
-                   "dispute.resolved", "payout.needs_attention", "message.created"]}
+                   "dispute.resolved", "payout.needs_attention", "message.created", "ticket.answered"]}
 SCHEMAS["Webhook"] = _obj({"id": _t(N), "url": _t(S), "events": _arr(_EVENT), "store_uuid": UUID_N,
                            "owner_user_uuid": UUID, "description": STR_N, "status": {"enum": ["active", "failing"]},
                            "consecutive_failures": _t(N), "secret_prefix": _t(S), "last_success_at": TIME_N,
@@ -854,7 +854,7 @@ _AGREEMENT_STATE = {
     "history": _arr(_obj({"version": _t(N), "created_at": TIME})),
     "stores": _arr(_obj({"uuid": UUID, "storename": _t(S), "agreement_version": INT_N,
                          "agreement_accepted_at": TIME_N, "accepted": _t(B)}))}
-_MAIL_KINDS = ("order.paid", "order.dispatched", "order.released", "dispute")     # lib.mail.KINDS
+_MAIL_KINDS = ("order.paid", "order.dispatched", "order.released", "dispute", "message")     # lib.mail.KINDS
 _EMAIL_STATE = {"enabled": _t(B), "email": STR_N, "email_verified_at": TIME_N, "pending_email": STR_N,
                 "notifications": _obj({k: _t(B) for k in _MAIL_KINDS}, required=[])}
 _SWITCH = _in("1 on, 0 off (not sent: unchanged)", enum=["1", "0", "true", "false", "on", "off", "yes", "no"],

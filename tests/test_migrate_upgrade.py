@@ -123,7 +123,7 @@ def test_a_database_before_messages_upgrades_and_keeps_its_rows(bare_db, monkeyp
     bob = users.create_user(db, "bob", "password123")
     store = catalog.create_store(db, bob, "bobshop", "a store", True)
     monkeypatch.setattr(migrate, "migration_files", lambda: every)
-    assert migrate.init(db) == [9]
+    assert migrate.init(db) == [v for v, _ in every if v >= 9]
     assert migrate.init(db) == []
     assert {"message_threads", "messages", "message_reads", "user_blocks", "notifications"} <= set(db.tables())
     assert [u["username"] for u in users.list_users(db)] == ["alice", "bob"]

@@ -487,3 +487,9 @@ def test_every_operation_answers_as_documented(db, client):
         assert any(200 <= s < 300 for s in statuses), f"{op}: no success answer exercised ({statuses})"
         if op not in NO_ERRORS:
             assert any(400 <= s < 500 for s in statuses), f"{op}: no error answer exercised ({statuses})"
+
+
+def test_the_document_names_every_mail_kind_and_webhook_event():
+    from lib import mail, webhooks
+    assert list(openapi._MAIL_KINDS) == list(mail.KINDS)
+    assert openapi._EVENT["enum"] == list(webhooks.EVENTS)
