@@ -180,6 +180,12 @@ def baselines(x):
         ("/api/webhooks-delete.php", "post"): (s, {"id": "999999"}, {}),
         ("/api/webhook-deliveries.php", "get"): (s, {"webhook_id": "999999"}, {}),
         ("/api/webhook-redeliver.php", "post"): (s, {"delivery_id": "999999"}, {}),
+        # reviews and item images (issue 13)
+        ("/api/reviews.php", "get"): (None, {"store_uuid": w.store["uuid"]}, {}),
+        ("/api/reviews.php", "post"): (b, {"action": "add", "transaction_uuid": x.completed, "score": "5"}, {}),
+        ("/api/item-images.php", "get"): (None, {"item_uuid": w.item["uuid"]}, {}),
+        ("/api/item-images.php", "post"): (v, {"action": "reorder", "item_uuid": w.item["uuid"], "order": ""},
+                                           {"image_uuid": (v, {"action": "remove"})}),
     }
 
 
