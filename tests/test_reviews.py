@@ -298,3 +298,9 @@ def test_profile_escapes_and_hides_suspended_stores(db, client):
     db.execute("UPDATE stores SET suspended = 1 WHERE uuid = ?", (w.store["uuid"],))
     page = client.get("/user.php?username=vendor1").text
     assert w.store["uuid"] not in page and "No stores." in page
+
+
+def test_store_page_links_its_owners_profile(db, client):
+    w = market.world(db)
+    page = client.get(f"/store.php?uuid={w.store['uuid']}").text
+    assert '<a href="/user.php?username=vendor1" id="store-owner">vendor1</a>' in page
