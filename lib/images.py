@@ -23,7 +23,7 @@ from lib.http import HttpError
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_IMAGES = 5
 MAX_FILE_BYTES = 5 * 1000 * 1000       # "at most 5 MB"
-MAX_PIXELS = 40_000_000                 # a 40-megapixel photo decodes to ~160 MB RGBA: the ceiling
+MAX_PIXELS = 25_000_000                 # 100 MB as RGBA; decoding and re-encoding hold about twice that
 MAX_SIDE = 12000
 THUMB_SIZE = (400, 400)
 FORMATS = {"JPEG": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"), "WEBP": ("webp", "image/webp")}
@@ -70,15 +70,18 @@ def decode(data, field="image"):
 
 
 def _clean(img, fmt):
-    """The picture alone: upright (EXIF orientation applied), RGB or RGBA, no metadata."""
+    """The picture alone: upright (EXIF orientation applied), RGB or RGBA, no metadata.
+    convert() makes a new image carrying only `info` (EXIF, ICC profile, comments, text
+    chunks), which is emptied; Pillow's encoders then write nothing but the pixels."""
     try:
-        img = ImageOps.exif_transpose(img)
+        if img.getexif().get(0x0112, 1) != 1:      # the Orientation tag
+            img = ImageOps.exif_transpose(img)
     except Exception:
         pass  # a broken orientation tag: keep the picture as stored
     alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
-    mode = "RGBA" if alpha and fmt != "JPEG" else "RGB"
-    pixels = img.convert(mode)
-    return Image.frombytes(mode, pixels.size, pixels.tobytes())
+    pixels = img.convert("RGBA" if alpha and fmt != "JPEG" else "RGB")
+    pixels.info = {}
+    return pixels
 
 
 def _encode(img, fmt):

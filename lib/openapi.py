@@ -757,7 +757,7 @@ PATHS.update({
                                  "list), first shown first"))),
                  "description": "An upload is multipart/form-data with `item_uuid` and the file in `image`: "
                                 "JPEG, PNG or WebP, at most 5 MB (the whole body at most 6 MiB, else 413), at "
-                                "most 40 megapixels; at most 5 images per item (409). The image is decoded "
+                                "most 25 megapixels; at most 5 images per item (409). The image is decoded "
                                 "and re-encoded without its metadata, with a thumbnail. Anything else is a "
                                 "400 naming `image`, and nothing is stored."},
     },

@@ -304,3 +304,29 @@ def test_cards_show_price_rating_and_sorts(db, client, media):
     for url in ("/api/items.php?sort=cheapest", "/marketplace.php?sort=1"):
         r = client.get(url)
         assert r.status == 400 and "sort" in r.text
+
+
+def test_png_text_jpeg_comment_and_icc_are_dropped_and_orientation_applied(db, client, media):
+    from PIL import PngImagePlugin
+    w = market.world(db)
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Location", GPS_TEXT.decode())
+    png = io.BytesIO()
+    Image.new("RGBA", (40, 30), (1, 2, 3, 128)).save(png, "PNG", pnginfo=text, icc_profile=b"ICCPROFILE-SECRET")
+    jpeg = io.BytesIO()
+    tags = Image.Exif()
+    tags[0x0112] = 6                          # Orientation: rotate 90 degrees to show upright
+    Image.new("RGB", (60, 20), (9, 9, 9)).save(jpeg, "JPEG", exif=tags.tobytes(), comment=GPS_TEXT)
+    for data, name in ((png.getvalue(), "a.png"), (jpeg.getvalue(), "b.jpg")):
+        assert GPS_TEXT in data
+        r = upload(client, w.vendor, w.item["uuid"], data, filename=name)
+        assert r.status == 200, r
+        image = r.json()["image"]
+        stored = (media / "items" / image["url"].rsplit("/", 1)[1]).read_bytes()
+        assert GPS_TEXT not in stored and b"ICCPROFILE" not in stored and b"Exif" not in stored
+        with Image.open(io.BytesIO(stored)) as im:
+            assert not (set(im.info) & {"icc_profile", "exif", "comment", "Location"}), im.info
+            if name == "a.png":
+                assert im.mode == "RGBA" and im.getpixel((0, 0)) == (1, 2, 3, 128)
+            else:
+                assert im.size == (20, 60) and (image["width"], image["height"]) == (20, 60)
