@@ -330,3 +330,10 @@ def test_png_text_jpeg_comment_and_icc_are_dropped_and_orientation_applied(db, c
                 assert im.mode == "RGBA" and im.getpixel((0, 0)) == (1, 2, 3, 128)
             else:
                 assert im.size == (20, 60) and (image["width"], image["height"]) == (20, 60)
+
+
+def test_home_page_cards_have_the_same_facts(db, client, media):
+    w = market.world(db)
+    image = upload(client, w.vendor, w.item["uuid"], picture()).json()["image"]
+    page = client.get("/", headers={"Accept": "text/html"}).text
+    assert image["thumb_url"] in page and "from $100.00" in page and "no reviews yet" in page
