@@ -337,3 +337,19 @@ def test_home_page_cards_have_the_same_facts(db, client, media):
     image = upload(client, w.vendor, w.item["uuid"], picture()).json()["image"]
     page = client.get("/", headers={"Accept": "text/html"}).text
     assert image["thumb_url"] in page and "from $100.00" in page and "no reviews yet" in page
+
+
+def test_a_store_limited_key_touches_only_its_stores_images(db, client, media):
+    from tests.test_scopes import new_key
+    w = market.world(db)
+    other = market.store(db, w.vendor, "other")
+    other_item = market.item(db, w.vendor, other["uuid"], "elsewhere")
+    theirs = upload(client, w.vendor, other_item["uuid"], picture()).json()["image"]
+    _, key = new_key(client, w.vendor, ["store"], w.store["uuid"])
+    limited = {"headers": key}
+    assert upload(client, limited, w.item["uuid"], picture()).status == 200
+    r = upload(client, limited, other_item["uuid"], picture())
+    assert r.status == 403 and "limited to the store" in r.json()["error"]
+    r = client.post(API, data={"action": "remove", "image_uuid": theirs["uuid"]}, headers=key)
+    assert r.status == 403 and "limited to the store" in r.json()["error"]
+    assert db.value("SELECT COUNT(*) FROM item_images WHERE item_uuid = ?", (other_item["uuid"],)) == 1

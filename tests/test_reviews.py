@@ -304,3 +304,28 @@ def test_store_page_links_its_owners_profile(db, client):
     w = market.world(db)
     page = client.get(f"/store.php?uuid={w.store['uuid']}").text
     assert '<a href="/user.php?username=vendor1" id="store-owner">vendor1</a>' in page
+
+
+def test_scoped_keys_add_answer_and_hide_by_their_scope(db, client):
+    from tests.test_scopes import new_key
+    w = market.world(db)
+    order = market.order(db, w, status="RELEASED")
+    _, read_key = new_key(client, w.buyer, ["read"], name="r")
+    r = client.post(API, data={"action": "add", "transaction_uuid": order, "score": "5"}, headers=read_key)
+    assert r.status == 403 and "'orders' scope" in r.json()["error"] and count(db) == 0
+    _, orders_key = new_key(client, w.buyer, ["orders"], name="o")
+    r = client.post(API, data={"action": "add", "transaction_uuid": order, "score": "5"}, headers=orders_key)
+    assert r.status == 200, r
+    review = r.json()["review"]
+    _, vendor_orders = new_key(client, w.vendor, ["orders"], name="vo")
+    r = client.post(API, data={"action": "reply", "review_uuid": review["uuid"], "reply": "hi"}, headers=vendor_orders)
+    assert r.status == 403 and "'store' scope" in r.json()["error"]
+    other = market.store(db, w.vendor, "other")
+    _, other_store_key = new_key(client, w.vendor, ["store"], other["uuid"], name="vs")
+    r = client.post(API, data={"action": "reply", "review_uuid": review["uuid"], "reply": "hi"},
+                    headers=other_store_key)
+    assert r.status == 403 and "limited to the store" in r.json()["error"]
+    _, staff_store = new_key(client, w.staff, ["store"], name="ss")
+    r = client.post(API, data={"action": "hide", "review_uuid": review["uuid"], "reason": "x"}, headers=staff_store)
+    assert r.status == 403 and "'full' scope" in r.json()["error"]
+    assert db.value("SELECT reply FROM reviews") is None and db.value("SELECT hidden FROM reviews") == 0
