@@ -653,4 +653,7 @@ def test_uploaded_image_is_served_by_nginx_and_upload_limits_hold(stack):
     status, _h, _b = s.request("POST", "/api/items.php", body=body,
                                headers=dict(vendor["headers"], **{"Content-Type": ctype}))
     assert status == 413
+    # the item edit page's upload form takes the same 6 MiB (an anonymous post reaches the app: 401)
+    status, _h, _b = s.request("POST", "/item/edit.php", body=body, headers={"Content-Type": ctype})
+    assert status == 401
     assert db.value("SELECT COUNT(*) FROM item_images WHERE item_uuid = ?", (item["uuid"],)) == 1
