@@ -329,3 +329,13 @@ def test_scoped_keys_add_answer_and_hide_by_their_scope(db, client):
     r = client.post(API, data={"action": "hide", "review_uuid": review["uuid"], "reason": "x"}, headers=staff_store)
     assert r.status == 403 and "'full' scope" in r.json()["error"]
     assert db.value("SELECT reply FROM reviews") is None and db.value("SELECT hidden FROM reviews") == 0
+
+
+def test_purchases_list_links_the_review_of_released_orders(db, client):
+    w = market.world(db)
+    released = market.order(db, w, status="RELEASED")
+    pending = market.order(db, w, status="COMPLETED")
+    login(client, "buyer1")
+    page = client.get("/payments.php", headers={"Accept": "text/html"}).text
+    assert f'href="/review/add.php?transaction_uuid={released}"' in page
+    assert f"transaction_uuid={pending}" not in page
