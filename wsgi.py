@@ -114,7 +114,7 @@ def script_path(path):
         parts[-1] = last
     if not all(SEGMENT.match(p) for p in parts):
         return None  # '..', '.x', '_x', empty segments, odd characters
-    if parts[0] == "static":
+    if parts[0] in ("static", "media"):
         return None
     file = os.path.join(PUBLIC, *[p.replace("-", "_") for p in parts]) + ".py"
     if not os.path.isfile(file):
@@ -157,9 +157,32 @@ def serve_static(request):
     return Response(body, 200, ctype, [("Cache-Control", "public, max-age=3600")])
 
 
+MEDIA_NAME = re.compile(r"^items/[0-9a-f-]{36}(\.thumb)?\.(jpg|png|webp)$")
+MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
+
+def serve_media(request):
+    """Uploaded images under MEDIA_DIR (development; nginx serves /media/ in production).
+    Only the names lib/images.py writes are served."""
+    from lib import images
+    rel = request.path[len("/media/"):]
+    if not MEDIA_NAME.match(rel):
+        raise HttpError(404, "not found")
+    if request.method not in ("GET", "HEAD"):
+        raise HttpError(405, "method not allowed", [("Allow", "GET, HEAD")])
+    try:
+        with open(os.path.join(images.media_dir(), *rel.split("/")), "rb") as f:
+            body = f.read()
+    except OSError:
+        raise HttpError(404, "not found")
+    return Response(body, 200, MEDIA_TYPES[rel.rsplit(".", 1)[1]], [("Cache-Control", "public, max-age=86400")])
+
+
 def dispatch(request):
     if request.path.startswith("/static/"):
         return serve_static(request)
+    if request.path.startswith("/media/"):
+        return serve_media(request)
     file = script_path(request.path)
     if file is None:
         raise HttpError(404, "not found")

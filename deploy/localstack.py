@@ -115,6 +115,7 @@ class Stack:
         self.env = dict(env or {})
         self.own_tmp = tmp is None
         self.tmp = tmp or tempfile.mkdtemp(prefix="mkt-stack-")
+        self.env.setdefault("MEDIA_DIR", os.path.join(self.tmp, "media"))   # the app writes, nginx serves
         self.processes = processes
         self.threads = threads
         self.nginx_proc = None
@@ -165,7 +166,7 @@ class Stack:
             "HTTPS_LISTEN": f"127.0.0.1:{self.https_port}",
             "TLS_CERT": self.cert, "TLS_KEY": self.key, "UWSGI_SOCKET": self.socket_path,
             "ACME_ROOT": os.path.join(self.tmp, "acme"),
-            "ACCESS_LOG": os.path.join(self.tmp, "nginx-access.log")})
+            "ACCESS_LOG": os.path.join(self.tmp, "nginx-access.log"), "MEDIA_DIR": self.env["MEDIA_DIR"]})
         mime = find_mime_types(self.nginx)
         self.nginx_conf = os.path.join(self.tmp, "nginx.conf")
         with open(self.nginx_conf, "w", encoding="utf-8") as f:

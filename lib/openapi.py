@@ -749,6 +749,87 @@ PATHS.update({
                                        all=_in("1: mark every unread one read", enum=["1"], examples=["1"])))),
     },
 })
+# -- reviews, ratings and item images (issue 13) ---------------------------------------------
+SCHEMAS["Rating"] = _obj({"average": _t(S, nullable=True, pattern=r"^[1-5]\.[0-9]{2}$",
+                                        description="exact mean of the visible scores, 2 places; null: none"),
+                          "count": _t(N, description="visible reviews")})
+SCHEMAS["Review"] = _obj({
+    "uuid": UUID, "store_uuid": UUID, "storename": _t(S), "item_uuid": UUID, "item_name": _t(S),
+    "score": _t(N, minimum=1, maximum=5), "body": STR_N, "reply": STR_N, "replied_at": TIME_N, "created_at": TIME,
+    # the writer and staff only
+    "transaction_uuid": UUID, "hidden": _t(B), "hidden_reason": STR_N, "hidden_at": TIME_N},
+    required=["uuid", "store_uuid", "storename", "item_uuid", "item_name", "score", "body", "reply",
+              "replied_at", "created_at"])
+SCHEMAS["ItemImage"] = _obj({
+    "uuid": UUID, "item_uuid": UUID, "position": _t(N, description="1 = the card's image"),
+    "format": {"enum": ["image/jpeg", "image/png", "image/webp"]}, "width": _t(N), "height": _t(N),
+    "bytes": _t(N), "url": _t(S, description="the re-encoded image"),
+    "thumb_url": _t(S, description="a thumbnail of at most 400x400"), "created_at": TIME})
+SCHEMAS["Store"]["properties"]["rating"] = _ref("Rating")
+SCHEMAS["Item"]["properties"].update({
+    "image": {"anyOf": [_ref("ItemImage"), {"type": "null"}], "description": "the first image (the card's)"},
+    "images": _arr(_ref("ItemImage")), "rating": _ref("Rating"),
+    "price_from_usd": {"type": ["string", "null"], "pattern": r"^[0-9]+\.[0-9]{2}$",
+                       "description": "the cheapest active package's price; null: no package"}})
+PATHS["/api/items.php"]["get"]["parameters"].append(
+    _q("sort", "order of the list (default newest)",
+       _in("newest, price_asc, price_desc (cheapest package) or rating (mean score)",
+           enum=["newest", "price_asc", "price_desc", "rating"], examples=["price_asc"])))
+SCORE = _in("a whole number from 1 to 5 (JSON: a string or an integer)", pattern="^[1-5]$", examples=["5"])
+PATHS.update({
+    "/api/reviews.php": {
+        "get": _op("Reviews of a store or an item with its rating; one review; my reviews; an order's review",
+                   {"anyOf": [_obj({"reviews": _arr(_ref("Review")), "rating": _ref("Rating"), "limit": _t(N),
+                                    "offset": _t(N)}),
+                              _page("reviews", _ref("Review")), _obj({"review": _ref("Review")}),
+                              _obj({"order": _obj({"uuid": UUID, "status": _t(S), "may_review": _t(B)}),
+                                    "review": {"anyOf": [_ref("Review"), {"type": "null"}]}})]},
+                   [400, 401, 404],
+                   PAGE_PARAMS + [_q("store_uuid", "reviews of a store", _uuid("a store's uuid")),
+                                  _q("item_uuid", "reviews of an item", _uuid("an item's uuid")),
+                                  _q("uuid", "one review", _uuid("a review's uuid")),
+                                  _q("transaction_uuid", "my order's review and whether I may write one "
+                                                         "(the buyer only)", _uuid("an order's uuid")),
+                                  _q("mine", "1: the reviews I wrote (needs auth)")], auth=False,
+                   description="Hidden reviews leave the lists and ratings; staff see them with the reason. "
+                               "Public lists never name the reviewer."),
+        "post": _op("Review a released order (its buyer, once), answer a review (the store, once) or hide "
+                    "one (staff, audited)", _obj({"ok": _t(B), "review": _ref("Review")}),
+                    [400, 401, 403, 404, 409],
+                    body=_body(_fields(
+                        action=_in("add, reply or hide", enum=["add", "reply", "hide"], examples=["add"]),
+                        transaction_uuid=_uuid("add: the RELEASED order"), score=SCORE,
+                        body=_text("add: the review, at most 2000 characters", 2000, "Fast and as described"),
+                        review_uuid=_uuid("reply, hide: the review"),
+                        reply=_text("reply: the store's answer, at most 2000 characters", 2000, "Thank you!"),
+                        reason=_line("hide: why (kept in the audit log), at most 255 characters", 255,
+                                     "personal data")), ["action"])),
+    },
+    "/api/item-images.php": {
+        "get": _op("An item's images, the card's first", _obj({"images": _arr(_ref("ItemImage"))}), [400, 404],
+                   [_q("item_uuid", "the item", _uuid("an item's uuid"), required=True)], auth=False),
+        "post": {**_op("Upload an item image (multipart), remove one or reorder them (store members)",
+                       {"anyOf": [_obj({"ok": _t(B), "image": _ref("ItemImage")}),
+                                  _obj({"ok": _t(B), "images": _arr(_ref("ItemImage"))})]},
+                       [400, 401, 403, 404, 409],
+                       body=_body(_fields(
+                           action=_in("remove or reorder (an upload is multipart/form-data without action)",
+                                      enum=["add", "remove", "reorder"], examples=["reorder"]),
+                           item_uuid=_uuid("the item"), image_uuid=_uuid("remove: the image"),
+                           order="reorder: every image uuid of the item once, comma-separated (JSON: a "
+                                 "list), first shown first"))),
+                 "description": "An upload is multipart/form-data with `item_uuid` and the file in `image`: "
+                                "JPEG, PNG or WebP, at most 5 MB (the whole body at most 6 MiB, else 413), at "
+                                "most 25 megapixels; at most 5 images per item (409). The image is decoded "
+                                "and re-encoded without its metadata, with a thumbnail. Anything else is a "
+                                "400 naming `image`, and nothing is stored."},
+    },
+})
+PATHS["/api/item-images.php"]["post"]["requestBody"]["content"]["multipart/form-data"] = {"schema": {
+    "type": "object", "required": ["item_uuid", "image"],
+    "properties": {"item_uuid": {"type": "string", "format": "uuid"},
+                   "image": {"type": "string", "contentMediaType": "image/*", "description": "the file"},
+                   "csrf_token": CSRF["csrf_token"]}}}
 
 
 def _with_common_errors(paths):

@@ -205,6 +205,46 @@ TABLE = {
     "deposits/withdraw": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_deposit_store)},
 }
 
+# Reviews and item images (issue 13).
+def _review_store(request, db):
+    uuid = _data(request, "review_uuid")
+    return db.value("SELECT store_uuid FROM reviews WHERE uuid = ?", (uuid,)) if uuid else None
+
+
+def _review_post(request, db, user):
+    """add: the buyer's (orders); reply: the reviewed store's member (store); hide: staff (full)."""
+    which = request.data.get("action") or request.data.get("form")
+    if which == "add":
+        return (ORDERS,), None
+    if which == "reply":
+        return (STORE,), _review_store(request, db)
+    return (FULL,), None
+
+
+def _image_store(request, db, user):
+    uuid = _data(request, "image_uuid")
+    if uuid:
+        return (STORE,), db.value("SELECT i.store_uuid FROM item_images m JOIN items i ON i.uuid = m.item_uuid "
+                                  "WHERE m.uuid = ?", (uuid,))
+    return _item_store(request, db, user)
+
+
+def _item_edit_with_images(request, db, user):
+    if request.data.get("form") in ("image_upload", "image_remove", "image_first"):
+        return _image_store(request, db, user)
+    return _item_edit(request, db, user)
+
+
+TABLE.update({
+    "api/reviews": {"GET": Rule(READ), "POST": Rule(ORDERS, STORE, resolve=_review_post,
+                                                    note="add: orders; reply: store; hide (staff): full")},
+    "api/item_images": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_image_store)},
+    "review/add": {"GET": Rule(READ), "POST": Rule(ORDERS)},
+    "review/manage": {"POST": Rule(ORDERS, STORE, resolve=_review_post, note="reply: store; hide (staff): full")},
+    "item/edit": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_item_edit_with_images)},
+    "user": {"GET": Rule(READ)},
+})
+
 # The JSON API's URL of a script (for the OpenAPI document).
 URLS = {"api/openapi": "/api/openapi.json"}
 

@@ -1,5 +1,5 @@
 """GET / : the home page for browsers, `OK` for health checks of the original."""
-from lib import catalog, web
+from lib import catalog, item_cards, web
 from lib.db import get_db
 from lib.http import text_response
 
@@ -8,5 +8,6 @@ def get(request):
     if not request.wants_html:
         return text_response("OK")
     db = get_db()
-    return web.page(request, "index.html", "Home", items=catalog.list_items(db, limit=8),
+    items = item_cards.add_card_facts(db, catalog.list_items(db, limit=8))
+    return web.page(request, "index.html", "Home", items=items,
                     categories=catalog.category_tree(db))

@@ -1,5 +1,6 @@
-"""GET /item.php?uuid= : an item with its packages and a live price per accepted token."""
-from lib import catalog, tokens, web
+"""GET /item.php?uuid= : an item with its images, rating and reviews, its packages and a
+live price per accepted token."""
+from lib import catalog, images, reviews, tokens, web
 from lib.db import get_db
 from lib.http import HttpError
 
@@ -15,4 +16,7 @@ def get(request):
                                   tokens.tokens_for_store(db, item["store_uuid"]))
     is_member = catalog.member_role(db, user, item["store_uuid"]) is not None
     return web.page(request, "item.html", item["name"], item=item, packages=packages,
-                    is_member=is_member, nav_active="marketplace")
+                    is_member=is_member, nav_active="marketplace", images=images.list_images(db, item["uuid"]),
+                    rating=reviews.rating(db, item_uuid=item["uuid"]),
+                    reviews=reviews.list_reviews(db, user, item_uuid=item["uuid"], limit=20),
+                    can_reply=is_member, can_hide=catalog.is_staff(user), show_store=False)

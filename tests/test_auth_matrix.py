@@ -198,6 +198,15 @@ MATRIX = [
     authed("GET", "/api/two-factor.php", ok=200),
     authed("POST", "/api/two-factor.php", ok=400),               # no action
     public("GET", "/api/plan.php"),
+    # reviews, profiles and item images (issue 13)
+    public("GET", f"/api/reviews.php?store_uuid={NOBODY_UUID}", status=404),
+    authed("POST", "/api/reviews.php", {"action": "add", "transaction_uuid": NOBODY_UUID, "score": "5"}, ok=404),
+    authed("GET", f"/review/add.php?transaction_uuid={NOBODY_UUID}", ok=404),
+    authed("POST", f"/review/add.php?transaction_uuid={NOBODY_UUID}", {"score": "5"}, ok=404),
+    authed("POST", "/review/manage.php", {"form": "reply", "review_uuid": NOBODY_UUID, "reply": "x"}, ok=404),
+    public("GET", "/user.php?username=nobody-here", status=404),
+    public("GET", f"/api/item-images.php?item_uuid={NOBODY_UUID}", status=404),
+    authed("POST", "/api/item-images.php", {"action": "remove", "image_uuid": NOBODY_UUID}, ok=404),
     # last: logging out ends the session of the session-cookie run
     public("POST", "/logout.php"),
     public("GET", "/logout.php"),

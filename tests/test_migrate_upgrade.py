@@ -165,3 +165,33 @@ def test_a_database_at_migration_7_upgrades_to_tickets_and_warnings(bare_db):
     store_warnings.add(db, staff, "oldshop", "Watch out")
     assert [w["reason"] for w in store_warnings.active(db, shop["uuid"])] == ["Watch out"]
     assert migrate.init(db) == []
+def test_a_database_before_reviews_and_images_upgrades_and_keeps_its_orders(bare_db, monkeypatch):
+    """Migration 010 (reviews, item_images) on a database at the schema before it: the
+    released order it holds can then be reviewed, and the item takes images."""
+    db = bare_db
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "schema.sql"), encoding="utf-8") as f:
+        db.run_script(f.read())
+    for version, path in migrate.migration_files():
+        if version < 10:
+            if path.endswith(".py"):
+                migrate._run_python(db, path)
+            else:
+                with open(path, encoding="utf-8") as f:
+                    db.run_script(f.read())
+            db.insert("schema_migrations", {"version": version, "name": os.path.basename(path),
+                                            "applied_at": utc_now()})
+    assert "reviews" not in db.tables() and "item_images" not in db.tables()
+    monkeypatch.setattr(dbmod, "_db", db)
+    migrate.seed_defaults(db)
+    from lib import reviews
+    from tests import market
+    w = market.world(db)
+    order = market.order(db, w, status="RELEASED")
+    assert 10 in migrate.init(db)
+    assert migrate.init(db) == []
+    assert {"reviews", "item_images"} <= set(db.tables())
+    assert db.value("SELECT COUNT(*) FROM transactions WHERE uuid = ?", (order,)) == 1
+    review = reviews.add_review(db, w.buyer, order, 5, "kept")
+    assert review["score"] == 5 and reviews.rating(db, store_uuid=w.store["uuid"]) == {"average": "5.00", "count": 1}
+    assert db.value("SELECT COUNT(*) FROM item_images") == 0

@@ -149,9 +149,9 @@ class Recorder:
         self.seen = {}        # (path, method) -> set of statuses
         self.problems = []
 
-    def call(self, method, url, headers=None, data=None, json_body=None):
+    def call(self, method, url, headers=None, data=None, json_body=None, **raw):
         path, _, query = url.partition("?")
-        r = self.client.request(method.upper(), url, data=data, json_body=json_body, headers=headers)
+        r = self.client.request(method.upper(), url, data=data, json_body=json_body, headers=headers, **raw)
         op = self.doc["paths"].get(path, {}).get(method)
         if op is None:
             self.problems.append(f"{method} {path}: not documented")
@@ -474,9 +474,52 @@ def scenario(db, rec):
     rec.call(P, RC, headers=x, data={"password": "password123"})
     rec.call(P, RC, headers=x, data={"password": "wrong-password"})
     rec.call(P, RC, headers=x, data={})
+    reviews_and_images(db, rec, w)
 
 
-def test_every_operation_answers_as_documented(db, client):
+def reviews_and_images(db, rec, w):
+    """Reviews, ratings and item images (issue 13)."""
+    from tests.test_item_images import multipart, picture
+    v, b, st = (w[k]["headers"] for k in ("vendor", "buyer", "staff"))
+    G, P, R = "get", "post", "/api/reviews.php"
+    released = market.order(db, w, status="RELEASED")
+    review = rec.call(P, R, headers=b, data={"action": "add", "transaction_uuid": released, "score": "4",
+                                             "body": "good"}).json()["review"]
+    rec.call(P, R, headers=b, json_body={"action": "add", "transaction_uuid": released, "score": 4})   # 409
+    rec.call(P, R, headers=v, data={"action": "reply", "review_uuid": review["uuid"], "reply": "thanks"})
+    rec.call(P, R, headers=b, data={"action": "reply", "review_uuid": review["uuid"], "reply": "x"})   # 403
+    rec.call(P, R, headers=b, data={"action": "add", "transaction_uuid": released, "score": "9"})      # 400
+    rec.call(G, f"{R}?store_uuid={w.store['uuid']}&limit=5")
+    rec.call(G, f"{R}?item_uuid={w.item['uuid']}")
+    rec.call(G, f"{R}?uuid={review['uuid']}")
+    rec.call(G, f"{R}?transaction_uuid={released}", headers=b)
+    rec.call(G, f"{R}?mine=1", headers=b)
+    rec.call(G, f"{R}?mine=1")                                                                        # 401
+    rec.call(G, f"{R}?store_uuid=nope")
+    rec.call(G, f"{R}?uuid=00000000-0000-4000-8000-000000000000")
+    rec.call(P, R, headers=st, data={"action": "hide", "review_uuid": review["uuid"], "reason": "test"})
+    rec.call(G, f"{R}?store_uuid={w.store['uuid']}", headers=st)
+    rec.call(G, f"/api/stores.php?uuid={w.store['uuid']}")
+    I = "/api/item-images.php"
+    body, ctype = multipart({"item_uuid": w.item["uuid"]}, {"image": ("a.jpg", picture(size=(50, 40)), "image/jpeg")})
+    first = rec.call(P, I, headers=v, body=body, content_type=ctype).json()["image"]
+    body, ctype = multipart({"item_uuid": w.item["uuid"]}, {"image": ("a.png", b"not an image", "image/png")})
+    rec.call(P, I, headers=v, body=body, content_type=ctype)                                          # 400
+    body, ctype = multipart({"item_uuid": w.item["uuid"]}, {"image": ("b.png", picture("PNG", (30, 30)), "image/png")})
+    second = rec.call(P, I, headers=v, body=body, content_type=ctype).json()["image"]
+    rec.call(P, I, headers=v, data={"action": "reorder", "item_uuid": w.item["uuid"],
+                                    "order": f"{second['uuid']},{first['uuid']}"})
+    rec.call(P, I, headers=b, data={"action": "remove", "image_uuid": first["uuid"]})                  # 403
+    rec.call(G, f"{I}?item_uuid={w.item['uuid']}")
+    rec.call(G, f"{I}?item_uuid=00000000-0000-4000-8000-000000000000")
+    rec.call(G, f"/api/items.php?uuid={w.item['uuid']}")
+    rec.call(G, "/api/items.php?sort=rating")
+    rec.call(G, "/api/items.php?sort=cheap")
+    rec.call(P, I, headers=v, data={"action": "remove", "image_uuid": first["uuid"]})
+
+
+def test_every_operation_answers_as_documented(db, client, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "media"))
     doc = openapi.document()
     rec = Recorder(client, doc)
     scenario(db, rec)

@@ -219,6 +219,12 @@ def baselines(x):
         ("/api/recovery-codes.php", "post"): (s, {"password": "password123"}, {}),
         ("/api/agreement.php", "post"): (ad, {"action": "publish", "body": "Terms"},
                                          {"version": (v, {"action": "accept"})}),
+        # reviews and item images (issue 13)
+        ("/api/reviews.php", "get"): (None, {"store_uuid": w.store["uuid"]}, {}),
+        ("/api/reviews.php", "post"): (b, {"action": "add", "transaction_uuid": x.completed, "score": "5"}, {}),
+        ("/api/item-images.php", "get"): (None, {"item_uuid": w.item["uuid"]}, {}),
+        ("/api/item-images.php", "post"): (v, {"action": "reorder", "item_uuid": w.item["uuid"], "order": ""},
+                                           {"image_uuid": (v, {"action": "remove"})}),
     }
 
 

@@ -123,6 +123,9 @@ def matrix(shop):
         "/admin/config.php": admin,
         "/admin/tokens.php": admin,
         "/admin/users.php": admin,
+        # reviews and profiles: the review form is the buyer's alone (the order is not released yet)
+        "/review/add.php?transaction_uuid=" + shop["order"]: (303, 200, 404, 404, 404),
+        "/user.php?username=vendor1": everyone,
     }
 
 
@@ -254,6 +257,9 @@ def form_posts(shop):
                                         "contract_address": "0x5FbDB2315678afecb367f032d93F642f64180aa3"}),
         ("admin", "/admin/tokens-remove.php", {"id": str(shop["token"]["id"])}),
         ("admin", "/admin/users.php", {"user_uuid": shop["outsider"]["uuid"], "role": "staff"}),
+        ("customer", "/review/add.php?transaction_uuid=" + shop["order"], {"score": "5"}),
+        ("vendor", "/review/manage.php", {"form": "reply", "review_uuid": shop["order"], "reply": "thanks"}),
+        ("staff", "/review/manage.php", {"form": "hide", "review_uuid": shop["order"], "reason": "spam"}),
     ]
 
 
