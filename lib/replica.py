@@ -8,6 +8,7 @@ these pages when:
 - the client wrote recently: every non-GET request sets a short-lived cookie
   (`READ_PRIMARY_COOKIE`, DB_REPLICA_STICKY_SECONDS, default 10) and reads carrying it
   go to the primary, so a vendor sees the item they just saved (read your writes);
+  API clients keep no cookies, so a request with an API key always reads the primary;
 - the replica lags: `SHOW SLAVE STATUS` says Seconds_Behind_Master is above
   DB_REPLICA_MAX_LAG (seconds, default 5) or NULL (replication stopped or broken);
 - the replica cannot be reached or its status cannot be read.
@@ -101,10 +102,17 @@ def wrote_recently(request):
     return request.cookies.get(READ_PRIMARY_COOKIE) == "1"
 
 
+def _api_key(request):
+    """API clients keep no cookies: a request with a key always reads the primary, so a
+    client sees what it just wrote."""
+    return bool(request.headers.get("authorization") or request.headers.get("x-api-key")
+                or "token" in request.query)
+
+
 def read_db(request):
     """The Db a read-only page that needs no fresh data reads: the replica when it is
     set, healthy and the client did not write in the last DB_REPLICA_STICKY_SECONDS."""
-    if request.method not in ("GET", "HEAD") or wrote_recently(request):
+    if request.method not in ("GET", "HEAD") or wrote_recently(request) or _api_key(request):
         return get_db()
     rep = replica()
     if rep is None or not rep.healthy():

@@ -1,11 +1,10 @@
 """GET /marketplace.php : items with search `q`, `category` and pagination."""
-from lib import catalog, web
-from lib.db import get_db
+from lib import catalog, replica, web
 from lib.http import HttpError
 
 
 def get(request):
-    db = get_db()
+    db = replica.read_db(request)
     q = request.arg("q")
     raw_category = request.arg("category") or request.arg("category_id")
     try:

@@ -1,11 +1,10 @@
 """GET /store.php?uuid= : a store and its items."""
-from lib import catalog, web
-from lib.db import get_db
+from lib import catalog, replica, web
 from lib.http import HttpError
 
 
 def get(request):
-    db = get_db()
+    db = replica.read_db(request)
     user = web.user(request)
     store_uuid = request.arg("uuid")
     if not store_uuid:
