@@ -10,7 +10,8 @@ or `none` (no script: 404), never the raw path, so clients cannot add label valu
 Under uwsgi every worker is its own process: with PROMETHEUS_MULTIPROC_DIR set (a
 directory only the web user writes, emptied before uwsgi starts) prometheus_client
 writes each worker's values to files there and a scrape adds them up, whichever
-worker answers it. Without it (the development server) values live in the process.
+worker answers it. The systemd unit points it at /run/marketplace/metrics, which systemd
+empties at every start (a reload keeps it: counters of replaced workers still count). Without it (the development server) values live in the process.
 
 Cron side, read from the database at scrape time (so any number of cron hosts can share
 one database and whichever web node is scraped tells the same): the last run's duration
@@ -27,6 +28,8 @@ from decimal import Decimal
 from lib import env
 
 env.load()  # PROMETHEUS_MULTIPROC_DIR from .env must be in os.environ before the import
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], mode=0o700, exist_ok=True)
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest  # noqa: E402
 from prometheus_client import REGISTRY, CONTENT_TYPE_LATEST  # noqa: E402
