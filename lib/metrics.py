@@ -32,10 +32,12 @@ if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], mode=0o700, exist_ok=True)
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest  # noqa: E402
-from prometheus_client import REGISTRY, CONTENT_TYPE_LATEST  # noqa: E402
+from prometheus_client import REGISTRY  # noqa: E402
 from prometheus_client.core import GaugeMetricFamily  # noqa: E402
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4  # noqa: E402
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# What generate_latest() writes: the classic text format every Prometheus reads.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 REQUESTS = Counter("marketplace_http_requests", "HTTP requests answered, by script and status",
                    ["script", "status"])
