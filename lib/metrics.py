@@ -121,15 +121,19 @@ class CronCollector:
                                            "AND finished_at IS NOT NULL AND ok = 0", (since,)) or 0))
         yield from (duration, age, duty_errors, failed)
 
-        open_intents = GaugeMetricFamily("marketplace_intents_open",
-                                         "Intents pending or processing, per chain", labels=["chain_id"])
+        figures = staff.payout_figures(db)
+        # Every chain cron knows gets a value, 0 included (a missing series is not a zero).
+        open_per_chain = {c["chain_id"]: 0 for c in figures["chains"]}
         for row in db.query("SELECT e.chain_id AS chain_id, COUNT(*) AS n FROM transaction_intents i "
                             "JOIN evm_transactions e ON e.transaction_uuid = i.transaction_uuid "
                             "WHERE i.status IN ('pending', 'processing') GROUP BY e.chain_id"):
-            open_intents.add_metric([str(row["chain_id"])], int(row["n"]))
+            open_per_chain[int(row["chain_id"])] = int(row["n"])
+        open_intents = GaugeMetricFamily("marketplace_intents_open",
+                                         "Intents pending or processing, per chain", labels=["chain_id"])
+        for chain_id, n in sorted(open_per_chain.items()):
+            open_intents.add_metric([str(chain_id)], n)
         yield open_intents
 
-        figures = staff.payout_figures(db)
         attention = GaugeMetricFamily("marketplace_intents_needing_attention",
                                       "Intents staff must act on, per chain", labels=["chain_id"])
         waiting = GaugeMetricFamily("marketplace_payouts_waiting",

@@ -143,3 +143,19 @@ def test_under_uwsgi_the_counts_of_both_workers_add_up():
     finally:
         s.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_the_grafana_dashboard_uses_only_metrics_that_exist(app, db, allowed):
+    import re
+    with open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "deploy", "grafana-dashboard.json")) as f:
+        dashboard = json.load(f)
+    used = {name for panel in dashboard["panels"] for target in panel["targets"]
+            for name in re.findall(r"marketplace_[a-z_]+", target["expr"])}
+    db.insert("cron_runs", {"started_at": ago(60), "finished_at": ago(59), "duration_ms": 1000, "ok": 0,
+                            "errors": json.dumps(["poll: x"])})
+    db.upsert("chain_heads", {"chain_id": 1}, {"block_number": 5, "seen_at": ago(5),
+                                               "gas_station_balance": "1"})
+    client = Client(app)
+    client.get("/")
+    exposed = {name for name, _labels in samples(scrape(client))}
+    assert used and used <= exposed, used - exposed
