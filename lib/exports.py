@@ -84,16 +84,16 @@ def parse(request):
     spec = {"kind": kind, "format": fmt, "from": first.isoformat(), "to": last.isoformat(),
             "start": f"{first.isoformat()} 00:00:00",
             "end": f"{(last + datetime.timedelta(days=1)).isoformat()} 00:00:00", "store_uuids": None}
+    store_uuid = request.arg("store_uuid")
+    if store_uuid is not None and not catalog.is_uuid(store_uuid):
+        raise bad_request("store_uuid must be a uuid", "store_uuid")
     db = get_db()
     if kind in STAFF_KINDS:
         if not auth.is_staff(user):
             raise HttpError(403, f"the {kind} export is for staff")
         return spec
-    store_uuid = request.arg("store_uuid")
     limited = getattr(request, "key_store_uuid", None)   # an API key limited to one store
     if store_uuid is not None:
-        if not catalog.is_uuid(store_uuid):
-            raise bad_request("store_uuid must be a uuid", "store_uuid")
         if catalog.member_role(db, user, store_uuid) is None or (limited and store_uuid != limited):
             raise HttpError(404, "store not found (or not yours)")
         spec["store_uuids"] = [store_uuid]

@@ -164,6 +164,8 @@ TABLE = {
                                                     "partial_refund: full")},
     "api/transactions": {"GET": Rule(READ), "POST": Rule(ORDERS)},
     "api/user_settings": {"GET": Rule(READ), "POST": Rule(FULL)},
+    # Exports (issue 17): a read; a key limited to one store exports that store only.
+    "api/exports": {"GET": Rule(READ)},
     "admin/config": {"GET": Rule(READ), "POST": Rule(FULL)},
     "admin/index": {"GET": Rule(READ)},
     "admin/tokens": {"GET": Rule(READ), "POST": Rule(FULL)},

@@ -108,6 +108,8 @@ def matrix(shop):
         "/admin/config.php": admin,
         "/admin/tokens.php": admin,
         "/admin/users.php": admin,
+        # exports (issue 17): the form for vendors and staff; a customer reads why there is none
+        "/exports.php": session,
     }
 
 
@@ -133,6 +135,7 @@ def test_every_page_status_per_role(db, app):
 PUBLIC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "public")
 # Scripts outside public/api/ that render no HTML page for GET, and why.
 NOT_HTML_PAGES = {"/health.php": "JSON health check", "/admin/tokens-remove.php": "POST only"}
+NOT_HTML_PAGES["/metrics.php"] = "Prometheus text, only for METRICS_ALLOW (tests/test_metrics.py)"
 # Scripts with a POST handled by the accounts area's own tests (tests/test_accounts.py).
 ACCOUNT_POSTS = {"/login.php", "/register.php", "/logout.php", "/recover.php", "/reset.php", "/recover-email.php"}
 
