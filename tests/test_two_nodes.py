@@ -130,3 +130,16 @@ def test_the_login_limit_counts_failures_on_both_nodes_together(nodes):
         status, _h, _b = Browser(s, source=source).request(
             "POST", "/login.php", form={"username": user["username"], "password": user["password"]})
         assert status == 429
+
+
+def test_the_api_key_rate_limit_is_one_count_over_both_nodes(nodes):
+    from lib import api_keys
+    s, db = nodes
+    user = make_user(db, unique("rate"))
+    statuses = []
+    with Counts(s) as counts:
+        for _ in range(api_keys.RATE_LIMIT + 3):
+            status, _h, _b = s.request("GET", "/api/auth-user.php", headers=user["headers"])
+            statuses.append(status)
+    assert min(counts.served) >= 2, counts.served
+    assert statuses == [200] * api_keys.RATE_LIMIT + [429] * 3, statuses
