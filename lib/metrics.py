@@ -22,6 +22,7 @@ block cron last saw, per chain.
 import datetime
 import ipaddress
 import json
+import logging
 import os
 from decimal import Decimal
 
@@ -38,6 +39,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4  # noqa: E402
 
 # What generate_latest() writes: the classic text format every Prometheus reads.
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+log = logging.getLogger("metrics")
 
 REQUESTS = Counter("marketplace_http_requests", "HTTP requests answered, by script and status",
                    ["script", "status"])
@@ -162,8 +164,9 @@ class CronCollector:
 
 
 def exposition(db):
-    """The /metrics body: the web counters (every worker's, in multiprocess mode) and
-    the cron figures."""
+    """The /metrics body: the web counters (every worker's, in multiprocess mode), the
+    cron figures and `marketplace_database_up` (0, and no cron figures, when the database
+    cannot be read: the scrape still succeeds and says so)."""
     if multiprocess():
         from prometheus_client import multiprocess as mp
         web = CollectorRegistry()
@@ -172,4 +175,22 @@ def exposition(db):
         web = REGISTRY
     cron = CollectorRegistry()
     cron.register(CronCollector(db))
-    return generate_latest(web) + generate_latest(cron)
+    up = GaugeMetricFamily("marketplace_database_up", "1 when the database answered this scrape")
+    try:
+        figures = generate_latest(cron)
+        up.add_metric([], 1)
+    except Exception as e:
+        log.warning("metrics: the database could not be read: %s: %s", type(e).__name__, e)
+        figures = b""
+        up.add_metric([], 0)
+    status = CollectorRegistry()
+    status.register(_Fixed([up]))
+    return generate_latest(web) + figures + generate_latest(status)
+
+
+class _Fixed:
+    def __init__(self, families):
+        self.families = families
+
+    def collect(self):
+        return self.families

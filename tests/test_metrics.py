@@ -159,3 +159,14 @@ def test_the_grafana_dashboard_uses_only_metrics_that_exist(app, db, allowed):
     client.get("/")
     exposed = {name for name, _labels in samples(scrape(client))}
     assert used and used <= exposed, used - exposed
+
+
+def test_a_database_that_cannot_be_read_is_reported_not_a_500(app, db, allowed, monkeypatch):
+    text = scrape(Client(app))
+    assert value(text, "marketplace_database_up") == 1
+    monkeypatch.setattr(db, "one", lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("database gone")))
+    r = Client(app).get("/metrics")
+    assert r.status == 200
+    assert value(r.text, "marketplace_database_up") == 0
+    assert "marketplace_cron_last_run_duration_seconds" not in r.text
+    assert ("marketplace_http_requests_total", frozenset({("script", "metrics"), ("status", "200")})) in samples(r.text)
