@@ -17,4 +17,5 @@ def get(request):
         list(exports.STAFF_KINDS if auth.is_staff(user) else ())
     today = datetime.datetime.now(datetime.timezone.utc).date()
     return web.page(request, "exports.html", "Exports", stores=stores, kinds=kinds,
-                    default_from=today.replace(day=1).isoformat(), default_to=today.isoformat())
+                    default_from=today.replace(day=1).isoformat(), default_to=today.isoformat(),
+                    nav_active="exports")
