@@ -11,7 +11,8 @@ these pages when:
   API clients keep no cookies, so a request with an API key always reads the primary;
 - the replica lags: `SHOW SLAVE STATUS` says Seconds_Behind_Master is above
   DB_REPLICA_MAX_LAG (seconds, default 5) or NULL (replication stopped or broken);
-- the replica cannot be reached or its status cannot be read.
+- the replica cannot be reached or its status cannot be read; a statement that fails
+  because the replica went away since the last check runs on the primary instead.
 
 The replica's state is checked at most every DB_REPLICA_CHECK_SECONDS (default 2) per
 process, so a scrape of pages costs one status query per interval, not per request.
@@ -38,12 +39,35 @@ def sticky_seconds():
     return _int_setting("DB_REPLICA_STICKY_SECONDS", 10)
 
 
+class ReplicaDb(Db):
+    """The replica's Db: a statement that fails because the replica went away between two
+    health checks is run on the primary instead (and the replica is skipped from then on
+    until a check finds it healthy), so a page never fails for the replica's sake."""
+
+    def __init__(self, replica, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.replica = replica
+
+    def _run(self, sql, params=(), retry=True):
+        import pymysql
+        try:
+            return super()._run(sql, params, retry)
+        except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as e:
+            if self.in_transaction:
+                raise
+            self.close()
+            self.replica.mark_failed(e)
+            return get_db()._run(sql, params)
+
+
 class Replica:
     """A replica Db and its last known health (per process; threads share it)."""
 
     def __init__(self, dsn, user=None, password=None, max_lag=5, check_seconds=2):
         # A dead replica must not hold a page for connect_timeout's default 10 s.
-        self.db = Db(dsn, user, password, connect_timeout=2)
+        self.db = ReplicaDb(self, dsn, user, password, connect_timeout=2)
+        # The health check's own connection: its failures must not fall back.
+        self.check_db = Db(dsn, user, password, connect_timeout=2)
         self.max_lag = max_lag
         self.check_seconds = check_seconds
         self._checked_at = None
@@ -52,11 +76,17 @@ class Replica:
 
     def lag(self):
         """Seconds_Behind_Master, or None when replication is not running."""
-        row = self.db.one("SHOW SLAVE STATUS")
+        row = self.check_db.one("SHOW SLAVE STATUS")
         if not row:
             return None
         value = row.get("Seconds_Behind_Master")
         return None if value is None else int(value)
+
+    def mark_failed(self, error):
+        with self._lock:
+            self._healthy = False
+            self._checked_at = time.monotonic()
+        log.warning("replica not used: %s: %s", type(error).__name__, error)
 
     def healthy(self):
         now = time.monotonic()
@@ -70,7 +100,7 @@ class Replica:
                     log.warning("replica not used: %s", "replication stopped" if lag is None
                                 else "%d s behind (DB_REPLICA_MAX_LAG %d)" % (lag, self.max_lag))
             except Exception as e:
-                self.db.close()
+                self.check_db.close()
                 self._healthy = False
                 log.warning("replica not used: %s: %s", type(e).__name__, e)
             self._checked_at = now

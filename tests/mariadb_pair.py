@@ -107,12 +107,13 @@ class Pair:
         self.replica = Server(self.tmp, "replica", 2)
 
     def start(self):
-        for server in (self.primary, self.replica):
-            server.install()
+        # One installation, copied before either server runs: the replica starts with the
+        # same system tables and follows from the primary's current binlog position
+        # (everything the test does afterwards is replicated).
+        self.primary.install()
+        shutil.copytree(self.primary.dir, self.replica.dir)
         for server in (self.primary, self.replica):
             server.start()
-        # Both were installed alike: the replica already has the system tables, so it
-        # starts at the primary's current binlog position (everything after is replicated).
         status = self.primary.sql("SHOW MASTER STATUS")[0]
         self.replica.sql(
             "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, MASTER_USER='root', "
