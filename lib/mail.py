@@ -18,8 +18,9 @@ once sent (a body may hold a single-use link).
   the password and ends every session of the account.
 - Notifications (order.paid, order.dispatched, order.released, dispute: opened, claim
   added, resolved) go to the buyer and the store's members with a verified address,
-  except the kinds they turned off (users.email_off). New-message mail: there are no
-  messages yet.
+  except the kinds they turned off (users.email_off). A new message (lib/messages) mails
+  its recipients the same way (kind "message"; the mail links to the thread and does not
+  carry the message itself).
 Tokens are stored as SHA-256 only.
 """
 import datetime
@@ -40,7 +41,8 @@ EMAIL_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Z
 TOKEN_RE = re.compile(r"[A-Za-z0-9_\-]{20,100}")
 # The kinds a user can turn off, and the label the settings show.
 KINDS = {"order.paid": "an order was paid", "order.dispatched": "an order was dispatched",
-         "order.released": "an order's money was released", "dispute": "a dispute was opened, updated or resolved"}
+         "order.released": "an order's money was released", "dispute": "a dispute was opened, updated or resolved",
+         "message": "someone sent you a message"}
 EVENT_KIND = {"order.paid": "order.paid", "order.dispatched": "order.dispatched",
               "order.released": "order.released", "dispute.opened": "dispute",
               "dispute.claim_added": "dispute", "dispute.resolved": "dispute"}
@@ -250,6 +252,25 @@ def notify(db, event_type, transaction_uuid, store_uuid, buyer_uuid, text=None):
         queue(db, r["uuid"], r["email"], event_type, f"Order {transaction_uuid[:8]}: {what}",
               f"Hello {r['username']},\n\n{what}: order {transaction_uuid}.\n\n"
               f"{site_url()}/payment.php?uuid={transaction_uuid}\n\n"
+              f"Turn these mails off in {site_url()}/settings/user.php\n")
+        n += 1
+    return n
+
+
+def notify_message(db, user_uuids, sender_name, link):
+    """Queue a new-message mail (inside the message's transaction) for each of `user_uuids`
+    with a verified address who did not turn the "message" kind off. Returns how many."""
+    people = sorted(set(u for u in user_uuids if u))
+    if not enabled() or not people:
+        return 0
+    rows = db.query("SELECT uuid, username, email, email_off FROM users WHERE uuid IN (%s) AND email IS NOT NULL "
+                    "AND email_verified_at IS NOT NULL AND banned = 0" % ", ".join("?" * len(people)), people)
+    n = 0
+    for r in rows:
+        if "message" in (r["email_off"] or "").split(","):
+            continue
+        queue(db, r["uuid"], r["email"], "message", f"New message from {sender_name}",
+              f"Hello {r['username']},\n\n{sender_name} sent you a message:\n\n{site_url()}{link}\n\n"
               f"Turn these mails off in {site_url()}/settings/user.php\n")
         n += 1
     return n

@@ -639,7 +639,7 @@ PATHS = {
 # -- signed webhooks (issue 12, point 3; lib/webhooks.py, cron/webhooks.py) --
 _EVENT = {"enum": ["order.created", "order.partially_paid", "order.paid", "order.dispatched", "order.confirmed",
                    "order.released", "order.cancelled", "order.failed", "dispute.opened", "dispute.claim_added",
-                   "dispute.resolved", "payout.needs_attention"]}
+                   "dispute.resolved", "payout.needs_attention", "message.created"]}
 SCHEMAS["Webhook"] = _obj({"id": _t(N), "url": _t(S), "events": _arr(_EVENT), "store_uuid": UUID_N,
                            "owner_user_uuid": UUID, "description": STR_N, "status": {"enum": ["active", "failing"]},
                            "consecutive_failures": _t(N), "secret_prefix": _t(S), "last_success_at": TIME_N,
@@ -712,8 +712,71 @@ PATHS.update({
         },
     },
 })
-ok = PATHS["/api/exports.php"]["get"]["responses"]["200"]
-ok["content"]["text/csv"] = {"schema": {"type": "string", "description": "the CSV file (format=csv)"}}
+_export_ok = PATHS["/api/exports.php"]["get"]["responses"]["200"]
+_export_ok["content"]["text/csv"] = {"schema": {"type": "string", "description": "the CSV file (format=csv)"}}
+# -- messages and notifications (issue 13; lib/messages.py, lib/notifications.py) --
+_PEER = {"anyOf": [_obj({"uuid": UUID, "username": _t(S)}), {"type": "null"}]}
+SCHEMAS["Message"] = _obj({"id": _t(N), "thread_uuid": UUID, "sender_uuid": UUID, "sender_username": STR_N,
+                           "body": _t(S), "created_at": TIME})
+SCHEMAS["Thread"] = _obj({"uuid": UUID_N, "kind": {"enum": ["private", "order"]}, "transaction_uuid": UUID_N,
+                          "peer": _PEER})
+SCHEMAS["Conversation"] = _obj({
+    "uuid": UUID, "kind": {"enum": ["private", "order"]}, "transaction_uuid": UUID_N, "peer": _PEER,
+    "order": {"anyOf": [_obj({"uuid": UUID, "storename": STR_N, "buyer_username": STR_N}), {"type": "null"}]},
+    "unread": _t(N, minimum=0), "updated_at": TIME, "link": _t(S),
+    "last_message": _obj({"sender_uuid": UUID, "sender_username": STR_N, "created_at": TIME,
+                          "preview": _t(S, description="the first 200 characters")})})
+SCHEMAS["BlockedUser"] = _obj({"uuid": UUID, "username": _t(S), "created_at": TIME})
+SCHEMAS["Notification"] = _obj({"id": _t(N), "kind": _t(S), "text": _t(S), "link": STR_N, "created_at": TIME,
+                                "read": _t(B), "read_at": TIME_N})
+MESSAGE_BODY = _text("the message, 1-10000 characters (newlines kept)", 10000, "Hello, is this still available?",
+                     required=True)
+PATHS.update({
+    "/api/messages.php": {
+        "get": _op("My conversations, a conversation with a user, or an order's thread",
+                   {"anyOf": [_obj({"conversations": _arr(_ref("Conversation")), "blocked": _arr(_ref("BlockedUser")),
+                                    "limit": _t(N), "offset": _t(N)}),
+                              _obj({"thread": _ref("Thread"), "peer": _obj({"uuid": UUID, "username": _t(S)}),
+                                    "messages": _arr(_ref("Message")), "blocked_by_me": _t(B)}),
+                              _obj({"thread": _ref("Thread"), "can_post": _t(B), "messages": _arr(_ref("Message")),
+                                    "order": _obj({"uuid": UUID, "storename": _t(S), "store_uuid": UUID,
+                                                   "buyer_uuid": UUID, "buyer_username": _t(S)})})]},
+                   [400, 401, 404],
+                   PAGE_PARAMS + [_q("with", "a conversation with this user (marks it read)", USERNAME),
+                                  _q("transaction_uuid", "the order's thread (marks it read)",
+                                     _uuid("an order's uuid")),
+                                  _q("thread", "a thread by its uuid (either kind)", _uuid("a thread's uuid"))],
+                   description="Messages come oldest first; limit/offset count from the newest. An order's thread "
+                               "is seen by its buyer and its store's members, and by staff once the order was "
+                               "disputed; to anyone else it does not exist (404)."),
+        "post": _op("Send a private message or write in an order's thread; block or unblock a user",
+                    {"anyOf": [_obj({"ok": _t(B), "message": _ref("Message"), "thread": _ref("Thread")}),
+                               _obj({"ok": _t(B), "blocked": _arr(_ref("BlockedUser"))})]},
+                    [400, 401, 403, 404, 429],
+                    body=_body(_fields(to=dict(USERNAME, description="the recipient (a private message)"),
+                                       transaction_uuid=_uuid("or the order whose thread to write in"),
+                                       body=MESSAGE_BODY,
+                                       action=_in("send (default), block or unblock",
+                                                  enum=["send", "block", "unblock"], examples=["send"]),
+                                       username=dict(USERNAME, description="block/unblock: the user"))),
+                    description="403: either of you blocked the other (nothing is sent), or staff write in an "
+                                "order's thread whose dispute is not open. 429: more than 30 messages in 10 "
+                                "minutes (Retry-After). A new message notifies its recipients in the app, by email "
+                                "where they turned it on, and by the message.created webhook event."),
+    },
+    "/api/notifications.php": {
+        "get": _op("My notifications, newest first, and the unread count",
+                   _obj({"notifications": _arr(_ref("Notification")), "unread": _t(N, minimum=0), "limit": _t(N),
+                         "offset": _t(N)}), [400, 401],
+                   PAGE_PARAMS + [_q("unread", "1: only unread ones",
+                                     {"type": "string", "enum": ["0", "1"], "examples": ["1"]})]),
+        "post": _op("Mark one notification read, or all of them",
+                    {"anyOf": [_obj({"ok": _t(B), "notification": _ref("Notification")}),
+                               _obj({"ok": _t(B), "marked": _t(N, minimum=0)})]}, [400, 401, 404],
+                    body=_body(_fields(id=_int_id("the notification"),
+                                       all=_in("1: mark every unread one read", enum=["1"], examples=["1"])))),
+    },
+})
 
 
 def _with_common_errors(paths):

@@ -131,6 +131,16 @@ def _dispute_page(request, db, user):
     return _party_rule(db, user, order, True)
 
 
+def _message_post(request, db, user):
+    """Messages: an order thread's by party (as the order's actions); private messages and
+    blocks are a buyer's or a vendor's business (orders or store)."""
+    uuid = _data(request, "transaction_uuid") or request.arg("order")
+    if uuid:
+        order = db.one("SELECT buyer_uuid, store_uuid FROM transactions WHERE uuid = ?", (uuid,))
+        return _party_rule(db, user, order, True)
+    return (ORDERS, STORE), None
+
+
 BY_ROLE = "orders for the buyer, store for a member of the order's store, full for staff"
 
 # script (path under public/, without .py) -> {METHOD: Rule}
@@ -166,6 +176,10 @@ TABLE = {
     "api/user_settings": {"GET": Rule(READ), "POST": Rule(FULL)},
     # Exports (issue 17): a read; a key limited to one store exports that store only.
     "api/exports": {"GET": Rule(READ)},
+    # messages (order threads by party) and notifications (marking read changes only my flags)
+    "api/messages": {"GET": Rule(READ), "POST": Rule(ORDERS, STORE, resolve=_message_post,
+                                                     note="order thread: " + BY_ROLE + "; private: orders or store")},
+    "api/notifications": {"GET": Rule(READ), "POST": Rule(READ, ORDERS, STORE)},
     "admin/config": {"GET": Rule(READ), "POST": Rule(FULL)},
     "admin/index": {"GET": Rule(READ)},
     "admin/tokens": {"GET": Rule(READ), "POST": Rule(FULL)},
@@ -176,6 +190,8 @@ TABLE = {
     "payment": {"GET": Rule(READ), "POST": Rule(ORDERS, STORE, resolve=_order_action, note=BY_ROLE)},
     "dispute": {"GET": Rule(READ), "POST": Rule(ORDERS, STORE, resolve=_dispute_page, note=BY_ROLE)},
     "create_store": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_new_store)},
+    "messages": {"GET": Rule(READ), "POST": Rule(ORDERS, STORE, resolve=_message_post, note=BY_ROLE)},
+    "notifications": {"GET": Rule(READ), "POST": Rule(READ, ORDERS, STORE)},
     "settings/store": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_store_field("uuid"))},
     "item/edit": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_item_edit)},
     "deposits/add": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_store_field("store_uuid"))},

@@ -135,6 +135,15 @@ MATRIX = [
     authed("POST", "/deposits/add.php", ok=AUTHED),
     authed("GET", "/deposits/withdraw.php", ok=AUTHED),
     authed("POST", "/deposits/withdraw.php", ok=AUTHED),
+    # messages and notifications (issue 13)
+    authed("GET", "/api/messages.php", ok=200),
+    authed("POST", "/api/messages.php", {"to": "target", "body": "hello"}, ok=200),
+    authed("GET", "/messages.php", ok=200),
+    authed("POST", "/messages.php", {"action": "send", "to": "target", "body": "hello"}, ok=303),
+    authed("GET", "/api/notifications.php", ok=200),
+    authed("POST", "/api/notifications.php", {"all": "1"}, ok=200),
+    authed("GET", "/notifications.php", ok=200),
+    authed("POST", "/notifications.php", {"action": "read_all"}, ok=303),
     authed("GET", "/api/user-settings.php", ok=200),
     authed("POST", "/api/user-settings.php"),
     # exports (issue 17): sales for vendors (others: 404, no store), staff kinds for staff

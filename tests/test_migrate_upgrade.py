@@ -106,3 +106,29 @@ def test_migrations_run_from_the_command_line(tmp_path):
     assert "migrations applied: %s" % [v for v, _ in migrate.migration_files()] in out.stdout
     again = subprocess.run([sys.executable, "-m", "lib.migrate"], cwd=root, env=env, capture_output=True, text=True)
     assert "migrations applied: none" in again.stdout
+
+
+def test_a_database_before_messages_upgrades_and_keeps_its_rows(bare_db, monkeypatch):
+    """Migration 009 (messages, blocks, notifications) on a database at the previous schema
+    (every earlier migration applied, with users, a store and an order in it)."""
+    from lib import catalog, messages, notifications, users
+    db = bare_db
+    every = migrate.migration_files()
+    monkeypatch.setattr(migrate, "migration_files", lambda: [m for m in every if m[0] < 9])
+    migrate.init(db)
+    assert "messages" not in db.tables() and "notifications" not in db.tables()
+    monkeypatch.setattr(users, "SCRYPT_N", 2 ** 10)
+    alice = users.create_user(db, "alice", "password123")
+    bob = users.create_user(db, "bob", "password123")
+    store = catalog.create_store(db, bob, "bobshop", "a store", True)
+    monkeypatch.setattr(migrate, "migration_files", lambda: every)
+    assert migrate.init(db) == [9]
+    assert migrate.init(db) == []
+    assert {"message_threads", "messages", "message_reads", "user_blocks", "notifications"} <= set(db.tables())
+    assert [u["username"] for u in users.list_users(db)] == ["alice", "bob"]
+    assert catalog.store_row(db, store["uuid"])["storename"] == "bobshop"
+    sent = messages.send_private(db, alice, "bob", "hello after the upgrade")
+    assert sent["thread"]["peer"]["username"] == "bob"
+    assert notifications.unread_count(db, bob["uuid"]) == 1
+    assert messages.private_thread(db, bob, "alice")["messages"][0]["body"] == "hello after the upgrade"
+    assert notifications.unread_count(db, bob["uuid"]) == 0        # reading the thread read its notification

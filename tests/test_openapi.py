@@ -387,6 +387,28 @@ def scenario(db, rec):
     rec.call(G, f"{EX}&kind=orders", headers=v)
     rec.call(G, "/api/exports.php?from=2020-01-01&to=2019-12-31", headers=v)
     rec.call(G, f"{EX}&store_uuid={w.store['uuid']}", headers=x)
+    # messages and notifications (issue 13)
+    M, NT = "/api/messages.php", "/api/notifications.php"
+    talk = market.order(db, w, "COMPLETED")
+    sent = rec.call(P, M, headers=b, data={"to": "vendor1", "body": "hello"}).json()
+    rec.call(P, M, headers=b, json_body={"transaction_uuid": talk, "body": "about the order"})
+    rec.call(P, M, headers=b, data={"to": "vendor1", "body": ""})
+    rec.call(P, M, headers=x, data={"transaction_uuid": talk, "body": "let me in"})
+    rec.call(P, M, headers=v, data={"action": "block", "username": "buyer1"})
+    rec.call(P, M, headers=b, data={"to": "vendor1", "body": "blocked?"})
+    rec.call(P, M, headers=v, data={"action": "unblock", "username": "buyer1"})
+    rec.call(G, M, headers=v)
+    rec.call(G, M + "?with=buyer1&limit=10", headers=v)
+    rec.call(G, M + f"?transaction_uuid={talk}", headers=v)
+    rec.call(G, M + f"?thread={sent['thread']['uuid']}", headers=b)
+    rec.call(G, M + f"?transaction_uuid={talk}", headers=x)
+    rec.call(G, M + "?with=a!b", headers=v)
+    notes = rec.call(G, NT + "?unread=1", headers=v).json()["notifications"]
+    rec.call(G, NT + "?unread=maybe", headers=v)
+    rec.call(P, NT, headers=v, data={"id": str(notes[0]["id"])})
+    rec.call(P, NT, headers=x, data={"id": str(notes[0]["id"])})
+    rec.call(P, NT, headers=v, data={"id": "x"})
+    rec.call(P, NT, headers=v, data={"all": "1"})
 
 
 def test_every_operation_answers_as_documented(db, client):

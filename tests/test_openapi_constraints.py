@@ -27,6 +27,8 @@ CONSTRAINTS = ("pattern", "minLength", "maxLength", "enum", "minimum", "maximum"
 def no_rate_limit(monkeypatch):
     """Hundreds of requests per key: the rate limit has its own tests."""
     monkeypatch.setattr(api_keys, "RATE_LIMIT", 10 ** 6)
+    from lib import messages
+    monkeypatch.setattr(messages, "MESSAGES_PER_WINDOW", 10 ** 6)
 
 
 def constrained(schema):
@@ -183,6 +185,16 @@ def baselines(x):
         # exports (issue 17)
         ("/api/exports.php", "get"): (st, {"kind": "orders", "from": "2026-03-01", "to": "2026-03-31",
                                            "format": "json"}, {}),
+        # messages and notifications (issue 13)
+        ("/api/messages.php", "get"): (b, {"with": "vendor1"},
+                                       {"transaction_uuid": (b, {"transaction_uuid": x.completed}),
+                                        "thread": (b, {"thread": openapi.EXAMPLE_UUID})}),
+        ("/api/messages.php", "post"): (b, {"to": "vendor1", "body": "hello"},
+                                        {"transaction_uuid": (b, {"transaction_uuid": x.completed, "body": "hi"}),
+                                         "action": (b, {"username": "stranger1"}),
+                                         "username": (b, {"action": "unblock", "username": "stranger1"})}),
+        ("/api/notifications.php", "get"): (b, {}, {}),
+        ("/api/notifications.php", "post"): (b, {"id": "999999"}, {"all": (b, {})}),
     }
 
 

@@ -85,6 +85,10 @@ def matrix(shop):
         "/settings/user.php": session,
         "/settings/two-factor.php": session,
         "/referrals.php": session,
+        "/messages.php": session,
+        "/messages.php?with=outsider1": session,
+        "/messages.php?order=" + shop["disputed"]: session,
+        "/notifications.php": session,
         "/settings/store.php": store_members,
         "/item/edit.php": store_members,
         "/item/edit.php?uuid=" + shop["item"]["uuid"]: store_members,
@@ -217,6 +221,10 @@ def form_posts(shop):
         ("customer", "/create-store.php", {"storename": "Shop2", "vendorship_agree": "1"}),
         ("customer", "/settings/user.php", {"form": "addresses", "refund_address": ""}),
         ("customer", "/settings/two-factor.php", {"form": "begin"}),
+        ("customer", "/messages.php", {"action": "send", "to": "vendor1", "body": "hello"}),
+        ("customer", "/messages.php?order=" + shop["order"], {"action": "send", "body": "hello"}),
+        ("customer", "/messages.php?with=vendor1", {"action": "block", "username": "vendor1"}),
+        ("customer", "/notifications.php", {"action": "read_all"}),
         ("vendor", "/settings/store.php", {"description": "changed"}),
         ("vendor", "/item/edit.php?store_uuid=" + shop["store"]["uuid"],
          {"form": "item_create", "store_uuid": shop["store"]["uuid"], "name": "New"}),
@@ -240,7 +248,8 @@ def form_posts(shop):
 def snapshot(db):
     tables = ("transactions", "transaction_statuses", "transaction_intents", "dispute_claims", "disputes",
               "stores", "items", "packages", "deposits", "deposit_withdraw_intents", "config",
-              "accepted_tokens", "shipping_statuses", "item_categories", "vendor_agreements")
+              "accepted_tokens", "shipping_statuses", "item_categories", "vendor_agreements",
+              "messages", "message_threads", "user_blocks")
     counts = {t: db.value(f"SELECT COUNT(*) FROM {t}") for t in tables}
     counts["users"] = db.query("SELECT uuid, role, banned, refund_address FROM users ORDER BY id")
     counts["store_rows"] = db.query("SELECT uuid, description, suspended FROM stores ORDER BY id")
