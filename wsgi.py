@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import threading
+import time
 import traceback
 import uuid
 
@@ -80,6 +81,7 @@ elif under_uwsgi() and inherited_secrets():
 env.load()
 
 from lib.http import HttpError, Request, Response, error_response  # noqa: E402
+from lib import metrics, replica  # noqa: E402
 
 PUBLIC = os.path.join(ROOT, "public")
 STATIC = os.path.join(PUBLIC, "static")
@@ -180,12 +182,14 @@ def serve_media(request):
 
 def dispatch(request):
     if request.path.startswith("/static/"):
+        request.script = "static"
         return serve_static(request)
     if request.path.startswith("/media/"):
         return serve_media(request)
     file = script_path(request.path)
     if file is None:
         raise HttpError(404, "not found")
+    request.script = os.path.relpath(file, PUBLIC)[:-3].replace(os.sep, "/")
     module = load_script(file)
     allowed = [m for m in METHODS if callable(getattr(module, m, None))]
     method = request.method.lower()
@@ -212,7 +216,23 @@ def security_headers(response):
         response.headers.append(("Referrer-Policy", "same-origin"))
 
 
+def streamed(chunks, request_id, environ):
+    """A StreamResponse's body; an error half-way is logged and ends the transfer."""
+    try:
+        for chunk in chunks:
+            yield chunk
+    except Exception:
+        log.error("request %s failed while streaming: %s %s\n%s", request_id,
+                  environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), traceback.format_exc())
+        raise
+    finally:
+        close = getattr(chunks, "close", None)
+        if close:
+            close()
+
+
 def application(environ, start_response):
+    started = time.monotonic()
     request = None
     request_id = uuid.uuid4().hex[:12]
     try:
@@ -226,10 +246,19 @@ def application(environ, start_response):
                   environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), traceback.format_exc())
         response = error_response(request, 500, f"internal error (request id {request_id})")
     security_headers(response)
+    if response.status < 400:
+        replica.mark_write(request, response)
+    metrics.observe(getattr(request, "script", None) or "none", response.status,
+                    time.monotonic() - started)
+    headers = [(k, v) for k, v in response.headers if k.lower() != "content-length"]
+    if response.chunks is not None:
+        start_response(response.status_line, headers)
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            return []
+        return streamed(response.chunks, request_id, environ)
     body = response.body
     if environ.get("REQUEST_METHOD") == "HEAD":
         body = b""
-    headers = [(k, v) for k, v in response.headers if k.lower() != "content-length"]
     headers.append(("Content-Length", str(len(response.body))))
     start_response(response.status_line, headers)
     return [body]

@@ -24,6 +24,9 @@ ALLOWED_KEYS = {
     "AGENT_IDENTITY_VERIFY_URL", "AGENT_IDENTITY_SCOPES", "AGENT_IDENTITY_TIMEOUT",
     "MEDIA_DIR",
 }
+# Metrics (lib/metrics.py): who may read /metrics, and prometheus_client's own
+# directory for the values of every uwsgi worker.
+ALLOWED_KEYS |= {"METRICS_ALLOW", "PROMETHEUS_MULTIPROC_DIR"}
 ALLOWED_PREFIXES = ("DB_", "SITE_")
 
 # Keys the web process must never have, even if inherited.

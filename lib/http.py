@@ -366,6 +366,8 @@ class Request:
 
 
 class Response:
+    chunks = None  # a StreamResponse's iterable body
+
     def __init__(self, body=b"", status=200, content_type="text/plain; charset=utf-8", headers=None):
         self.status = status
         self.headers = [("Content-Type", content_type)] if content_type else []
@@ -392,6 +394,18 @@ class Response:
     @property
     def status_line(self):
         return f"{self.status} {REASONS.get(self.status, 'Status')}"
+
+
+class StreamResponse(Response):
+    """A response whose body is an iterable of bytes, sent as it is produced (no
+    Content-Length): exports of any size without holding them in memory. The status and
+    headers are final when the script returns, so check everything before the first
+    chunk; an error while streaming is logged and cuts the connection (the client sees an
+    incomplete transfer, never a complete-looking file)."""
+
+    def __init__(self, chunks, status=200, content_type="text/plain; charset=utf-8", headers=None):
+        super().__init__(b"", status, content_type, headers)
+        self.chunks = chunks
 
 
 def _json_default(value):

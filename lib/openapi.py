@@ -686,6 +686,34 @@ PATHS.update({
 })
 
 
+# -- exports (issue 17): streamed CSV or JSON of a date range --------------------------------
+_DATE = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+PATHS.update({
+    "/api/exports.php": {
+        "get": {**_op(
+            "Export a date range as CSV or JSON, streamed: my stores' sales, or (staff) every order, "
+            "payout, commission, referral payment or dispute outcome",
+            _obj({"kind": {"enum": ["sales", "orders", "payouts", "commissions", "referrals", "disputes"]},
+                  "from": _DATE, "to": _DATE,
+                  "rows": _arr({"type": "object", "description": "one object per row, the CSV's columns "
+                                                                  "(sales and orders: `payouts` lists each leg "
+                                                                  "with its tx_hash)"})}),
+            [400, 401, 403, 404],
+            [_q("kind", "sales (default), or for staff orders, payouts, commissions, referrals, disputes",
+                {"type": "string", "enum": ["sales", "orders", "payouts", "commissions", "referrals", "disputes"]}),
+             _q("from", "first day, UTC, on the rows' created_at", dict(_DATE, examples=["2026-03-01"]), True),
+             _q("to", "last day (included), not before from", dict(_DATE, examples=["2026-03-31"]), True),
+             _q("format", "csv (default) or json", {"type": "string", "enum": ["csv", "json"]}),
+             _q("store_uuid", "sales: only this store of mine (default: all my stores)",
+                _uuid("a store of mine"))],
+            description="Rows are read in chunks and sent as they come (no Content-Length); the CSV has a "
+                        "header row, amounts are decimal strings in token units, cells starting with = + - @ "
+                        "get a leading apostrophe."),
+        },
+    },
+})
+_export_ok = PATHS["/api/exports.php"]["get"]["responses"]["200"]
+_export_ok["content"]["text/csv"] = {"schema": {"type": "string", "description": "the CSV file (format=csv)"}}
 # -- messages and notifications (issue 13; lib/messages.py, lib/notifications.py) --
 _PEER = {"anyOf": [_obj({"uuid": UUID, "username": _t(S)}), {"type": "null"}]}
 SCHEMAS["Message"] = _obj({"id": _t(N), "thread_uuid": UUID, "sender_uuid": UUID, "sender_username": STR_N,

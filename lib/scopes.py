@@ -174,6 +174,8 @@ TABLE = {
                                                     "partial_refund: full")},
     "api/transactions": {"GET": Rule(READ), "POST": Rule(ORDERS)},
     "api/user_settings": {"GET": Rule(READ), "POST": Rule(FULL)},
+    # Exports (issue 17): a read; a key limited to one store exports that store only.
+    "api/exports": {"GET": Rule(READ)},
     # messages (order threads by party) and notifications (marking read changes only my flags)
     "api/messages": {"GET": Rule(READ), "POST": Rule(ORDERS, STORE, resolve=_message_post,
                                                      note="order thread: " + BY_ROLE + "; private: orders or store")},

@@ -1,12 +1,11 @@
 """GET /item.php?uuid= : an item with its images, rating and reviews, its packages and a
 live price per accepted token."""
-from lib import catalog, images, reviews, tokens, web
-from lib.db import get_db
+from lib import catalog, images, replica, reviews, tokens, web
 from lib.http import HttpError
 
 
 def get(request):
-    db = get_db()
+    db = replica.read_db(request)
     user = web.user(request)
     item_uuid = request.arg("uuid")
     if not item_uuid:

@@ -1,7 +1,6 @@
 """GET /marketplace.php : items with search `q`, `category`, `sort` (newest, price_asc,
 price_desc, rating) and pagination; each card shows the first image, the price and the rating."""
-from lib import catalog, item_cards, web
-from lib.db import get_db
+from lib import catalog, item_cards, replica, web
 from lib.http import HttpError
 
 SORT_LABELS = [("newest", "Newest"), ("price_asc", "Price: low to high"), ("price_desc", "Price: high to low"),
@@ -9,7 +8,7 @@ SORT_LABELS = [("newest", "Newest"), ("price_asc", "Price: low to high"), ("pric
 
 
 def get(request):
-    db = get_db()
+    db = replica.read_db(request)
     q = request.arg("q")
     raw_category = request.arg("category") or request.arg("category_id")
     try:

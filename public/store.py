@@ -1,11 +1,10 @@
 """GET /store.php?uuid= : a store, its active staff warnings, its rating and reviews, and its items."""
-from lib import catalog, item_cards, reviews, store_warnings, web
-from lib.db import get_db
+from lib import catalog, item_cards, replica, reviews, store_warnings, web
 from lib.http import HttpError
 
 
 def get(request):
-    db = get_db()
+    db = replica.read_db(request)
     user = web.user(request)
     store_uuid = request.arg("uuid")
     if not store_uuid:

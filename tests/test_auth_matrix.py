@@ -146,6 +146,12 @@ MATRIX = [
     authed("POST", "/notifications.php", {"action": "read_all"}, ok=303),
     authed("GET", "/api/user-settings.php", ok=200),
     authed("POST", "/api/user-settings.php"),
+    # exports (issue 17): sales for vendors (others: 404, no store), staff kinds for staff
+    authed("GET", "/api/exports.php?from=2026-03-01&to=2026-03-31", ok=AUTHED),
+    staff_only("GET", "/api/exports.php?kind=orders&from=2026-03-01&to=2026-03-31", ok=200),
+    authed("GET", "/exports.php", ok=200),
+    # /metrics: 404 for every address outside METRICS_ALLOW (empty here)
+    public("GET", "/metrics", status=404),
     # staff
     staff_only("GET", "/staff/"),
     staff_only("GET", "/staff/disputes.php"),

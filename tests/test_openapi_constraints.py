@@ -184,6 +184,9 @@ def baselines(x):
         ("/api/webhooks-delete.php", "post"): (s, {"id": "999999"}, {}),
         ("/api/webhook-deliveries.php", "get"): (s, {"webhook_id": "999999"}, {}),
         ("/api/webhook-redeliver.php", "post"): (s, {"delivery_id": "999999"}, {}),
+        # exports (issue 17)
+        ("/api/exports.php", "get"): (st, {"kind": "orders", "from": "2026-03-01", "to": "2026-03-31",
+                                           "format": "json"}, {}),
         # messages and notifications (issue 13)
         ("/api/messages.php", "get"): (b, {"with": "vendor1"},
                                        {"transaction_uuid": (b, {"transaction_uuid": x.completed}),

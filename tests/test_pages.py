@@ -126,6 +126,8 @@ def matrix(shop):
         # reviews and profiles: the review form is the buyer's alone (the order is not released yet)
         "/review/add.php?transaction_uuid=" + shop["order"]: (303, 200, 404, 404, 404),
         "/user.php?username=vendor1": everyone,
+        # exports (issue 17): the form for vendors and staff; a customer reads why there is none
+        "/exports.php": session,
     }
 
 
@@ -151,6 +153,7 @@ def test_every_page_status_per_role(db, app):
 PUBLIC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "public")
 # Scripts outside public/api/ that render no HTML page for GET, and why.
 NOT_HTML_PAGES = {"/health.php": "JSON health check", "/admin/tokens-remove.php": "POST only"}
+NOT_HTML_PAGES["/metrics.php"] = "Prometheus text, only for METRICS_ALLOW (tests/test_metrics.py)"
 # Scripts with a POST handled by the accounts area's own tests (tests/test_accounts.py).
 ACCOUNT_POSTS = {"/login.php", "/register.php", "/logout.php", "/recover.php", "/reset.php", "/recover-email.php"}
 

@@ -9,13 +9,13 @@ GET  ?store_uuid= &q= (search name and description) &category_id= &limit= &offse
 POST name (1-64), store_uuid, description, category_id (store members only)
      -> {"ok": true, "uuid", "item"}.
 """
-from lib import auth, catalog, images, item_cards
+from lib import auth, catalog, images, item_cards, replica
 from lib.db import get_db
 from lib.http import json_response
 
 
 def get(request):
-    db = get_db()
+    db = replica.read_db(request)
     uuid = request.arg("uuid")
     if uuid is not None:
         item = item_cards.add_card_facts(db, [catalog.get_item(db, uuid, auth.optional_user(request))])[0]
