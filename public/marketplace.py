@@ -1,11 +1,15 @@
 """GET /marketplace.php : items with search `q`, `category` and pagination."""
-from lib import catalog, web
+from lib import catalog, catalog_cache, pricing, web
 from lib.db import get_db
 from lib.http import HttpError
 
 
 def get(request):
     db = get_db()
+    return catalog_cache.serve(request, db, lambda: _get(request, db), pricing.rates_valid_until)
+
+
+def _get(request, db):
     q = request.arg("q")
     raw_category = request.arg("category") or request.arg("category_id")
     try:

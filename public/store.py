@@ -1,11 +1,15 @@
 """GET /store.php?uuid= : a store and its items."""
-from lib import catalog, web
+from lib import catalog, catalog_cache, pricing, web
 from lib.db import get_db
 from lib.http import HttpError
 
 
 def get(request):
     db = get_db()
+    return catalog_cache.serve(request, db, lambda: _get(request, db), pricing.rates_valid_until)
+
+
+def _get(request, db):
     user = web.user(request)
     store_uuid = request.arg("uuid")
     if not store_uuid:

@@ -7,13 +7,17 @@ GET  -> {"stores": [{uuid, storename, description, tier, vendorship_agreed_at, c
 POST storename (1-16, unique case-insensitively: 409), description, vendorship_agree=1
      -> {"ok": true, "uuid", "store"}; the creator becomes the owner and a vendor.
 """
-from lib import auth, catalog
+from lib import auth, catalog, catalog_cache
 from lib.db import get_db
 from lib.http import json_response
 
 
 def get(request):
     db = get_db()
+    return catalog_cache.serve(request, db, lambda: _get(request, db))
+
+
+def _get(request, db):
     uuid = request.arg("uuid")
     if uuid is not None:
         return json_response({"store": catalog.get_store(db, uuid, auth.optional_user(request))})
