@@ -25,10 +25,11 @@ import threading
 import time
 
 from lib.http import Response
+from lib.session import COOKIE as SESSION_COOKIE
 
 MAX_ENTRIES = 2000              # URLs per process (least recently used ones leave first)
 MAX_BODY = 512 * 1024           # larger bodies are rendered every time
-CREDENTIAL_HEADERS = ("HTTP_AUTHORIZATION", "HTTP_X_API_KEY", "HTTP_X_AGENT_IDENTITY", "HTTP_COOKIE")
+CREDENTIAL_HEADERS = ("HTTP_AUTHORIZATION", "HTTP_X_API_KEY", "HTTP_X_AGENT_IDENTITY")
 
 _entries = collections.OrderedDict()
 _lock = threading.Lock()
@@ -69,13 +70,12 @@ def _settled(current):
 
 
 def is_guest(request):
-    """True when the request carries nothing that could sign anyone in."""
+    """True when the request carries nothing that could sign anyone in (other cookies,
+    such as the login form's csrf_pre, change nothing on these pages)."""
     environ = request.environ
-    if any(environ.get(h) for h in CREDENTIAL_HEADERS if h != "HTTP_COOKIE"):
+    if any(environ.get(h) for h in CREDENTIAL_HEADERS) or "token" in request.query:
         return False
-    if "token" in request.query:
-        return False
-    return not environ.get("HTTP_COOKIE")
+    return not environ.get("HTTP_COOKIE") or not request.cookies.get(SESSION_COOKIE)
 
 
 def _etag(body):
