@@ -249,6 +249,8 @@ def test_no_stale_page_across_workers_and_uwsgi_instances(two_stacks):
     vendor = w["vendor"]
     item_page = "/item.php?uuid=" + w["item"]["uuid"]
     urls = PAGES + (item_page, "/api/packages.php?item_uuid=" + w["item"]["uuid"])
+    while not catalog_cache._settled(catalog_cache.version(db)):   # so that renders are kept
+        time.sleep(0.2)
     for url in urls:                                # every worker of both caches every page
         read_everywhere(stacks, url)
     for s in stacks:
