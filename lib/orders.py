@@ -13,6 +13,7 @@ to anyone else it does not exist (404), in lists, details and actions alike.
 Amounts are stored as integer base-unit strings; the dicts returned here give
 token-unit decimal strings (pricing.format_amount).
 """
+import functools
 import uuid as uuidlib
 
 from lib import audit, catalog, chains, intents, pricing, status_machine as sm, tokens
@@ -39,8 +40,10 @@ ORDER_FROM = (
 SCOPES = ("mine", "buyer", "vendor", "all")
 
 
+@functools.lru_cache(maxsize=8192)
 def _units(value, decimals):
-    """A stored base-unit amount as a token-unit string (left alone if not an integer)."""
+    """A stored base-unit amount as a token-unit string (left alone if not an integer).
+    Remembered: the orders of a page mostly share their few amounts, each formatted once."""
     try:
         return pricing.format_amount(int(str(value)), decimals)
     except (TypeError, ValueError):
