@@ -17,7 +17,7 @@ the requests per second that come back 2xx:
   - a few other URLs.
 --memory sends REQUESTS requests per worker (catalog pages cached and rendered, a
 signed-in page) with max-requests off, and prints each worker's VmRSS from
-/proc/PID/status after a warm-up and at the end.
+/proc/PID/status after a warm-up and after each quarter of them.
 Everything runs on 127.0.0.1; the load generator and the servers share this
 machine's cores.
 """
@@ -84,9 +84,12 @@ class LongLivedStack(Stack):
             f.write("[uwsgi]\nmax-requests = 0\nreload-on-rss = 0\n")
 
 
-def wrk_rate(url, seconds, connections, headers):
-    """(2xx responses per second, average latency, note) measured by wrk."""
+def wrk_rate(url, seconds, connections, headers, script=None):
+    """(2xx responses per second, average latency, note) measured by wrk (`script`: a
+    wrk Lua script, e.g. one that walks through many paths)."""
     cmd = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s"]
+    if script:
+        cmd += ["-s", script]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
     out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
@@ -256,6 +259,9 @@ def worker_table(stack):
     return {w["pid"]: w["requests"] for w in stack.stats()["workers"]}
 
 
+WARM_UP = 10_000
+
+
 def main_memory(requests_per_worker, connections):
     """RSS of each uwsgi worker after a warm-up and after `requests_per_worker` more
     requests each, over a mix of cached, revalidated and rendered catalog pages and a
@@ -280,28 +286,45 @@ def main_memory(requests_per_worker, connections):
             (f"/store.php?uuid={store_uuid}&offset=0", {"Accept": "text/html", "Cookie": cookie}),
         ]
 
+        # Every item page of the catalog in turn (as a guest): the cache fills to its bounds.
+        walk = os.path.join(tmp, "walk.lua")
+        items = [r["uuid"] for r in db.query("SELECT uuid FROM items ORDER BY id")]
+        with open(walk, "w", encoding="ascii") as f:
+            f.write("local paths = {" + ", ".join(f'"/item.php?uuid={u}"' for u in items) + "}\n"
+                    "local i = 0\nrequest = function()\n  i = i % #paths + 1\n"
+                    "  return wrk.format(\"GET\", paths[i])\nend\n")
+        mix.append(("/", {"Accept": "text/html"}, walk))
+
         def load(until_each):
             i = 0
             while min(worker_table(stack).values()) < until_each:
-                path, headers = mix[i % len(mix)]
-                wrk_rate(stack.base_url + path, 2, connections, headers)
+                path, headers, *script = mix[i % len(mix)]
+                wrk_rate(stack.base_url + path, 2, connections, headers, *script)
                 i += 1
 
-        load(2000)
-        start = {pid: (n, rss_kib(pid)) for pid, n in worker_table(stack).items()}
+        load(WARM_UP)
+        base = {pid: n for pid, n in worker_table(stack).items()}
+        rss = {pid: [rss_kib(pid)] for pid in base}
         started = time.monotonic()
-        load(max(n for n, _ in start.values()) + requests_per_worker)
+        steps = 4
+        for step in range(1, steps + 1):
+            load(max(base.values()) + requests_per_worker * step // steps)
+            for pid in rss:
+                rss[pid].append(rss_kib(pid) if pid in worker_table(stack) else None)
         elapsed = time.monotonic() - started
         end = worker_table(stack)
-        print(f"uwsgi worker RSS over {requests_per_worker:,} requests each (max-requests and reload-on-rss"
-              f" off; {len(mix)} URLs in turn, {elapsed:.0f} s):")
-        for pid, (n0, rss0) in sorted(start.items()):
-            if pid not in end:
-                print(f"  worker {pid}: gone (respawned) - not flat")
+        print(f"uwsgi worker VmRSS (MiB) after {WARM_UP:,} warm-up requests, then every "
+              f"{requests_per_worker // steps:,} of {requests_per_worker:,} requests each (max-requests and"
+              f" reload-on-rss off; {len(mix)} URLs in turn, {elapsed:.0f} s):")
+        for pid, values in sorted(rss.items()):
+            if pid not in end or None in values:
+                print(f"  worker {pid}: gone (respawned)")
                 continue
-            rss1 = rss_kib(pid)
-            print(f"  worker {pid}: {end[pid] - n0:,} requests   VmRSS {rss0 / 1024:.1f} MiB -> {rss1 / 1024:.1f} MiB"
-                  f"   ({rss1 / rss0:.3f}x, {rss1 - rss0:+,} KiB)")
+            first, half, last = values[0], values[steps // 2], values[-1]
+            print(f"  worker {pid}: {end[pid] - base[pid]:,} requests   "
+                  + " -> ".join(f"{v / 1024:.1f}" for v in values)
+                  + f"   whole run {last / first:.3f}x ({last - first:+,} KiB),"
+                    f" second half {last / half:.3f}x ({last - half:+,} KiB)")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -27,11 +27,13 @@ import time
 from lib.http import Response
 from lib.session import COOKIE as SESSION_COOKIE
 
-MAX_ENTRIES = 2000              # URLs per process (least recently used ones leave first)
+MAX_ENTRIES = 2000              # URLs per process (least recently used ones leave first) ...
+MAX_BYTES = 16 * 1024 * 1024    # ... and at most this much body in all
 MAX_BODY = 512 * 1024           # larger bodies are rendered every time
 CREDENTIAL_HEADERS = ("HTTP_AUTHORIZATION", "HTTP_X_API_KEY", "HTTP_X_AGENT_IDENTITY")
 
 _entries = collections.OrderedDict()
+_bytes = 0
 _lock = threading.Lock()
 Entry = collections.namedtuple("Entry", "version expires body content_type etag")
 
@@ -127,15 +129,25 @@ def serve(request, db, render, valid_until=None):
     etag = _etag(response.body)
     if current is not None and _settled(current) and len(response.body) <= MAX_BODY:
         expires = valid_until(db) if valid_until else None
-        with _lock:
-            _entries[key] = Entry(current, expires, response.body, content_type, etag)
-            _entries.move_to_end(key)
-            while len(_entries) > MAX_ENTRIES:
-                _entries.popitem(last=False)
+        _keep(key, Entry(current, expires, response.body, content_type, etag))
     return _answer(request, response.body, content_type, etag)
+
+
+def _keep(key, entry):
+    global _bytes
+    with _lock:
+        old = _entries.pop(key, None)
+        if old is not None:
+            _bytes -= len(old.body)
+        _entries[key] = entry
+        _bytes += len(entry.body)
+        while len(_entries) > MAX_ENTRIES or _bytes > MAX_BYTES:
+            _bytes -= len(_entries.popitem(last=False)[1].body)
 
 
 def clear():
     """Forget every entry of this process (tests)."""
+    global _bytes
     with _lock:
         _entries.clear()
+        _bytes = 0

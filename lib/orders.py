@@ -30,8 +30,8 @@ ORDER_COLUMNS = (
     "e.required_amount, e.received_amount, e.escrow_address, e.chain_id, e.currency, "
     "e.token_contract, e.decimals, e.usd_rate, e.refund_address, "
     "t.buyer_confirmed_at, t.created_at, t.updated_at, "
-    "(SELECT ss.status FROM shipping_statuses ss WHERE ss.id = (SELECT MAX(ss2.id) "
-    "FROM shipping_statuses ss2 WHERE ss2.transaction_uuid = t.uuid)) AS current_shipping_status")
+    "(SELECT ss.status FROM shipping_statuses ss WHERE ss.transaction_uuid = t.uuid "
+    "ORDER BY ss.id DESC LIMIT 1) AS current_shipping_status")
 # The current status as v_current_transaction_statuses defines it, joined directly
 # (through the view every row would look its transaction up a second time).
 ORDER_FROM = (
@@ -39,8 +39,8 @@ ORDER_FROM = (
     "JOIN evm_transactions e ON e.transaction_uuid = t.uuid "
     "JOIN stores st ON st.uuid = t.store_uuid "
     "JOIN users u ON u.uuid = t.buyer_uuid "
-    "LEFT JOIN transaction_statuses s ON s.id = (SELECT MAX(s2.id) FROM transaction_statuses s2 "
-    "WHERE s2.transaction_uuid = t.uuid)")
+    "LEFT JOIN transaction_statuses s ON s.id = (SELECT s2.id FROM transaction_statuses s2 "
+    "WHERE s2.transaction_uuid = t.uuid ORDER BY s2.id DESC LIMIT 1)")
 
 SCOPES = ("mine", "buyer", "vendor", "all")
 
