@@ -59,6 +59,9 @@ def parse_dsn(dsn):
     raise DbError(f"unknown database driver {kind!r}")
 
 
+SQLITE_MMAP_BYTES = 2 ** 31
+
+
 class Db:
     def __init__(self, dsn, user=None, password=None):
         self.driver, self.params = parse_dsn(dsn)
@@ -83,6 +86,9 @@ class Db:
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # Pages read through a memory map of the file rather than one read() each:
+            # at a million orders a page of them touches thousands of scattered pages.
+            conn.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
             return conn
         import pymysql
         p = self.params
