@@ -220,6 +220,7 @@ def main_rates(seconds, connections):
                 print(f"  {label}: skipped (answers {status})")
                 continue
             etag = next(v for k, v in h if k.lower() == "etag")
+            rate(stack, path, 1, connections, headers, use_wrk)        # warm-up: every thread's connection
             top = rate(ceiling, "/", seconds, connections, {}, use_wrk)[0]
             ceilings.append(top)
             figures, notes = [], []
