@@ -22,7 +22,6 @@ import sys
 import threading
 import time
 import traceback
-import uuid
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 if ROOT not in sys.path:
@@ -96,8 +95,20 @@ _modules = {}
 _modules_lock = threading.Lock()
 
 
+_found = {}   # URL path -> script file, for the paths that have one (a finite set)
+
+
 def script_path(path):
     """The file under public/ serving URL `path`, or None (404)."""
+    file = _found.get(path)
+    if file is None:
+        file = _find_script(path)
+        if file is not None:
+            _found[path] = file
+    return file
+
+
+def _find_script(path):
     if "\x00" in path or "\\" in path:
         return None
     if path == "/" or path == "":
@@ -234,7 +245,7 @@ def streamed(chunks, request_id, environ):
 def application(environ, start_response):
     started = time.monotonic()
     request = None
-    request_id = uuid.uuid4().hex[:12]
+    request_id = os.urandom(6).hex()
     try:
         request = Request(environ)
         request.request_id = request_id

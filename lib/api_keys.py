@@ -11,13 +11,13 @@ user's stores the store scope is limited to. A row with `agent_id` stands for an
 identity (lib/agent_identity.py): it is not a usable key, not listed and not revocable here.
 
 Rate limit: RATE_LIMIT requests per rolling RATE_WINDOW_MS per key, exact under
-concurrency. Each request runs one transaction that locks the key's row
-(SELECT ... FOR UPDATE on MariaDB; SQLite's BEGIN IMMEDIATE serializes writers),
-counts the key's api_key_requests rows inside the window and inserts one only when
-below the limit; otherwise 429 with Retry-After. Refused requests are not counted.
-The key's rows older than the window are deleted in the same transaction, so the
-table holds at most RATE_LIMIT rows per key (plus those of idle keys, pruned
-now and then).
+concurrency. Each request runs one transaction of three statements: it locks the
+key's row by setting its last_used_at (MariaDB's row lock; SQLite's BEGIN IMMEDIATE
+serializes writers), counts the key's api_key_requests rows inside the window (one
+index range) and inserts one only when below the limit; otherwise 429 with
+Retry-After. Refused requests are not counted. The key's rows older than the window
+are deleted in the same transaction when there are any, so the table holds at most
+RATE_LIMIT rows per key (plus those of idle keys, pruned now and then).
 """
 import hashlib
 import random
@@ -149,29 +149,34 @@ def count_request(db, key_id, now_ms=None):
         # different keys deadlock (MariaDB 1213). The key row lock below still serializes
         # the requests of one key, and each statement then sees every committed request.
         db.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+    now = utc_now()
     with db.transaction():
-        # Serialize the requests of this key: the count and insert below see every
-        # committed request of the key (the lock is this transaction's first read).
-        if db.one("SELECT id FROM api_keys WHERE id = ? FOR UPDATE", (key_id,)) is None:
+        # Serialize the requests of this key: the update locks the key's row first, so
+        # the count and insert below see every committed request of the key.
+        # (MariaDB counts a row set to the value it has as not affected: the key's
+        # existence is read by the count.)
+        db.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (now, key_id))
+        counts = db.one("SELECT COUNT(r.id) AS rows_kept, SUM(CASE WHEN r.requested_ms > ? THEN 1 ELSE 0 END) "
+                        "AS recent FROM api_keys k LEFT JOIN api_key_requests r ON r.api_key_id = k.id "
+                        "WHERE k.id = ? GROUP BY k.id", (window_start, key_id))
+        if counts is None:
             raise HttpError(401, "invalid API key")
-        db.execute("DELETE FROM api_key_requests WHERE api_key_id = ? AND requested_ms <= ?",
-                   (key_id, window_start))
-        rows = db.query("SELECT requested_ms FROM api_key_requests WHERE api_key_id = ? "
-                        "AND requested_ms > ? ORDER BY requested_ms", (key_id, window_start))
-        if len(rows) >= RATE_LIMIT:
-            oldest = rows[len(rows) - RATE_LIMIT]["requested_ms"]
+        recent = int(counts["recent"] or 0)
+        if recent >= RATE_LIMIT:
+            oldest = db.value("SELECT requested_ms FROM api_key_requests WHERE api_key_id = ? AND requested_ms > ? "
+                              "ORDER BY requested_ms DESC LIMIT 1 OFFSET ?", (key_id, window_start, RATE_LIMIT - 1))
             retry = max(1, (oldest + RATE_WINDOW_MS - now_ms + 999) // 1000)
             raise HttpError(429, f"rate limit: {RATE_LIMIT} requests per minute per API key; "
                                  f"retry in {retry} seconds",
                             [("Retry-After", str(retry)), ("X-RateLimit-Limit", str(RATE_LIMIT)),
                              ("X-RateLimit-Remaining", "0")])
+        if int(counts["rows_kept"]) > recent:
+            db.execute("DELETE FROM api_key_requests WHERE api_key_id = ? AND requested_ms <= ?",
+                       (key_id, window_start))
         db.insert("api_key_requests", {"api_key_id": key_id, "requested_ms": now_ms})
-        now = utc_now()
-        db.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ? "
-                   "AND (last_used_at IS NULL OR last_used_at < ?)", (now, key_id, now))
     if random.random() < 0.01:
         prune(db, now_ms)
-    return RATE_LIMIT - len(rows) - 1
+    return RATE_LIMIT - recent - 1
 
 
 def prune(db, now_ms=None):

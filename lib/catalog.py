@@ -13,7 +13,7 @@ import re
 import uuid as uuidlib
 from decimal import Decimal
 
-from lib import audit, config
+from lib import audit, catalog_cache, config
 from lib.db import IntegrityError, utc_now
 from lib.http import HttpError
 from lib.tokens import optional_address, parse_usd
@@ -42,6 +42,7 @@ def seed_categories(db):
     for name in DEFAULT_CATEGORIES:
         if db.value("SELECT id FROM item_categories WHERE name = ?", (name,)) is None:
             db.insert("item_categories", {"name": name, "parent_id": None})
+            catalog_cache.changed(db)
 
 
 # -- input helpers ---------------------------------------------------------------
@@ -172,6 +173,7 @@ def add_category(db, user, name, parent_id=None, ip=None):
         except IntegrityError:
             raise HttpError(409, f"a category named {name} exists", fields={"name": "taken"})
         cid = db.value("SELECT id FROM item_categories WHERE name = ?", (name,))
+        catalog_cache.changed(db)
         audit.log(db, "category_added", user["uuid"], str(cid), f"{name} parent={parent}", ip=ip)
     return db.one("SELECT id, name, parent_id FROM item_categories WHERE id = ?", (cid,))
 
@@ -183,6 +185,7 @@ def rename_category(db, user, category_id, name, ip=None):
         row = _category(db, category_id)
         _name_free(db, name, except_id=row["id"])
         db.execute("UPDATE item_categories SET name = ? WHERE id = ?", (name, row["id"]))
+        catalog_cache.changed(db)
         audit.log(db, "category_renamed", user["uuid"], str(row["id"]), f"{row['name']} -> {name}", ip=ip)
     return db.one("SELECT id, name, parent_id FROM item_categories WHERE id = ?", (row["id"],))
 
@@ -203,6 +206,7 @@ def move_category(db, user, category_id, parent_id, ip=None):
             seen.add(cursor)
             cursor = db.value("SELECT parent_id FROM item_categories WHERE id = ?", (cursor,))
         db.execute("UPDATE item_categories SET parent_id = ? WHERE id = ?", (parent, row["id"]))
+        catalog_cache.changed(db)
         audit.log(db, "category_moved", user["uuid"], str(row["id"]),
                   f"{row['name']} parent {row['parent_id']} -> {parent}", ip=ip)
     return db.one("SELECT id, name, parent_id FROM item_categories WHERE id = ?", (row["id"],))
@@ -218,6 +222,7 @@ def remove_category(db, user, category_id, ip=None):
         if db.value("SELECT COUNT(*) FROM item_categories WHERE parent_id = ?", (row["id"],)):
             raise HttpError(409, f"the category {row['name']} has subcategories; move or remove them first")
         db.execute("DELETE FROM item_categories WHERE id = ?", (row["id"],))
+        catalog_cache.changed(db)
         audit.log(db, "category_removed", user["uuid"], str(row["id"]), row["name"], ip=ip)
     return row
 
@@ -280,6 +285,7 @@ def create_store(db, user, storename, description=None, agreed=False):
                                   "role": "owner", "created_at": now})
         if user.get("role") == "customer":
             users.set_role(db, user["uuid"], "vendor")
+        catalog_cache.changed(db)
         audit.log(db, "store_created", user["uuid"], row["uuid"], name)
     return _store_json(row)
 
@@ -401,6 +407,7 @@ def update_store(db, user, store_uuid, description=UNCHANGED, payout_address=UNC
         changes["updated_at"] = utc_now()
         sets = ", ".join(f"{k} = ?" for k in changes)
         db.execute(f"UPDATE stores SET {sets} WHERE uuid = ?", list(changes.values()) + [row["uuid"]])
+        catalog_cache.changed(db)
         if "payout_address" in changes:
             audit.log(db, "store_payout_set", user["uuid"], row["uuid"], changes["payout_address"])
     return get_store(db, row["uuid"], user)
@@ -415,6 +422,7 @@ def set_store_tier(db, staff_user, store_uuid, tier):
         if db.execute("UPDATE stores SET tier = ?, updated_at = ? WHERE uuid = ?",
                       (tier, utc_now(), store_uuid if is_uuid(store_uuid) else "")) != 1:
             raise HttpError(404, "no such store")
+        catalog_cache.changed(db)
         audit.log(db, "store_tier", staff_user["uuid"], store_uuid, tier)
 
 
@@ -426,6 +434,7 @@ def set_store_suspended(db, staff_user, store_uuid, suspended):
         if db.execute("UPDATE stores SET suspended = ?, updated_at = ? WHERE uuid = ?",
                       (flag, utc_now(), store_uuid if is_uuid(store_uuid) else "")) != 1:
             raise HttpError(404, "no such store")
+        catalog_cache.changed(db)
         audit.log(db, "store_suspended" if flag else "store_reinstated", staff_user["uuid"], store_uuid)
 
 
@@ -585,6 +594,7 @@ def create_item(db, user, store_uuid, name, description=None, category_id=None):
         from lib import agreement
         agreement.require_accepted(db, store_uuid)
         db.insert("items", row)
+        catalog_cache.changed(db)
     return get_item(db, row["uuid"], user)
 
 
@@ -622,6 +632,7 @@ def update_item(db, user, item_uuid, name=UNCHANGED, description=UNCHANGED, cate
         changes["updated_at"] = utc_now()
         db.execute(f"UPDATE items SET {', '.join(k + ' = ?' for k in changes)} WHERE uuid = ?",
                    list(changes.values()) + [item_uuid])
+        catalog_cache.changed(db)
     return get_item(db, item_uuid, user)
 
 
@@ -693,6 +704,7 @@ def create_package(db, user, item_uuid, name, description=None, price_usd=None):
         require_member(db, user, _item_store_uuid(db, item_uuid))
         db.insert("packages", row)
         db.insert("package_prices", {"package_uuid": row["uuid"], "price_usd": price, "created_at": now})
+        catalog_cache.changed(db)
     return _package_json(row)
 
 
@@ -714,6 +726,7 @@ def update_package(db, user, package_uuid, name=UNCHANGED, description=UNCHANGED
         now = changes["updated_at"] = utc_now()
         db.execute(f"UPDATE packages SET {', '.join(k + ' = ?' for k in changes)} WHERE uuid = ?",
                    list(changes.values()) + [package_uuid])
+        catalog_cache.changed(db)
         if "price_usd" in changes and changes["price_usd"] != row["price_usd"]:
             db.insert("package_prices", {"package_uuid": package_uuid, "price_usd": changes["price_usd"],
                                          "created_at": now})

@@ -6,6 +6,7 @@ Fractions are Decimal (money rules use them), durations are seconds.
 import re
 from decimal import Decimal, InvalidOperation
 
+from lib import catalog_cache
 from lib.db import utc_now
 
 DURATION = "duration"    # N followed by m, h or d
@@ -168,4 +169,5 @@ def set_values(db, values):
     with db.transaction():
         for name, value in clean.items():
             db.upsert("config", {"name": name}, {"value": value, "updated_at": utc_now()})
+        catalog_cache.changed(db)   # the vendor bond and price_max_age show on catalog pages
     return clean

@@ -59,6 +59,9 @@ def parse_dsn(dsn):
     raise DbError(f"unknown database driver {kind!r}")
 
 
+SQLITE_MMAP_BYTES = 2 ** 31
+
+
 class Db:
     def __init__(self, dsn, user=None, password=None, connect_timeout=10):
         self.driver, self.params = parse_dsn(dsn)
@@ -84,6 +87,9 @@ class Db:
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # Pages read through a memory map of the file rather than one read() each:
+            # at a million orders a page of them touches thousands of scattered pages.
+            conn.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
             return conn
         import pymysql
         p = self.params
@@ -140,14 +146,21 @@ class Db:
         """All rows as a list of dicts."""
         cur = self._run(sql, params)
         rows = cur.fetchall()
-        return [dict(r) for r in rows]
+        if not self.is_sqlite:
+            return list(rows)             # DictCursor: already a new dict per row
+        if cur.description is None:
+            return []
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in rows]   # 3x faster than dict(sqlite3.Row)
 
     def one(self, sql, params=()):
         """The first row as a dict, or None."""
         cur = self._run(sql, params)
         row = cur.fetchone()
         cur.fetchall()
-        return dict(row) if row is not None else None
+        if row is None:
+            return None
+        return dict(zip([d[0] for d in cur.description], row)) if self.is_sqlite else row
 
     def value(self, sql, params=(), default=None):
         row = self.one(sql, params)

@@ -16,7 +16,7 @@ import uuid as uuidlib
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from lib import catalog, env
+from lib import catalog, catalog_cache, env
 from lib.db import utc_now
 from lib.http import HttpError
 
@@ -176,6 +176,7 @@ def add_image(db, user, item_uuid, data, field="image"):
                 "width": size[0], "height": size[1], "thumb_width": thumb_size[0],
                 "thumb_height": thumb_size[1], "bytes": len(full), "created_by": user["uuid"],
                 "created_at": utc_now()})
+            catalog_cache.changed(db)    # the cards and the item page show the images
     except BaseException:
         _remove_files(image_uuid, fmt)
         raise
@@ -224,6 +225,7 @@ def remove_image(db, user, image_uuid):
         _member_item(db, user, row["item_uuid"])
         if db.execute("DELETE FROM item_images WHERE uuid = ?", (row["uuid"],)) != 1:
             raise HttpError(404, "no such image")
+        catalog_cache.changed(db)
     _remove_files(row["uuid"], row["format"])
     return image_json(row)
 
@@ -243,6 +245,7 @@ def reorder(db, user, item_uuid, order):
             raise _bad("must list every image of the item exactly once", "order")
         for position, image_uuid in enumerate(order, start=1):
             db.execute("UPDATE item_images SET position = ? WHERE uuid = ?", (position, image_uuid))
+        catalog_cache.changed(db)
     return list_images(db, item_uuid)
 
 

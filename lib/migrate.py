@@ -74,8 +74,9 @@ def add_column(db, table, name, definition):
 
 
 def seed_defaults(db):
-    """Rows every installation starts with (item categories)."""
-    from lib import catalog
+    """Rows every installation starts with (item categories, the catalog version)."""
+    from lib import catalog, catalog_cache
+    catalog_cache.ensure_version_row(db)
     catalog.seed_categories(db)
 
 

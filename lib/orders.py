@@ -13,6 +13,8 @@ to anyone else it does not exist (404), in lists, details and actions alike.
 Amounts are stored as integer base-unit strings; the dicts returned here give
 token-unit decimal strings (pricing.format_amount).
 """
+import functools
+import operator
 import uuid as uuidlib
 
 from lib import audit, catalog, chains, intents, pricing, status_machine as sm, tokens
@@ -23,49 +25,55 @@ from lib.http import HttpError
 ORDER_COLUMNS = (
     "t.id, t.uuid, t.type, t.description, t.package_uuid, t.store_uuid, st.storename, "
     "t.buyer_uuid, u.username AS buyer_username, t.dispute_uuid, t.price_usd, "
-    "v.current_status, v.current_amount, v.updated_at AS status_time, "
+    "COALESCE(s.status, 'PENDING') AS current_status, COALESCE(s.amount, '0') AS current_amount, "
+    "COALESCE(s.time, t.created_at) AS status_time, "
     "e.required_amount, e.received_amount, e.escrow_address, e.chain_id, e.currency, "
     "e.token_contract, e.decimals, e.usd_rate, e.refund_address, "
     "t.buyer_confirmed_at, t.created_at, t.updated_at, "
-    "(SELECT ss.status FROM shipping_statuses ss WHERE ss.id = (SELECT MAX(ss2.id) "
-    "FROM shipping_statuses ss2 WHERE ss2.transaction_uuid = t.uuid)) AS current_shipping_status")
+    "(SELECT ss.status FROM shipping_statuses ss WHERE ss.transaction_uuid = t.uuid "
+    "ORDER BY ss.id DESC LIMIT 1) AS current_shipping_status")
+# The current status as v_current_transaction_statuses defines it, joined directly
+# (through the view every row would look its transaction up a second time).
 ORDER_FROM = (
     "transactions t "
-    "JOIN v_current_transaction_statuses v ON v.transaction_uuid = t.uuid "
     "JOIN evm_transactions e ON e.transaction_uuid = t.uuid "
     "JOIN stores st ON st.uuid = t.store_uuid "
-    "JOIN users u ON u.uuid = t.buyer_uuid")
+    "JOIN users u ON u.uuid = t.buyer_uuid "
+    "LEFT JOIN transaction_statuses s ON s.id = (SELECT s2.id FROM transaction_statuses s2 "
+    "WHERE s2.transaction_uuid = t.uuid ORDER BY s2.id DESC LIMIT 1)")
 
 SCOPES = ("mine", "buyer", "vendor", "all")
 
 
+@functools.lru_cache(maxsize=8192)
 def _units(value, decimals):
-    """A stored base-unit amount as a token-unit string (left alone if not an integer)."""
+    """A stored base-unit amount as a token-unit string (left alone if not an integer).
+    Remembered: the orders of a page mostly share their few amounts, each formatted once."""
     try:
         return pricing.format_amount(int(str(value)), decimals)
     except (TypeError, ValueError):
         return value
 
 
+# Order fields copied from the row as they are, in the order of the JSON object.
+_HEAD = ("uuid", "type", "description", "package_uuid", "store_uuid", "storename", "buyer_uuid",
+         "buyer_username", "dispute_uuid", "current_status")
+_TAIL = ("escrow_address", "chain_id", "currency", "token_contract", "price_usd", "current_shipping_status",
+         "buyer_confirmed_at", "created_at")
+_head = operator.itemgetter(*_HEAD)
+_tail = operator.itemgetter(*_TAIL)
+
+
 def order_json(row):
     """The SPEC's order fields (plus price_usd, received_amount, token_contract)."""
-    updated = max(row["updated_at"] or "", row["status_time"] or "")
-    return {
-        "uuid": row["uuid"], "type": row["type"], "description": row["description"],
-        "package_uuid": row["package_uuid"], "store_uuid": row["store_uuid"],
-        "storename": row["storename"], "buyer_uuid": row["buyer_uuid"],
-        "buyer_username": row["buyer_username"], "dispute_uuid": row["dispute_uuid"],
-        "current_status": row["current_status"],
-        "current_amount": _units(row["current_amount"], row["decimals"]),
-        "required_amount": _units(row["required_amount"], row["decimals"]),
-        "received_amount": _units(row["received_amount"], row["decimals"]),
-        "escrow_address": row["escrow_address"], "chain_id": row["chain_id"],
-        "currency": row["currency"], "token_contract": row["token_contract"],
-        "price_usd": row["price_usd"],
-        "current_shipping_status": row["current_shipping_status"],
-        "buyer_confirmed_at": row["buyer_confirmed_at"],
-        "created_at": row["created_at"], "updated_at": updated,
-    }
+    out = dict(zip(_HEAD, _head(row)))
+    decimals = row["decimals"]
+    out["current_amount"] = _units(row["current_amount"], decimals)
+    out["required_amount"] = _units(row["required_amount"], decimals)
+    out["received_amount"] = _units(row["received_amount"], decimals)
+    out.update(zip(_TAIL, _tail(row)))
+    out["updated_at"] = max(row["updated_at"] or "", row["status_time"] or "")
+    return out
 
 
 # -- checkout --------------------------------------------------------------------

@@ -78,6 +78,16 @@ def amount_for(price_usd, usd_rate_text, decimals):
     return math.ceil(price * (10 ** int(decimals)) / rate)
 
 
+def rates_valid_until(db):
+    """The Unix time at which the next fresh `prices` row turns stale (None: none will):
+    until then whatever was computed from the rates (quotes, the vendor bond) holds."""
+    max_age = config.duration(db, "price_max_age")
+    now = _now().timestamp()
+    ends = [_parse_time(r["fetched_at"]).timestamp() + max_age for r in db.query("SELECT fetched_at FROM prices")]
+    ends = [t for t in ends if t >= now]
+    return min(ends) if ends else None
+
+
 def quotable_rate(db, token):
     """usd_rate() for a token whose decimals are known; 409 otherwise."""
     if token.get("decimals") is None:

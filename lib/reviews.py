@@ -14,7 +14,7 @@ Public lists never name the reviewer: a review says only that a buyer of the sto
 import uuid as uuidlib
 from decimal import ROUND_HALF_UP, Decimal
 
-from lib import audit, catalog, status_machine as sm
+from lib import audit, catalog, catalog_cache, status_machine as sm
 from lib.db import IntegrityError, utc_now
 from lib.http import HttpError
 
@@ -109,6 +109,7 @@ def add_review(db, user, transaction_uuid, score, body=None):
             db.insert("reviews", row)
         except IntegrityError:
             raise HttpError(409, "this order is already reviewed")
+        catalog_cache.changed(db)        # ratings and review lists are on the catalog pages
     return review_json(_row(db, row["uuid"]), staff=True)
 
 
@@ -126,6 +127,7 @@ def reply(db, user, review_uuid, body):
                              "WHERE uuid = ? AND reply IS NULL", (body, user["uuid"], utc_now(), row["uuid"]))
         if changed != 1:
             raise HttpError(409, "the store has already answered this review")
+        catalog_cache.changed(db)
     return review_json(_row(db, row["uuid"]), staff=True)
 
 
@@ -143,6 +145,7 @@ def hide(db, staff_user, review_uuid, reason, ip=None):
         if changed != 1:
             raise HttpError(409, "this review is already hidden")
         audit.log(db, "review_hidden", staff_user["uuid"], row["uuid"], reason, ip=ip)
+        catalog_cache.changed(db)
     return review_json(_row(db, row["uuid"]), staff=True)
 
 

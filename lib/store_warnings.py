@@ -4,7 +4,7 @@ Active warnings show on the store's page and in its JSON (/api/stores.php?uuid=)
 retire a warning when it no longer applies: the row stays (retired_at, retired_by), so
 what was shown and when is kept. Adding and retiring are audited.
 """
-from lib import audit, catalog
+from lib import audit, catalog, catalog_cache
 from lib.db import utc_now
 from lib.http import HttpError, parse_id
 
@@ -39,6 +39,7 @@ def add(db, user, store, reason, ip=None):
                                                   "created_by": user["uuid"], "created_at": utc_now(),
                                                   "retired_at": None, "retired_by": None})
         audit.log(db, "store_warning_added", user["uuid"], row["uuid"], reason[:200], ip)
+        catalog_cache.changed(db)        # the store page shows its warnings
     return get(db, warning_id)
 
 
@@ -52,6 +53,7 @@ def retire(db, user, warning_id, ip=None):
                       (utc_now(), user["uuid"], warning_id)) != 1:
             raise HttpError(409, "this warning is retired already")
         audit.log(db, "store_warning_retired", user["uuid"], row["store_uuid"], f"warning {warning_id}", ip)
+        catalog_cache.changed(db)
     return get(db, warning_id)
 
 

@@ -9,7 +9,7 @@ tokens can be used for orders and deposits.
 import re
 from decimal import Decimal, InvalidOperation
 
-from lib import chains, env
+from lib import catalog_cache, chains, env
 from lib.db import IntegrityError, utc_now
 from lib.http import HttpError, parse_id
 
@@ -194,6 +194,7 @@ def set_store_tokens(db, store_uuid, chosen):
         for t in chosen or []:
             db.insert("store_tokens", {"store_uuid": store_uuid, "chain_id": int(t["chain_id"]),
                                        "symbol": t["symbol"].upper(), "created_at": utc_now()})
+        catalog_cache.changed(db)
 
 
 def get_token(db, token_id):
@@ -281,6 +282,7 @@ def add_token(db, chain_id, symbol, contract_address="", decimals=None, manual_u
             row["id"] = db.insert("accepted_tokens", row)
         except IntegrityError:
             raise HttpError(409, f"a token {symbol} or with that contract already exists on chain {chain_id}")
+        catalog_cache.changed(db)
     return get_token(db, row["id"])
 
 
@@ -292,6 +294,7 @@ def remove_token(db, token_id):
         if token is None:
             raise HttpError(404, f"no accepted token with id {token_id}")
         db.execute("DELETE FROM accepted_tokens WHERE id = ?", (token["id"],))
+        catalog_cache.changed(db)
     return token
 
 
@@ -303,4 +306,6 @@ def set_status(db, token_id, status, reason=None, decimals=None):
     if decimals is not None:
         sets.append("decimals = ?")
         params.append(int(decimals))
-    db.execute(f"UPDATE accepted_tokens SET {', '.join(sets)} WHERE id = ?", params + [token_id])
+    with db.transaction():
+        db.execute(f"UPDATE accepted_tokens SET {', '.join(sets)} WHERE id = ?", params + [token_id])
+        catalog_cache.changed(db)

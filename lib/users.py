@@ -36,7 +36,7 @@ from contextlib import contextmanager
 if __name__ == "__main__":  # python -m lib.users from the project root
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lib import audit
+from lib import audit, catalog_cache
 from lib.db import IntegrityError, utc_now
 from lib.http import HttpError
 
@@ -258,6 +258,7 @@ def set_banned(db, uuid, banned, actor_uuid=None, ip=None):
         if int(user["banned"]) != banned:
             db.execute("UPDATE users SET banned = ?, updated_at = ? WHERE uuid = ?", (banned, utc_now(), uuid))
             audit.log(db, "banned" if banned else "unbanned", actor_uuid, uuid, user["username"], ip)
+            catalog_cache.changed(db)
         if banned:
             db.execute("DELETE FROM sessions WHERE user_uuid = ?", (uuid,))
     return by_uuid(db, uuid)

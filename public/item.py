@@ -1,11 +1,15 @@
 """GET /item.php?uuid= : an item with its images, rating and reviews, its packages and a
 live price per accepted token."""
-from lib import catalog, images, replica, reviews, tokens, web
+from lib import catalog, catalog_cache, images, pricing, replica, reviews, tokens, web
 from lib.http import HttpError
 
 
 def get(request):
     db = replica.read_db(request)
+    return catalog_cache.serve(request, db, lambda: _get(request, db), pricing.rates_valid_until)
+
+
+def _get(request, db):
     user = web.user(request)
     item_uuid = request.arg("uuid")
     if not item_uuid:

@@ -1,6 +1,6 @@
 """GET /marketplace.php : items with search `q`, `category`, `sort` (newest, price_asc,
 price_desc, rating) and pagination; each card shows the first image, the price and the rating."""
-from lib import catalog, item_cards, replica, web
+from lib import catalog, catalog_cache, item_cards, pricing, replica, web
 from lib.http import HttpError
 
 SORT_LABELS = [("newest", "Newest"), ("price_asc", "Price: low to high"), ("price_desc", "Price: high to low"),
@@ -9,6 +9,10 @@ SORT_LABELS = [("newest", "Newest"), ("price_asc", "Price: low to high"), ("pric
 
 def get(request):
     db = replica.read_db(request)
+    return catalog_cache.serve(request, db, lambda: _get(request, db), pricing.rates_valid_until)
+
+
+def _get(request, db):
     q = request.arg("q")
     raw_category = request.arg("category") or request.arg("category_id")
     try:

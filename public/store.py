@@ -1,10 +1,14 @@
 """GET /store.php?uuid= : a store, its active staff warnings, its rating and reviews, and its items."""
-from lib import catalog, item_cards, replica, reviews, store_warnings, web
+from lib import catalog, catalog_cache, item_cards, pricing, replica, reviews, store_warnings, web
 from lib.http import HttpError
 
 
 def get(request):
     db = replica.read_db(request)
+    return catalog_cache.serve(request, db, lambda: _get(request, db), pricing.rates_valid_until)
+
+
+def _get(request, db):
     user = web.user(request)
     store_uuid = request.arg("uuid")
     if not store_uuid:

@@ -195,3 +195,32 @@ def test_a_database_before_reviews_and_images_upgrades_and_keeps_its_orders(bare
     review = reviews.add_review(db, w.buyer, order, 5, "kept")
     assert review["score"] == 5 and reviews.rating(db, store_uuid=w.store["uuid"]) == {"average": "5.00", "count": 1}
     assert db.value("SELECT COUNT(*) FROM item_images") == 0
+def test_a_database_before_the_catalog_version_upgrades(bare_db, monkeypatch):
+    """Migration 011: a database at 010 gets the catalog version row and the indexes the
+    cache's one read uses; its catalog rows stay and the next write bumps the version."""
+    from lib import catalog, catalog_cache
+    from tests.factories import make_user
+    db = bare_db
+    every = migrate.migration_files()
+    monkeypatch.setattr(migrate, "migration_files", lambda: [(v, p) for v, p in every if int(v) < 11])
+    migrate.init(db)
+    assert "catalog_version" not in db.tables()
+    db.insert("stores", {"uuid": "5a000000-0000-4000-8000-000000000001", "storename": "oldshop",
+                         "storename_lower": "oldshop", "description": "kept", "tier": "free", "suspended": 0,
+                         "vendorship_agreed_at": utc_now(), "created_at": utc_now(), "updated_at": utc_now()})
+    monkeypatch.setattr(migrate, "migration_files", lambda: every)
+    applied = migrate.init(db)
+    assert [int(v) for v in applied] == [11]
+    assert db.value("SELECT description FROM stores WHERE storename = 'oldshop'") == "kept"
+    before = catalog_cache.version(db)
+    assert before is not None and before[0] > 0
+    catalog.create_store(db, make_user(db, "newvendor"), "newshop", None, True)
+    assert catalog_cache.version(db)[0] == before[0] + 1
+    names = {"idx_prices_fetched", "idx_accepted_tokens_updated", "idx_deposits_updated"}
+    if db.is_sqlite:
+        found = {r["name"] for r in db.query("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    else:
+        found = {r["name"] for r in db.query("SELECT index_name AS name FROM information_schema.statistics "
+                                             "WHERE table_schema = DATABASE()")}
+    assert names <= found
+    assert migrate.init(db) == []                                    # idempotent

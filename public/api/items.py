@@ -9,13 +9,17 @@ GET  ?store_uuid= &q= (search name and description) &category_id= &limit= &offse
 POST name (1-64), store_uuid, description, category_id (store members only)
      -> {"ok": true, "uuid", "item"}.
 """
-from lib import auth, catalog, images, item_cards, replica
+from lib import auth, catalog, catalog_cache, images, item_cards, pricing, replica
 from lib.db import get_db
 from lib.http import json_response
 
 
 def get(request):
     db = replica.read_db(request)
+    return catalog_cache.serve(request, db, lambda: _get(request, db), pricing.rates_valid_until)
+
+
+def _get(request, db):
     uuid = request.arg("uuid")
     if uuid is not None:
         item = item_cards.add_card_facts(db, [catalog.get_item(db, uuid, auth.optional_user(request))])[0]
