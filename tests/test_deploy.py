@@ -573,7 +573,7 @@ def test_install_prod_renders_every_config_file(installed):
     line = cron_lines[0]
     assert line.split()[5] == installed["cron"]
     assert f" ENV_FILE={installed['env_file']} " in line
-    assert f"CRON_LOCK_FILE={env['LOCK_FILE']} " in line and f">> {env['LOG_DIR']}/cron.log 2>&1" in line
+    assert "CRON_LOCK_FILE" not in line and f">> {env['LOG_DIR']}/cron.log 2>&1" in line
     assert "server_name shop.example.test;" in text["site"]
     st = os.stat(env["DATA_DIR"])
     assert pwd.getpwuid(st.st_uid).pw_name == installed["web"] and st.st_mode & 0o7777 == 0o2770
