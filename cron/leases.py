@@ -93,11 +93,11 @@ class Leases:
     def release(self, duty, chain_id=GLOBAL):
         """Give the lease up now (it expires at once; the row stays to show its last holder)."""
         key = (duty, int(chain_id))
-        with self._lock:
+        with self._lock:                # not while the renewal thread is renewing it
             token = self.held.pop(key, None)
-        if token is not None:
-            self.db.execute("UPDATE cron_leases SET expires_at = 0 WHERE duty = ? AND chain_id = ? AND token = ?",
-                            (key[0], key[1], token))
+            if token is not None:
+                self.db.execute("UPDATE cron_leases SET expires_at = 0 WHERE duty = ? AND chain_id = ? "
+                                "AND token = ?", (key[0], key[1], token))
 
     def release_all(self):
         for duty, chain_id in list(self.held):
@@ -107,15 +107,14 @@ class Leases:
         """Push every held lease's expiry forward; returns the keys found lost."""
         now = _now_sql(self.db)
         lost = []
-        with self._lock:
-            held = list(self.held.items())
-        for (duty, chain_id), token in held:
-            n = self.db.execute(
-                "UPDATE cron_leases SET expires_at = {now} + ?, renewals = renewals + 1 "
-                "WHERE duty = ? AND chain_id = ? AND token = ? AND expires_at > {now}".format(now=now),
-                (self.seconds, duty, chain_id, token))
-            if n != 1:
-                lost.append((duty, chain_id))
+        with self._lock:                # a lease released meanwhile is not "lost"
+            for (duty, chain_id), token in list(self.held.items()):
+                n = self.db.execute(
+                    "UPDATE cron_leases SET expires_at = {now} + ?, renewals = renewals + 1 "
+                    "WHERE duty = ? AND chain_id = ? AND token = ? AND expires_at > {now}".format(now=now),
+                    (self.seconds, duty, chain_id, token))
+                if n != 1:
+                    lost.append((duty, chain_id))
         return lost
 
     # -- the renewal thread ---------------------------------------------------------
