@@ -329,3 +329,39 @@ def test_per_chain_workers_run_side_by_side(anvil, maria, tmp_path):
         assert sepolia.balance(env["COMMISSION_WALLET_SEPOLIA"]) == split(2 * ETH + 2)[2] - fees(payout_rows(db, sep_uuid))
     finally:
         sepolia.stop()
+
+
+# -- races the file lock used to hide ----------------------------------------------------
+
+def test_expiry_decides_on_the_balance_inside_its_transaction(anvil, db, tmp_path, monkeypatch):
+    """Another host's poll counts a payment after this host read the PENDING rows and
+    before it expires the order: the order is not failed on the stale zero."""
+    from cron import tasks
+    from tests.cron_support import backdate
+    env = cron_env(anvil.url, tmp_path)
+    p = Parties(db)
+    late, idle = (make_order(db, p.buyer, p.store, ETH, refund=p.refund) for _ in range(2))
+    r = run_cron(env, db)
+    assert r["ok"], r["errors"]
+    for uuid in (late, idle):
+        backdate(db, uuid, 30 * 86400)
+    other = other_connection(db)
+    real = tasks.open_intent_orders
+
+    def another_host_polls_in_between(d):
+        # What a concurrent poll commits: the payment it counted and its status row.
+        with other.transaction():
+            other.execute("UPDATE evm_transactions SET received_amount = ? WHERE transaction_uuid = ?",
+                          (str(ETH // 2), late))
+            sm.append_status(other, late, sm.PENDING, str(ETH // 2), comment="partial payment")
+        return real(d)
+
+    monkeypatch.setattr(tasks, "open_intent_orders", another_host_polls_in_between)
+    ctx = tasks.Context(env, db, worker="w", log=None)
+    ctx.polled = {late, idle}
+    tasks.expire_pending(ctx)
+    other.close()
+    assert ctx.errors == []
+    assert status(db, late) == sm.PENDING                    # not FAILED on the balance read before
+    assert status(db, idle) == sm.FAILED
+    assert ctx.counts["expire"] == {"failed": 1}
