@@ -46,8 +46,8 @@ def run_cron(env, db, worker="test-worker"):
     return cronmain.run_once(env, db, log=lambda m: None, worker=worker)
 
 
-def cron_subprocess(env, db, extra_env=None, wait=True, timeout=120, args=()):
-    """cron/cron.py [args] as its own process against the test database.
+def cron_subprocess(env, db, extra_env=None, wait=True, timeout=120, args=(), script=CRON):
+    """cron/cron.py (or another cron script) [args] as its own process against the test database.
 
     A process told to crash (CRON_CRASH_AT) takes its leases for CRON_LEASE_SECONDS=3
     unless told otherwise; after it is SIGKILLed this waits until its leases have
@@ -60,7 +60,7 @@ def cron_subprocess(env, db, extra_env=None, wait=True, timeout=120, args=()):
     if "CRON_CRASH_AT" in (extra_env or {}):
         penv.setdefault("CRON_LEASE_SECONDS", "3")
     penv.update(extra_env or {})
-    proc = subprocess.Popen([sys.executable, CRON, *args], env=penv, cwd=ROOT, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, script, *args], env=penv, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     if not wait:
         return proc
