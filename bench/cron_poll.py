@@ -133,7 +133,7 @@ def main():
             print("setup: %d closed orders (3 status rows each) loaded in %.1f s"
                   % (args.closed, time.monotonic() - t0))
         env = {"MNEMONIC": MNEMONIC, "RPC_URL_31337": node.url, "ALLOW_DEV_CHAIN": "1",
-               "COMMISSION_WALLET_DEV": fresh_address(), "CRON_LOCK_FILE": os.path.join(tmp, "cron.lock")}
+               "COMMISSION_WALLET_DEV": fresh_address()}
         timed("A. first run (derive %d addresses, poll)" % n, env, db)
         batched, _ = timed("B. steady run, batched (100 per request)", env, db)
         single, _ = timed("C. steady run, one request per escrow", dict(env, CRON_RPC_BATCH_SIZE="1"), db)
