@@ -69,9 +69,10 @@ TASKS = [
 
 
 def served_chains(env, only=None):
-    """The chains this process runs chain duties for: `only` (--chain), else every known chain."""
-    from lib.chains import CHAINS
-    return sorted(int(c) for c in only) if only else sorted(CHAINS)
+    """The chains this process runs chain duties for: `only` (--chain), else every supported
+    chain (the local development chain with ALLOW_DEV_CHAIN only)."""
+    from lib.chains import allow_dev_from_env, supported_chain_ids
+    return sorted(int(c) for c in only) if only else sorted(supported_chain_ids(allow_dev_from_env(env)))
 
 
 def _say(message):
@@ -98,7 +99,7 @@ def run_once(env, db, log=_say, worker=None, leases=None, chains=None):
         for name, fn, lease, per_chain in TASKS:
             try:
                 if per_chain:
-                    got = [c for c in served_chains(env, chains) if leases.acquire(lease, c)]
+                    got = leases.acquire_many(lease, served_chains(env, chains))
                     skipped += ["%s/%d" % (name, c) for c in served_chains(env, chains) if c not in got]
                     if not got:
                         continue
@@ -112,8 +113,7 @@ def run_once(env, db, log=_say, worker=None, leases=None, chains=None):
                 try:
                     fn(ctx)
                 finally:
-                    for c in got:
-                        leases.release(lease, c)
+                    leases.release(lease)
             except Exception as e:
                 ctx.error(name, "%s: %s" % (type(e).__name__, e))
                 if env.get("CRON_TRACEBACKS"):

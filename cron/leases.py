@@ -10,9 +10,9 @@ has expired.
 Every change is one conditional statement whose row count decides; nothing is read
 first and written after:
 
-- acquire: UPDATE the row if it has expired (a new random token each time), else
-  INSERT it; an existing unexpired row makes the UPDATE match nothing and the INSERT
-  fail on the primary key, so of two hosts exactly one gets it.
+- acquire: UPDATE the rows of a duty's chains that have expired (a new random token
+  each time), INSERT the rows not there yet; an unexpired row makes the UPDATE pass it
+  by and the INSERT fail on the primary key, so of two hosts exactly one gets it.
 - renew and release: UPDATE ... WHERE token = ours. A host whose lease expired and was
   taken by another changes nothing and learns it lost the lease.
 
@@ -68,54 +68,85 @@ class Leases:
         self._thread = None
         self.on_lost = on_lost or _exit_lost
 
-    # -- one lease ------------------------------------------------------------------
+    # -- taking and giving back --------------------------------------------------------
     def acquire(self, duty, chain_id=GLOBAL):
         """True when this process now holds (duty, chain_id) until renewed or released."""
-        key = (duty, int(chain_id))
+        return bool(self.acquire_many(duty, [chain_id]))
+
+    def acquire_many(self, duty, chain_ids):
+        """The chains of `chain_ids` whose `duty` lease this process now holds.
+
+        One UPDATE takes every expired lease among them under a new token (its row count
+        decides); the rows carrying that token afterwards are ours. A chain without a row
+        yet is taken by an INSERT, which the primary key refuses when another host
+        inserted it first.
+        """
+        chain_ids = sorted({int(c) for c in chain_ids})
+        if not chain_ids:
+            return []
         token = secrets.token_hex(16)
         now = _now_sql(self.db)
+        marks = ", ".join("?" * len(chain_ids))
         n = self.db.execute(
             "UPDATE cron_leases SET holder = ?, token = ?, acquired_at = {now}, expires_at = {now} + ?, "
-            "renewals = 0 WHERE duty = ? AND chain_id = ? AND expires_at <= {now}".format(now=now),
-            (self.holder, token, self.seconds, key[0], key[1]))
-        if n != 1:
-            try:
-                self.db.execute(
-                    "INSERT INTO cron_leases (duty, chain_id, holder, token, acquired_at, expires_at, renewals) "
-                    "VALUES (?, ?, ?, ?, {now}, {now} + ?, 0)".format(now=now),
-                    (key[0], key[1], self.holder, token, self.seconds))
-            except IntegrityError:
-                return False            # another host holds it
+            "renewals = 0 WHERE duty = ? AND chain_id IN ({marks}) AND expires_at <= {now}".format(now=now, marks=marks),
+            (self.holder, token, self.seconds, duty, *chain_ids))
+        got = set(chain_ids) if n == len(chain_ids) else set()
+        if n != len(chain_ids):
+            rows = self.db.query("SELECT chain_id, token FROM cron_leases WHERE duty = ? AND chain_id IN (%s)" % marks,
+                                 (duty, *chain_ids))
+            got = {int(r["chain_id"]) for r in rows if r["token"] == token}
+            for chain_id in sorted(set(chain_ids) - {int(r["chain_id"]) for r in rows}):
+                try:
+                    self.db.execute(
+                        "INSERT INTO cron_leases (duty, chain_id, holder, token, acquired_at, expires_at, renewals) "
+                        "VALUES (?, ?, ?, ?, {now}, {now} + ?, 0)".format(now=now),
+                        (duty, chain_id, self.holder, token, self.seconds))
+                    got.add(chain_id)
+                except IntegrityError:
+                    pass                # another host inserted it first
         with self._lock:
-            self.held[key] = token
-        return True
+            for chain_id in got:
+                self.held[(duty, chain_id)] = token
+        return sorted(got)
 
-    def release(self, duty, chain_id=GLOBAL):
-        """Give the lease up now (it expires at once; the row stays to show its last holder)."""
-        key = (duty, int(chain_id))
+    def release(self, duty, chain_id=None):
+        """Give up the duty's lease of one chain, or of every chain held (chain_id None), now.
+        The lease expires at once; the row stays to show its last holder."""
         with self._lock:                # not while the renewal thread is renewing it
-            token = self.held.pop(key, None)
-            if token is not None:
-                self.db.execute("UPDATE cron_leases SET expires_at = 0 WHERE duty = ? AND chain_id = ? "
-                                "AND token = ?", (key[0], key[1], token))
+            keys = [k for k in self.held if k[0] == duty and (chain_id is None or k[1] == int(chain_id))]
+            tokens = {self.held.pop(k) for k in keys}
+            for token in sorted(tokens):
+                if chain_id is None:
+                    self.db.execute("UPDATE cron_leases SET expires_at = 0 WHERE duty = ? AND token = ?",
+                                    (duty, token))
+                else:
+                    self.db.execute("UPDATE cron_leases SET expires_at = 0 WHERE duty = ? AND chain_id = ? "
+                                    "AND token = ?", (duty, int(chain_id), token))
 
     def release_all(self):
-        for duty, chain_id in list(self.held):
-            self.release(duty, chain_id)
+        for duty in sorted({k[0] for k in self.held}):
+            self.release(duty)
 
     def renew(self):
-        """Push every held lease's expiry forward; returns the keys found lost."""
+        """Push every held lease's expiry forward (one UPDATE per token); returns the
+        (duty, chain_id) found lost."""
         now = _now_sql(self.db)
         lost = []
         with self._lock:                # a lease released meanwhile is not "lost"
-            for (duty, chain_id), token in list(self.held.items()):
+            by_token = {}
+            for key, token in self.held.items():
+                by_token.setdefault(token, []).append(key)
+            for token, keys in sorted(by_token.items()):
                 n = self.db.execute(
                     "UPDATE cron_leases SET expires_at = {now} + ?, renewals = renewals + 1 "
-                    "WHERE duty = ? AND chain_id = ? AND token = ? AND expires_at > {now}".format(now=now),
-                    (self.seconds, duty, chain_id, token))
-                if n != 1:
-                    lost.append((duty, chain_id))
-        return lost
+                    "WHERE token = ? AND expires_at > {now}".format(now=now), (self.seconds, token))
+                if n != len(keys):
+                    alive = {(r["duty"], int(r["chain_id"])) for r in self.db.query(
+                        "SELECT duty, chain_id FROM cron_leases WHERE token = ? AND expires_at > {now}".format(now=now),
+                        (token,))}
+                    lost += [k for k in keys if k not in alive]
+        return sorted(lost)
 
     # -- the renewal thread ---------------------------------------------------------
     def start(self):

@@ -111,6 +111,25 @@ def test_many_hosts_racing_for_one_lease_get_it_exactly_once(db):
         db.execute("UPDATE cron_leases SET expires_at = 0")      # free for the next round
 
 
+def test_a_duty_takes_the_free_chains_in_one_go_and_leaves_the_held_ones(db):
+    a = leases.Leases(db, "host-a:1", 3)
+    b = leases.Leases(other_connection(db), "host-b:1", 60)
+    assert b.acquire("payouts", 137)
+    assert a.acquire_many("payouts", [1, 137, 8453]) == [1, 8453]          # 137 is b's; 1, 8453 new rows
+    assert a.acquire_many("payouts", [1]) == []                            # its own unexpired lease too
+    assert b.acquire_many("payouts", [1, 8453, 31337]) == [31337]
+    time.sleep(3.2)                                                        # a's two expire unrenewed
+    assert b.acquire_many("payouts", [8453]) == [8453]
+    assert a.renew() == [("payouts", 1), ("payouts", 8453)]
+    a.release("payouts")                                                   # changes nothing of b's
+    assert {(h["chain_id"], h["holder"]) for h in leases.holders(db)} == {
+        (137, "host-b:1"), (8453, "host-b:1"), (31337, "host-b:1")}
+    b.release("payouts", 137)
+    assert sorted(h["chain_id"] for h in leases.holders(db)) == [8453, 31337]
+    b.release_all()
+    assert leases.holders(db) == []
+
+
 @pytest.mark.parametrize("text, ok", [("", 120), ("5", 5), ("2", None), ("abc", None), ("1.5", None)])
 def test_lease_seconds_setting(text, ok):
     if ok is None:
