@@ -20,8 +20,10 @@ native coin its gas was paid in), read at the chain's confirmed block:
 - totals, chain and database side by side: received = paid out + fees + remaining,
   per escrow and per chain.
 
-An escrow with a payout still in flight (signed or broadcast, not yet at depth) is
-left for the next audit. An open order's escrow holding more than the order counted is
+While it audits a chain the auditor holds that chain's `payouts` lease (cron/leases.py;
+it waits up to AUDIT_LEASE_WAIT_SECONDS [120] for a running payouts duty), so nothing is paid on the
+chain between its reads. An escrow with a payout still in flight (signed or broadcast,
+not yet at depth) is left for the next audit. An open order's escrow holding more than the order counted is
 not a discrepancy (the poll counts it, and the payout pays the whole balance); less is.
 
 Each discrepancy is printed and raised once as a staff flag of kind 'audit' (shown on
@@ -38,13 +40,16 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
 sys.path.insert(0, ROOT)
 
 import argparse  # noqa: E402
+import socket  # noqa: E402
+import time  # noqa: E402
 
-from cron import follow  # noqa: E402
-from cron.tasks import FUNDS_FLAG_KINDS, Context, fmt_units  # noqa: E402
+from cron import follow, leases  # noqa: E402
+from cron.tasks import FUNDS_FLAG_KINDS, Context, fmt_units, lock_order  # noqa: E402
 from lib import intents  # noqa: E402
 from lib.chains import get_chain  # noqa: E402
 
 FLAG_KIND = "audit"
+LEASE_WAIT_SECONDS = 120
 IN_FLIGHT = ("signed", "broadcast")
 
 ESCROWS_SQL = ("SELECT e.transaction_uuid, e.chain_id, e.currency, e.token_contract, e.decimals, e.escrow_address, "
@@ -253,6 +258,7 @@ class Audit:
         for chain_id, uuid, escrow, token, amount, reason in self.discrepancies:
             text = ("audit: " + reason)[:255]
             with self.db.transaction():
+                lock_order(self.db, uuid)       # two audits at once raise it once
                 if self.db.value("SELECT 1 FROM staff_flags WHERE kind = ? AND transaction_uuid = ? AND reason = ? "
                                  "AND resolved_at IS NULL", (FLAG_KIND, uuid, text)) is not None:
                     continue
@@ -274,6 +280,17 @@ class Audit:
         self.ctx.close()
 
 
+def wait_for_lease(lease, chain_id, seconds):
+    """Hold the chain's payouts lease while auditing it, so no payout is signed, sent or
+    confirmed between the balances read and the rows read (cron skips the duty meanwhile)."""
+    deadline = time.monotonic() + seconds
+    while not lease.acquire("payouts", chain_id):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(1)
+    return True
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Audit every escrow's chain state against the database.")
     parser.add_argument("--chain", type=int, action="append", metavar="ID", help="audit this chain only (repeatable)")
@@ -290,10 +307,18 @@ def main(argv=None):
         print("audit could not start: %s: %s" % (type(e).__name__, e), file=sys.stderr, flush=True)
         return 2
     failed = False
+    wait = int(env.get("AUDIT_LEASE_WAIT_SECONDS") or LEASE_WAIT_SECONDS)
+    lease = leases.Leases(db, "audit:%s:%d" % (socket.gethostname(), os.getpid()), leases.lease_seconds(env))
+    lease.start()
     try:
         for chain_id in chains:
             try:
-                audit.run_chain(chain_id)
+                if not wait_for_lease(lease, chain_id, wait):
+                    raise RuntimeError("cron's payouts on this chain held their lease for %d s" % wait)
+                try:
+                    audit.run_chain(chain_id)
+                finally:
+                    lease.release("payouts")
             except Exception as e:
                 failed = True
                 print("chain %d could not be audited: %s: %s" % (chain_id, type(e).__name__, e), file=sys.stderr,
@@ -301,6 +326,8 @@ def main(argv=None):
         audit.summary()
         raised = audit.raise_flags()
     finally:
+        lease.stop()
+        lease.release_all()
         audit.close()
     n = len(audit.discrepancies)
     print("audit: %d escrow(s) on %d chain(s), %d left for later (payout in flight): %s"

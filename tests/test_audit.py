@@ -121,6 +121,26 @@ def test_a_payout_row_the_chain_never_saw_is_listed_flagged_and_exit_1(anvil, db
     assert all(m["pending"] not in line for line in proc.output.splitlines() if "DISCREPANCY" in line)
 
 
+def test_audit_waits_for_the_payouts_lease_and_gives_up_with_exit_2(anvil, db, env):
+    from cron import leases
+    from lib import db as dbmod
+    p = Parties(db)
+    paid_order(anvil, db, env, p, ETH)
+    cron_elsewhere = leases.Leases(dbmod.Db(db.dsn, db.user, db.password), "cron-host:9", 60)
+    assert cron_elsewhere.acquire("payouts", 31337)
+    try:
+        proc = cron_subprocess(dict(env, AUDIT_LEASE_WAIT_SECONDS="2"), db, script=AUDIT)
+    finally:
+        cron_elsewhere.release_all()
+    assert proc.returncode == 2, proc.output
+    assert "chain 31337 could not be audited: RuntimeError: cron's payouts on this chain held their lease for 2 s" \
+        in proc.output
+    assert audit_flags(db) == []
+    proc = audit(env, db)
+    assert proc.returncode == 0, proc.output
+    assert leases.holders(db) == []                      # the auditor gave its lease back
+
+
 def test_audit_cannot_start_without_its_database(tmp_path):
     proc = cron_subprocess({"DB_DSN_IGNORED": "1"}, type("D", (), {"dsn": "nosuch:driver", "user": "", "password": ""})(),
                            script=AUDIT)
