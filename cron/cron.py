@@ -94,18 +94,18 @@ def run_once(env, db, log=_say, worker=None, leases=None, chains=None):
         leases = leasemod.Leases(db, "%s:%s" % (ctx.worker, os.urandom(3).hex()), leasemod.lease_seconds(env),
                                  on_lost=lambda lost: ctx.error("leases", "lost %r to another host" % (lost,)))
     leases.start()
+    served = served_chains(env, chains)
     skipped = []
     try:
         for name, fn, lease, per_chain in TASKS:
             try:
                 if per_chain:
-                    got = leases.acquire_many(lease, served_chains(env, chains))
-                    skipped += ["%s/%d" % (name, c) for c in served_chains(env, chains) if c not in got]
+                    got = leases.acquire_many(lease, served)
+                    skipped += ["%s/%d" % (name, c) for c in served if c not in got]
                     if not got:
                         continue
                     ctx.chains = set(got)
                 elif leases.acquire(lease):
-                    got = [leasemod.GLOBAL]
                     ctx.chains = None
                 else:
                     skipped.append(name)
