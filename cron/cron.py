@@ -168,6 +168,10 @@ def main(argv=None):
     parser.add_argument("--chain", type=int, action="append", metavar="ID",
                         help="run the chain duties for this chain only (repeatable); default: every chain")
     args = parser.parse_args(argv)
+    from lib.chains import CHAINS
+    unknown = sorted(set(args.chain or ()) - set(CHAINS))
+    if unknown:
+        parser.error("--chain %s: not a supported chain (%s)" % (unknown[0], ", ".join(str(c) for c in sorted(CHAINS))))
     from cron import env as cron_env
     from lib import db as dbmod
     env = cron_env.load()

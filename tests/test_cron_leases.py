@@ -145,6 +145,12 @@ def test_a_bad_lease_setting_stops_cron_before_it_runs(db, tmp_path):
     assert db.value("SELECT COUNT(*) FROM cron_runs") == 0
 
 
+def test_an_unknown_chain_worker_is_refused(db):
+    proc = cron_subprocess({}, db, args=("--chain", "424242"))
+    assert proc.returncode == 2 and "--chain 424242: not a supported chain" in proc.output
+    assert db.value("SELECT COUNT(*) FROM cron_runs") == 0
+
+
 def test_a_run_takes_no_chain_duty_another_process_holds(anvil, db, tmp_path):
     """In process: the payouts lease of the chain held elsewhere -> the intent waits."""
     env = cron_env(anvil.url, tmp_path)
