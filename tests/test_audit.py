@@ -77,7 +77,7 @@ def test_a_clean_marketplace_audits_clean(anvil, db, env):
     assert audit_flags(db) == []
 
 
-def test_funds_moved_behind_the_databases_back_are_listed_flagged_and_exit_1(anvil, db, env):
+def test_funds_moved_behind_the_databases_back_are_listed_flagged_and_exit_1(anvil, db, env, client):
     m = a_marketplace(anvil, db, env)
     uuid, addr = m["unreleased"]
     index = db.value("SELECT derivation_index FROM evm_transactions WHERE transaction_uuid = ?", (uuid,))
@@ -100,6 +100,13 @@ def test_funds_moved_behind_the_databases_back_are_listed_flagged_and_exit_1(anv
     again = audit(env, db)
     assert again.returncode == 1 and "2 discrepancy(ies), 0 new staff flag(s)" in again.output
     assert len(audit_flags(db)) == 2                      # raised once while unresolved
+    # Staff see them on their dashboard.
+    from tests.factories import login, make_user as make_account
+    make_account(db, "auditstaff", role="admin")
+    login(client, "auditstaff")
+    page = client.get("/staff/")
+    assert page.status == 200
+    assert "audit: 1 transaction(s) left the escrow on chain; the database records 0" in page.text
 
 
 def test_a_payout_row_the_chain_never_saw_is_listed_flagged_and_exit_1(anvil, db, env):
