@@ -352,7 +352,8 @@ def test_per_chain_workers_run_side_by_side(anvil, maria, tmp_path):
                 break
         assert status(db, dev_uuid) == sm.RELEASED and status(db, sep_uuid) == sm.RELEASED
         assert anvil.nonce(dev_addr, "latest") == 3 and sepolia.nonce(sep_addr, "latest") == 3
-        assert anvil.balance(p.vendor_addr) >= split(ETH + 1)[0]
+        assert anvil.balance(p.vendor_addr) == split(ETH + 1)[0]
+        assert anvil.balance(env["COMMISSION_WALLET_DEV"]) == split(ETH + 1)[2] - fees(payout_rows(db, dev_uuid))
         assert sepolia.balance(p.vendor_addr) == split(2 * ETH + 2)[0]
         assert sepolia.balance(env["COMMISSION_WALLET_SEPOLIA"]) == split(2 * ETH + 2)[2] - fees(payout_rows(db, sep_uuid))
     finally:
