@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import threading
+import time
 import traceback
 import uuid
 
@@ -80,6 +81,7 @@ elif under_uwsgi() and inherited_secrets():
 env.load()
 
 from lib.http import HttpError, Request, Response, error_response  # noqa: E402
+from lib import metrics, replica  # noqa: E402
 
 PUBLIC = os.path.join(ROOT, "public")
 STATIC = os.path.join(PUBLIC, "static")
@@ -114,7 +116,7 @@ def script_path(path):
         parts[-1] = last
     if not all(SEGMENT.match(p) for p in parts):
         return None  # '..', '.x', '_x', empty segments, odd characters
-    if parts[0] == "static":
+    if parts[0] in ("static", "media"):
         return None
     file = os.path.join(PUBLIC, *[p.replace("-", "_") for p in parts]) + ".py"
     if not os.path.isfile(file):
@@ -157,12 +159,37 @@ def serve_static(request):
     return Response(body, 200, ctype, [("Cache-Control", "public, max-age=3600")])
 
 
+MEDIA_NAME = re.compile(r"^items/[0-9a-f-]{36}(\.thumb)?\.(jpg|png|webp)$")
+MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
+
+def serve_media(request):
+    """Uploaded images under MEDIA_DIR (development; nginx serves /media/ in production).
+    Only the names lib/images.py writes are served."""
+    from lib import images
+    rel = request.path[len("/media/"):]
+    if not MEDIA_NAME.match(rel):
+        raise HttpError(404, "not found")
+    if request.method not in ("GET", "HEAD"):
+        raise HttpError(405, "method not allowed", [("Allow", "GET, HEAD")])
+    try:
+        with open(os.path.join(images.media_dir(), *rel.split("/")), "rb") as f:
+            body = f.read()
+    except OSError:
+        raise HttpError(404, "not found")
+    return Response(body, 200, MEDIA_TYPES[rel.rsplit(".", 1)[1]], [("Cache-Control", "public, max-age=86400")])
+
+
 def dispatch(request):
     if request.path.startswith("/static/"):
+        request.script = "static"
         return serve_static(request)
+    if request.path.startswith("/media/"):
+        return serve_media(request)
     file = script_path(request.path)
     if file is None:
         raise HttpError(404, "not found")
+    request.script = os.path.relpath(file, PUBLIC)[:-3].replace(os.sep, "/")
     module = load_script(file)
     allowed = [m for m in METHODS if callable(getattr(module, m, None))]
     method = request.method.lower()
@@ -189,7 +216,23 @@ def security_headers(response):
         response.headers.append(("Referrer-Policy", "same-origin"))
 
 
+def streamed(chunks, request_id, environ):
+    """A StreamResponse's body; an error half-way is logged and ends the transfer."""
+    try:
+        for chunk in chunks:
+            yield chunk
+    except Exception:
+        log.error("request %s failed while streaming: %s %s\n%s", request_id,
+                  environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), traceback.format_exc())
+        raise
+    finally:
+        close = getattr(chunks, "close", None)
+        if close:
+            close()
+
+
 def application(environ, start_response):
+    started = time.monotonic()
     request = None
     request_id = uuid.uuid4().hex[:12]
     try:
@@ -203,10 +246,19 @@ def application(environ, start_response):
                   environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), traceback.format_exc())
         response = error_response(request, 500, f"internal error (request id {request_id})")
     security_headers(response)
+    if response.status < 400:
+        replica.mark_write(request, response)
+    metrics.observe(getattr(request, "script", None) or "none", response.status,
+                    time.monotonic() - started)
+    headers = [(k, v) for k, v in response.headers if k.lower() != "content-length"]
+    if response.chunks is not None:
+        start_response(response.status_line, headers)
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            return []
+        return streamed(response.chunks, request_id, environ)
     body = response.body
     if environ.get("REQUEST_METHOD") == "HEAD":
         body = b""
-    headers = [(k, v) for k, v in response.headers if k.lower() != "content-length"]
     headers.append(("Content-Length", str(len(response.body))))
     start_response(response.status_line, headers)
     return [body]

@@ -40,6 +40,7 @@ import re
 import ssl
 import time
 import urllib.parse
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from itertools import count
@@ -348,6 +349,8 @@ SEL_DECIMALS = "0x313ce567"
 SEL_SYMBOL = "0x95d89b41"
 SEL_NAME = "0x06fdde03"
 
+TRANSFER_TOPIC = "0x" + keccak256(b"Transfer(address,address,uint256)").hex()
+
 
 @dataclass(frozen=True)
 class FeeData:
@@ -379,6 +382,11 @@ class RpcClient:
     comma-separated string of URLs, or a list (see the module docstring for
     failover). ``requests_sent`` / ``retries_done`` are summed over endpoints;
     ``failovers`` counts moves to another endpoint after a failure.
+
+    What a hosted provider bills: ``calls`` counts the JSON-RPC calls sent per method
+    (every item of a batch is a call, and a retried attempt is sent, so billed, again);
+    ``batch_sizes`` counts the HTTP requests per number of calls they carried (1 for a
+    single call). ``provider_usage()`` sums them up.
     """
 
     def __init__(self, url, timeout=10, retries=4, backoff=0.5, max_retry_after=10.0,
@@ -397,6 +405,8 @@ class RpcClient:
         self.batch_size = batch_size
         self._ids = count(1)
         self.failovers = 0
+        self.calls = Counter()
+        self.batch_sizes = Counter()
         self.last_broadcast = None   # several endpoints: (accepted count, [errors]) of the last broadcast
 
     def __repr__(self):
@@ -431,6 +441,16 @@ class RpcClient:
     @property
     def retries_done(self):
         return sum(ep.retries_done for ep in self._endpoints)
+
+    def provider_usage(self):
+        """{'requests': HTTP requests, 'calls': JSON-RPC calls, 'largest_batch': n,
+        'by_method': {method: calls}} sent by this client so far."""
+        return {"requests": sum(self.batch_sizes.values()), "calls": sum(self.calls.values()),
+                "largest_batch": max(self.batch_sizes, default=0), "by_method": dict(self.calls)}
+
+    def _sent(self, methods):
+        self.calls.update(methods)
+        self.batch_sizes[len(methods)] += 1
 
     def close(self):
         for ep in self._endpoints:
@@ -475,6 +495,7 @@ class RpcClient:
         """One call on one endpoint, with that endpoint's retries."""
         def attempt():
             rid = next(self._ids)
+            self._sent([method])
             reply = ep._attempt_json("POST", ep._path(), {
                 "jsonrpc": "2.0", "id": rid, "method": method, "params": params})
             if not isinstance(reply, dict) or ("result" not in reply and "error" not in reply):
@@ -527,6 +548,7 @@ class RpcClient:
                 rid = next(self._ids)
                 ids[rid] = i
                 payload.append({"jsonrpc": "2.0", "id": rid, "method": calls[i][0], "params": calls[i][1]})
+            self._sent([item["method"] for item in payload])
             reply = ep._attempt_json("POST", ep._path(), payload)
             if isinstance(reply, dict) and reply.get("error") is not None:
                 # The whole batch was refused (e.g. rate limit or batch too large).
@@ -690,6 +712,39 @@ class RpcClient:
         if not isinstance(res, list):
             raise RpcError("malformed eth_getLogs reply: %r" % (_snippet(json.dumps(res), 80),))
         return res
+
+    def erc20_transfers(self, token, from_block, to_block, block_range=2000):
+        """[(recipient, value, block number)] of every Transfer log of the token in the
+        blocks from_block..to_block (recipient lower-case; logs marked removed left out).
+
+        The range goes out in pieces of `block_range` blocks, all in one batch; a piece the
+        node refuses (too many results, range too large) is asked again in halves, down to
+        single blocks, whose refusal is raised.
+        """
+        topics = [TRANSFER_TOPIC]
+        pieces = [(a, min(a + block_range - 1, to_block)) for a in range(from_block, to_block + 1, block_range)]
+        out = []
+        while pieces:
+            replies = self.batch([("eth_getLogs", [{"address": _addr(token), "fromBlock": hex(a), "toBlock": hex(b),
+                                                    "topics": topics}]) for a, b in pieces], raise_errors=False)
+            again = []
+            for (a, b), reply in zip(pieces, replies):
+                if isinstance(reply, RpcError):
+                    if a == b:
+                        raise reply
+                    mid = (a + b) // 2
+                    again += [(a, mid), (mid + 1, b)]
+                    continue
+                if not isinstance(reply, list):
+                    raise RpcError("malformed eth_getLogs reply: %r" % (_snippet(json.dumps(reply), 80),))
+                for log in reply:
+                    t = log.get("topics") or []
+                    if log.get("removed") or len(t) < 3 or str(t[0]).lower() != TRANSFER_TOPIC:
+                        continue
+                    out.append(("0x" + str(t[2])[-40:].lower(), hex_to_int(log.get("data") or "0x", "value"),
+                                hex_to_int(log.get("blockNumber"), "block number")))
+            pieces = again
+        return out
 
     # --- transactions ---
 

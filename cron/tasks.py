@@ -56,6 +56,7 @@ class Context:
         self._depths = {}
         self._confirmed = {}
         self.chains = None           # the chains whose lease the running duty holds (None: all)
+        self.transfers_to = {}       # {chain_id: {token: addresses its logs named}} (poll_pending)
 
     def serves(self, chain_id):
         """Whether the running duty may work on this chain (cron/cron.py leases it per chain)."""
@@ -140,6 +141,18 @@ class Context:
         if self.env.get("CRON_CRASH_AT") == point:
             sys.stdout.flush()
             os.kill(os.getpid(), signal.SIGKILL)
+
+    def provider_usage(self):
+        """What this run asked of the providers, summed over chains (RpcClient.provider_usage)."""
+        out = {"requests": 0, "calls": 0, "largest_batch": 0, "by_method": {}}
+        for client in self._rpcs.values():
+            u = client.provider_usage()
+            out["requests"] += u["requests"]
+            out["calls"] += u["calls"]
+            out["largest_batch"] = max(out["largest_batch"], u["largest_batch"])
+            for method, n in u["by_method"].items():
+                out["by_method"][method] = out["by_method"].get(method, 0) + n
+        return out
 
     def close(self):
         for client in self._rpcs.values():
@@ -284,11 +297,19 @@ def fill_escrow_addresses(ctx):
 # number of open orders, not of all orders ever made.
 OPEN_ORDERS_FROM = sm.OPEN_ORDERS_FROM
 
-# PENDING orders with an escrow address (polled, and expired after pending_duration).
+# PENDING orders with an escrow address (polled; expire_pending selects its own, EXPIRE_SQL).
 PENDING_SQL = ("SELECT e.transaction_uuid, e.chain_id, e.token_contract, e.decimals, e.required_amount, "
                "e.received_amount, e.escrow_address, "
                "(SELECT t.created_at FROM transactions t WHERE t.uuid = e.transaction_uuid) AS created_at "
                + OPEN_ORDERS_FROM + " AND COALESCE(s.status, 'PENDING') = 'PENDING' AND e.escrow_address IS NOT NULL")
+
+# PENDING orders with an escrow address created before a cutoff (expired after
+# pending_duration). The creation time is tested first, so the status of the many
+# younger orders is never looked up.
+EXPIRE_SQL = ("SELECT e.transaction_uuid, e.chain_id, e.received_amount " + OPEN_ORDERS_FROM
+              + " AND e.escrow_address IS NOT NULL"
+              " AND (SELECT t.created_at FROM transactions t WHERE t.uuid = e.transaction_uuid) < ?"
+              " AND COALESCE(s.status, 'PENDING') = 'PENDING'")
 
 # COMPLETED orders (dispatch timeouts, auto-release, stuck), with the time they were paid.
 # (COALESCE keeps the outer join, so no planner starts from every COMPLETED row ever written.)
@@ -298,8 +319,10 @@ COMPLETED_SQL = ("SELECT e.transaction_uuid, s.time AS updated_at " + OPEN_ORDER
 
 def is_paid(received, required, tolerance):
     """received >= required x (1 - tolerance), exactly (integers and a Fraction)."""
+    if received <= 0:
+        return False
     t = Fraction(tolerance)
-    return received > 0 and received * t.denominator >= required * (t.denominator - t.numerator)
+    return received * t.denominator >= required * (t.denominator - t.numerator)
 
 
 def poll_pending(ctx):
@@ -307,16 +330,30 @@ def poll_pending(ctx):
     rows = ctx.served(db.query(PENDING_SQL))
     busy = open_intent_orders(db)
     tolerance = config.fraction(db, "completion_tolerance")
-    for _chain_id, _rpc, _block, chain_rows, balances in balances_by_chain(ctx, rows, "escrow_address", "poll"):
+    by_chain = {}
+    for r in rows:
+        by_chain.setdefault(int(r["chain_id"]), []).append(r)
+    for chain_id, chain_rows in sorted(by_chain.items()):
+        try:
+            scan = _PaymentScan(ctx, chain_id, chain_rows)
+        except Exception as e:
+            ctx.error("poll", "chain %d: %s" % (chain_id, e))
+            continue
         ctx.count("poll", "escrows", len(chain_rows))
+        failed_tokens = set()
         for r in chain_rows:
-            if r["transaction_uuid"] in busy or r["escrow_address"] not in balances:
+            addr = r["escrow_address"]
+            if r["transaction_uuid"] in busy or not (addr in scan.balances or addr in scan.unchanged):
                 continue
             ctx.polled.add(r["transaction_uuid"])
+            if addr not in scan.balances:
+                continue
             try:
-                _apply_balance(ctx, r, balances[r["escrow_address"]], tolerance)
+                _apply_balance(ctx, r, scan.balances[addr], tolerance)
             except Exception as e:
+                failed_tokens.add((r["token_contract"] or "").lower())
                 ctx.error("poll", "order %s: %s: %s" % (r["transaction_uuid"], type(e).__name__, e))
+        scan.save(skip=failed_tokens)
     _recheck_completed(ctx, tolerance)
     # Chains that accept payments but have nothing pending: still record their head, so
     # /health shows whether cron reaches every provider it will need.
@@ -325,6 +362,137 @@ def poll_pending(ctx):
             ctx.head(chain_id)
         except Exception as e:
             ctx.error("poll", "chain %d: %s" % (chain_id, e))
+
+
+# ERC-20 payments are found through the tokens' Transfer logs rather than one balanceOf
+# per escrow: each run asks eth_getLogs for every Transfer of each token (those of the
+# PENDING escrows and every active accepted token of the chain) in the blocks after the
+# last one scanned up to the confirmed block, and matches the recipients here, so the
+# provider is asked once per token and range whatever the number of escrows.
+# token_log_scans keeps, per chain and token, the newest block scanned and its hash.
+# balanceOf is read at the confirmed block only for the escrows that matter: those a log
+# names, those holding part of a payment already (read every run, so a partial payment
+# reorganised away is seen), and those of orders that have had an intent (a payment that
+# arrived while one was open is not lost). The balance, never a log's value, is what
+# counts, so tokens whose logs differ from what they move (fee-on-transfer, a false
+# return) are judged as before. Every other escrow of the token holds what it held.
+#
+# A stored hash that differs from the chain's block of that number means a
+# reorganisation reached blocks already scanned: the scan goes back LOG_REORG_WINDOW
+# blocks. Without a scan row (a token's first escrows, a database from before), when more
+# than LOG_SCAN_MAX_GAP blocks are to be scanned (cron stopped for long), or when the node
+# refuses the logs, every escrow of the token is read with balanceOf, as every run once
+# did, and the scan goes on from the confirmed block.
+LOG_BLOCK_RANGE = 2000          # blocks per eth_getLogs request (providers cap ranges)
+LOG_SCAN_MAX_GAP = 20000        # beyond this many blocks, read every balance instead
+LOG_REORG_WINDOW = 128          # blocks scanned again after a reorganisation
+
+ESCROWS_WITH_INTENTS_SQL = ("SELECT DISTINCT i.transaction_uuid FROM evm_transactions e "
+                            "JOIN transaction_intents i ON i.transaction_uuid = e.transaction_uuid "
+                            "WHERE e.closed_at IS NULL")
+
+
+class _PaymentScan:
+    """The confirmed balances of one chain's PENDING escrows for one run.
+
+    balances: {escrow: balance read at the confirmed block}; unchanged: escrows of tokens
+    whose logs show nothing sent to them since their balance was last read (it still is
+    their received_amount, 0). ctx.transfers_to[chain_id][token] is the set of addresses
+    (lower-case) the token's logs name in the blocks scanned this run, for reconcile; a
+    token read in full has none. save() records how far each token's logs were scanned,
+    once its balances have been applied.
+    """
+
+    def __init__(self, ctx, chain_id, rows):
+        self.ctx, self.chain_id = ctx, int(chain_id)
+        self.rpc = rpc = ctx.rpc(chain_id)
+        self.block = ctx.confirmed_block(chain_id, rpc)
+        self.balances, self.unchanged, self._scanned = {}, set(), {}
+        self.seen = ctx.transfers_to.setdefault(self.chain_id, {})
+        by_token, contracts = {}, {}
+        for r in rows:
+            key = (r["token_contract"] or "").lower()
+            by_token.setdefault(key, []).append(r)
+            contracts.setdefault(key, r["token_contract"])
+        native = by_token.pop("", [])
+        if native:
+            self.balances.update(rpc.get_balances([r["escrow_address"] for r in native], self.block))
+        for t in ctx.db.query("SELECT contract_address FROM accepted_tokens WHERE chain_id = ? AND status = 'active' "
+                              "AND contract_address IS NOT NULL AND contract_address <> ''", (self.chain_id,)):
+            key = t["contract_address"].lower()
+            by_token.setdefault(key, [])
+            contracts.setdefault(key, t["contract_address"])
+        if not by_token:
+            return
+        states = {r["token_contract"]: r for r in ctx.db.query(
+            "SELECT token_contract, scanned_block, scanned_hash FROM token_log_scans WHERE chain_id = ?",
+            (self.chain_id,))}
+        # The hashes of the blocks scanned last time and of the confirmed block, asked
+        # before the logs: a reorganisation in between shows as a mismatch next run.
+        numbers = sorted({int(s["scanned_block"]) for t, s in states.items() if t in by_token} | {self.block})
+        blocks = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
+        hashes = {n: (b or {}).get("hash") for n, b in zip(numbers, blocks)}
+        if not hashes[self.block]:
+            raise RpcError("the node has no block %d" % self.block)
+        with_intents = {r["transaction_uuid"] for r in ctx.db.query(ESCROWS_WITH_INTENTS_SQL)} \
+            if any(by_token.values()) else set()
+        for token, token_rows in sorted(by_token.items()):
+            try:
+                self._token(token, contracts[token], token_rows, states.get(token), hashes, with_intents)
+            except RpcTransportError:
+                raise
+            except RpcError as e:
+                ctx.error("poll", "token %s: %s" % (contracts[token], e))
+
+    def _token(self, token, contract, rows, state, hashes, with_intents):
+        ctx, rpc = self.ctx, self.rpc
+        addrs = [r["escrow_address"] for r in rows]
+        start = None
+        if state is not None:
+            scanned = int(state["scanned_block"])
+            if hashes.get(scanned) == state["scanned_hash"]:
+                start = scanned + 1
+            else:
+                start = max(scanned - LOG_REORG_WINDOW + 1, 0)
+                ctx.count("poll", "log_rescans")
+                ctx.log("chain %d token %s: block %d was reorganised; scanning from block %d again"
+                        % (self.chain_id, contract, scanned, start))
+            if self.block - start + 1 > LOG_SCAN_MAX_GAP:
+                start = None
+        named = None
+        if start is not None:
+            try:
+                named = {to for to, _value, _block in
+                         rpc.erc20_transfers(contract, start, self.block, block_range=LOG_BLOCK_RANGE)}
+            except RpcTransportError:
+                raise
+            except RpcError as e:
+                ctx.log("chain %d token %s: logs refused (%s); reading every balance" % (self.chain_id, contract, e))
+        if named is None:
+            read = addrs
+            if addrs:
+                ctx.count("poll", "balance_scans")
+        else:
+            read = [r["escrow_address"] for r in rows
+                    if r["escrow_address"].lower() in named or int(r["received_amount"] or 0) > 0
+                    or r["transaction_uuid"] in with_intents]
+        if read:
+            self.balances.update(rpc.erc20_balances(contract, read, self.block))
+        self.unchanged.update(set(addrs) - set(read))
+        if rows:
+            ctx.count("poll", "token_balances_read", len(read))
+        if named is not None:
+            self.seen[token] = named
+        self._scanned[token] = (self.block, hashes[self.block])
+
+    def save(self, skip=()):
+        """Record the scans of the tokens whose balances were all applied (not those in skip)."""
+        for token, (block, block_hash) in self._scanned.items():
+            if token in skip:
+                self.seen.pop(token, None)
+                continue
+            self.ctx.db.upsert("token_log_scans", {"chain_id": self.chain_id, "token_contract": token},
+                               {"scanned_block": block, "scanned_hash": block_hash, "updated_at": utc_now()})
 
 
 def _token_chains(ctx):
@@ -467,10 +635,13 @@ def _open_auto_intent(ctx, task, uuid, action, why):
 def expire_pending(ctx):
     db = ctx.db
     limit = config.duration(db, "pending_duration")
-    rows = ctx.served(db.query(PENDING_SQL))
+    # Stamps are UTC 'YYYY-MM-DD HH:MM:SS', so they compare as text.
+    cutoff = (datetime.datetime.now(datetime.timezone.utc)
+              - datetime.timedelta(seconds=limit)).strftime("%Y-%m-%d %H:%M:%S")
+    rows = ctx.served(db.query(EXPIRE_SQL, (cutoff,)))
     busy = open_intent_orders(db)
     for r in rows:
-        if age_seconds(r["created_at"]) <= limit or r["transaction_uuid"] in busy:
+        if r["transaction_uuid"] in busy:
             continue
         if r["transaction_uuid"] not in ctx.polled:
             ctx.count("expire", "skipped_unpolled")   # never fail an order on a stale balance
@@ -601,7 +772,9 @@ def reconcile(ctx):
     the last 7 days, and of open orders (PENDING / COMPLETED / FROZEN) whose current status
     is that recent, on every run; all older ones in a rotation, 1/60 of them per run (each
     about once an hour with a one-minute crontab). Orders with an open intent are left to
-    it. Balances are read at the confirmed block, batched per asset and chain.
+    it. Balances are read at the confirmed block, batched per asset and chain; another
+    accepted token in an open escrow outside the rotation is read only when this run's
+    Transfer log scan named the escrow (see _escrow_holdings).
 
     What is expected is not late: `evm_transactions.retained_amount` (the order's asset)
     and `retained_native` (native coin of a token order) are what the payout engine left
@@ -648,7 +821,7 @@ def reconcile(ctx):
             tokens = _chain_tokens(db, chain_id)
             rpc = ctx.rpc(chain_id)
             block = ctx.confirmed_block(chain_id, rpc)
-            holdings = _escrow_holdings(ctx, rpc, block, chain_rows, tokens)
+            holdings = _escrow_holdings(ctx, rpc, block, chain_rows, tokens, slot)
             min_native = 2 * NATIVE_DUST_GAS * _native_dust_gas_price(ctx, rpc)
         except Exception as e:
             ctx.error("reconcile", "chain %d: %s" % (chain_id, e))
@@ -674,24 +847,32 @@ def _chain_tokens(db, chain_id):
                     "FROM accepted_tokens WHERE chain_id = ? ORDER BY id", (int(chain_id),))
 
 
-def _escrow_holdings(ctx, rpc, block, rows, tokens):
+def _escrow_holdings(ctx, rpc, block, rows, tokens, slot):
     """{escrow: {asset key: (contract, balance)}} of what reconcile looks at, batched per asset.
 
     Asset key: '' for the native coin, else the lower-cased contract. Read: the order's own
     asset (closed orders), the native coin (token orders), every other active accepted
-    token of the chain (all orders). A token that cannot be read is recorded as an error
-    and left out; transport failures raise (nothing of the chain can be read then).
+    token of the chain (all orders). A token whose Transfer logs the poll scanned in this
+    run (ctx.transfers_to) is read for an open order outside the rotation slot only when
+    its logs named the escrow: nothing else can have changed there; the rotation still
+    reads every open escrow in full about once an hour. A token that cannot be read is
+    recorded as an error and left out; transport failures raise (nothing of the chain can
+    be read then).
     """
     active = [t["contract_address"] for t in tokens if t["status"] == "active" and t["contract_address"]]
+    seen = ctx.transfers_to.get(int(rows[0]["chain_id"]), {}) if rows else {}
     wanted = {}         # key -> (contract, [escrow addresses])
     for r in rows:
         own = r["token_contract"] or ""
         assets = {own.lower(): own} if r["closed"] else {}
         if own:
             assets[""] = ""
+        in_slot = r["closed"] or int(r["id"]) % RECONCILE_SLOTS == slot
         for contract in active:
-            if contract.lower() != own.lower():
-                assets.setdefault(contract.lower(), contract)
+            key = contract.lower()
+            if key == own.lower() or (not in_slot and key in seen and r["escrow_address"].lower() not in seen[key]):
+                continue
+            assets.setdefault(key, contract)
         for key, contract in assets.items():
             wanted.setdefault(key, (contract, []))[1].append(r["escrow_address"])
     out = {}

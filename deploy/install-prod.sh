@@ -31,6 +31,7 @@ ENV_FILE=${ENV_FILE:-$APP_DIR/.env}
 ETC_DIR=${ETC_DIR:-/etc/marketplace}
 SECRETS_FILE=${SECRETS_FILE:-$ETC_DIR/secrets.env}
 DATA_DIR=${DATA_DIR:-/var/lib/marketplace}
+MEDIA_DIR=${MEDIA_DIR:-$DATA_DIR/media}
 LOG_DIR=${LOG_DIR:-/var/log/marketplace}
 RUN_DIR=${RUN_DIR:-/run/marketplace}
 SYSTEMD_DIR=${SYSTEMD_DIR:-/etc/systemd/system}
@@ -118,6 +119,10 @@ if runuser -u "$WEB_USER" -- test -r "$SECRETS_FILE"; then
 fi
 
 install -d -m 2770 -o "$WEB_USER" -g "$WEB_USER" "$DATA_DIR"
+# Uploaded images: written by the web user, read by nginx (its group, inherited by the
+# files through the setgid bit).
+install -d -m 2750 -o "$WEB_USER" -g "$NGINX_GROUP" "$MEDIA_DIR"
+$TOOL set-env "$ENV_FILE" MEDIA_DIR "$MEDIA_DIR"
 install -d -m 0750 -o "$CRON_USER" -g "$CRON_USER" "$LOG_DIR"
 install -d -m 0755 "$ACME_ROOT"
 
@@ -151,7 +156,7 @@ $TOOL render "$DEPLOY/marketplace-uwsgi.service" "$SYSTEMD_DIR/marketplace-uwsgi
 $TOOL render "$DEPLOY/nginx.conf" "$NGINX_SITES/marketplace" ROOT="$APP_DIR" \
     SERVER_NAME="$SERVER_NAME" HTTP_LISTEN=80 HTTPS_LISTEN=443 TLS_CERT="$TLS_CERT" \
     TLS_KEY="$TLS_KEY" UWSGI_SOCKET="$RUN_DIR/uwsgi.sock" ACME_ROOT="$ACME_ROOT" \
-    ACCESS_LOG="$NGINX_ACCESS_LOG"
+    ACCESS_LOG="$NGINX_ACCESS_LOG" MEDIA_DIR="$MEDIA_DIR"
 ln -sfn "$NGINX_SITES/marketplace" "$NGINX_ENABLED/marketplace"
 $TOOL render "$DEPLOY/crontab" "$CRON_D/marketplace" ROOT="$APP_DIR" CRON_USER="$CRON_USER" \
     LOG_DIR="$LOG_DIR" ENV_FILE="$ENV_FILE"

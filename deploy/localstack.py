@@ -109,12 +109,17 @@ class Stack:
     `env` is the environment of the uwsgi process (DB_DSN, salts ...). After
     start(): .base_url (https), .http_url, .ssl_context (trusts the throw-away
     certificate), .stats_socket, .tmp; stop() ends both servers.
+
+    `nodes=2` runs two web nodes: two uwsgi instances (each its own master, socket and
+    stats socket, as on two machines) in one nginx upstream, the way deploy/nginx.conf's
+    upstream example spreads requests over several uwsgi servers.
     """
 
-    def __init__(self, env=None, tmp=None, processes=None, threads=None):
+    def __init__(self, env=None, tmp=None, processes=None, threads=None, nodes=1):
         self.env = dict(env or {})
         self.own_tmp = tmp is None
         self.tmp = tmp or tempfile.mkdtemp(prefix="mkt-stack-")
+        self.env.setdefault("MEDIA_DIR", os.path.join(self.tmp, "media"))   # the app writes, nginx serves
         self.processes = processes
         self.threads = threads
         self.nginx_proc = None
@@ -126,6 +131,14 @@ class Stack:
         self.base_url = f"https://127.0.0.1:{self.https_port}"
         self.http_url = f"http://127.0.0.1:{self.http_port}"
         self.ssl_context = None
+        # Web nodes after the first: {"socket", "stats", "ini", "log", "proc"} each.
+        self.extra_nodes = []
+        for n in range(2, nodes + 1):
+            directory = os.path.join(self.tmp, f"node{n}")
+            self.extra_nodes.append({"dir": directory, "socket": os.path.join(directory, "uwsgi.sock"),
+                                     "stats": os.path.join(directory, "uwsgi-stats.sock"),
+                                     "ini": os.path.join(directory, "uwsgi.ini"), "proc": None,
+                                     "log": None})
 
     # -- configuration ---------------------------------------------------------
     def render(self):
@@ -152,6 +165,11 @@ class Stack:
                     f.write(f"processes = {self.processes}\n")
                 if self.threads:
                     f.write(f"threads = {self.threads}\n")
+        for node in self.extra_nodes:
+            os.makedirs(node["dir"], exist_ok=True)
+            render(os.path.join(DEPLOY, "uwsgi.ini"), node["ini"], {
+                "ROOT": ROOT, "UWSGI_SOCKET": node["socket"], "UWSGI_STATS": node["stats"],
+                "SOCKET_OWNER": f"{user}:{group}", "UWSGI_LOCAL": local_ini})
         self.cert, self.key = cert, key
         self.user_group = (user, group)
 
@@ -165,7 +183,19 @@ class Stack:
             "HTTPS_LISTEN": f"127.0.0.1:{self.https_port}",
             "TLS_CERT": self.cert, "TLS_KEY": self.key, "UWSGI_SOCKET": self.socket_path,
             "ACME_ROOT": os.path.join(self.tmp, "acme"),
-            "ACCESS_LOG": os.path.join(self.tmp, "nginx-access.log")})
+            "ACCESS_LOG": os.path.join(self.tmp, "nginx-access.log"), "MEDIA_DIR": self.env["MEDIA_DIR"]})
+        if self.extra_nodes:
+            # The upstream of deploy/nginx.conf with one `server` line per web node.
+            site = os.path.join(self.tmp, "site.conf")
+            with open(site, encoding="utf-8") as f:
+                text = f.read()
+            one = f"    server unix:{self.socket_path};\n"
+            if text.count(one) != 1:
+                raise StackError("deploy/nginx.conf: no single upstream server line to extend")
+            text = text.replace(one, one + "".join(f"    server unix:{node['socket']};\n"
+                                                   for node in self.extra_nodes))
+            with open(site, "w", encoding="utf-8") as f:
+                f.write(text)
         mime = find_mime_types(self.nginx)
         self.nginx_conf = os.path.join(self.tmp, "nginx.conf")
         with open(self.nginx_conf, "w", encoding="utf-8") as f:
@@ -191,6 +221,12 @@ class Stack:
             stdout=self.uwsgi_log, stderr=subprocess.STDOUT, start_new_session=True)
         self._wait(lambda: os.path.exists(self.socket_path), self.uwsgi_proc, "uwsgi socket",
                    timeout)
+        for node in self.extra_nodes:
+            node["log"] = open(os.path.join(node["dir"], "uwsgi.log"), "wb")
+            node["proc"] = subprocess.Popen(
+                [sys.executable, os.path.join(DEPLOY, "clean_env.py"), self.uwsgi, "--ini", node["ini"]],
+                cwd=ROOT, env=env, stdout=node["log"], stderr=subprocess.STDOUT, start_new_session=True)
+            self._wait(lambda: os.path.exists(node["socket"]), node["proc"], "uwsgi socket", timeout)
         error_log = os.path.join(self.tmp, "nginx-error.log")
         for attempt in range(3):
             self.render_nginx()
@@ -224,7 +260,7 @@ class Stack:
         return self
 
     def _answers(self):
-        if self.uwsgi_proc.poll() is not None:
+        if any(p.poll() is not None for p in [self.uwsgi_proc] + [n["proc"] for n in self.extra_nodes]):
             raise StackError(f"uwsgi exited:\n{self.logs()}")
         try:
             status, _, _ = self.request("GET", "/", timeout=2)
@@ -248,7 +284,9 @@ class Stack:
 
     def logs(self):
         out = []
-        for name in ("uwsgi.log", "nginx-error.log", "nginx.out"):
+        names = ["uwsgi.log"] + [os.path.join(os.path.basename(n["dir"]), "uwsgi.log")
+                                 for n in self.extra_nodes] + ["nginx-error.log", "nginx.out"]
+        for name in names:
             path = os.path.join(self.tmp, name)
             if os.path.exists(path):
                 with open(path, encoding="utf-8", errors="replace") as f:
@@ -256,7 +294,8 @@ class Stack:
         return "\n".join(out)
 
     def stop(self):
-        for proc, sig in ((self.nginx_proc, signal.SIGQUIT), (self.uwsgi_proc, signal.SIGTERM)):
+        nodes = [self.uwsgi_proc] + [n["proc"] for n in self.extra_nodes]
+        for proc, sig in [(self.nginx_proc, signal.SIGQUIT)] + [(p, signal.SIGTERM) for p in nodes]:
             if proc is None or proc.poll() is not None:
                 continue
             try:
@@ -267,14 +306,14 @@ class Stack:
                 proc.wait(timeout=10)
             except ProcessLookupError:
                 pass
-        for proc in (self.nginx_proc, self.uwsgi_proc):
+        for proc in [self.nginx_proc] + nodes:
             if proc is not None:
                 try:  # workers left behind by a crashed master
                     os.killpg(proc.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-        for name in ("uwsgi_log", "nginx_log"):
-            f = getattr(self, name, None)
+        for f in [getattr(self, "uwsgi_log", None), getattr(self, "nginx_log", None)] + \
+                [n["log"] for n in self.extra_nodes]:
             if f:
                 f.close()
         if self.own_tmp:
@@ -308,11 +347,13 @@ class Stack:
             if own:
                 conn.close()
 
-    def stats(self):
-        """uwsgi's stats server JSON (workers, their cores and request counts)."""
+    def stats(self, node=1):
+        """uwsgi's stats server JSON (workers, their cores and request counts) of web
+        node `node` (1, 2 ...)."""
         import json
+        path = self.stats_socket if node == 1 else self.extra_nodes[node - 2]["stats"]
         with socket.socket(socket.AF_UNIX) as s:
-            s.connect(self.stats_socket)
+            s.connect(path)
             chunks = []
             while True:
                 data = s.recv(65536)

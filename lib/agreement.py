@@ -57,6 +57,20 @@ def owned_stores(db, user):
                     "ORDER BY s.id", (user["uuid"],))
 
 
+def state(db, user):
+    """What /verification/agreement.php and /api/agreement.php show: the current text, the
+    versions, and whether each store `user` owns accepted the current one."""
+    now = current(db)
+    stores = []
+    for s in owned_stores(db, user):
+        accepted = now is not None and s["agreement_version"] is not None and \
+            int(s["agreement_version"]) >= int(now["version"])
+        stores.append({"uuid": s["uuid"], "storename": s["storename"], "agreement_version": s["agreement_version"],
+                       "agreement_accepted_at": s["agreement_accepted_at"], "accepted": accepted})
+    public = {k: now[k] for k in ("version", "body", "created_at")} if now else None
+    return {"agreement": public, "history": history(db), "stores": stores}
+
+
 def accept(db, user, version=None, ip=None):
     """A store owner accepts the current version for every store they own. 400 a `version`
     that is not a number, 403 not a store owner, 409 no agreement yet, or `version` (what

@@ -122,6 +122,12 @@ def category_tree(db):
     return out
 
 
+def category_rows(db):
+    """The tree as the JSON API shows it (category_tree without the page's indent)."""
+    return [{k: c[k] for k in ("id", "name", "parent_id", "depth", "path", "items", "children")}
+            for c in category_tree(db)]
+
+
 def _category_name(value):
     name = text(value, "name", 64, required=True, multiline=False)
     if "/" in name:
@@ -485,16 +491,57 @@ def _check_q(q):
     return q.strip() or None
 
 
-def list_items(db, q=None, category_id=None, store_uuid=None, limit=50, offset=0):
-    """Active items of non-suspended stores, newest first; search `q` in name and description."""
+# The marketplace's orders. Price: the item's cheapest active package, items without one
+# last; rating: the mean of the visible review scores, items without reviews last. The
+# databases compare these as numbers for ordering only; prices and averages shown are
+# computed exactly (Decimal) from the stored strings and integer scores.
+SORTS = ("newest", "price_asc", "price_desc", "rating")
+_CHEAPEST = ("LEFT JOIN (SELECT item_uuid, MIN(CAST(price_usd AS DECIMAL(12, 2))) AS low FROM packages "
+             "WHERE active = 1 GROUP BY item_uuid) pp ON pp.item_uuid = i.uuid ")
+_RATED = ("LEFT JOIN (SELECT item_uuid, SUM(score) * 1.0 / COUNT(*) AS mean, COUNT(*) AS n FROM reviews "
+          "WHERE hidden = 0 GROUP BY item_uuid) rr ON rr.item_uuid = i.uuid ")
+_SORT_SQL = {"newest": ("", "i.id DESC"),
+             "price_asc": (_CHEAPEST, "CASE WHEN pp.low IS NULL THEN 1 ELSE 0 END, pp.low ASC, i.id DESC"),
+             "price_desc": (_CHEAPEST, "CASE WHEN pp.low IS NULL THEN 1 ELSE 0 END, pp.low DESC, i.id DESC"),
+             "rating": (_RATED, "CASE WHEN rr.n IS NULL THEN 1 ELSE 0 END, rr.mean DESC, rr.n DESC, i.id DESC")}
+
+
+def parse_sort(value):
+    """One of SORTS (default newest); 400 naming `sort` otherwise."""
+    if value in (None, ""):
+        return "newest"
+    if value not in SORTS:
+        raise HttpError(400, f"sort must be one of {', '.join(SORTS)}", fields={"sort": "unknown order"})
+    return value
+
+
+def list_items(db, q=None, category_id=None, store_uuid=None, limit=50, offset=0, sort="newest"):
+    """Active items of non-suspended stores, newest first (or by `sort`, see SORTS);
+    search `q` in name and description."""
     q = _check_q(q)
+    joins, order = _SORT_SQL[parse_sort(sort)]
     if store_uuid is not None and not is_uuid(store_uuid):
         raise HttpError(400, "store_uuid is not a uuid", fields={"store_uuid": "bad"})
     where, params = _item_filters(q, category_id, store_uuid, db)
     rows = db.query(f"SELECT {ITEM_COLUMNS} FROM items i JOIN stores s ON s.uuid = i.store_uuid "
-                    f"LEFT JOIN item_categories c ON c.id = i.category_id WHERE {where} "
-                    "ORDER BY i.id DESC LIMIT ? OFFSET ?", params + [int(limit), int(offset)])
+                    f"LEFT JOIN item_categories c ON c.id = i.category_id {joins}WHERE {where} "
+                    f"ORDER BY {order} LIMIT ? OFFSET ?", params + [int(limit), int(offset)])
     return [_item_json(r) for r in rows]
+
+
+def cheapest_prices(db, item_uuids):
+    """{item_uuid: the lowest active package price (Decimal)} for the items that have one."""
+    uuids = sorted(set(item_uuids))
+    out = {}
+    if not uuids:
+        return out
+    rows = db.query("SELECT item_uuid, price_usd FROM packages WHERE active = 1 AND item_uuid IN (%s)"
+                    % ", ".join("?" * len(uuids)), uuids)
+    for r in rows:
+        price = Decimal(r["price_usd"])
+        if r["item_uuid"] not in out or price < out[r["item_uuid"]]:
+            out[r["item_uuid"]] = price
+    return out
 
 
 def count_items(db, q=None, category_id=None, store_uuid=None):

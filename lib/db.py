@@ -60,8 +60,9 @@ def parse_dsn(dsn):
 
 
 class Db:
-    def __init__(self, dsn, user=None, password=None):
+    def __init__(self, dsn, user=None, password=None, connect_timeout=10):
         self.driver, self.params = parse_dsn(dsn)
+        self.connect_timeout = connect_timeout
         self.dsn = dsn
         self.user = user
         self.password = password or ""
@@ -90,7 +91,7 @@ class Db:
             host=p.get("host", "127.0.0.1"), port=int(p.get("port", 3306)),
             user=self.user or "root", password=self.password, database=p.get("dbname"),
             charset=p.get("charset", "utf8mb4"), autocommit=True,
-            cursorclass=pymysql.cursors.DictCursor, connect_timeout=10)
+            cursorclass=pymysql.cursors.DictCursor, connect_timeout=self.connect_timeout)
 
     def connection(self):
         conn = getattr(self._local, "conn", None)

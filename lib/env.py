@@ -22,7 +22,11 @@ ALLOWED_KEYS = {
     "SESSION_IDLE_MINUTES", "CI",
     "WEBHOOK_ALLOW_PRIVATE", "EMAIL_ENABLED",
     "AGENT_IDENTITY_VERIFY_URL", "AGENT_IDENTITY_SCOPES", "AGENT_IDENTITY_TIMEOUT",
+    "MEDIA_DIR",
 }
+# Metrics (lib/metrics.py): who may read /metrics, and prometheus_client's own
+# directory for the values of every uwsgi worker.
+ALLOWED_KEYS |= {"METRICS_ALLOW", "PROMETHEUS_MULTIPROC_DIR"}
 ALLOWED_PREFIXES = ("DB_", "SITE_")
 
 # Keys the web process must never have, even if inherited.

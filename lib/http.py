@@ -11,6 +11,10 @@ import urllib.parse
 from lib import env
 
 MAX_BODY = 1024 * 1024  # 1 MiB; nginx and uwsgi are configured to the same limit
+# An image upload (one file of at most 5 MB plus the form's fields); only the scripts that
+# call Request.allow_upload() take it, and nginx allows it only on their URLs.
+MAX_UPLOAD_BODY = 6 * 1024 * 1024
+MAX_MULTIPART_PARTS = 20
 MAX_JSON_DEPTH = 32     # no endpoint takes more than a flat object; deeper is a crafted body
 # Ids and numbers are ASCII digits only: str.isdigit() and int() also take '²', '٢', '１'.
 ASCII_UINT = re.compile(r"[0-9]+")
@@ -100,6 +104,62 @@ def _check_text(text, field):
                         fields={name: "not valid text"})
 
 
+def _size(limit):
+    return f"{limit // (1024 * 1024)} MiB" if limit % (1024 * 1024) == 0 else f"{limit} bytes"
+
+
+_BOUNDARY = re.compile(r'boundary=(?:"([^"]{1,70})"|([^";\s]{1,70}))', re.I)
+_PARAM = re.compile(r';\s*([A-Za-z*]+)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_multipart(body, content_type):
+    """(fields, files) of a multipart/form-data body: a field keeps its first value; a
+    file is {"filename", "content_type", "data"} (bytes). 400 for a malformed body."""
+    match = _BOUNDARY.search(content_type)
+    if not match:
+        raise HttpError(400, "multipart body without a boundary")
+    delimiter = b"--" + (match.group(1) or match.group(2)).encode("latin-1")
+    parts = body.split(delimiter)
+    if len(parts) < 3 or not parts[-1].startswith(b"--"):
+        raise HttpError(400, "malformed multipart body")
+    if len(parts) - 2 > MAX_MULTIPART_PARTS:
+        raise HttpError(400, f"a multipart body has at most {MAX_MULTIPART_PARTS} parts")
+    fields, files = {}, {}
+    for part in parts[1:-1]:
+        head, sep, content = part.partition(b"\r\n\r\n")
+        if not head.startswith(b"\r\n") or not sep or not content.endswith(b"\r\n"):
+            raise HttpError(400, "malformed multipart body")
+        content = content[:-2]
+        try:
+            lines = head[2:].decode("utf-8").split("\r\n")
+        except UnicodeDecodeError:
+            raise HttpError(400, "multipart headers are not valid UTF-8")
+        headers = {}
+        for line in lines:
+            key, colon, value = line.partition(":")
+            if not colon:
+                raise HttpError(400, "malformed multipart body")
+            headers[key.strip().lower()] = value.strip()
+        disposition = headers.get("content-disposition", "")
+        if not disposition.lower().startswith("form-data"):
+            raise HttpError(400, "multipart part without Content-Disposition: form-data")
+        params = {k.lower(): v.replace('\\"', '"') for k, v in _PARAM.findall(disposition)}
+        name = params.get("name")
+        if not name:
+            raise HttpError(400, "multipart part without a name")
+        _check_text(name, "a field")
+        if "filename" in params:
+            files.setdefault(name, {"filename": params["filename"], "data": content,
+                                    "content_type": headers.get("content-type", "")})
+            continue
+        try:
+            value = content.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HttpError(400, f"{name} is not valid UTF-8 text", fields={name: "not valid text"})
+        fields.setdefault(name, value)
+    return fields, files
+
+
 def _trusted_proxies():
     raw = env.get("TRUSTED_PROXIES", "") or ""
     nets = []
@@ -142,6 +202,8 @@ class Request:
             self.headers["content-type"] = environ["CONTENT_TYPE"]
         self._body = None
         self._data = None
+        self._files = None
+        self.max_body = MAX_BODY
         self._cookies = None
         self.user = None          # set by lib.auth
         self.auth_method = None   # 'session' | 'api_key' | None
@@ -189,8 +251,8 @@ class Request:
                 length = int(self.environ.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 raise HttpError(400, "invalid Content-Length")
-            if length > MAX_BODY:
-                raise HttpError(413, "request body larger than 1 MiB")
+            if length > self.max_body:
+                raise HttpError(413, f"request body larger than {_size(self.max_body)}")
             stream = self.environ.get("wsgi.input")
             data = stream.read(length) if (stream is not None and length > 0) else b""
             self._body = data
@@ -205,7 +267,9 @@ class Request:
         """The POST body as a dict: form fields (first value) or a JSON object."""
         if self._data is None:
             body = self.body
-            if self.content_type == "application/json":
+            if self.content_type == "multipart/form-data":
+                self._data, self._files = parse_multipart(body, self.headers.get("content-type", ""))
+            elif self.content_type == "application/json":
                 try:
                     text = body.decode("utf-8")
                     if json_depth(text) > MAX_JSON_DEPTH:
@@ -232,6 +296,17 @@ class Request:
                 except (UnicodeError, ValueError):
                     raise HttpError(400, "malformed form body")
         return self._data
+
+    def allow_upload(self):
+        """Take a multipart body up to MAX_UPLOAD_BODY (call before anything reads the body)."""
+        self.max_body = MAX_UPLOAD_BODY
+
+    @property
+    def files(self):
+        """Uploaded files of a multipart body: {field: {"filename", "content_type", "data"}}."""
+        if self._files is None:
+            self.data
+        return self._files or {}
 
     def field(self, name, default=None, max_length=None, required=False):
         """A body field as a stripped string (JSON numbers and booleans are stringified)."""
@@ -291,6 +366,8 @@ class Request:
 
 
 class Response:
+    chunks = None  # a StreamResponse's iterable body
+
     def __init__(self, body=b"", status=200, content_type="text/plain; charset=utf-8", headers=None):
         self.status = status
         self.headers = [("Content-Type", content_type)] if content_type else []
@@ -317,6 +394,18 @@ class Response:
     @property
     def status_line(self):
         return f"{self.status} {REASONS.get(self.status, 'Status')}"
+
+
+class StreamResponse(Response):
+    """A response whose body is an iterable of bytes, sent as it is produced (no
+    Content-Length): exports of any size without holding them in memory. The status and
+    headers are final when the script returns, so check everything before the first
+    chunk; an error while streaming is logged and cuts the connection (the client sees an
+    incomplete transfer, never a complete-looking file)."""
+
+    def __init__(self, chunks, status=200, content_type="text/plain; charset=utf-8", headers=None):
+        super().__init__(b"", status, content_type, headers)
+        self.chunks = chunks
 
 
 def _json_default(value):

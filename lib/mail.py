@@ -15,11 +15,13 @@ once sent (a body may hold a single-use link).
   address belongs to anyone. Rate limited: RESET_PER_IP requests per IP and
   RESET_PER_USER mails per account per hour (over the IP limit: 429; over the account
   limit: no mail, same answer). The link is single use, valid an hour; using it sets
-  the password and ends every session of the account.
+  the password and ends every session of the account. Both limits are exact under
+  concurrency (lib.users' reservation serializes the count and the insert).
 - Notifications (order.paid, order.dispatched, order.released, dispute: opened, claim
   added, resolved) go to the buyer and the store's members with a verified address,
-  except the kinds they turned off (users.email_off). New-message mail: there are no
-  messages yet.
+  except the kinds they turned off (users.email_off). A new message (lib/messages) mails
+  its recipients the same way (kind "message"; the mail links to the thread and does not
+  carry the message itself).
 Tokens are stored as SHA-256 only.
 """
 import datetime
@@ -27,7 +29,7 @@ import hashlib
 import re
 import secrets
 
-from lib import audit, env
+from lib import audit, env, users
 from lib.db import utc_now
 from lib.http import HttpError
 
@@ -40,7 +42,8 @@ EMAIL_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Z
 TOKEN_RE = re.compile(r"[A-Za-z0-9_\-]{20,100}")
 # The kinds a user can turn off, and the label the settings show.
 KINDS = {"order.paid": "an order was paid", "order.dispatched": "an order was dispatched",
-         "order.released": "an order's money was released", "dispute": "a dispute was opened, updated or resolved"}
+         "order.released": "an order's money was released", "dispute": "a dispute was opened, updated or resolved",
+         "message": "someone sent you a message"}
 EVENT_KIND = {"order.paid": "order.paid", "order.dispatched": "order.dispatched",
               "order.released": "order.released", "dispute.opened": "dispute",
               "dispute.claim_added": "dispute", "dispute.resolved": "dispute"}
@@ -93,6 +96,16 @@ def _new_token(db, user_uuid, purpose, expires_at, address=None):
                                "email": address, "created_at": utc_now(), "expires_at": expires_at,
                                "used_at": None})
     return token
+
+
+def peek_token(db, token, purpose):
+    """The live token's row (who it is for) without using it up; None if unknown, used or expired."""
+    if not isinstance(token, str) or not TOKEN_RE.fullmatch(token):
+        return None
+    row = db.one("SELECT * FROM email_tokens WHERE token_hash = ? AND purpose = ?", (_hash(token), purpose))
+    if row is None or row["used_at"] or row["expires_at"] <= utc_now():
+        return None
+    return row
 
 
 def _take_token(db, token, purpose):
@@ -175,7 +188,9 @@ def request_reset(db, address, ip=None):
     The caller says the same thing either way. 429 over the per-IP limit."""
     require_enabled()
     address = validate_email(address)
-    with db.transaction():
+    # Counted and inserted in one serialized reservation (as logins are), so concurrent
+    # requests cannot both see room under a limit.
+    with users._reservation(db):
         since = _ago(hours=1)
         if ip and db.value("SELECT COUNT(*) FROM email_requests WHERE ip = ? AND created_at > ?",
                            (ip[:45], since)) >= RESET_PER_IP:
@@ -212,7 +227,6 @@ def check_reset_token(db, token):
 def reset_password(db, token, new_password, ip=None):
     """Use a reset link: set the password, end every session, use up the link."""
     require_enabled()
-    from lib import users
     users.validate_password(new_password, "new_password")
     password_hash = users.hash_password(new_password)
     with db.transaction():
@@ -250,6 +264,25 @@ def notify(db, event_type, transaction_uuid, store_uuid, buyer_uuid, text=None):
         queue(db, r["uuid"], r["email"], event_type, f"Order {transaction_uuid[:8]}: {what}",
               f"Hello {r['username']},\n\n{what}: order {transaction_uuid}.\n\n"
               f"{site_url()}/payment.php?uuid={transaction_uuid}\n\n"
+              f"Turn these mails off in {site_url()}/settings/user.php\n")
+        n += 1
+    return n
+
+
+def notify_message(db, user_uuids, sender_name, link):
+    """Queue a new-message mail (inside the message's transaction) for each of `user_uuids`
+    with a verified address who did not turn the "message" kind off. Returns how many."""
+    people = sorted(set(u for u in user_uuids if u))
+    if not enabled() or not people:
+        return 0
+    rows = db.query("SELECT uuid, username, email, email_off FROM users WHERE uuid IN (%s) AND email IS NOT NULL "
+                    "AND email_verified_at IS NOT NULL AND banned = 0" % ", ".join("?" * len(people)), people)
+    n = 0
+    for r in rows:
+        if "message" in (r["email_off"] or "").split(","):
+            continue
+        queue(db, r["uuid"], r["email"], "message", f"New message from {sender_name}",
+              f"Hello {r['username']},\n\n{sender_name} sent you a message:\n\n{site_url()}{link}\n\n"
               f"Turn these mails off in {site_url()}/settings/user.php\n")
         n += 1
     return n

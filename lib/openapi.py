@@ -639,7 +639,7 @@ PATHS = {
 # -- signed webhooks (issue 12, point 3; lib/webhooks.py, cron/webhooks.py) --
 _EVENT = {"enum": ["order.created", "order.partially_paid", "order.paid", "order.dispatched", "order.confirmed",
                    "order.released", "order.cancelled", "order.failed", "dispute.opened", "dispute.claim_added",
-                   "dispute.resolved", "payout.needs_attention"]}
+                   "dispute.resolved", "payout.needs_attention", "message.created", "ticket.answered"]}
 SCHEMAS["Webhook"] = _obj({"id": _t(N), "url": _t(S), "events": _arr(_EVENT), "store_uuid": UUID_N,
                            "owner_user_uuid": UUID, "description": STR_N, "status": {"enum": ["active", "failing"]},
                            "consecutive_failures": _t(N), "secret_prefix": _t(S), "last_success_at": TIME_N,
@@ -684,6 +684,180 @@ PATHS.update({
                                        webhook_id=_int_id("optional, with event_id: only this endpoint")))),
     },
 })
+
+
+# -- exports (issue 17): streamed CSV or JSON of a date range --------------------------------
+_DATE = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+PATHS.update({
+    "/api/exports.php": {
+        "get": {**_op(
+            "Export a date range as CSV or JSON, streamed: my stores' sales, or (staff) every order, "
+            "payout, commission, referral payment or dispute outcome",
+            _obj({"kind": {"enum": ["sales", "orders", "payouts", "commissions", "referrals", "disputes"]},
+                  "from": _DATE, "to": _DATE,
+                  "rows": _arr({"type": "object", "description": "one object per row, the CSV's columns "
+                                                                  "(sales and orders: `payouts` lists each leg "
+                                                                  "with its tx_hash)"})}),
+            [400, 401, 403, 404],
+            [_q("kind", "sales (default), or for staff orders, payouts, commissions, referrals, disputes",
+                {"type": "string", "enum": ["sales", "orders", "payouts", "commissions", "referrals", "disputes"]}),
+             _q("from", "first day, UTC, on the rows' created_at", dict(_DATE, examples=["2026-03-01"]), True),
+             _q("to", "last day (included), not before from", dict(_DATE, examples=["2026-03-31"]), True),
+             _q("format", "csv (default) or json", {"type": "string", "enum": ["csv", "json"]}),
+             _q("store_uuid", "sales: only this store of mine (default: all my stores)",
+                _uuid("a store of mine"))],
+            description="Rows are read in chunks and sent as they come (no Content-Length); the CSV has a "
+                        "header row, amounts are decimal strings in token units, cells starting with = + - @ "
+                        "get a leading apostrophe."),
+        },
+    },
+})
+_export_ok = PATHS["/api/exports.php"]["get"]["responses"]["200"]
+_export_ok["content"]["text/csv"] = {"schema": {"type": "string", "description": "the CSV file (format=csv)"}}
+# -- messages and notifications (issue 13; lib/messages.py, lib/notifications.py) --
+_PEER = {"anyOf": [_obj({"uuid": UUID, "username": _t(S)}), {"type": "null"}]}
+SCHEMAS["Message"] = _obj({"id": _t(N), "thread_uuid": UUID, "sender_uuid": UUID, "sender_username": STR_N,
+                           "body": _t(S), "created_at": TIME})
+SCHEMAS["Thread"] = _obj({"uuid": UUID_N, "kind": {"enum": ["private", "order"]}, "transaction_uuid": UUID_N,
+                          "peer": _PEER})
+SCHEMAS["Conversation"] = _obj({
+    "uuid": UUID, "kind": {"enum": ["private", "order"]}, "transaction_uuid": UUID_N, "peer": _PEER,
+    "order": {"anyOf": [_obj({"uuid": UUID, "storename": STR_N, "buyer_username": STR_N}), {"type": "null"}]},
+    "unread": _t(N, minimum=0), "updated_at": TIME, "link": _t(S),
+    "last_message": _obj({"sender_uuid": UUID, "sender_username": STR_N, "created_at": TIME,
+                          "preview": _t(S, description="the first 200 characters")})})
+SCHEMAS["BlockedUser"] = _obj({"uuid": UUID, "username": _t(S), "created_at": TIME})
+SCHEMAS["Notification"] = _obj({"id": _t(N), "kind": _t(S), "text": _t(S), "link": STR_N, "created_at": TIME,
+                                "read": _t(B), "read_at": TIME_N})
+MESSAGE_BODY = _text("the message, 1-10000 characters (newlines kept)", 10000, "Hello, is this still available?",
+                     required=True)
+PATHS.update({
+    "/api/messages.php": {
+        "get": _op("My conversations, a conversation with a user, or an order's thread",
+                   {"anyOf": [_obj({"conversations": _arr(_ref("Conversation")), "blocked": _arr(_ref("BlockedUser")),
+                                    "limit": _t(N), "offset": _t(N)}),
+                              _obj({"thread": _ref("Thread"), "peer": _obj({"uuid": UUID, "username": _t(S)}),
+                                    "messages": _arr(_ref("Message")), "blocked_by_me": _t(B)}),
+                              _obj({"thread": _ref("Thread"), "can_post": _t(B), "messages": _arr(_ref("Message")),
+                                    "order": _obj({"uuid": UUID, "storename": _t(S), "store_uuid": UUID,
+                                                   "buyer_uuid": UUID, "buyer_username": _t(S)})})]},
+                   [400, 401, 404],
+                   PAGE_PARAMS + [_q("with", "a conversation with this user (marks it read)", USERNAME),
+                                  _q("transaction_uuid", "the order's thread (marks it read)",
+                                     _uuid("an order's uuid")),
+                                  _q("thread", "a thread by its uuid (either kind)", _uuid("a thread's uuid"))],
+                   description="Messages come oldest first; limit/offset count from the newest. An order's thread "
+                               "is seen by its buyer and its store's members, and by staff once the order was "
+                               "disputed; to anyone else it does not exist (404)."),
+        "post": _op("Send a private message or write in an order's thread; block or unblock a user",
+                    {"anyOf": [_obj({"ok": _t(B), "message": _ref("Message"), "thread": _ref("Thread")}),
+                               _obj({"ok": _t(B), "blocked": _arr(_ref("BlockedUser"))})]},
+                    [400, 401, 403, 404, 429],
+                    body=_body(_fields(to=dict(USERNAME, description="the recipient (a private message)"),
+                                       transaction_uuid=_uuid("or the order whose thread to write in"),
+                                       body=MESSAGE_BODY,
+                                       action=_in("send (default), block or unblock",
+                                                  enum=["send", "block", "unblock"], examples=["send"]),
+                                       username=dict(USERNAME, description="block/unblock: the user"))),
+                    description="403: either of you blocked the other (nothing is sent), or staff write in an "
+                                "order's thread whose dispute is not open. 429: more than 30 messages in 10 "
+                                "minutes (Retry-After). A new message notifies its recipients in the app, by email "
+                                "where they turned it on, and by the message.created webhook event."),
+    },
+    "/api/notifications.php": {
+        "get": _op("My notifications, newest first, and the unread count",
+                   _obj({"notifications": _arr(_ref("Notification")), "unread": _t(N, minimum=0), "limit": _t(N),
+                         "offset": _t(N)}), [400, 401],
+                   PAGE_PARAMS + [_q("unread", "1: only unread ones",
+                                     {"type": "string", "enum": ["0", "1"], "examples": ["1"]})]),
+        "post": _op("Mark one notification read, or all of them",
+                    {"anyOf": [_obj({"ok": _t(B), "notification": _ref("Notification")}),
+                               _obj({"ok": _t(B), "marked": _t(N, minimum=0)})]}, [400, 401, 404],
+                    body=_body(_fields(id=_int_id("the notification"),
+                                       all=_in("1: mark every unread one read", enum=["1"], examples=["1"])))),
+    },
+})
+# -- reviews, ratings and item images (issue 13) ---------------------------------------------
+SCHEMAS["Rating"] = _obj({"average": _t(S, nullable=True, pattern=r"^[1-5]\.[0-9]{2}$",
+                                        description="exact mean of the visible scores, 2 places; null: none"),
+                          "count": _t(N, description="visible reviews")})
+SCHEMAS["Review"] = _obj({
+    "uuid": UUID, "store_uuid": UUID, "storename": _t(S), "item_uuid": UUID, "item_name": _t(S),
+    "score": _t(N, minimum=1, maximum=5), "body": STR_N, "reply": STR_N, "replied_at": TIME_N, "created_at": TIME,
+    # the writer and staff only
+    "transaction_uuid": UUID, "hidden": _t(B), "hidden_reason": STR_N, "hidden_at": TIME_N},
+    required=["uuid", "store_uuid", "storename", "item_uuid", "item_name", "score", "body", "reply",
+              "replied_at", "created_at"])
+SCHEMAS["ItemImage"] = _obj({
+    "uuid": UUID, "item_uuid": UUID, "position": _t(N, description="1 = the card's image"),
+    "format": {"enum": ["image/jpeg", "image/png", "image/webp"]}, "width": _t(N), "height": _t(N),
+    "bytes": _t(N), "url": _t(S, description="the re-encoded image"),
+    "thumb_url": _t(S, description="a thumbnail of at most 400x400"), "created_at": TIME})
+SCHEMAS["Store"]["properties"]["rating"] = _ref("Rating")
+SCHEMAS["Item"]["properties"].update({
+    "image": {"anyOf": [_ref("ItemImage"), {"type": "null"}], "description": "the first image (the card's)"},
+    "images": _arr(_ref("ItemImage")), "rating": _ref("Rating"),
+    "price_from_usd": {"type": ["string", "null"], "pattern": r"^[0-9]+\.[0-9]{2}$",
+                       "description": "the cheapest active package's price; null: no package"}})
+PATHS["/api/items.php"]["get"]["parameters"].append(
+    _q("sort", "order of the list (default newest)",
+       _in("newest, price_asc, price_desc (cheapest package) or rating (mean score)",
+           enum=["newest", "price_asc", "price_desc", "rating"], examples=["price_asc"])))
+SCORE = _in("a whole number from 1 to 5 (JSON: a string or an integer)", pattern="^[1-5]$", examples=["5"])
+PATHS.update({
+    "/api/reviews.php": {
+        "get": _op("Reviews of a store or an item with its rating; one review; my reviews; an order's review",
+                   {"anyOf": [_obj({"reviews": _arr(_ref("Review")), "rating": _ref("Rating"), "limit": _t(N),
+                                    "offset": _t(N)}),
+                              _page("reviews", _ref("Review")), _obj({"review": _ref("Review")}),
+                              _obj({"order": _obj({"uuid": UUID, "status": _t(S), "may_review": _t(B)}),
+                                    "review": {"anyOf": [_ref("Review"), {"type": "null"}]}})]},
+                   [400, 401, 404],
+                   PAGE_PARAMS + [_q("store_uuid", "reviews of a store", _uuid("a store's uuid")),
+                                  _q("item_uuid", "reviews of an item", _uuid("an item's uuid")),
+                                  _q("uuid", "one review", _uuid("a review's uuid")),
+                                  _q("transaction_uuid", "my order's review and whether I may write one "
+                                                         "(the buyer only)", _uuid("an order's uuid")),
+                                  _q("mine", "1: the reviews I wrote (needs auth)")], auth=False,
+                   description="Hidden reviews leave the lists and ratings; staff see them with the reason. "
+                               "Public lists never name the reviewer."),
+        "post": _op("Review a released order (its buyer, once), answer a review (the store, once) or hide "
+                    "one (staff, audited)", _obj({"ok": _t(B), "review": _ref("Review")}),
+                    [400, 401, 403, 404, 409],
+                    body=_body(_fields(
+                        action=_in("add, reply or hide", enum=["add", "reply", "hide"], examples=["add"]),
+                        transaction_uuid=_uuid("add: the RELEASED order"), score=SCORE,
+                        body=_text("add: the review, at most 2000 characters", 2000, "Fast and as described"),
+                        review_uuid=_uuid("reply, hide: the review"),
+                        reply=_text("reply: the store's answer, at most 2000 characters", 2000, "Thank you!"),
+                        reason=_line("hide: why (kept in the audit log), at most 255 characters", 255,
+                                     "personal data")), ["action"])),
+    },
+    "/api/item-images.php": {
+        "get": _op("An item's images, the card's first", _obj({"images": _arr(_ref("ItemImage"))}), [400, 404],
+                   [_q("item_uuid", "the item", _uuid("an item's uuid"), required=True)], auth=False),
+        "post": {**_op("Upload an item image (multipart), remove one or reorder them (store members)",
+                       {"anyOf": [_obj({"ok": _t(B), "image": _ref("ItemImage")}),
+                                  _obj({"ok": _t(B), "images": _arr(_ref("ItemImage"))})]},
+                       [400, 401, 403, 404, 409],
+                       body=_body(_fields(
+                           action=_in("remove or reorder (an upload is multipart/form-data without action)",
+                                      enum=["add", "remove", "reorder"], examples=["reorder"]),
+                           item_uuid=_uuid("the item"), image_uuid=_uuid("remove: the image"),
+                           order="reorder: every image uuid of the item once, comma-separated (JSON: a "
+                                 "list), first shown first"))),
+                 "description": "An upload is multipart/form-data with `item_uuid` and the file in `image`: "
+                                "JPEG, PNG or WebP, at most 5 MB (the whole body at most 6 MiB, else 413), at "
+                                "most 25 megapixels; at most 5 images per item (409). The image is decoded "
+                                "and re-encoded without its metadata, with a thumbnail. Anything else is a "
+                                "400 naming `image`, and nothing is stored."},
+    },
+})
+PATHS["/api/item-images.php"]["post"]["requestBody"]["content"]["multipart/form-data"] = {"schema": {
+    "type": "object", "required": ["item_uuid", "image"],
+    "properties": {"item_uuid": {"type": "string", "format": "uuid"},
+                   "image": {"type": "string", "contentMediaType": "image/*", "description": "the file"},
+                   "csrf_token": CSRF["csrf_token"]}}}
 
 
 def _with_common_errors(paths):
@@ -766,3 +940,156 @@ def document():
             "store_uuid": {"type": "string", "format": "uuid",
                            "description": "limit the store scope to one of my stores"}})
     return scopes.annotate_openapi(doc)
+
+
+# -- support tickets and store warnings (issue 13); email settings, categories and the
+# vendorship agreement as JSON (issue 14) --
+_TICKET_STATUS = {"enum": ["open", "answered", "closed"]}
+SCHEMAS["Ticket"] = _obj({"uuid": UUID, "user_uuid": UUID, "username": _t(S), "subject": _t(S),
+                          "transaction_uuid": UUID_N, "assigned_to": UUID_N, "assigned_username": STR_N,
+                          "status": _TICKET_STATUS, "created_at": TIME, "updated_at": TIME})
+SCHEMAS["TicketDetail"] = _obj(dict(SCHEMAS["Ticket"]["properties"], messages=_arr(_obj({
+    "id": _t(N), "author_uuid": UUID, "author_username": _t(S), "staff_reply": _t(B), "body": _t(S),
+    "created_at": TIME})), statuses=_arr(_obj({"status": _TICKET_STATUS, "comment": STR_N, "created_at": TIME,
+                                               "changed_by_username": STR_N}))))
+SCHEMAS["StoreWarning"] = _obj({"id": _t(N), "reason": _t(S), "created_at": TIME})
+SCHEMAS["StoreWarningDetail"] = _obj({"id": _t(N), "store_uuid": UUID, "storename": _t(S), "reason": _t(S),
+                                      "created_at": TIME, "created_by_username": STR_N, "retired_at": TIME_N,
+                                      "retired_by_username": STR_N})
+SCHEMAS["CategoryNode"] = _obj({"id": _t(N), "name": _t(S), "parent_id": INT_N, "depth": _t(N), "path": _t(S),
+                                "items": _t(N), "children": _t(N)})
+_AGREEMENT_STATE = {
+    "agreement": {"anyOf": [_obj({"version": _t(N), "body": _t(S), "created_at": TIME}), {"type": "null"}]},
+    "history": _arr(_obj({"version": _t(N), "created_at": TIME})),
+    "stores": _arr(_obj({"uuid": UUID, "storename": _t(S), "agreement_version": INT_N,
+                         "agreement_accepted_at": TIME_N, "accepted": _t(B)}))}
+_MAIL_KINDS = ("order.paid", "order.dispatched", "order.released", "dispute", "message")     # lib.mail.KINDS
+_EMAIL_STATE = {"enabled": _t(B), "email": STR_N, "email_verified_at": TIME_N, "pending_email": STR_N,
+                "notifications": _obj({k: _t(B) for k in _MAIL_KINDS}, required=[])}
+_SWITCH = _in("1 on, 0 off (not sent: unchanged)", enum=["1", "0", "true", "false", "on", "off", "yes", "no"],
+              examples=["0"])
+PATHS.update({
+    "/api/tickets.php": {
+        "get": _op("My support tickets, the staff queue (queue=1), or one ticket with its thread (uuid=)",
+                   {"anyOf": [_page("tickets", _ref("Ticket")), _obj({"ticket": _ref("TicketDetail")})]},
+                   [400, 401, 403, 404],
+                   PAGE_PARAMS + [_q("uuid", "one ticket (the opener or staff; else 404)", _uuid("a ticket's uuid")),
+                                  _q("queue", "1: every ticket (staff)", _in("0 or 1", enum=["0", "1"],
+                                                                            examples=["1"])),
+                                  _q("status", "with queue=1: one status", _in(
+                                      "open, answered, closed or all", enum=["open", "answered", "closed", "all"],
+                                      examples=["open"]))]),
+        "post": _op("Open a ticket, reply, or (staff) assign or close one",
+                    _obj({"ok": _t(B), "ticket": _ref("TicketDetail")}), [400, 401, 403, 404, 409],
+                    description="A staff member's reply makes the ticket answered; the opener's reply to an "
+                                "answered ticket opens it again; a closed ticket takes no replies (409). Only the "
+                                "opener and staff see a ticket (404 for anyone else). Staff actions are audited.",
+                    body=_body(_fields(action=_in("what to do", enum=["create", "reply", "assign", "close"],
+                                                  examples=["create"]),
+                                       subject=_line("create: one line, 1-200 characters", 200, "Where is my parcel?"),
+                                       body=_text("create, reply: 1-10000 characters", 10000, "It has been a week.",
+                                                  required=True),
+                                       transaction_uuid=_uuid("create, optional: an order I am the buyer of or a "
+                                                              "store member of"),
+                                       uuid=_uuid("reply, assign, close: the ticket"),
+                                       assignee=_in("assign: a staff member's username (404 if there is no "
+                                                    "such staff member), empty for nobody", maxLength=64,
+                                                    examples=["staff1"]),
+                                       comment=_in("close, optional: a note, one line", maxLength=255,
+                                                   pattern=r"^[^\x00-\x1f\x7f]*$", examples=["solved"])),
+                               ["action"])),
+    },
+    "/api/store-warnings.php": {
+        "get": _op("A store's active warnings (store_uuid=, anyone), or every warning (staff)",
+                   {"anyOf": [_obj({"warnings": _arr(_ref("StoreWarning"))}),
+                              _page("warnings", _ref("StoreWarningDetail"))]}, [400, 401, 403, 404],
+                   PAGE_PARAMS + [_q("store_uuid", "one store's active warnings", _uuid("a store's uuid")),
+                                  _q("retired", "staff list: 1 includes retired warnings",
+                                     _in("0 or 1", enum=["0", "1"], examples=["1"]))], auth=False),
+        "post": _op("Add a warning to a store, or retire one (staff; audited)",
+                    _obj({"ok": _t(B), "warning": _ref("StoreWarningDetail")}), [400, 401, 403, 404, 409],
+                    body=_body(_fields(action=_in("add or retire", enum=["add", "retire"], examples=["add"]),
+                                       store=_in("add: the store's name or uuid", maxLength=64, examples=["my-shop"]),
+                                       reason=_text("add: shown on the store page, 1-2000 characters", 2000,
+                                                    "Ships late", required=True),
+                                       id=_int_id("retire: the warning's id")), ["action"])),
+    },
+    "/api/email-settings.php": {
+        "get": _op("My email address and notification mails (enabled: false when email is not configured)",
+                   _obj(_EMAIL_STATE), [401]),
+        "post": _op("Add (a verification link is mailed), verify, remove my address; turn notification kinds on "
+                    "or off (404 when email is not configured)",
+                    _obj(dict(_EMAIL_STATE, ok=_t(B))), [400, 401, 403, 404],
+                    body=_body(dict(_fields(action=_in("what to do", enum=["add", "verify", "remove",
+                                                                            "notifications"], examples=["add"]),
+                                            email={"type": "string", "examples": ["me@example.com"],
+                                                   "description": "add: the address (at most 254 characters)"},
+                                            code=_in("verify: the code of the mailed link", minLength=20,
+                                                     maxLength=100, pattern=r"^[A-Za-z0-9_\-]+$",
+                                                     examples=["x" * 43])),
+                                    **{k: dict(_SWITCH, description=f"notifications: mails for {k} "
+                                                                    "(1 on, 0 off; not sent: unchanged)")
+                                       for k in _MAIL_KINDS}), ["action"])),
+    },
+    "/api/categories.php": {
+        "get": _op("The item categories as a tree (depth-first: a parent before its subcategories)",
+                   _obj({"categories": _arr(_ref("CategoryNode"))}), [], auth=False),
+        "post": _op("Staff: add, rename, move or remove a category (remove only when unused: 409)",
+                    _obj({"ok": _t(B), "action": _t(S), "category": _ref("Category"),
+                          "categories": _arr(_ref("CategoryNode"))}), [400, 401, 403, 409],
+                    body=_body(_fields(action=_in("what to do", enum=["add", "rename", "move", "remove"],
+                                                  examples=["add"]),
+                                       name=_in("add, rename: 1-64 characters, one line, no '/'", minLength=1,
+                                                maxLength=64, pattern=r"^[^/\x00-\x1f\x7f]*$", examples=["Books"]),
+                                       parent_id=_in("add, move: the parent's id, empty for the top level",
+                                                     pattern="^([0-9]{1,9})?$", examples=["1"]),
+                                       category_id=_in("rename, move, remove: the category's id",
+                                                       pattern="^[0-9]{1,9}$", examples=["1"])), ["action"])),
+    },
+    "/api/agreement.php": {
+        "get": _op("The vendorship agreement: the current text and version, the versions, and my stores' "
+                   "acceptance", _obj(_AGREEMENT_STATE), [], auth=False),
+        "post": _op("Accept the current version (store owner) or publish a new one (admin)",
+                    _obj(dict(_AGREEMENT_STATE, ok=_t(B), version=_t(N))), [400, 401, 403, 409],
+                    body=_body(_fields(action=_in("accept or publish", enum=["accept", "publish"],
+                                                  examples=["accept"]),
+                                       version=_in("accept, optional: the version read (409 if it changed)",
+                                                   pattern="^[0-9]{1,9}$", examples=["1"]),
+                                       body=_text("publish: the new text, 1-20000 characters", 20000,
+                                                  "Ship within three days.", required=True)), ["action"])),
+    },
+    "/api/recovery-codes.php": {
+        "get": _op("How many unused recovery codes I have", _obj({"codes_left": _t(N)}), [401]),
+        "post": _op("A new set of 10 recovery codes, shown only in this answer (the old set stops working)",
+                    _obj({"ok": _t(B), "codes_left": _t(N),
+                          "recovery_codes": _arr(_t(S, pattern=r"^[A-Z2-7]{4}(-[A-Z2-7]{4}){3}$"))}),
+                    [400, 401, 403], description="Each code resets the password once at POST /recover.php, or "
+                                                 "stands in for a two-factor code at login once.",
+                    body=_body(_fields(password={"type": "string", "description": "my current password"}),
+                               ["password"])),
+    },
+    "/api/two-factor.php": {
+        "get": _op("My two-factor login: on, a key waiting for its first code, required of me",
+                   _obj({"enabled": _t(B), "pending": _t(B), "required": _t(B)}), [401]),
+        "post": _op("Two-factor login: begin (a new key, shown once), confirm it with a first code, or disable",
+                    _obj({"ok": _t(B), "enabled": _t(B), "pending": _t(B), "required": _t(B), "secret": _t(S),
+                          "otpauth_uri": _t(S)}, required=["ok", "enabled", "pending", "required"]),
+                    [400, 401, 403, 409],
+                    description="After confirm, logging in needs `otp` too (a current code, once, or a recovery "
+                                "code). API keys are not affected.",
+                    body=_body(_fields(action=_in("what to do", enum=["begin", "confirm", "disable"],
+                                                  examples=["begin"]),
+                                       otp=_in("confirm: the app's current 6-digit code; disable: a code or a "
+                                               "recovery code", maxLength=64, examples=["123456"])), ["action"])),
+    },
+    "/api/plan.php": {
+        "get": _op("The store tiers and their commission (and the referrer's part of it) from the config",
+                   _obj({"tiers": _arr(_obj({"tier": {"enum": ["gold", "silver", "bronze", "free"]},
+                                             "commission": _t(S), "referral_percent": _t(S),
+                                             "commission_percent": _t(S), "referral_share_percent": _t(S),
+                                             "meaning": _t(S)}))}), [], auth=False),
+    },
+})
+# a store's detail also carries its active warnings (GET /api/stores.php?uuid=)
+PATHS["/api/stores.php"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["anyOf"][2] = \
+    _obj({"store": _ref("Store"), "warnings": _arr(_ref("StoreWarning"))})

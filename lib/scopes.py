@@ -131,6 +131,16 @@ def _dispute_page(request, db, user):
     return _party_rule(db, user, order, True)
 
 
+def _message_post(request, db, user):
+    """Messages: an order thread's by party (as the order's actions); private messages and
+    blocks are a buyer's or a vendor's business (orders or store)."""
+    uuid = _data(request, "transaction_uuid") or request.arg("order")
+    if uuid:
+        order = db.one("SELECT buyer_uuid, store_uuid FROM transactions WHERE uuid = ?", (uuid,))
+        return _party_rule(db, user, order, True)
+    return (ORDERS, STORE), None
+
+
 BY_ROLE = "orders for the buyer, store for a member of the order's store, full for staff"
 
 # script (path under public/, without .py) -> {METHOD: Rule}
@@ -164,21 +174,78 @@ TABLE = {
                                                     "partial_refund: full")},
     "api/transactions": {"GET": Rule(READ), "POST": Rule(ORDERS)},
     "api/user_settings": {"GET": Rule(READ), "POST": Rule(FULL)},
+    # Exports (issue 17): a read; a key limited to one store exports that store only.
+    "api/exports": {"GET": Rule(READ)},
+    # messages (order threads by party) and notifications (marking read changes only my flags)
+    "api/messages": {"GET": Rule(READ), "POST": Rule(ORDERS, STORE, resolve=_message_post,
+                                                     note="order thread: " + BY_ROLE + "; private: orders or store")},
+    "api/notifications": {"GET": Rule(READ), "POST": Rule(READ, ORDERS, STORE)},
     "admin/config": {"GET": Rule(READ), "POST": Rule(FULL)},
     "admin/index": {"GET": Rule(READ)},
     "admin/tokens": {"GET": Rule(READ), "POST": Rule(FULL)},
     "admin/tokens_remove": {"POST": Rule(FULL)},
     "admin/users": {"GET": Rule(READ), "POST": Rule(FULL)},
+    # support tickets and store warnings (issue 13); account and staff tools (issue 14)
+    "api/tickets": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/store_warnings": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/email_settings": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/categories": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/agreement": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/recovery_codes": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/two_factor": {"GET": Rule(READ), "POST": Rule(FULL)},
+    "api/plan": {"GET": Rule(READ)},
     # HTML pages that change state the way the API does (other pages' POSTs need full).
     "book": {"GET": Rule(READ), "POST": Rule(ORDERS)},
     "payment": {"GET": Rule(READ), "POST": Rule(ORDERS, STORE, resolve=_order_action, note=BY_ROLE)},
     "dispute": {"GET": Rule(READ), "POST": Rule(ORDERS, STORE, resolve=_dispute_page, note=BY_ROLE)},
     "create_store": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_new_store)},
+    "messages": {"GET": Rule(READ), "POST": Rule(ORDERS, STORE, resolve=_message_post, note=BY_ROLE)},
+    "notifications": {"GET": Rule(READ), "POST": Rule(READ, ORDERS, STORE)},
     "settings/store": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_store_field("uuid"))},
     "item/edit": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_item_edit)},
     "deposits/add": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_store_field("store_uuid"))},
     "deposits/withdraw": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_deposit_store)},
 }
+
+# Reviews and item images (issue 13).
+def _review_store(request, db):
+    uuid = _data(request, "review_uuid")
+    return db.value("SELECT store_uuid FROM reviews WHERE uuid = ?", (uuid,)) if uuid else None
+
+
+def _review_post(request, db, user):
+    """add: the buyer's (orders); reply: the reviewed store's member (store); hide: staff (full)."""
+    which = request.data.get("action") or request.data.get("form")
+    if which == "add":
+        return (ORDERS,), None
+    if which == "reply":
+        return (STORE,), _review_store(request, db)
+    return (FULL,), None
+
+
+def _image_store(request, db, user):
+    uuid = _data(request, "image_uuid")
+    if uuid:
+        return (STORE,), db.value("SELECT i.store_uuid FROM item_images m JOIN items i ON i.uuid = m.item_uuid "
+                                  "WHERE m.uuid = ?", (uuid,))
+    return _item_store(request, db, user)
+
+
+def _item_edit_with_images(request, db, user):
+    if request.data.get("form") in ("image_upload", "image_remove", "image_first"):
+        return _image_store(request, db, user)
+    return _item_edit(request, db, user)
+
+
+TABLE.update({
+    "api/reviews": {"GET": Rule(READ), "POST": Rule(ORDERS, STORE, resolve=_review_post,
+                                                    note="add: orders; reply: store; hide (staff): full")},
+    "api/item_images": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_image_store)},
+    "review/add": {"GET": Rule(READ), "POST": Rule(ORDERS)},
+    "review/manage": {"POST": Rule(ORDERS, STORE, resolve=_review_post, note="reply: store; hide (staff): full")},
+    "item/edit": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_item_edit_with_images)},
+    "user": {"GET": Rule(READ)},
+})
 
 # The JSON API's URL of a script (for the OpenAPI document).
 URLS = {"api/openapi": "/api/openapi.json"}

@@ -44,13 +44,14 @@ def uri(secret, username, issuer):
 
 def begin(db, uuid, ip=None):
     """A new (unconfirmed) secret for the user; 409 when 2FA is already on. Returns it."""
-    row = _row(db, uuid)
-    if row["totp_enabled"]:
-        raise HttpError(409, "two-factor login is already on; disable it first")
     secret = pyotp.random_base32()
-    db.execute("UPDATE users SET totp_secret = ?, totp_last_counter = NULL, updated_at = ? WHERE uuid = ?",
-               (secret, utc_now(), uuid))
-    audit.log(db, "totp_enroll_started", uuid, uuid, None, ip)
+    with db.transaction():
+        row = _row(db, uuid)
+        if row["totp_enabled"]:
+            raise HttpError(409, "two-factor login is already on; disable it first")
+        db.execute("UPDATE users SET totp_secret = ?, totp_last_counter = NULL, updated_at = ? WHERE uuid = ?",
+                   (secret, utc_now(), uuid))
+        audit.log(db, "totp_enroll_started", uuid, uuid, None, ip)
     return secret
 
 
@@ -77,16 +78,18 @@ def _use_totp(db, row, code):
 
 
 def confirm(db, uuid, code, ip=None):
-    """Turn 2FA on with a first code of the pending secret; 400 wrong code."""
-    row = _row(db, uuid)
-    if row["totp_enabled"]:
-        raise HttpError(409, "two-factor login is already on")
-    if not row["totp_secret"]:
-        raise HttpError(400, "start enrolling first")
-    if not _use_totp(db, row, code):
-        raise HttpError(400, "wrong code: enter the 6 digits your app shows now", fields={"otp": "wrong code"})
-    db.execute("UPDATE users SET totp_enabled = 1, updated_at = ? WHERE uuid = ?", (utc_now(), uuid))
-    audit.log(db, "totp_enabled", uuid, uuid, None, ip)
+    """Turn 2FA on with a first code of the pending secret; 400 wrong code. One transaction:
+    the code's step, the switch and the audit row are written together or not at all."""
+    with db.transaction():
+        row = _row(db, uuid)
+        if row["totp_enabled"]:
+            raise HttpError(409, "two-factor login is already on")
+        if not row["totp_secret"]:
+            raise HttpError(400, "start enrolling first")
+        if not _use_totp(db, row, code):
+            raise HttpError(400, "wrong code: enter the 6 digits your app shows now", fields={"otp": "wrong code"})
+        db.execute("UPDATE users SET totp_enabled = 1, updated_at = ? WHERE uuid = ?", (utc_now(), uuid))
+        audit.log(db, "totp_enabled", uuid, uuid, None, ip)
 
 
 def check(db, uuid, otp):
@@ -98,15 +101,17 @@ def check(db, uuid, otp):
 
 
 def disable(db, uuid, code, ip=None):
-    """Turn 2FA off with a code (or a recovery code); 400 wrong code, 409 not on."""
-    row = _row(db, uuid)
-    if not row["totp_enabled"]:
-        raise HttpError(409, "two-factor login is not on")
-    if not check(db, uuid, code):
-        raise HttpError(400, "wrong code", fields={"otp": "wrong code"})
-    db.execute("UPDATE users SET totp_enabled = 0, totp_secret = NULL, totp_last_counter = NULL, updated_at = ? "
-               "WHERE uuid = ?", (utc_now(), uuid))
-    audit.log(db, "totp_disabled", uuid, uuid, None, ip)
+    """Turn 2FA off with a code (or a recovery code); 400 wrong code, 409 not on. One
+    transaction, as confirm."""
+    with db.transaction():
+        row = _row(db, uuid)
+        if not row["totp_enabled"]:
+            raise HttpError(409, "two-factor login is not on")
+        if not check(db, uuid, code):
+            raise HttpError(400, "wrong code", fields={"otp": "wrong code"})
+        db.execute("UPDATE users SET totp_enabled = 0, totp_secret = NULL, totp_last_counter = NULL, "
+                   "updated_at = ? WHERE uuid = ?", (utc_now(), uuid))
+        audit.log(db, "totp_disabled", uuid, uuid, None, ip)
 
 
 def staff_must_enroll(db, user):

@@ -82,6 +82,14 @@ def _has_store(db, user_row):
     return db.value("SELECT 1 FROM store_users WHERE user_uuid = ? LIMIT 1", (user_row["uuid"],)) is not None
 
 
+def _unread_notifications(db, user_row):
+    """The navigation's badge: one indexed count, only for a signed-in user."""
+    if not user_row:
+        return 0
+    from lib import notifications
+    return notifications.unread_count(db, user_row["uuid"])
+
+
 def page(request, template, title, status=200, headers=None, **ctx):
     """Render templates/<template> inside the layout; returns an HTML Response."""
     current = auth.optional_user(request)
@@ -99,6 +107,7 @@ def page(request, template, title, status=200, headers=None, **ctx):
         "flash": _pop_flash(request), "error": base.get("error"), "content": content,
         "nav_active": ctx.get("nav_active"), "scripts": ctx.get("scripts", []),
         "refresh": ctx.get("refresh"),
+        "unread_notifications": _unread_notifications(db, current),
     }
     return html_response(render("layout.html", **layout), status, headers)
 
@@ -201,7 +210,7 @@ def standalone(title, content, error=None, status=200, headers=None, request=Non
     body = Markup(f"<h1>{escape(title)}</h1>") + Markup(content) if heading else Markup(content)
     layout = {"title": title, "site_name": site_name(), "user": current, "has_store": False,
               "csrf_input": token_input, "flash": None, "error": error, "content": body,
-              "nav_active": None, "scripts": [], "refresh": None}
+              "nav_active": None, "scripts": [], "refresh": None, "unread_notifications": 0}
     return html_response(render("layout.html", **layout), status, headers)
 
 

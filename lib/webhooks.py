@@ -20,7 +20,10 @@ Body and signature (sent by cron/webhooks.py; `sign` / `verify` are shared)
     X-Marketplace-Signature: t=UNIX_TIME,v1=HEX(HMAC-SHA256(secret, "UNIX_TIME." + body))
 `data` holds "order" (the order JSON of GET /api/transactions.php, without histories) for
 order events, "dispute" (and "order", and "claim" for dispute.claim_added) for dispute
-events, "intent" and "reason" for payout.needs_attention.
+events, "intent" and "reason" for payout.needs_attention, "message" and "thread" for
+message.created (a private message reaches its recipient's endpoints; an order thread's
+message the buyer's and the store's), "ticket" (uuid, subject, status) and "message" for
+ticket.answered (a staff reply, to the opener's own endpoints).
 
 URLs: http or https, no credentials; every address the host resolves to must be public
 (not loopback, private, link-local, shared, reserved, unspecified or multicast) unless
@@ -46,7 +49,9 @@ ORDER_EVENTS = ("order.created", "order.partially_paid", "order.paid", "order.di
                 "order.released", "order.cancelled", "order.failed")
 DISPUTE_EVENTS = ("dispute.opened", "dispute.claim_added", "dispute.resolved")
 STAFF_EVENTS = ("payout.needs_attention",)
-EVENTS = ORDER_EVENTS + DISPUTE_EVENTS + STAFF_EVENTS
+MESSAGE_EVENTS = ("message.created",)
+TICKET_EVENTS = ("ticket.answered",)
+EVENTS = ORDER_EVENTS + DISPUTE_EVENTS + STAFF_EVENTS + MESSAGE_EVENTS + TICKET_EVENTS
 
 SIGNATURE_HEADER = "X-Marketplace-Signature"
 MAX_ENDPOINTS = 20          # per user, and per store
@@ -176,7 +181,9 @@ def check_url(url, private_ok=False, resolver=resolve):
 def parse_events(value, user, store_uuid=None):
     """A list of event types from a JSON list or a comma-separated string; empty or '*': all
     the events this kind of endpoint may get."""
-    allowed = list(ORDER_EVENTS + DISPUTE_EVENTS)
+    allowed = list(ORDER_EVENTS + DISPUTE_EVENTS + MESSAGE_EVENTS)
+    if store_uuid is None:
+        allowed += list(TICKET_EVENTS)     # a ticket is a person's, never a store's
     if store_uuid is None and catalog.is_staff(user):
         allowed += list(STAFF_EVENTS)
     if value in (None, "", [], "*", ["*"]):
@@ -199,6 +206,9 @@ def parse_events(value, user, store_uuid=None):
         if v in STAFF_EVENTS and v not in allowed:
             raise HttpError(403 if store_uuid is None else 400,
                             "%s is for staff endpoints only (not a store's)" % v, fields={"events": "staff only"})
+        if v in TICKET_EVENTS and v not in allowed:
+            raise HttpError(400, "%s is for a person's endpoints (not a store's)" % v,
+                            fields={"events": "not for a store"})
         if v not in out:
             out.append(v)
     if not out:
@@ -438,8 +448,9 @@ def order_event(db, event_type, order_uuid, **extra):
     t = db.one("SELECT store_uuid, buyer_uuid FROM transactions WHERE uuid = ?", (order_uuid,))
     if t is None:
         return None
-    from lib import mail  # the email notifications of the same change (issue 14), same transaction
+    from lib import mail, notifications  # email and in-app notifications of the same change, same transaction
     mail.notify(db, event_type, order_uuid, t["store_uuid"], t["buyer_uuid"])
+    notifications.order_event(db, event_type, order_uuid, t["store_uuid"], t["buyer_uuid"])
     return emit(db, event_type, lambda: dict({"order": _order_data(db, order_uuid)}, **extra),
                 transaction_uuid=order_uuid, store_uuid=t["store_uuid"], user_uuids=(t["buyer_uuid"],))
 
@@ -466,10 +477,27 @@ def dispute_event(db, event_type, dispute_uuid, claim=None):
         if claim is not None:
             out["claim"] = claim
         return out
-    from lib import mail
+    from lib import mail, notifications
     mail.notify(db, event_type, row["transaction_uuid"], row["store_uuid"], row["buyer_uuid"])
+    actor = claim["user_uuid"] if claim is not None else row["opened_by"] if event_type == "dispute.opened" else None
+    notifications.order_event(db, event_type, row["transaction_uuid"], row["store_uuid"], row["buyer_uuid"],
+                              dispute_uuid=row["uuid"], actor_uuid=actor)
     return emit(db, event_type, data, transaction_uuid=row["transaction_uuid"], store_uuid=row["store_uuid"],
                 user_uuids=(row["buyer_uuid"],), dispute_uuid=row["uuid"])
+
+
+def message_event(db, message, thread, user_uuids, store_uuid=None):
+    """message.created: a private message (to its recipient's endpoints) or an order thread's
+    message (to the buyer's and the store's endpoints); data {"message", "thread"}."""
+    return emit(db, "message.created", {"message": message, "thread": thread},
+                transaction_uuid=thread.get("transaction_uuid"), store_uuid=store_uuid, user_uuids=user_uuids)
+
+
+def ticket_event(db, ticket, message):
+    """ticket.answered: staff replied to a support ticket; to the opener's endpoints."""
+    data = {"ticket": {k: ticket[k] for k in ("uuid", "subject", "transaction_uuid")}, "message": message}
+    data["ticket"]["status"] = "answered"
+    return emit(db, "ticket.answered", data, user_uuids=(ticket["user_uuid"],))
 
 
 def needs_attention_event(db, table, intent, reason):

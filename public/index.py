@@ -1,12 +1,12 @@
 """GET / : the home page for browsers, `OK` for health checks of the original."""
-from lib import catalog, web
-from lib.db import get_db
+from lib import catalog, item_cards, replica, web
 from lib.http import text_response
 
 
 def get(request):
     if not request.wants_html:
         return text_response("OK")
-    db = get_db()
-    return web.page(request, "index.html", "Home", items=catalog.list_items(db, limit=8),
+    db = replica.read_db(request)
+    items = item_cards.add_card_facts(db, catalog.list_items(db, limit=8))
+    return web.page(request, "index.html", "Home", items=items,
                     categories=catalog.category_tree(db))

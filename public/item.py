@@ -1,11 +1,11 @@
-"""GET /item.php?uuid= : an item with its packages and a live price per accepted token."""
-from lib import catalog, tokens, web
-from lib.db import get_db
+"""GET /item.php?uuid= : an item with its images, rating and reviews, its packages and a
+live price per accepted token."""
+from lib import catalog, images, replica, reviews, tokens, web
 from lib.http import HttpError
 
 
 def get(request):
-    db = get_db()
+    db = replica.read_db(request)
     user = web.user(request)
     item_uuid = request.arg("uuid")
     if not item_uuid:
@@ -15,4 +15,7 @@ def get(request):
                                   tokens.tokens_for_store(db, item["store_uuid"]))
     is_member = catalog.member_role(db, user, item["store_uuid"]) is not None
     return web.page(request, "item.html", item["name"], item=item, packages=packages,
-                    is_member=is_member, nav_active="marketplace")
+                    is_member=is_member, nav_active="marketplace", images=images.list_images(db, item["uuid"]),
+                    rating=reviews.rating(db, item_uuid=item["uuid"]),
+                    reviews=reviews.list_reviews(db, user, item_uuid=item["uuid"], limit=20),
+                    can_reply=is_member, can_hide=catalog.is_staff(user), show_store=False)

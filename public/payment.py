@@ -4,9 +4,10 @@ Shows the escrow address (or "pending, up to a minute"), the amount due and rece
 code of the EIP-681 payment URI, status and shipping history, payouts with explorer links
 and the actions the user may take now. POST `action` = release, cancel, dispatch, confirm,
 dispute (`comment`), partial_refund (`refund_percent`, staff): the same lib.orders code and
-rules as POST /api/transaction-actions.php.
+rules as POST /api/transaction-actions.php. The order's message thread (lib.messages) is
+shown at the end; its form posts to /messages.php?order=.
 """
-from lib import auth, chains, orders, payment_uri, pricing, web
+from lib import auth, chains, messages, orders, payment_uri, pricing, web
 from lib.db import get_db
 from lib.http import HttpError
 
@@ -67,6 +68,12 @@ def _context(db, user, order_uuid):
     ctx["refresh"] = 15 if waiting else None
     ctx["scripts"] = ["/static/refresh.js"] if waiting else []
     ctx["nav_active"] = "payments"
+    try:   # the order's messages: its parties; staff only once it was disputed
+        ctx["thread"] = messages.order_thread(db, user, order["uuid"], field="uuid")
+    except HttpError as e:
+        if e.status != 404:
+            raise
+        ctx["thread"] = None
     return ctx
 
 

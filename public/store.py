@@ -1,11 +1,10 @@
-"""GET /store.php?uuid= : a store and its items."""
-from lib import catalog, web
-from lib.db import get_db
+"""GET /store.php?uuid= : a store, its active staff warnings, its rating and reviews, and its items."""
+from lib import catalog, item_cards, replica, reviews, store_warnings, web
 from lib.http import HttpError
 
 
 def get(request):
-    db = get_db()
+    db = replica.read_db(request)
     user = web.user(request)
     store_uuid = request.arg("uuid")
     if not store_uuid:
@@ -13,6 +12,13 @@ def get(request):
     store = catalog.get_store(db, store_uuid, user)
     pager = web.pager(request, lambda limit, offset: catalog.list_items(
         db, store_uuid=store["uuid"], limit=limit, offset=offset))
+    item_cards.add_card_facts(db, pager.rows)
     is_member = catalog.member_role(db, user, store["uuid"]) is not None
-    return web.page(request, "store.html", store["storename"], store=store, pager=pager,
-                    is_member=is_member, nav_active="vendors")
+    owner = db.value("SELECT u.username FROM store_users su JOIN users u ON u.uuid = su.user_uuid "
+                     "WHERE su.store_uuid = ? AND su.role = 'owner' AND u.banned = 0 ORDER BY su.id LIMIT 1",
+                     (store["uuid"],))
+    return web.page(request, "store.html", store["storename"], store=store, pager=pager, owner=owner,
+                    is_member=is_member, nav_active="vendors", warnings=store_warnings.active(db, store["uuid"]),
+                    rating=reviews.rating(db, store_uuid=store["uuid"]),
+                    reviews=reviews.list_reviews(db, user, store_uuid=store["uuid"], limit=50),
+                    can_reply=is_member, can_hide=catalog.is_staff(user), show_store=False)

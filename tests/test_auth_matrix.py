@@ -135,8 +135,23 @@ MATRIX = [
     authed("POST", "/deposits/add.php", ok=AUTHED),
     authed("GET", "/deposits/withdraw.php", ok=AUTHED),
     authed("POST", "/deposits/withdraw.php", ok=AUTHED),
+    # messages and notifications (issue 13)
+    authed("GET", "/api/messages.php", ok=200),
+    authed("POST", "/api/messages.php", {"to": "target", "body": "hello"}, ok=200),
+    authed("GET", "/messages.php", ok=200),
+    authed("POST", "/messages.php", {"action": "send", "to": "target", "body": "hello"}, ok=303),
+    authed("GET", "/api/notifications.php", ok=200),
+    authed("POST", "/api/notifications.php", {"all": "1"}, ok=200),
+    authed("GET", "/notifications.php", ok=200),
+    authed("POST", "/notifications.php", {"action": "read_all"}, ok=303),
     authed("GET", "/api/user-settings.php", ok=200),
     authed("POST", "/api/user-settings.php"),
+    # exports (issue 17): sales for vendors (others: 404, no store), staff kinds for staff
+    authed("GET", "/api/exports.php?from=2026-03-01&to=2026-03-31", ok=AUTHED),
+    staff_only("GET", "/api/exports.php?kind=orders&from=2026-03-01&to=2026-03-31", ok=200),
+    authed("GET", "/exports.php", ok=200),
+    # /metrics: 404 for every address outside METRICS_ALLOW (empty here)
+    public("GET", "/metrics", status=404),
     # staff
     staff_only("GET", "/staff/"),
     staff_only("GET", "/staff/disputes.php"),
@@ -163,6 +178,41 @@ MATRIX = [
     admin_only("GET", "/admin/tokens.php", ok=200),
     admin_only("POST", "/admin/tokens.php"),
     admin_only("POST", "/admin/tokens-remove.php"),
+    # support tickets and store warnings (issue 13)
+    authed("GET", "/support.php", ok=200),
+    authed("GET", "/support/new.php", ok=200),
+    authed("POST", "/support/new.php", ok=400),                        # empty body
+    authed("GET", f"/support/ticket.php?uuid={NOBODY_UUID}", ok=404),
+    authed("POST", f"/support/ticket.php?uuid={NOBODY_UUID}", ok=404),
+    staff_only("GET", "/staff/tickets.php", ok=200),
+    staff_only("POST", "/staff/tickets.php", {"action": "close", "uuid": NOBODY_UUID}, ok=404),
+    staff_only("GET", "/staff/warnings.php", ok=200),
+    staff_only("POST", "/staff/warnings.php", ok=400),
+    authed("GET", "/api/tickets.php", ok=200),
+    authed("POST", "/api/tickets.php", ok=400),
+    public("GET", f"/api/store-warnings.php?store_uuid={NOBODY_UUID}", status=404),
+    staff_only("POST", "/api/store-warnings.php", ok=400),
+    # issue 14 as JSON: email settings (email not configured here), categories, the agreement
+    authed("GET", "/api/email-settings.php", ok=200),
+    authed("POST", "/api/email-settings.php", ok=404),
+    public("GET", "/api/categories.php"),
+    staff_only("POST", "/api/categories.php", ok=400),
+    public("GET", "/api/agreement.php"),
+    authed("POST", "/api/agreement.php", ok=AUTHED),
+    authed("GET", "/api/recovery-codes.php", ok=200),
+    authed("POST", "/api/recovery-codes.php", ok=400),           # no password
+    authed("GET", "/api/two-factor.php", ok=200),
+    authed("POST", "/api/two-factor.php", ok=400),               # no action
+    public("GET", "/api/plan.php"),
+    # reviews, profiles and item images (issue 13)
+    public("GET", f"/api/reviews.php?store_uuid={NOBODY_UUID}", status=404),
+    authed("POST", "/api/reviews.php", {"action": "add", "transaction_uuid": NOBODY_UUID, "score": "5"}, ok=404),
+    authed("GET", f"/review/add.php?transaction_uuid={NOBODY_UUID}", ok=404),
+    authed("POST", f"/review/add.php?transaction_uuid={NOBODY_UUID}", {"score": "5"}, ok=404),
+    authed("POST", "/review/manage.php", {"form": "reply", "review_uuid": NOBODY_UUID, "reply": "x"}, ok=404),
+    public("GET", "/user.php?username=nobody-here", status=404),
+    public("GET", f"/api/item-images.php?item_uuid={NOBODY_UUID}", status=404),
+    authed("POST", "/api/item-images.php", {"action": "remove", "image_uuid": NOBODY_UUID}, ok=404),
     # last: logging out ends the session of the session-cookie run
     public("POST", "/logout.php"),
     public("GET", "/logout.php"),

@@ -300,8 +300,10 @@ def test_limits_agree_between_nginx_uwsgi_and_the_app():
         ini = f.read()
     with open(os.path.join(ROOT, "deploy", "nginx.conf")) as f:
         site = f.read()
-    assert re.search(r"^limit-post = (\d+)$", ini, re.M).group(1) == str(libhttp.MAX_BODY)
+    # uwsgi takes an image upload; nginx holds every other URL to MAX_BODY
+    assert re.search(r"^limit-post = (\d+)$", ini, re.M).group(1) == str(libhttp.MAX_UPLOAD_BODY)
     assert re.search(r"client_max_body_size (\d+)m;", site).group(1) == str(libhttp.MAX_BODY >> 20)
+    assert re.findall(r"client_max_body_size (\d+)m;", site)[1:] == [str(libhttp.MAX_UPLOAD_BODY >> 20)]
     harakiri = int(re.search(r"^harakiri = (\d+)$", ini, re.M).group(1))
     read_timeout = int(re.search(r"uwsgi_read_timeout (\d+)s;", site).group(1))
     assert read_timeout > harakiri
@@ -598,3 +600,60 @@ def test_render_refuses_missing_or_unknown_placeholders(tmp_path):
         deploytool.render(str(template), str(out), {"ROOT": "/srv", "PORT": "1", "PROT": "2"})
     deploytool.render(str(template), str(out), {"ROOT": "/srv", "PORT": "8"})
     assert out.read_text() == "root /srv; port 8;\n"
+
+
+# --- item images (issue 13): the app stores an upload, nginx serves it from MEDIA_DIR -----------
+def _multipart(fields, files):
+    boundary = "----deploy" + uuid.uuid4().hex
+    out = b""
+    for name, value in fields.items():
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    for name, (filename, data) in files.items():
+        out += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                f"Content-Type: image/jpeg\r\n\r\n").encode() + data + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_uploaded_image_is_served_by_nginx_and_upload_limits_hold(stack):
+    import io
+    from PIL import Image
+    from lib import catalog
+    s, db = stack
+    vendor = make_user(db, unique("img"))
+    store = catalog.create_store(db, vendor, unique("st"), "images", True)
+    item = catalog.create_item(db, vendor, store["uuid"], "pictured", "an item")
+    picture = io.BytesIO()
+    Image.new("RGB", (300, 200), (10, 120, 200)).save(picture, "JPEG")
+    body, ctype = _multipart({"item_uuid": item["uuid"]}, {"image": ("a.jpg", picture.getvalue())})
+    headers = dict(vendor["headers"], **{"Content-Type": ctype})
+    status, _h, answer = s.request("POST", "/api/item-images.php", body=body, headers=headers)
+    assert status == 200, answer
+    image = json.loads(answer)["image"]
+    stored = open(os.path.join(s.env["MEDIA_DIR"], "items", f"{image['uuid']}.jpg"), "rb").read()
+    # served by nginx (its week-long cache), not by the app
+    status, got_headers, got = s.request("GET", image["url"])
+    assert status == 200 and got == stored
+    assert header(got_headers, "content-type") == "image/jpeg"
+    assert header(got_headers, "x-content-type-options") == "nosniff"
+    assert "max-age=604800" in (header(got_headers, "cache-control") or "")
+    assert s.request("GET", image["thumb_url"])[0] == 200
+    for path in ("/media/items/", "/media/", "/media/items/.hidden", f"/media/items/{image['uuid']}.jpg.x.tmp"):
+        assert s.request("GET", path)[0] in (403, 404), path
+    # a 5.5 MB upload reaches the app through nginx and uwsgi, which refuses it by name
+    body, ctype = _multipart({"item_uuid": item["uuid"]}, {"image": ("big.jpg", b"\xff" * 5_500_000)})
+    status, _h, answer = s.request("POST", "/api/item-images.php", body=body,
+                                   headers=dict(vendor["headers"], **{"Content-Type": ctype}))
+    assert status == 400 and json.loads(answer)["error"] == "image: the file is larger than 5 MB"
+    # over 6 MiB: nginx answers 413; elsewhere the 1 MiB limit still holds for multipart bodies
+    body, ctype = _multipart({"item_uuid": item["uuid"]}, {"image": ("huge.jpg", b"\xff" * (6 * 1024 * 1024))})
+    status, _h, answer = s.request("POST", "/api/item-images.php", body=body,
+                                   headers=dict(vendor["headers"], **{"Content-Type": ctype}))
+    assert status == 413 and json.loads(answer) == {"error": "request body larger than 6 MiB"}
+    body, ctype = _multipart({"name": "x"}, {"image": ("a.jpg", b"\xff" * (2 * 1024 * 1024))})
+    status, _h, _b = s.request("POST", "/api/items.php", body=body,
+                               headers=dict(vendor["headers"], **{"Content-Type": ctype}))
+    assert status == 413
+    # the item edit page's upload form takes the same 6 MiB (an anonymous post reaches the app: 401)
+    status, _h, _b = s.request("POST", "/item/edit.php", body=body, headers={"Content-Type": ctype})
+    assert status == 401
+    assert db.value("SELECT COUNT(*) FROM item_images WHERE item_uuid = ?", (item["uuid"],)) == 1

@@ -73,6 +73,7 @@ def test_previous_release_database_upgrades_and_its_signed_refund_is_paid(anvil,
     assert migrate.init(db) == [v for v, _ in migrate.migration_files()]     # 1 (payout engine) and later ones
     assert migrate.init(db) == []                       # recorded: never applied twice
     assert {"payout_attempts"} <= set(db.tables())
+    assert {"chain_id", "token_contract", "scanned_block", "scanned_hash"} <= set(migrate.columns(db, "token_log_scans"))
     for table, column in (("payouts", "max_fee_per_gas"), ("payouts", "block_hash"), ("transaction_intents", "failures"),
                           ("staff_flags", "kind"), ("evm_transactions", "retained_amount"),
                           ("chain_heads", "gas_station_balance")):
@@ -125,3 +126,91 @@ def test_a_database_before_migration_013_gets_the_cron_lease_table(bare_db, monk
     assert migrate.init(db) == []
     a, b = leases.Leases(db, "a:1", 60), leases.Leases(db, "b:1", 60)
     assert a.acquire("poll", CHAIN) and not b.acquire("poll", CHAIN)
+
+
+def test_a_database_before_messages_upgrades_and_keeps_its_rows(bare_db, monkeypatch):
+    """Migration 009 (messages, blocks, notifications) on a database at the previous schema
+    (every earlier migration applied, with users, a store and an order in it)."""
+    from lib import catalog, messages, notifications, users
+    db = bare_db
+    every = migrate.migration_files()
+    monkeypatch.setattr(migrate, "migration_files", lambda: [m for m in every if m[0] < 9])
+    migrate.init(db)
+    assert "messages" not in db.tables() and "notifications" not in db.tables()
+    monkeypatch.setattr(users, "SCRYPT_N", 2 ** 10)
+    alice = users.create_user(db, "alice", "password123")
+    bob = users.create_user(db, "bob", "password123")
+    store = catalog.create_store(db, bob, "bobshop", "a store", True)
+    monkeypatch.setattr(migrate, "migration_files", lambda: every)
+    assert migrate.init(db) == [v for v, _ in every if v >= 9]
+    assert migrate.init(db) == []
+    assert {"message_threads", "messages", "message_reads", "user_blocks", "notifications"} <= set(db.tables())
+    assert [u["username"] for u in users.list_users(db)] == ["alice", "bob"]
+    assert catalog.store_row(db, store["uuid"])["storename"] == "bobshop"
+    sent = messages.send_private(db, alice, "bob", "hello after the upgrade")
+    assert sent["thread"]["peer"]["username"] == "bob"
+    assert notifications.unread_count(db, bob["uuid"]) == 1
+    assert messages.private_thread(db, bob, "alice")["messages"][0]["body"] == "hello after the upgrade"
+    assert notifications.unread_count(db, bob["uuid"]) == 0        # reading the thread read its notification
+def test_a_database_at_migration_7_upgrades_to_tickets_and_warnings(bare_db):
+    """Migration 008 (support tickets, store warnings) on a database the previous release
+    left at 007, with its users and stores kept, on both databases."""
+    from lib import store_warnings, tickets
+    from lib import users as usersmod
+    from tests.factories import make_user
+    from tests.market import store as make_store
+    db = bare_db
+    with open(migrate.SCHEMA, encoding="utf-8") as f:
+        db.run_script(f.read())
+    for version, path in migrate.migration_files():
+        if version >= 8:
+            break
+        if path.endswith(".py"):
+            migrate._run_python(db, path)
+        else:
+            with open(path, encoding="utf-8") as f:
+                db.run_script(f.read())
+        db.insert("schema_migrations", {"version": version, "name": os.path.basename(path), "applied_at": utc_now()})
+    migrate.seed_defaults(db)
+    assert "support_tickets" not in db.tables()
+    buyer = make_user(db, "oldbuyer")
+    staff = usersmod.create_user(db, "oldstaff", "password123", role="staff")
+    shop = make_store(db, make_user(db, "oldvendor"), "oldshop")
+    applied = migrate.init(db)
+    assert 8 in applied and 7 not in applied
+    assert {"support_tickets", "ticket_messages", "ticket_statuses", "store_warnings"} <= set(db.tables())
+    ticket = tickets.create(db, buyer, "Still here?", "After the upgrade.")
+    assert tickets.reply(db, staff, ticket["uuid"], "Yes.")["status"] == "answered"
+    store_warnings.add(db, staff, "oldshop", "Watch out")
+    assert [w["reason"] for w in store_warnings.active(db, shop["uuid"])] == ["Watch out"]
+    assert migrate.init(db) == []
+def test_a_database_before_reviews_and_images_upgrades_and_keeps_its_orders(bare_db, monkeypatch):
+    """Migration 010 (reviews, item_images) on a database at the schema before it: the
+    released order it holds can then be reviewed, and the item takes images."""
+    db = bare_db
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "schema.sql"), encoding="utf-8") as f:
+        db.run_script(f.read())
+    for version, path in migrate.migration_files():
+        if version < 10:
+            if path.endswith(".py"):
+                migrate._run_python(db, path)
+            else:
+                with open(path, encoding="utf-8") as f:
+                    db.run_script(f.read())
+            db.insert("schema_migrations", {"version": version, "name": os.path.basename(path),
+                                            "applied_at": utc_now()})
+    assert "reviews" not in db.tables() and "item_images" not in db.tables()
+    monkeypatch.setattr(dbmod, "_db", db)
+    migrate.seed_defaults(db)
+    from lib import reviews
+    from tests import market
+    w = market.world(db)
+    order = market.order(db, w, status="RELEASED")
+    assert 10 in migrate.init(db)
+    assert migrate.init(db) == []
+    assert {"reviews", "item_images"} <= set(db.tables())
+    assert db.value("SELECT COUNT(*) FROM transactions WHERE uuid = ?", (order,)) == 1
+    review = reviews.add_review(db, w.buyer, order, 5, "kept")
+    assert review["score"] == 5 and reviews.rating(db, store_uuid=w.store["uuid"]) == {"average": "5.00", "count": 1}
+    assert db.value("SELECT COUNT(*) FROM item_images") == 0

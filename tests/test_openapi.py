@@ -5,6 +5,8 @@ import os
 import re
 import urllib.parse
 
+import pyotp
+
 
 from lib import intents, openapi, status_machine as sm
 from tests import market
@@ -106,7 +108,8 @@ def json_scripts():
                 continue
             file = os.path.join(base, name)
             with open(file, encoding="utf-8") as f:
-                if "json_response" not in f.read():
+                text = f.read()
+                if "json_response" not in text and "StreamResponse" not in text:
                     continue                       # an HTML page (e.g. /admin/ dashboard)
             module = load_script(file)
             stem = name[:-3]
@@ -147,9 +150,9 @@ class Recorder:
         self.seen = {}        # (path, method) -> set of statuses
         self.problems = []
 
-    def call(self, method, url, headers=None, data=None, json_body=None):
+    def call(self, method, url, headers=None, data=None, json_body=None, **raw):
         path, _, query = url.partition("?")
-        r = self.client.request(method.upper(), url, data=data, json_body=json_body, headers=headers)
+        r = self.client.request(method.upper(), url, data=data, json_body=json_body, headers=headers, **raw)
         op = self.doc["paths"].get(path, {}).get(method)
         if op is None:
             self.problems.append(f"{method} {path}: not documented")
@@ -171,8 +174,9 @@ class Recorder:
             self.problems.append(f"{method} {path}: status {r.status} not documented ({r.text[:120]})")
             return r
         content = response.get("content", {})
-        if "application/json" not in content:
-            kind = next(iter(content))
+        ctype = (r.header("Content-Type") or "").split(";")[0]
+        if "application/json" not in content or (ctype != "application/json" and ctype in content):
+            kind = ctype if ctype in content else next(iter(content))   # e.g. an export's text/csv
             if not (r.header("Content-Type") or "").startswith(kind):
                 self.problems.append(f"{method} {path}: {r.status} is not {kind}")
             return r
@@ -373,9 +377,163 @@ def scenario(db, rec):
     rec.call(P, "/api/webhooks-delete.php", headers=x, data={"id": str(hook["id"])})
     rec.call(P, "/api/webhooks-delete.php", headers=v, data={"id": str(hook["id"])})
     rec.call(P, "/api/webhooks-delete.php", headers=v, data={"id": "x"})
+    # exports (issue 17): JSON and CSV, a vendor's and staff's, bad ranges
+    EX = "/api/exports.php?from=2021-01-01&to=2030-12-31"
+    r = rec.call(G, f"{EX}&format=json", headers=v)
+    assert r.status == 200, r
+    rows = r.json()["rows"]
+    assert rows and rows[0]["store"] == "shop"
+    rec.call(G, f"{EX}&format=json&kind=payouts", headers=st)
+    rec.call(G, f"{EX}&format=json&kind=disputes", headers=st)
+    assert rec.call(G, EX, headers=v).text.startswith("order_uuid,")
+    rec.call(G, f"{EX}&kind=orders", headers=v)
+    rec.call(G, "/api/exports.php?from=2020-01-01&to=2019-12-31", headers=v)
+    rec.call(G, f"{EX}&store_uuid={w.store['uuid']}", headers=x)
+    # messages and notifications (issue 13)
+    M, NT = "/api/messages.php", "/api/notifications.php"
+    talk = market.order(db, w, "COMPLETED")
+    sent = rec.call(P, M, headers=b, data={"to": "vendor1", "body": "hello"}).json()
+    rec.call(P, M, headers=b, json_body={"transaction_uuid": talk, "body": "about the order"})
+    rec.call(P, M, headers=b, data={"to": "vendor1", "body": ""})
+    rec.call(P, M, headers=x, data={"transaction_uuid": talk, "body": "let me in"})
+    rec.call(P, M, headers=v, data={"action": "block", "username": "buyer1"})
+    rec.call(P, M, headers=b, data={"to": "vendor1", "body": "blocked?"})
+    rec.call(P, M, headers=v, data={"action": "unblock", "username": "buyer1"})
+    rec.call(G, M, headers=v)
+    rec.call(G, M + "?with=buyer1&limit=10", headers=v)
+    rec.call(G, M + f"?transaction_uuid={talk}", headers=v)
+    rec.call(G, M + f"?thread={sent['thread']['uuid']}", headers=b)
+    rec.call(G, M + f"?transaction_uuid={talk}", headers=x)
+    rec.call(G, M + "?with=a!b", headers=v)
+    notes = rec.call(G, NT + "?unread=1", headers=v).json()["notifications"]
+    rec.call(G, NT + "?unread=maybe", headers=v)
+    rec.call(P, NT, headers=v, data={"id": str(notes[0]["id"])})
+    rec.call(P, NT, headers=x, data={"id": str(notes[0]["id"])})
+    rec.call(P, NT, headers=v, data={"id": "x"})
+    rec.call(P, NT, headers=v, data={"all": "1"})
+    # support tickets and store warnings (issue 13)
+    TK = "/api/tickets.php"
+    ticket = rec.call(P, TK, headers=b, data={"action": "create", "subject": "Help", "body": "Where is it?",
+                                              "transaction_uuid": uuid}).json()["ticket"]
+    rec.call(P, TK, headers=b, data={"action": "create", "subject": ""})
+    rec.call(P, TK, headers=st, data={"action": "reply", "uuid": ticket["uuid"], "body": "Sent."})
+    rec.call(P, TK, headers=st, data={"action": "assign", "uuid": ticket["uuid"], "assignee": "staff1"})
+    rec.call(P, TK, headers=st, data={"action": "close", "uuid": ticket["uuid"], "comment": "done"})
+    rec.call(P, TK, headers=b, data={"action": "reply", "uuid": ticket["uuid"], "body": "closed: 409"})
+    rec.call(P, TK, headers=x, data={"action": "reply", "uuid": ticket["uuid"], "body": "not mine: 404"})
+    rec.call(P, TK, headers=b, data={"action": "close", "uuid": ticket["uuid"]})
+    rec.call(G, TK + "?limit=5", headers=b)
+    rec.call(G, TK + "?queue=1&status=closed", headers=st)
+    rec.call(G, f"{TK}?uuid={ticket['uuid']}", headers=b)
+    rec.call(G, f"{TK}?uuid={ticket['uuid']}", headers=x)
+    rec.call(G, TK + "?queue=1", headers=b)
+    rec.call(G, TK + "?queue=1&status=maybe", headers=st)
+    SW = "/api/store-warnings.php"
+    warning = rec.call(P, SW, headers=st, data={"action": "add", "store": "shop", "reason": "Late"}).json()["warning"]
+    rec.call(P, SW, headers=st, data={"action": "add", "store": "shop"})
+    rec.call(P, SW, headers=b, data={"action": "add", "store": "shop", "reason": "x"})
+    rec.call(G, f"/api/stores.php?uuid={w.store['uuid']}")
+    rec.call(G, f"{SW}?store_uuid={w.store['uuid']}")
+    rec.call(G, f"{SW}?store_uuid=00000000-0000-4000-8000-000000000000")
+    rec.call(P, SW, headers=st, data={"action": "retire", "id": str(warning["id"])})
+    rec.call(P, SW, headers=st, data={"action": "retire", "id": str(warning["id"])})
+    rec.call(P, SW, headers=st, data={"action": "retire", "id": "999999"})
+    rec.call(G, SW + "?retired=1&limit=5", headers=st)
+    rec.call(G, SW, headers=b)
+    rec.call(G, SW + "?retired=2", headers=st)
+    # email settings, categories and the agreement as JSON (issue 14)
+    EM = "/api/email-settings.php"
+    os.environ["EMAIL_ENABLED"] = "1"
+    try:
+        rec.call(G, EM, headers=x)
+        rec.call(P, EM, headers=x, data={"action": "add", "email": "x@example.com"})
+        code = re.search(r"code=([A-Za-z0-9_\-]+)", db.value("SELECT body FROM email_outbox WHERE to_addr = "
+                                                            "'x@example.com'")).group(1)
+        rec.call(P, EM, headers=x, data={"action": "verify", "code": code})
+        rec.call(P, EM, headers=x, data={"action": "notifications", "order.paid": "0"})
+        rec.call(P, EM, headers=x, data={"action": "notifications", "order.paid": "maybe"})
+        rec.call(P, EM, headers=x, data={"action": "remove"})
+        rec.call(G, EM)
+    finally:
+        os.environ.pop("EMAIL_ENABLED", None)
+    rec.call(P, EM, headers=x, data={"action": "add", "email": "x@example.com"})
+    CA = "/api/categories.php"
+    rec.call(G, CA)
+    rec.call(G, CA, headers={"Authorization": "Bearer " + "0" * 64})
+    books = rec.call(P, CA, headers=st, data={"action": "add", "name": "Books"}).json()["category"]
+    rec.call(P, CA, headers=st, data={"action": "add", "name": "Books"})
+    rec.call(P, CA, headers=st, data={"action": "rename", "category_id": str(books["id"]), "name": "a/b"})
+    rec.call(P, CA, headers=b, data={"action": "remove", "category_id": str(books["id"])})
+    rec.call(P, CA, headers=st, data={"action": "remove", "category_id": str(books["id"])})
+    AG = "/api/agreement.php"
+    rec.call(G, AG, headers=v)
+    rec.call(G, AG, headers={"Authorization": "Bearer " + "0" * 64})
+    rec.call(P, AG, headers=ad, data={"action": "publish", "body": "Ship fast."})
+    rec.call(P, AG, headers=v, data={"action": "accept", "version": "1"})
+    rec.call(P, AG, headers=v, data={"action": "accept", "version": "7"})
+    rec.call(P, AG, headers=v, data={"action": "publish", "body": "mine"})
+    rec.call(P, AG, headers=ad, data={"action": "publish", "body": ""})
+    TF = "/api/two-factor.php"
+    rec.call(G, TF, headers=x)
+    rec.call(G, TF)
+    secret = rec.call(P, TF, headers=x, data={"action": "begin"}).json()["secret"]
+    rec.call(P, TF, headers=x, data={"action": "confirm", "otp": "abcdef"})
+    rec.call(P, TF, headers=x, data={"action": "confirm", "otp": pyotp.TOTP(secret).now()})
+    rec.call(P, TF, headers=x, data={"action": "begin"})
+    rec.call(G, "/api/plan.php")
+    rec.call(G, "/api/plan.php", headers={"Authorization": "Bearer " + "0" * 64})
+    RC = "/api/recovery-codes.php"
+    rec.call(G, RC, headers=x)
+    rec.call(G, RC)
+    rec.call(P, RC, headers=x, data={"password": "password123"})
+    rec.call(P, RC, headers=x, data={"password": "wrong-password"})
+    rec.call(P, RC, headers=x, data={})
+    reviews_and_images(db, rec, w)
 
 
-def test_every_operation_answers_as_documented(db, client):
+def reviews_and_images(db, rec, w):
+    """Reviews, ratings and item images (issue 13)."""
+    from tests.test_item_images import multipart, picture
+    v, b, st = (w[k]["headers"] for k in ("vendor", "buyer", "staff"))
+    G, P, R = "get", "post", "/api/reviews.php"
+    released = market.order(db, w, status="RELEASED")
+    review = rec.call(P, R, headers=b, data={"action": "add", "transaction_uuid": released, "score": "4",
+                                             "body": "good"}).json()["review"]
+    rec.call(P, R, headers=b, json_body={"action": "add", "transaction_uuid": released, "score": 4})   # 409
+    rec.call(P, R, headers=v, data={"action": "reply", "review_uuid": review["uuid"], "reply": "thanks"})
+    rec.call(P, R, headers=b, data={"action": "reply", "review_uuid": review["uuid"], "reply": "x"})   # 403
+    rec.call(P, R, headers=b, data={"action": "add", "transaction_uuid": released, "score": "9"})      # 400
+    rec.call(G, f"{R}?store_uuid={w.store['uuid']}&limit=5")
+    rec.call(G, f"{R}?item_uuid={w.item['uuid']}")
+    rec.call(G, f"{R}?uuid={review['uuid']}")
+    rec.call(G, f"{R}?transaction_uuid={released}", headers=b)
+    rec.call(G, f"{R}?mine=1", headers=b)
+    rec.call(G, f"{R}?mine=1")                                                                        # 401
+    rec.call(G, f"{R}?store_uuid=nope")
+    rec.call(G, f"{R}?uuid=00000000-0000-4000-8000-000000000000")
+    rec.call(P, R, headers=st, data={"action": "hide", "review_uuid": review["uuid"], "reason": "test"})
+    rec.call(G, f"{R}?store_uuid={w.store['uuid']}", headers=st)
+    rec.call(G, f"/api/stores.php?uuid={w.store['uuid']}")
+    I = "/api/item-images.php"
+    body, ctype = multipart({"item_uuid": w.item["uuid"]}, {"image": ("a.jpg", picture(size=(50, 40)), "image/jpeg")})
+    first = rec.call(P, I, headers=v, body=body, content_type=ctype).json()["image"]
+    body, ctype = multipart({"item_uuid": w.item["uuid"]}, {"image": ("a.png", b"not an image", "image/png")})
+    rec.call(P, I, headers=v, body=body, content_type=ctype)                                          # 400
+    body, ctype = multipart({"item_uuid": w.item["uuid"]}, {"image": ("b.png", picture("PNG", (30, 30)), "image/png")})
+    second = rec.call(P, I, headers=v, body=body, content_type=ctype).json()["image"]
+    rec.call(P, I, headers=v, data={"action": "reorder", "item_uuid": w.item["uuid"],
+                                    "order": f"{second['uuid']},{first['uuid']}"})
+    rec.call(P, I, headers=b, data={"action": "remove", "image_uuid": first["uuid"]})                  # 403
+    rec.call(G, f"{I}?item_uuid={w.item['uuid']}")
+    rec.call(G, f"{I}?item_uuid=00000000-0000-4000-8000-000000000000")
+    rec.call(G, f"/api/items.php?uuid={w.item['uuid']}")
+    rec.call(G, "/api/items.php?sort=rating")
+    rec.call(G, "/api/items.php?sort=cheap")
+    rec.call(P, I, headers=v, data={"action": "remove", "image_uuid": first["uuid"]})
+
+
+def test_every_operation_answers_as_documented(db, client, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "media"))
     doc = openapi.document()
     rec = Recorder(client, doc)
     scenario(db, rec)
@@ -386,3 +544,9 @@ def test_every_operation_answers_as_documented(db, client):
         assert any(200 <= s < 300 for s in statuses), f"{op}: no success answer exercised ({statuses})"
         if op not in NO_ERRORS:
             assert any(400 <= s < 500 for s in statuses), f"{op}: no error answer exercised ({statuses})"
+
+
+def test_the_document_names_every_mail_kind_and_webhook_event():
+    from lib import mail, webhooks
+    assert list(openapi._MAIL_KINDS) == list(mail.KINDS)
+    assert openapi._EVENT["enum"] == list(webhooks.EVENTS)

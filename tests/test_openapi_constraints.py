@@ -27,6 +27,8 @@ CONSTRAINTS = ("pattern", "minLength", "maxLength", "enum", "minimum", "maximum"
 def no_rate_limit(monkeypatch):
     """Hundreds of requests per key: the rate limit has its own tests."""
     monkeypatch.setattr(api_keys, "RATE_LIMIT", 10 ** 6)
+    from lib import messages
+    monkeypatch.setattr(messages, "MESSAGES_PER_WINDOW", 10 ** 6)
 
 
 def constrained(schema):
@@ -113,6 +115,8 @@ def setup(db):
     x.stuck = stuck["uuid"]
     from lib import deposits
     x.deposit = deposits.open_deposit(db, x.owner, x.store2["uuid"], "ETH", 1)["uuid"]
+    from lib import tickets
+    x.ticket = tickets.create(db, w.buyer, "Help", "Where is it?")["uuid"]
     return x
 
 
@@ -180,6 +184,50 @@ def baselines(x):
         ("/api/webhooks-delete.php", "post"): (s, {"id": "999999"}, {}),
         ("/api/webhook-deliveries.php", "get"): (s, {"webhook_id": "999999"}, {}),
         ("/api/webhook-redeliver.php", "post"): (s, {"delivery_id": "999999"}, {}),
+        # exports (issue 17)
+        ("/api/exports.php", "get"): (st, {"kind": "orders", "from": "2026-03-01", "to": "2026-03-31",
+                                           "format": "json"}, {}),
+        # messages and notifications (issue 13)
+        ("/api/messages.php", "get"): (b, {"with": "vendor1"},
+                                       {"transaction_uuid": (b, {"transaction_uuid": x.completed}),
+                                        "thread": (b, {"thread": openapi.EXAMPLE_UUID})}),
+        ("/api/messages.php", "post"): (b, {"to": "vendor1", "body": "hello"},
+                                        {"transaction_uuid": (b, {"transaction_uuid": x.completed, "body": "hi"}),
+                                         "action": (b, {"username": "stranger1"}),
+                                         "username": (b, {"action": "unblock", "username": "stranger1"})}),
+        ("/api/notifications.php", "get"): (b, {}, {}),
+        ("/api/notifications.php", "post"): (b, {"id": "999999"}, {"all": (b, {})}),
+        # support tickets and store warnings (issue 13)
+        ("/api/tickets.php", "get"): (b, {}, {"status": (st, {"queue": "1"})}),
+        ("/api/tickets.php", "post"): (
+            b, {"action": "create", "subject": "Help", "body": "b", "transaction_uuid": x.completed},
+            {"uuid": (b, {"action": "reply", "uuid": x.ticket, "body": "more"}),
+             "assignee": (st, {"action": "assign", "uuid": x.ticket}),
+             "comment": (st, {"action": "close", "uuid": x.ticket})}),
+        ("/api/store-warnings.php", "get"): (st, {}, {}),
+        ("/api/store-warnings.php", "post"): (st, {"action": "add", "store": "shop", "reason": "Late"},
+                                              {"id": (st, {"action": "retire"})}),
+        # issue 14 as JSON (EMAIL_ENABLED is set for this test)
+        ("/api/email-settings.php", "get"): (s, {}, {}),
+        ("/api/email-settings.php", "post"): (s, {"action": "notifications"}, {"code": (s, {"action": "verify"})}),
+        ("/api/categories.php", "get"): (None, {}, {}),
+        ("/api/categories.php", "post"): (st, {"action": "add", "name": "Fresh", "parent_id": x.cat},
+                                          {"category_id": (st, {"action": "rename", "category_id": x.cat,
+                                                                "name": "Renamed"})}),
+        ("/api/agreement.php", "get"): (None, {}, {}),
+        ("/api/recovery-codes.php", "get"): (s, {}, {}),
+        ("/api/two-factor.php", "get"): (s, {}, {}),
+        ("/api/two-factor.php", "post"): (s, {"action": "disable", "otp": "123456"}, {}),
+        ("/api/plan.php", "get"): (None, {}, {}),
+        ("/api/recovery-codes.php", "post"): (s, {"password": "password123"}, {}),
+        ("/api/agreement.php", "post"): (ad, {"action": "publish", "body": "Terms"},
+                                         {"version": (v, {"action": "accept"})}),
+        # reviews and item images (issue 13)
+        ("/api/reviews.php", "get"): (None, {"store_uuid": w.store["uuid"]}, {}),
+        ("/api/reviews.php", "post"): (b, {"action": "add", "transaction_uuid": x.completed, "score": "5"}, {}),
+        ("/api/item-images.php", "get"): (None, {"item_uuid": w.item["uuid"]}, {}),
+        ("/api/item-images.php", "post"): (v, {"action": "reorder", "item_uuid": w.item["uuid"], "order": ""},
+                                           {"image_uuid": (v, {"action": "remove"})}),
     }
 
 
@@ -207,6 +255,7 @@ def send(client, x, method, path, who, fields):
 
 def test_every_constraint_is_enforced_at_its_edge(db, app, monkeypatch):
     monkeypatch.setenv("ALLOW_TESTNETS", "1")      # the token baseline is a Sepolia token with a manual price
+    monkeypatch.setenv("EMAIL_ENABLED", "1")       # /api/email-settings.php validates its fields only then
     doc = openapi.document()
     x = setup(db)
     client = Client(app)

@@ -50,6 +50,8 @@ def world(db):
     dispute = db.value("SELECT dispute_uuid FROM transactions WHERE uuid = ?", (disputed,))
     deposit = deposits.open_deposit(db, shop["vendor"], shop["store"]["uuid"], "ETH", 31337)
     shop.update(order=order, disputed=disputed, dispute=dispute, deposit=deposit["uuid"])
+    from lib import tickets
+    shop["ticket"] = tickets.create(db, shop["buyer"], "Where is it?", "Not here yet.", order)["uuid"]
     return shop
 
 
@@ -85,6 +87,10 @@ def matrix(shop):
         "/settings/user.php": session,
         "/settings/two-factor.php": session,
         "/referrals.php": session,
+        "/messages.php": session,
+        "/messages.php?with=outsider1": session,
+        "/messages.php?order=" + shop["disputed"]: session,
+        "/notifications.php": session,
         "/settings/store.php": store_members,
         "/item/edit.php": store_members,
         "/item/edit.php?uuid=" + shop["item"]["uuid"]: store_members,
@@ -104,10 +110,24 @@ def matrix(shop):
         "/staff/deposits.php?limit=1&offset=0": staff,
         "/verification/agreement.php": everyone,
         "/verification/plan.php": everyone,
+        # support tickets and store warnings (issue 13); the ticket is the buyer's
+        "/support.php": session,
+        "/support/new.php": session,
+        "/support/ticket.php?uuid=" + shop.get("ticket", ""): (303, 200, 404, 200, 200),
+        "/staff/tickets.php": staff,
+        "/staff/tickets.php?status=all": staff,
+        "/staff/tickets.php?uuid=" + shop.get("ticket", ""): staff,
+        "/staff/warnings.php": staff,
+        "/staff/warnings.php?retired=1": staff,
         "/admin/": admin,
         "/admin/config.php": admin,
         "/admin/tokens.php": admin,
         "/admin/users.php": admin,
+        # reviews and profiles: the review form is the buyer's alone (the order is not released yet)
+        "/review/add.php?transaction_uuid=" + shop["order"]: (303, 200, 404, 404, 404),
+        "/user.php?username=vendor1": everyone,
+        # exports (issue 17): the form for vendors and staff; a customer reads why there is none
+        "/exports.php": session,
     }
 
 
@@ -133,6 +153,7 @@ def test_every_page_status_per_role(db, app):
 PUBLIC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "public")
 # Scripts outside public/api/ that render no HTML page for GET, and why.
 NOT_HTML_PAGES = {"/health.php": "JSON health check", "/admin/tokens-remove.php": "POST only"}
+NOT_HTML_PAGES["/metrics.php"] = "Prometheus text, only for METRICS_ALLOW (tests/test_metrics.py)"
 # Scripts with a POST handled by the accounts area's own tests (tests/test_accounts.py).
 ACCOUNT_POSTS = {"/login.php", "/register.php", "/logout.php", "/recover.php", "/reset.php", "/recover-email.php"}
 
@@ -214,6 +235,10 @@ def form_posts(shop):
         ("customer", "/create-store.php", {"storename": "Shop2", "vendorship_agree": "1"}),
         ("customer", "/settings/user.php", {"form": "addresses", "refund_address": ""}),
         ("customer", "/settings/two-factor.php", {"form": "begin"}),
+        ("customer", "/messages.php", {"action": "send", "to": "vendor1", "body": "hello"}),
+        ("customer", "/messages.php?order=" + shop["order"], {"action": "send", "body": "hello"}),
+        ("customer", "/messages.php?with=vendor1", {"action": "block", "username": "vendor1"}),
+        ("customer", "/notifications.php", {"action": "read_all"}),
         ("vendor", "/settings/store.php", {"description": "changed"}),
         ("vendor", "/item/edit.php?store_uuid=" + shop["store"]["uuid"],
          {"form": "item_create", "store_uuid": shop["store"]["uuid"], "name": "New"}),
@@ -226,18 +251,27 @@ def form_posts(shop):
         ("staff", "/staff/categories.php", {"action": "add", "name": "Fresh"}),
         ("vendor", "/verification/agreement.php", {"action": "accept"}),
         ("admin", "/verification/agreement.php", {"action": "publish", "body": "New terms"}),
+        ("customer", "/support/new.php", {"subject": "Help", "body": "please"}),
+        ("customer", "/support/ticket.php?uuid=" + shop.get("ticket", ""), {"body": "more"}),
+        ("staff", "/staff/tickets.php", {"action": "close", "uuid": shop.get("ticket", "")}),
+        ("staff", "/staff/warnings.php", {"action": "add", "store": "Acme", "reason": "late"}),
         ("admin", "/admin/config.php", {"pending_duration": "1h"}),
         ("admin", "/admin/tokens.php", {"chain_id": "31337", "symbol": "TT",
                                         "contract_address": "0x5FbDB2315678afecb367f032d93F642f64180aa3"}),
         ("admin", "/admin/tokens-remove.php", {"id": str(shop["token"]["id"])}),
         ("admin", "/admin/users.php", {"user_uuid": shop["outsider"]["uuid"], "role": "staff"}),
+        ("customer", "/review/add.php?transaction_uuid=" + shop["order"], {"score": "5"}),
+        ("vendor", "/review/manage.php", {"form": "reply", "review_uuid": shop["order"], "reply": "thanks"}),
+        ("staff", "/review/manage.php", {"form": "hide", "review_uuid": shop["order"], "reason": "spam"}),
     ]
 
 
 def snapshot(db):
     tables = ("transactions", "transaction_statuses", "transaction_intents", "dispute_claims", "disputes",
               "stores", "items", "packages", "deposits", "deposit_withdraw_intents", "config",
-              "accepted_tokens", "shipping_statuses", "item_categories", "vendor_agreements")
+              "accepted_tokens", "shipping_statuses", "item_categories", "vendor_agreements",
+              "messages", "message_threads", "user_blocks")
+    tables += ("support_tickets", "ticket_messages", "ticket_statuses", "store_warnings")
     counts = {t: db.value(f"SELECT COUNT(*) FROM {t}") for t in tables}
     counts["users"] = db.query("SELECT uuid, role, banned, refund_address FROM users ORDER BY id")
     counts["store_rows"] = db.query("SELECT uuid, description, suspended FROM stores ORDER BY id")
@@ -267,7 +301,9 @@ def test_every_form_carries_the_csrf_token(db, app):
                        ("vendor", "/item/edit.php?uuid=" + shop["item"]["uuid"]), ("vendor", "/settings/store.php"),
                        ("staff", "/staff/stores.php"), ("staff", "/dispute.php?uuid=" + shop["dispute"]),
                        ("staff", "/staff/categories.php"), ("admin", "/verification/agreement.php"),
-                       ("admin", "/admin/tokens.php"), ("admin", "/admin/config.php"), ("admin", "/admin/users.php")):
+                       ("admin", "/admin/tokens.php"), ("admin", "/admin/config.php"), ("admin", "/admin/users.php"),
+                       ("customer", "/support/new.php"), ("customer", "/support/ticket.php?uuid=" + shop["ticket"]),
+                       ("staff", "/staff/tickets.php?uuid=" + shop["ticket"]), ("staff", "/staff/warnings.php")):
         c, token = browser(app, role)
         text = c.get(path, headers=HTML).text
         forms = re.findall(r'<form method="post".*?</form>', text, re.S)
@@ -301,6 +337,11 @@ def hostile_world(db):
     disputes.add_claim(db, shop["vendor"], dispute, IMG + " " + JS_LINK)
     deposit = deposits.open_deposit(db, shop["vendor"], shop["store"]["uuid"], "ETH", 31337)
     shop.update(order=unpaid, disputed=order, dispute=dispute, deposit=deposit["uuid"])
+    from lib import store_warnings, tickets
+    ticket = tickets.create(db, shop["buyer"], SCRIPT, f"{IMG}\n{JS_LINK}", order)
+    tickets.reply(db, shop["staff"], ticket["uuid"], SCRIPT + IMG)
+    store_warnings.add(db, shop["staff"], store["uuid"], f"{SCRIPT} {IMG} {JS_LINK}")
+    shop["ticket"] = ticket["uuid"]
     return shop
 
 

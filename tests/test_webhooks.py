@@ -115,7 +115,7 @@ def test_register_list_delete_and_privacy(db, client, receiver):
     assert body["webhook"]["events"] == ["order.paid", "order.created"]
     assert body["webhook"]["secret_prefix"] == body["secret"][:10]
     store_hook = register(client, receiver, w.vendor, "/s", store_uuid=w.store["uuid"])
-    assert store_hook["events"] == list(webhooks.ORDER_EVENTS + webhooks.DISPUTE_EVENTS)   # default: all
+    assert store_hook["events"] == list(webhooks.ORDER_EVENTS + webhooks.DISPUTE_EVENTS + webhooks.MESSAGE_EVENTS)  # all
     # the secret is never shown again; a store's endpoint is its members'
     listed = client.get("/api/webhooks.php", headers=w.buyer["headers"]).json()["webhooks"]
     assert [h["id"] for h in listed] == [body["webhook"]["id"]] and "secret" not in listed[0]

@@ -1,25 +1,32 @@
 """GET/POST /api/items.php
 
 GET  ?store_uuid= &q= (search name and description) &category_id= &limit= &offset=
+     &sort= (newest, price_asc, price_desc, rating)
      -> {"items": [...], "categories": [{id, name, parent_id}], "limit", "offset"};
-     ?uuid= -> {"item": {...}}. Items of suspended stores are hidden.
+     ?uuid= -> {"item": {...}}. Items of suspended stores are hidden. Every item has its
+     card facts: image (the first, or null), price_from_usd, rating {average, count};
+     one item also has all its `images`.
 POST name (1-64), store_uuid, description, category_id (store members only)
      -> {"ok": true, "uuid", "item"}.
 """
-from lib import auth, catalog
+from lib import auth, catalog, images, item_cards, replica
 from lib.db import get_db
 from lib.http import json_response
 
 
 def get(request):
-    db = get_db()
+    db = replica.read_db(request)
     uuid = request.arg("uuid")
     if uuid is not None:
-        return json_response({"item": catalog.get_item(db, uuid, auth.optional_user(request))})
+        item = item_cards.add_card_facts(db, [catalog.get_item(db, uuid, auth.optional_user(request))])[0]
+        item["images"] = images.list_images(db, item["uuid"])
+        return json_response({"item": item})
     limit, offset = request.page()
     category_id = catalog.parse_category_id(db, request.arg("category_id"))
     items = catalog.list_items(db, q=request.arg("q"), category_id=category_id,
-                               store_uuid=request.arg("store_uuid"), limit=limit, offset=offset)
+                               store_uuid=request.arg("store_uuid"), limit=limit, offset=offset,
+                               sort=request.arg("sort"))
+    item_cards.add_card_facts(db, items)
     return json_response({"items": items, "categories": catalog.list_categories(db),
                           "limit": limit, "offset": offset})
 

@@ -7,13 +7,13 @@ GET  ?item_uuid= -> {"packages": [{uuid, item_uuid, name, description, price_usd
 POST item_uuid, name (1-64), description, price_usd (0.01-1000000, cents) (store members)
      -> {"ok": true, "uuid", "package"}.
 """
-from lib import auth, catalog, tokens
+from lib import auth, catalog, replica, tokens
 from lib.db import get_db
 from lib.http import HttpError, json_response
 
 
 def get(request):
-    db = get_db()
+    db = replica.read_db(request)
     item_uuid = request.arg("item_uuid")
     if item_uuid is None:
         raise HttpError(400, "item_uuid is required")

@@ -7,9 +7,12 @@ POST form=item_create (store_uuid, name, description, category_id)
      form=item_update (uuid, name, description, category_id, active)
      form=package_create (item_uuid, name, description, price_usd)
      form=package_update (package_uuid, name, description, price_usd, active)
-Everything goes through lib.catalog (as /api/items.php and /api/packages.php).
+     form=image_upload (multipart: item_uuid, image), image_remove (image_uuid),
+          image_first (image_uuid: the card's image)
+Everything goes through lib.catalog and lib.images (as /api/items.php, /api/packages.php
+and /api/item-images.php).
 """
-from lib import catalog, web
+from lib import catalog, images, web
 from lib.db import get_db
 from lib.http import HttpError
 
@@ -38,7 +41,8 @@ def _context(db, user, request, form_name=None):
         packages = catalog.list_packages(db, item["uuid"], user, include_inactive=True)
         for p in packages:
             p["history"] = catalog.price_history(db, p["uuid"])
-        ctx.update(mode="edit", item=item, packages=packages)
+        ctx.update(mode="edit", item=item, packages=packages, images=images.list_images(db, item["uuid"]),
+                   max_images=images.MAX_IMAGES)
     elif store_uuid:
         store = next((s for s in stores if s["uuid"] == store_uuid), None)
         if store is None:
@@ -63,11 +67,24 @@ def _active(data):
 
 
 def post(request):
+    request.allow_upload()
     user = web.login(request)
     db = get_db()
     data = request.data
     which = data.get("form")
     try:
+        if which == "image_upload":
+            upload = request.files.get("image")
+            if upload is None or not upload["data"]:
+                raise HttpError(400, "image: choose a JPEG, PNG or WebP file", fields={"image": "required"})
+            image = images.add_image(db, user, data.get("item_uuid"), upload["data"])
+            web.flash(request, "Image added.")
+            return web.see_other(web.url("/item/edit.php", uuid=image["item_uuid"]) + "#images")
+        if which in ("image_remove", "image_first"):
+            change = images.remove_image if which == "image_remove" else images.move_first
+            change(db, user, data.get("image_uuid"))
+            web.flash(request, "Image removed." if which == "image_remove" else "That image now shows on the card.")
+            return web.see_other(web.same_page(request) + "#images")
         if which == "item_create":
             item = catalog.create_item(db, user, data.get("store_uuid"), data.get("name"),
                                        data.get("description"), data.get("category_id"))
@@ -90,7 +107,8 @@ def post(request):
                                              price_usd=data.get("price_usd"), active=_active(data))
             web.flash(request, "Package saved.")
             return web.see_other(web.url("/item/edit.php", uuid=package["item_uuid"]))
-        raise HttpError(400, "form must be item_create, item_update, package_create or package_update")
+        raise HttpError(400, "form must be item_create, item_update, package_create, package_update, "
+                             "image_upload, image_remove or image_first")
     except HttpError as e:
         if e.status in (403, 404):
             raise

@@ -8,7 +8,7 @@ POST `form=addresses` with `refund_address`, `payout_address` (lib.users.set_add
 With email configured (lib.mail.enabled): `form=email` with `email` mails a verification
 link; `form=email_remove`; `form=email_notify` with a checkbox `notify_<kind>` per kind
 that stays on (notify_order_paid, notify_order_dispatched, notify_order_released,
-notify_dispute); without email these forms are 404 and the page has no email section.
+notify_dispute, notify_message); without email these forms are 404 and the page has no email section.
 The page lists my active sessions (the current one marked) and my API keys.
 `form=recovery_codes` with `password` (the current one): a new set of 10 recovery codes,
 shown once on the answer page; the old set stops working (lib.recovery).

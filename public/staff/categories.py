@@ -6,7 +6,8 @@ move (`category_id`, `parent_id`, empty for the top level) | remove (`category_i
 400 bad input naming the field (nothing changes), 409 a name taken, or a category that
 items or subcategories still use. Clients that do not ask for HTML get JSON: GET
 {"categories": [{"id", "name", "parent_id", "depth", "path", "items", "children"}]},
-POST {"ok": true, "action", "category": {"id", "name", "parent_id"}, "categories": [...]}.
+POST {"ok": true, "action", "category": {"id", "name", "parent_id"}, "categories": [...]}
+(the JSON API of the same is /api/categories.php).
 """
 from lib import catalog, web
 from lib.db import get_db
@@ -21,15 +22,10 @@ def _page(request, db, status=200, error=None, errors=None):
                     tree=catalog.category_tree(db), staff_tab="categories", nav_active="staff")
 
 
-def _tree(db):
-    return [{k: c[k] for k in ("id", "name", "parent_id", "depth", "path", "items", "children")}
-            for c in catalog.category_tree(db)]
-
-
 def get(request):
     web.staff(request)
     if not request.wants_html:
-        return json_response({"categories": _tree(get_db())})
+        return json_response({"categories": catalog.category_rows(get_db())})
     return _page(request, get_db())
 
 
@@ -61,6 +57,6 @@ def post(request):
     if not request.wants_html:
         return json_response({"ok": True, "action": action,
                               "category": {k: row[k] for k in ("id", "name", "parent_id")},
-                              "categories": _tree(db)})
+                              "categories": catalog.category_rows(db)})
     web.flash(request, message)
     return web.see_other(web.same_page(request))

@@ -15,21 +15,8 @@ from lib.http import HttpError, json_response
 TITLE = "Vendorship agreement"
 
 
-def _state(db, user):
-    current = agreement.current(db)
-    stores = []
-    for s in agreement.owned_stores(db, user):
-        accepted = current is not None and s["agreement_version"] is not None and \
-            int(s["agreement_version"]) >= int(current["version"])
-        stores.append({"uuid": s["uuid"], "storename": s["storename"],
-                       "agreement_version": s["agreement_version"],
-                       "agreement_accepted_at": s["agreement_accepted_at"], "accepted": accepted})
-    public = {k: current[k] for k in ("version", "body", "created_at")} if current else None
-    return {"agreement": public, "history": agreement.history(db), "stores": stores}
-
-
 def _page(request, db, user, status=200, error=None, errors=None):
-    state = _state(db, user)
+    state = agreement.state(db, user)
     return web.page(request, "verification/agreement.html", TITLE, status=status, error=error,
                     errors=errors or {}, form=dict(request.data) if request.method == "POST" else {},
                     is_admin=bool(user) and user.get("role") == "admin", **state)
@@ -40,7 +27,7 @@ def get(request):
     db = get_db()
     if request.wants_html:
         return _page(request, db, user)
-    return json_response(_state(db, user))
+    return json_response(agreement.state(db, user))
 
 
 def _act(request, db, user):
@@ -60,7 +47,7 @@ def post(request):
     db = get_db()
     if not request.wants_html:
         version, _message = _act(request, db, user)
-        return json_response(dict({"ok": True, "version": version}, **_state(db, user)))
+        return json_response(dict({"ok": True, "version": version}, **agreement.state(db, user)))
     try:
         _version, message = _act(request, db, user)
     except HttpError as e:

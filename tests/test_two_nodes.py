@@ -1,0 +1,145 @@
+"""Two web nodes behind one nginx (deploy/nginx.conf's upstream with two uwsgi
+instances, deploy/localstack.py Stack(nodes=2)), on SQLite and on MariaDB.
+
+Each check repeats its step over many requests and reads both instances' own request
+counters (their stats sockets): both nodes answered, and the session, the CSRF token
+and the login limit behaved the same whichever did. With CI=true missing nginx/uwsgi
+fail instead of skipping.
+"""
+import json
+import os
+import re
+import shutil
+import tempfile
+
+import pytest
+
+from deploy.localstack import Stack, StackError
+from lib import db as dbmod
+from lib import migrate, users
+from tests.factories import make_user
+from tests.test_deploy import Browser, need_stack_tools, settled_request_count, unique
+
+HTML = {"Accept": "text/html"}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "mariadb"])
+def nodes(request):
+    need_stack_tools()
+    tmp = tempfile.mkdtemp(prefix="mkt-2nodes-")
+    if request.param == "sqlite":
+        db = dbmod.Db(f"sqlite:{tmp}/web.sqlite")
+        migrate.init(db)
+    else:
+        db = request.getfixturevalue("mariadb_db")
+    env = {"ENV_FILE": os.path.join(tmp, "none.env"), "DB_DSN": db.dsn, "DB_USER": db.user or "",
+           "DB_PASSWORD": db.password or "", "SESSION_SALT": "s" * 32,
+           "COOKIE_ENCRYPTION_SALT": "c" * 32, "CSRF_SALT": "x" * 32, "LOG_LEVEL": "WARNING"}
+    previous = dbmod._db
+    dbmod.set_db(db)
+    s = Stack(env=env, tmp=tmp, processes=1, nodes=2)
+    s.env["SITE_URL"] = s.base_url
+    try:
+        s.start()
+    except StackError as e:
+        pytest.fail(str(e))
+    yield s, db
+    s.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
+    dbmod.set_db(previous)
+
+
+class Counts:
+    """Requests each node answered while the block ran."""
+
+    def __init__(self, stack):
+        self.stack = stack
+
+    def __enter__(self):
+        self.before = [settled_request_count(_Node(self.stack, n)) for n in (1, 2)]
+        return self
+
+    def __exit__(self, *exc):
+        after = [settled_request_count(_Node(self.stack, n)) for n in (1, 2)]
+        self.served = [a - b for a, b in zip(after, self.before)]
+
+
+class _Node:
+    """settled_request_count() of one node."""
+
+    def __init__(self, stack, node):
+        self.stack, self.node = stack, node
+
+    def stats(self):
+        return self.stack.stats(self.node)
+
+
+def test_the_upstream_spreads_requests_over_both_nodes(nodes):
+    s, _db = nodes
+    with Counts(s) as counts:
+        for _ in range(10):
+            assert s.request("GET", "/")[0] == 200
+    assert counts.served[0] >= 1 and counts.served[1] >= 1, counts.served
+    assert sum(counts.served) == 10
+
+
+def test_a_session_and_its_csrf_token_work_on_either_node(nodes):
+    s, db = nodes
+    user = make_user(db, unique("two"))
+    b = Browser(s)
+    status, _h, page = b.request("GET", "/login.php", headers=HTML)
+    token = re.search(rb'name="csrf_token" value="([^"]+)"', page).group(1).decode()
+    status, _h, body = b.request("POST", "/login.php", headers=HTML, form={
+        "username": user["username"], "password": user["password"], "csrf_token": token})
+    assert status == 303, body
+    with Counts(s) as counts:
+        for _ in range(8):
+            status, _h, body = b.request("GET", "/api/auth-user.php")
+            assert status == 200 and json.loads(body)["username"] == user["username"], body
+    assert min(counts.served) >= 1, counts.served
+    status, _h, body = b.request("GET", "/api/auth-user.php")
+    csrf_token = json.loads(body)["csrf_token"]
+    # The token one node handed out is accepted by both; without it both refuse.
+    with Counts(s) as counts:
+        for i in range(6):
+            status, _h, body = b.request("POST", "/api/keys.php", form={"name": f"k{i}", "csrf_token": csrf_token})
+            assert status == 200, body
+            status, _h, body = b.request("POST", "/api/keys.php", form={"name": f"bad{i}"},
+                                         headers={"Sec-Fetch-Site": "same-origin"})
+            assert status == 403, body
+    assert min(counts.served) >= 2, counts.served
+    assert db.value("SELECT COUNT(*) FROM api_keys WHERE user_uuid = ? AND name LIKE 'k%'", (user["uuid"],)) == 6
+    assert db.value("SELECT COUNT(*) FROM api_keys WHERE user_uuid = ? AND name LIKE 'bad%'", (user["uuid"],)) == 0
+
+
+def test_the_login_limit_counts_failures_on_both_nodes_together(nodes):
+    s, db = nodes
+    user = make_user(db, unique("lim"))
+    source = "127.0.0.%d" % (20 + (1 if db.is_sqlite else 2))   # an address of its own
+    statuses = []
+    with Counts(s) as counts:
+        for _ in range(users.LOGIN_FAILS_PER_USERNAME_IP + 3):
+            status, _h, _b = Browser(s, source=source).request(
+                "POST", "/login.php", form={"username": user["username"], "password": "wrong password"})
+            statuses.append(status)
+    assert min(counts.served) >= 2, counts.served
+    limit = users.LOGIN_FAILS_PER_USERNAME_IP
+    assert 429 not in statuses[:limit] and statuses[limit:] == [429] * 3, statuses
+    # Even the right password waits now, whichever node answers.
+    for _ in range(2):
+        status, _h, _b = Browser(s, source=source).request(
+            "POST", "/login.php", form={"username": user["username"], "password": user["password"]})
+        assert status == 429
+
+
+def test_the_api_key_rate_limit_is_one_count_over_both_nodes(nodes):
+    from lib import api_keys
+    s, db = nodes
+    user = make_user(db, unique("rate"))
+    statuses = []
+    with Counts(s) as counts:
+        for _ in range(api_keys.RATE_LIMIT + 3):
+            status, _h, _b = s.request("GET", "/api/auth-user.php", headers=user["headers"])
+            statuses.append(status)
+    assert min(counts.served) >= 2, counts.served
+    assert statuses == [200] * api_keys.RATE_LIMIT + [429] * 3, statuses
