@@ -441,7 +441,7 @@ def installed(tmp_path_factory):
                CRON_USER=cron, NGINX_GROUP=nginx_group, ENV_FILE=env_file, ETC_DIR=etc,
                SECRETS_FILE=os.path.join(etc, "secrets.env"),
                DATA_DIR=os.path.join(base, "data"), LOG_DIR=os.path.join(base, "log"),
-               LOCK_FILE=os.path.join(base, "cron.lock"), RUN_DIR=os.path.join(base, "run"),
+               RUN_DIR=os.path.join(base, "run"),
                SYSTEMD_DIR=os.path.join(base, "systemd"),
                NGINX_SITES=os.path.join(base, "nginx", "sites-available"),
                NGINX_ENABLED=os.path.join(base, "nginx", "sites-enabled"),
