@@ -55,6 +55,24 @@ create-admin: install .env db-init
 cron: install .env
 	$(PY) cron/cron.py
 
+# The auditor: every escrow's chain balance and history against the database
+# (cron/audit.py); exit 1 and a staff flag per discrepancy. AUDIT_ARGS="--chain 1" for one chain.
+.PHONY: audit
+audit: install .env
+	$(PY) cron/audit.py $(AUDIT_ARGS)
+
+# Backups (cron/backup.py): `make backup` writes one into BACKUP_DIR (db/backups) and prints
+# its path (SQLite online backup API; MariaDB mariadb-dump --single-transaction).
+# `make restore BACKUP=db/backups/store-....sqlite [RESTORE_DSN=...]` loads it into a new or
+# empty database (default DB_DSN; never one with tables) and applies newer migrations.
+.PHONY: backup restore
+backup: install .env
+	$(PY) cron/backup.py
+
+restore: install .env
+	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=FILE [RESTORE_DSN=DSN]"; exit 2; }
+	$(PY) cron/backup.py restore "$(BACKUP)" $(if $(RESTORE_DSN),--to "$(RESTORE_DSN)")
+
 # Cron figures: escrow derivations per second; one cron cycle with 10,000 PENDING
 # escrows against a fresh anvil, batched and one request per escrow.
 bench-cron: install

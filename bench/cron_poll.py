@@ -212,7 +212,7 @@ def main():
             print("setup: %d closed orders (3 status rows each) loaded in %.1f s"
                   % (args.closed, time.monotonic() - t0))
         env = {"MNEMONIC": MNEMONIC, "RPC_URL_31337": node.url, "ALLOW_DEV_CHAIN": "1",
-               "COMMISSION_WALLET_DEV": fresh_address(), "CRON_LOCK_FILE": os.path.join(tmp, "cron.lock")}
+               "COMMISSION_WALLET_DEV": fresh_address()}
         timed("A. first run (every balance read, scan starts)", env, db, node)
         node.mine(3)
         new, new_usage, _ = timed("B. steady run, ERC-20 by Transfer logs", env, db, node)

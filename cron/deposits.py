@@ -43,8 +43,8 @@ def fill_addresses(ctx):
 
 def update_balances(ctx):
     db = ctx.db
-    rows = db.query("SELECT uuid, chain_id, token_contract, decimals, address, balance FROM deposits "
-                    "WHERE address IS NOT NULL")
+    rows = ctx.served(db.query("SELECT uuid, chain_id, token_contract, decimals, address, balance FROM deposits "
+                               "WHERE address IS NOT NULL"))
     for _chain_id, _rpc, _block, chain_rows, balances in balances_by_chain(ctx, rows, "address", "deposits"):
         for r in chain_rows:
             if r["address"] not in balances:
@@ -63,6 +63,8 @@ def execute_withdrawal(ctx, intent):
     db = ctx.db
     table = intents.WITHDRAWALS
     dep = db.one("SELECT * FROM deposits WHERE uuid = ?", (intent["deposit_uuid"],))
+    if dep is not None and not ctx.serves(dep["chain_id"]):
+        return False            # another cron process holds this chain's payouts lease
     if dep is not None and dep["address"] and intents.legs(db, intent["uuid"]):
         source = ctx.wallet().deposit_key(int(dep["derivation_index"]))
         payouts.retry_failed_legs(ctx, table, intent, source=source, fee_order=payouts.FEE_ORDER[payouts.WITHDRAW])

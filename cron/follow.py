@@ -41,7 +41,7 @@ IN_FLIGHT = payouts.IN_FLIGHT
 
 def run(ctx):
     db = ctx.db
-    rows = db.query("SELECT * FROM payouts WHERE status IN ('signed', 'broadcast') ORDER BY id")
+    rows = ctx.served(db.query("SELECT * FROM payouts WHERE status IN ('signed', 'broadcast') ORDER BY id"))
     by_chain = {}
     for r in rows:
         by_chain.setdefault(int(r["chain_id"]), []).append(r)
@@ -378,7 +378,7 @@ def finalize_ready(ctx):
     for table in (intents.ORDERS, intents.WITHDRAWALS):
         for intent in db.query("SELECT * FROM %s WHERE status = 'processing' ORDER BY id" % table.name):
             rows = db.query("SELECT * FROM payouts WHERE intent_uuid = ? ORDER BY id", (intent["uuid"],))
-            if not rows or any(r["status"] in IN_FLIGHT for r in rows):
+            if not rows or any(r["status"] in IN_FLIGHT for r in rows) or not ctx.serves(rows[0]["chain_id"]):
                 continue
             legs = intents.legs(db, intent["uuid"])
             if not all(intents.settled(leg) for leg in legs):

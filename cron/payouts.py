@@ -602,6 +602,8 @@ def execute_order_intent(ctx, intent):
     if order is None:
         fail_intent(ctx, table, intent, "order not found")
         return
+    if not ctx.serves(order["chain_id"]):
+        return                  # another cron process holds this chain's payouts lease
     cur = sm.current_status(db, order["uuid"])
     status = cur["status"] if cur else sm.PENDING
     reason = sm.intent_may_execute(intent["action"], status)
@@ -778,8 +780,8 @@ def record_chain_figures(ctx):
     /health.php and the staff dashboard (the web side never asks a node)."""
     from cron.tasks import _token_chains
     db = ctx.db
-    chains = _token_chains(ctx) | {int(r["chain_id"]) for r in db.query(
-        "SELECT DISTINCT chain_id FROM payouts WHERE status IN ('signed', 'broadcast')")}
+    chains = {c for c in _token_chains(ctx) | {int(r["chain_id"]) for r in db.query(
+        "SELECT DISTINCT chain_id FROM payouts WHERE status IN ('signed', 'broadcast')")} if ctx.serves(c)}
     if not chains or not ctx.env.get("MNEMONIC"):
         return
     station = ctx.wallet().gas_station_address()

@@ -55,7 +55,16 @@ class Context:
         self.polled = set()          # orders whose escrow balance was read in this run
         self._depths = {}
         self._confirmed = {}
+        self.chains = None           # the chains whose lease the running duty holds (None: all)
         self.transfers_to = {}       # {chain_id: {token: addresses its logs named}} (poll_pending)
+
+    def serves(self, chain_id):
+        """Whether the running duty may work on this chain (cron/cron.py leases it per chain)."""
+        return self.chains is None or int(chain_id) in self.chains
+
+    def served(self, rows):
+        """The rows (with a chain_id) of the chains the running duty holds."""
+        return [r for r in rows if self.serves(r["chain_id"])]
 
     # -- settings and clients ------------------------------------------------
     def wallet(self):
@@ -160,6 +169,18 @@ def age_seconds(stamp):
 def open_intent_orders(db):
     return {r["transaction_uuid"] for r in
             db.query("SELECT transaction_uuid FROM transaction_intents WHERE open_key IS NOT NULL")}
+
+
+def lock_order(db, uuid):
+    """The order's evm_transactions row, locked until the transaction ends.
+
+    Every cron transaction that decides an order's status takes it first, so decisions on
+    one order by two cron hosts run one after the other, and the reads after it see what
+    the other committed (MariaDB: SELECT ... FOR UPDATE before any plain read; SQLite:
+    BEGIN IMMEDIATE holds the database's write lock already).
+    """
+    return db.one("SELECT transaction_uuid, received_amount, closed_at FROM evm_transactions "
+                  "WHERE transaction_uuid = ? FOR UPDATE", (uuid,))
 
 
 def fmt_units(amount, decimals):
@@ -285,7 +306,7 @@ PENDING_SQL = ("SELECT e.transaction_uuid, e.chain_id, e.token_contract, e.decim
 # PENDING orders with an escrow address created before a cutoff (expired after
 # pending_duration). The creation time is tested first, so the status of the many
 # younger orders is never looked up.
-EXPIRE_SQL = ("SELECT e.transaction_uuid, e.received_amount " + OPEN_ORDERS_FROM
+EXPIRE_SQL = ("SELECT e.transaction_uuid, e.chain_id, e.received_amount " + OPEN_ORDERS_FROM
               + " AND e.escrow_address IS NOT NULL"
               " AND (SELECT t.created_at FROM transactions t WHERE t.uuid = e.transaction_uuid) < ?"
               " AND COALESCE(s.status, 'PENDING') = 'PENDING'")
@@ -306,7 +327,7 @@ def is_paid(received, required, tolerance):
 
 def poll_pending(ctx):
     db = ctx.db
-    rows = db.query(PENDING_SQL)
+    rows = ctx.served(db.query(PENDING_SQL))
     busy = open_intent_orders(db)
     tolerance = config.fraction(db, "completion_tolerance")
     by_chain = {}
@@ -336,7 +357,7 @@ def poll_pending(ctx):
     _recheck_completed(ctx, tolerance)
     # Chains that accept payments but have nothing pending: still record their head, so
     # /health shows whether cron reaches every provider it will need.
-    for chain_id in sorted(_token_chains(ctx) - {int(r["chain_id"]) for r in rows}):
+    for chain_id in sorted(c for c in _token_chains(ctx) - {int(r["chain_id"]) for r in rows} if ctx.serves(c)):
         try:
             ctx.head(chain_id)
         except Exception as e:
@@ -493,6 +514,7 @@ def _apply_balance(ctx, r, received, tolerance):
     if received == before and not paid:
         return
     with db.transaction():
+        lock_order(db, uuid)
         cur = sm.current_status(db, uuid)
         if cur is None or cur["status"] != sm.PENDING:
             return
@@ -542,7 +564,7 @@ def _recheck_completed(ctx, tolerance):
              - datetime.timedelta(seconds=REORG_RECHECK_SECONDS)).strftime("%Y-%m-%d %H:%M:%S")
     held = {r["transaction_uuid"] for r in db.query(
         "SELECT transaction_uuid FROM transaction_intents WHERE open_key IS NOT NULL AND status <> 'pending'")}
-    rows = [r for r in db.query(RECHECK_SQL, (since,))
+    rows = [r for r in ctx.served(db.query(RECHECK_SQL, (since,)))
             if r["transaction_uuid"] not in ctx.polled and r["transaction_uuid"] not in held]
     if not rows:
         return
@@ -567,6 +589,7 @@ def _payment_reorged(ctx, r, received):
     uuid = r["transaction_uuid"]
     before = int(r["received_amount"] or 0)
     with db.transaction():
+        lock_order(db, uuid)
         cur = sm.current_status(db, uuid)
         if cur is None or cur["status"] != sm.COMPLETED or int(cur["id"]) != int(r["status_id"]):
             return
@@ -615,7 +638,7 @@ def expire_pending(ctx):
     # Stamps are UTC 'YYYY-MM-DD HH:MM:SS', so they compare as text.
     cutoff = (datetime.datetime.now(datetime.timezone.utc)
               - datetime.timedelta(seconds=limit)).strftime("%Y-%m-%d %H:%M:%S")
-    rows = db.query(EXPIRE_SQL, (cutoff,))
+    rows = ctx.served(db.query(EXPIRE_SQL, (cutoff,)))
     busy = open_intent_orders(db)
     for r in rows:
         if r["transaction_uuid"] in busy:
@@ -626,9 +649,14 @@ def expire_pending(ctx):
         uuid = r["transaction_uuid"]
         try:
             if int(r["received_amount"] or 0) == 0:
+                # Decided on what the transaction sees under the order's lock: another
+                # host's poll may have counted a payment, or a buyer opened an intent,
+                # since the rows above were read.
                 with db.transaction():
+                    fresh = lock_order(db, uuid)
                     cur = sm.current_status(db, uuid)
-                    if cur and cur["status"] == sm.PENDING:
+                    if (cur and cur["status"] == sm.PENDING and int(fresh["received_amount"] or 0) == 0
+                            and db.value("SELECT 1 FROM transaction_intents WHERE open_key = ?", (uuid,)) is None):
                         sm.append_status(db, uuid, sm.FAILED, "0", comment="no payment within pending_duration")
                         webhooks.order_event(db, "order.failed", uuid)
                         ctx.count("expire", "failed")
@@ -677,6 +705,7 @@ def _freeze_over_failing_release(ctx, uuid):
     supersedes it, in one transaction, and staff decide the frozen order."""
     db = ctx.db
     with db.transaction():
+        lock_order(db, uuid)
         intent = db.one("SELECT * FROM transaction_intents WHERE open_key = ? FOR UPDATE", (uuid,))
         if (intent is None or intent["requested_by"] is not None or intent["action"] != sm.RELEASE
                 or intent["status"] not in (intents.PENDING, intents.NEEDS_ATTENTION)
@@ -696,6 +725,7 @@ def _freeze_over_failing_release(ctx, uuid):
 def _freeze(ctx, uuid, why):
     db = ctx.db
     with db.transaction():
+        lock_order(db, uuid)
         cur = sm.current_status(db, uuid)
         if cur and cur["status"] == sm.COMPLETED:
             sm.append_status(db, uuid, sm.FROZEN, cur["amount"], comment=why)
@@ -777,7 +807,7 @@ def reconcile(ctx):
     busy = open_intent_orders(db)
     rows, seen = [], set()
     for closed, sql in ((True, RECONCILE_CLOSED_SQL), (False, RECONCILE_OPEN_SQL)):
-        for r in db.query(sql, args):
+        for r in ctx.served(db.query(sql, args)):
             if r["transaction_uuid"] in busy or r["transaction_uuid"] in seen:
                 continue
             seen.add(r["transaction_uuid"])

@@ -85,7 +85,6 @@ def write_env(commission_wallet):
         "CSRF_SALT": old.get("CSRF_SALT") or secrets.token_hex(32),
         "MNEMONIC": old.get("MNEMONIC") or new_mnemonic(),
         f"RPC_URL_{CHAIN_ID}": RPC_URL, "COMMISSION_WALLET_DEV": commission_wallet,
-        "CRON_LOCK_FILE": "db/demo-cron.lock",
     }
     fd = os.open(ENV_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:

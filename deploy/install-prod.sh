@@ -34,7 +34,6 @@ DATA_DIR=${DATA_DIR:-/var/lib/marketplace}
 MEDIA_DIR=${MEDIA_DIR:-$DATA_DIR/media}
 LOG_DIR=${LOG_DIR:-/var/log/marketplace}
 RUN_DIR=${RUN_DIR:-/run/marketplace}
-LOCK_FILE=${LOCK_FILE:-/run/lock/marketplace-cron.lock}
 SYSTEMD_DIR=${SYSTEMD_DIR:-/etc/systemd/system}
 NGINX_SITES=${NGINX_SITES:-/etc/nginx/sites-available}
 NGINX_ENABLED=${NGINX_ENABLED:-/etc/nginx/sites-enabled}
@@ -160,7 +159,7 @@ $TOOL render "$DEPLOY/nginx.conf" "$NGINX_SITES/marketplace" ROOT="$APP_DIR" \
     ACCESS_LOG="$NGINX_ACCESS_LOG" MEDIA_DIR="$MEDIA_DIR"
 ln -sfn "$NGINX_SITES/marketplace" "$NGINX_ENABLED/marketplace"
 $TOOL render "$DEPLOY/crontab" "$CRON_D/marketplace" ROOT="$APP_DIR" CRON_USER="$CRON_USER" \
-    LOCK_FILE="$LOCK_FILE" LOG_DIR="$LOG_DIR" ENV_FILE="$ENV_FILE"
+    LOG_DIR="$LOG_DIR" ENV_FILE="$ENV_FILE"
 $TOOL render "$DEPLOY/logrotate.conf" "$LOGROTATE_D/marketplace" LOG_DIR="$LOG_DIR" \
     CRON_USER="$CRON_USER"
 chown root:root "$ETC_DIR/uwsgi.ini" "$CRON_D/marketplace" "$LOGROTATE_D/marketplace"

@@ -5,8 +5,10 @@ direct inserts (`make_order`), which mirror what POST /api/transactions.php stor
 transactions + evm_transactions rows with escrow_address NULL.
 """
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid as uuidlib
 
 from lib import status_machine as sm
@@ -27,7 +29,6 @@ def cron_env(anvil_url, tmp_path, **extra):
         "RPC_URL_%d" % CHAIN: anvil_url,
         "ALLOW_DEV_CHAIN": "1",
         "COMMISSION_WALLET_DEV": fresh_address(),
-        "CRON_LOCK_FILE": str(tmp_path / "cron.lock"),
         "CRON_RPC_TIMEOUT": "2",
         "CRON_RPC_RETRIES": "1",
         "CRON_RPC_BACKOFF": "0.05",
@@ -45,20 +46,39 @@ def run_cron(env, db, worker="test-worker"):
     return cronmain.run_once(env, db, log=lambda m: None, worker=worker)
 
 
-def cron_subprocess(env, db, extra_env=None, wait=True, timeout=120, args=()):
-    """cron/cron.py [args] as its own process against the test database."""
+def cron_subprocess(env, db, extra_env=None, wait=True, timeout=120, args=(), script=CRON):
+    """cron/cron.py (or another cron script) [args] as its own process against the test database.
+
+    A process told to crash (CRON_CRASH_AT) takes its leases for CRON_LEASE_SECONDS=3
+    unless told otherwise; after it is SIGKILLed this waits until its leases have
+    expired, as the next host would, so the next run carries on where it died.
+    """
     penv = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "RPC_URL_", "COMMISSION_WALLET_"))}
     penv.update(env)
     penv.update({"DB_DSN": db.dsn, "DB_USER": db.user or "", "DB_PASSWORD": db.password or "",
                  "ENV_FILE": os.path.join(ROOT, "tests", "no-such.env"), "PYTHONUNBUFFERED": "1"})
+    if "CRON_CRASH_AT" in (extra_env or {}):
+        penv.setdefault("CRON_LEASE_SECONDS", "3")
     penv.update(extra_env or {})
-    proc = subprocess.Popen([sys.executable, CRON, *args], env=penv, cwd=ROOT, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, script, *args], env=penv, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     if not wait:
         return proc
     out, _ = proc.communicate(timeout=timeout)
     proc.output = out
+    if proc.returncode == -signal.SIGKILL:
+        wait_leases_expired(db, timeout=int(penv.get("CRON_LEASE_SECONDS") or 120) + 5)
     return proc
+
+
+def wait_leases_expired(db, timeout=10):
+    """Wait until no cron lease is held (a killed holder's expire on the database's clock)."""
+    from cron import leases
+    deadline = time.monotonic() + timeout
+    while leases.holders(db):
+        if time.monotonic() > deadline:
+            raise AssertionError("cron leases still held: %r" % leases.holders(db))
+        time.sleep(0.2)
 
 
 def wallet():

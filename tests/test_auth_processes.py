@@ -164,8 +164,7 @@ def test_first_admin_avoids_a_taken_name(db):
 def make_env(db, tmp_path, **extra):
     """The environment for a `make` target in the checkout that touches neither its .env
     (ENV_FILE names a file in tmp_path, created by the target's `.env` step) nor db/."""
-    return child_env(db, ENV_FILE=str(tmp_path / "test.env"), CRON_LOCK_FILE=str(tmp_path / "cron.lock"),
-                     MAKEFLAGS="", **extra)
+    return child_env(db, ENV_FILE=str(tmp_path / "test.env"), MAKEFLAGS="", **extra)
 
 
 def checkout_env_file():

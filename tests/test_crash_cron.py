@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from cron import cron as cronmain
 from lib import intents
 from lib import status_machine as sm
 from tests.cron_support import (assert_native_escrow_emptied, paid_fees, Parties, cron_env, cron_subprocess, fees, intent_row, paid_order, payout_rows,
@@ -105,15 +104,14 @@ def test_sigkill_after_gas_top_up_of_erc20_escrow(anvil, db, env):
 
 
 def test_two_cron_processes_started_together_pay_once(anvil, db, env, tmp_path):
-    """Two hosts (separate lock files) both sign the intent, then race for the claim."""
+    """Two hosts: one takes the payouts lease and signs, the other skips the duty."""
     p = Parties(db)
     amount = 2 * ETH + 1
     uuid, addr = paid_order(anvil, db, env, p, amount)
     intents.open_intent(db, uuid, sm.RELEASE, p.buyer["uuid"])
     procs = []
-    for host in ("a", "b"):
-        e = dict(env, CRON_LOCK_FILE=str(tmp_path / ("lock-%s" % host)))
-        procs.append(cron_subprocess(e, db, {"CRON_TEST_PAUSE_BEFORE_CLAIM": "1.5"}, wait=False))
+    for _host in ("a", "b"):
+        procs.append(cron_subprocess(env, db, {"CRON_TEST_PAUSE_BEFORE_CLAIM": "1.5"}, wait=False))
     outs = [proc.communicate(timeout=120)[0] for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], outs
     assert sum("signed 3 transaction(s)" in o for o in outs) == 1, outs     # one claim won
@@ -122,21 +120,22 @@ def test_two_cron_processes_started_together_pay_once(anvil, db, env, tmp_path):
     assert intent_row(db, uuid)["attempts"] == 1
 
 
-def test_second_run_on_the_same_host_exits_at_once(anvil, db, env):
-    fd = cronmain.acquire_lock(env["CRON_LOCK_FILE"])
-    assert fd is not None
+def test_a_run_skips_the_duties_another_process_holds(anvil, db, env):
+    from cron import leases
+    other = leases.Leases(db, "other-host:1", 60)
+    assert other.acquire("payouts", 31337) and other.acquire("timeouts")
     try:
-        assert cronmain.acquire_lock(env["CRON_LOCK_FILE"]) is None
         t0 = time.monotonic()
         proc = cron_subprocess(env, db)
-        assert proc.returncode == 0
-        assert "another cron run is in progress" in proc.output
-        assert time.monotonic() - t0 < 10
-        assert db.value("SELECT COUNT(*) FROM cron_runs") == 0
+        assert proc.returncode == 0, proc.output
+        assert "leased elsewhere: timeouts, payouts/31337, deposits/31337" in proc.output
+        assert time.monotonic() - t0 < 30
+        row = db.one("SELECT * FROM cron_runs ORDER BY id DESC LIMIT 1")
+        assert row["ok"] == 1 and '"leased_elsewhere": {"duties": 3}' in row["summary"]
     finally:
-        cronmain.release_lock(fd)
+        other.release_all()
     proc = cron_subprocess(env, db)
     assert proc.returncode == 0, proc.output
-    assert "cron run" in proc.output and "ok" in proc.output
+    assert "cron run" in proc.output and "ok" in proc.output and "leased elsewhere" not in proc.output
     row = db.one("SELECT * FROM cron_runs ORDER BY id DESC LIMIT 1")
     assert row["ok"] == 1 and row["finished_at"] and row["duration_ms"] is not None

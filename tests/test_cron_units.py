@@ -96,17 +96,6 @@ def test_commission_wallet_by_chain_id_then_network():
         payouts.commission_wallet({"COMMISSION_WALLET_DEV": "0x1234"}, 31337)
 
 
-def test_lock_is_exclusive(tmp_path):
-    from cron import cron as cronmain
-    path = str(tmp_path / "sub" / "cron.lock")
-    fd = cronmain.acquire_lock(path)
-    assert fd is not None and cronmain.acquire_lock(path) is None
-    cronmain.release_lock(fd)
-    fd = cronmain.acquire_lock(path)
-    assert fd is not None
-    cronmain.release_lock(fd)
-
-
 @pytest.mark.parametrize("amount", [0, -1, 10 ** 18 * -1, 1.5, True])
 def test_no_zero_negative_or_float_transfer_is_ever_signed(amount):
     from cron.escrow import HDWallet

@@ -441,7 +441,7 @@ def installed(tmp_path_factory):
                CRON_USER=cron, NGINX_GROUP=nginx_group, ENV_FILE=env_file, ETC_DIR=etc,
                SECRETS_FILE=os.path.join(etc, "secrets.env"),
                DATA_DIR=os.path.join(base, "data"), LOG_DIR=os.path.join(base, "log"),
-               LOCK_FILE=os.path.join(base, "cron.lock"), RUN_DIR=os.path.join(base, "run"),
+               RUN_DIR=os.path.join(base, "run"),
                SYSTEMD_DIR=os.path.join(base, "systemd"),
                NGINX_SITES=os.path.join(base, "nginx", "sites-available"),
                NGINX_ENABLED=os.path.join(base, "nginx", "sites-enabled"),
@@ -575,7 +575,7 @@ def test_install_prod_renders_every_config_file(installed):
     line = cron_lines[0]
     assert line.split()[5] == installed["cron"]
     assert f" ENV_FILE={installed['env_file']} " in line
-    assert f"CRON_LOCK_FILE={env['LOCK_FILE']} " in line and f">> {env['LOG_DIR']}/cron.log 2>&1" in line
+    assert "CRON_LOCK_FILE" not in line and f">> {env['LOG_DIR']}/cron.log 2>&1" in line
     assert "server_name shop.example.test;" in text["site"]
     st = os.stat(env["DATA_DIR"])
     assert pwd.getpwuid(st.st_uid).pw_name == installed["web"] and st.st_mode & 0o7777 == 0o2770

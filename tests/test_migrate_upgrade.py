@@ -127,6 +127,25 @@ def test_migrations_run_from_the_command_line(tmp_path):
     assert "migrations applied: none" in again.stdout
 
 
+def test_a_database_before_migration_013_gets_the_cron_lease_table(bare_db, monkeypatch):
+    """The schema before 013 (every earlier migration applied) upgrades on both databases:
+    cron_leases appears, earlier rows stay, and leases work on it."""
+    from cron import leases
+    db = bare_db
+    every = migrate.migration_files()
+    monkeypatch.setattr(migrate, "migration_files", lambda: [(v, p) for v, p in every if v < 13])
+    migrate.init(db)
+    assert "cron_leases" not in db.tables()
+    run_id = db.insert("cron_runs", {"started_at": utc_now(), "ok": 1})
+    monkeypatch.setattr(migrate, "migration_files", lambda: every)
+    assert 13 in migrate.init(db)
+    assert "cron_leases" in db.tables()
+    assert db.value("SELECT ok FROM cron_runs WHERE id = ?", (run_id,)) == 1
+    assert migrate.init(db) == []
+    a, b = leases.Leases(db, "a:1", 60), leases.Leases(db, "b:1", 60)
+    assert a.acquire("poll", CHAIN) and not b.acquire("poll", CHAIN)
+
+
 def test_a_database_before_messages_upgrades_and_keeps_its_rows(bare_db, monkeypatch, no_catalog_version):
     """Migration 009 (messages, blocks, notifications) on a database at the previous schema
     (every earlier migration applied, with users, a store and an order in it)."""
