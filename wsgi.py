@@ -79,7 +79,8 @@ elif under_uwsgi() and inherited_secrets():
 
 env.load()
 
-from lib.http import HttpError, Request, Response, error_response  # noqa: E402
+from lib.http import HttpError, Request, Response  # noqa: E402
+from lib.web import error_response  # noqa: E402  (the application chooses JSON or HTML)
 
 PUBLIC = os.path.join(ROOT, "public")
 STATIC = os.path.join(PUBLIC, "static")

@@ -5,11 +5,11 @@ balance to the store's payout address through a `deposit_withdraw_intents` row,
 which cron executes; at most one withdrawal is open per deposit (UNIQUE open_key).
 """
 import uuid as uuidlib
-from decimal import ROUND_DOWN, Decimal
 
 from lib import audit, catalog, intents, pricing, tokens
 from lib.db import utc_now
 from lib.http import HttpError
+from lib.pricing import deposit_fields as original_fields
 
 COLUMNS = ("d.uuid, d.store_uuid, s.storename, d.chain_id, d.currency, d.token_contract, d.decimals, "
            "d.address, d.balance, d.created_by, d.created_at, d.updated_at")
@@ -24,25 +24,6 @@ def _json(db, row):
     out["open_withdrawal"] = w["uuid"] if w else None
     out.update(original_fields(db, row, out["balance"]))
     return out
-
-
-def original_fields(db, row, balance):
-    """The original's fields of a deposit: crypto (the currency symbol), crypto_value (the
-    balance in token units), currency_rate (the token's USD rate as a decimal string: its
-    manual_usd_price or cron's fresh `prices` row, null when none is usable) and fiat_value
-    (crypto_value x currency_rate in USD, rounded down to the cent; null without a rate)."""
-    rate = None
-    token = db.one("SELECT chain_id, symbol, contract_address, manual_usd_price FROM accepted_tokens "
-                   "WHERE chain_id = ? AND UPPER(symbol) = ?", (row["chain_id"], str(row["currency"]).upper()))
-    if token is not None and (token["contract_address"] or "").lower() == (row["token_contract"] or "").lower():
-        try:
-            rate = pricing.usd_rate(db, token)[0]
-        except HttpError:
-            rate = None
-    fiat = None
-    if rate is not None:
-        fiat = str((Decimal(balance) * Decimal(rate)).quantize(Decimal("0.01"), rounding=ROUND_DOWN))
-    return {"crypto": row["currency"], "crypto_value": balance, "fiat_value": fiat, "currency_rate": rate}
 
 
 def open_deposit(db, user, store_uuid, currency, chain_id):

@@ -1,5 +1,9 @@
-"""A small Request and Response over WSGI, and HttpError for clean 4xx answers."""
-import html
+"""A small Request and Response over WSGI, and HttpError for clean 4xx answers.
+
+The bottom layer of the web side: it imports nothing of lib/ but lib.env. How an error
+reaches the client (JSON, the site's HTML page, plain text) is the application's choice:
+lib.web.error_response, called by wsgi.py.
+"""
 import http.cookies
 import ipaddress
 import itertools
@@ -339,31 +343,3 @@ def text_response(text, status=200, headers=None):
 
 def redirect(location, status=303):
     return Response(b"", status, None, [("Location", location)])
-
-
-def error_response(request, status, message, headers=None):
-    """An error in the form the client reads: JSON for the API, a page or text otherwise."""
-    if request is None or request.is_api:
-        resp = json_response({"error": message}, status)
-    elif request.wants_html:
-        resp = _html_error_page(request, status, message)
-        if resp is None:
-            title = html.escape(f"{status} {REASONS.get(status, '')}")
-            resp = html_response(
-                f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
-                f"<link rel='stylesheet' href='/static/style.css'></head><body><main>"
-                f"<h1>{title}</h1><p class='error'>{html.escape(message)}</p>"
-                f"<p><a href='/'>Home</a></p></main></body></html>", status)
-    else:
-        resp = text_response(message + "\n", status)
-    resp.headers.extend(headers or [])
-    return resp
-
-
-def _html_error_page(request, status, message):
-    """The error page in the site's layout (lib.web), or None to use the plain one."""
-    try:
-        from lib import web
-        return web.error_page(request, status, message)
-    except Exception:  # never let the error page itself fail
-        return None

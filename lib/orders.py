@@ -19,53 +19,15 @@ from lib import audit, catalog, chains, intents, pricing, status_machine as sm, 
 from lib import webhooks
 from lib.db import utc_now
 from lib.http import HttpError
+from lib.order_rows import ORDER_COLUMNS, ORDER_FROM, order_json  # noqa: F401 (names other code uses)
+from lib.order_rows import order_row as _order_row
+from lib.order_rows import order_rows_by_id as _fetch_rows
+from lib.order_rows import units as _units
 
-ORDER_COLUMNS = (
-    "t.id, t.uuid, t.type, t.description, t.package_uuid, t.store_uuid, st.storename, "
-    "t.buyer_uuid, u.username AS buyer_username, t.dispute_uuid, t.price_usd, "
-    "v.current_status, v.current_amount, v.updated_at AS status_time, "
-    "e.required_amount, e.received_amount, e.escrow_address, e.chain_id, e.currency, "
-    "e.token_contract, e.decimals, e.usd_rate, e.refund_address, "
-    "t.buyer_confirmed_at, t.created_at, t.updated_at, "
-    "(SELECT ss.status FROM shipping_statuses ss WHERE ss.id = (SELECT MAX(ss2.id) "
-    "FROM shipping_statuses ss2 WHERE ss2.transaction_uuid = t.uuid)) AS current_shipping_status")
-ORDER_FROM = (
-    "transactions t "
-    "JOIN v_current_transaction_statuses v ON v.transaction_uuid = t.uuid "
-    "JOIN evm_transactions e ON e.transaction_uuid = t.uuid "
-    "JOIN stores st ON st.uuid = t.store_uuid "
-    "JOIN users u ON u.uuid = t.buyer_uuid")
+# What the dispute row records for each order action that resolves it.
+RESOLUTION_OF_ACTION = {"release": "release", "cancel": "refund", "partial_refund": "partial_refund"}
 
 SCOPES = ("mine", "buyer", "vendor", "all")
-
-
-def _units(value, decimals):
-    """A stored base-unit amount as a token-unit string (left alone if not an integer)."""
-    try:
-        return pricing.format_amount(int(str(value)), decimals)
-    except (TypeError, ValueError):
-        return value
-
-
-def order_json(row):
-    """The SPEC's order fields (plus price_usd, received_amount, token_contract)."""
-    updated = max(row["updated_at"] or "", row["status_time"] or "")
-    return {
-        "uuid": row["uuid"], "type": row["type"], "description": row["description"],
-        "package_uuid": row["package_uuid"], "store_uuid": row["store_uuid"],
-        "storename": row["storename"], "buyer_uuid": row["buyer_uuid"],
-        "buyer_username": row["buyer_username"], "dispute_uuid": row["dispute_uuid"],
-        "current_status": row["current_status"],
-        "current_amount": _units(row["current_amount"], row["decimals"]),
-        "required_amount": _units(row["required_amount"], row["decimals"]),
-        "received_amount": _units(row["received_amount"], row["decimals"]),
-        "escrow_address": row["escrow_address"], "chain_id": row["chain_id"],
-        "currency": row["currency"], "token_contract": row["token_contract"],
-        "price_usd": row["price_usd"],
-        "current_shipping_status": row["current_shipping_status"],
-        "buyer_confirmed_at": row["buyer_confirmed_at"],
-        "created_at": row["created_at"], "updated_at": updated,
-    }
 
 
 # -- checkout --------------------------------------------------------------------
@@ -120,15 +82,6 @@ def create_order(db, buyer, package_uuid, currency="ETH", chain_id=1, refund_add
 
 # -- reading ---------------------------------------------------------------------
 
-def _fetch_rows(db, ids):
-    if not ids:
-        return []
-    marks = ", ".join("?" * len(ids))
-    rows = db.query(f"SELECT {ORDER_COLUMNS} FROM {ORDER_FROM} WHERE t.id IN ({marks})", list(ids))
-    rows.sort(key=lambda r: r["id"], reverse=True)
-    return rows
-
-
 def _newest_ids(db, column, values, n):
     """Ids of the newest `n` orders per value of an indexed column, merged newest first."""
     ids = set()
@@ -171,12 +124,6 @@ def list_orders(db, user, limit=50, offset=0, scope=None):
     'all' (default for staff; 403 for others).
     """
     return [order_json(r) for r in _fetch_rows(db, order_ids_page(db, user, limit, offset, scope))]
-
-
-def _order_row(db, order_uuid):
-    if not catalog.is_uuid(order_uuid):
-        return None
-    return db.one(f"SELECT {ORDER_COLUMNS} FROM {ORDER_FROM} WHERE t.uuid = ?", (order_uuid,))
 
 
 def parties(db, user, order):
@@ -297,6 +244,43 @@ def payouts(db, order):
     return out
 
 
+def _open_dispute(db, order, user, comment=None):
+    """Open a dispute on `order` (inside the caller's transaction); return its uuid.
+
+    Called by take_action('dispute') after decide() allowed it.
+    """
+    now = utc_now()
+    dispute_uuid = str(uuidlib.uuid4())
+    db.insert("disputes", {"uuid": dispute_uuid, "transaction_uuid": order["uuid"],
+                           "opened_by": user["uuid"], "status": "open", "resolution": None,
+                           "refund_percent": None, "resolved_by": None, "created_at": now,
+                           "resolved_at": None})
+    db.execute("UPDATE transactions SET dispute_uuid = ?, updated_at = ? WHERE uuid = ?",
+               (dispute_uuid, now, order["uuid"]))
+    if comment:
+        db.insert("dispute_claims", {"dispute_uuid": dispute_uuid, "user_uuid": user["uuid"],
+                                     "claim": comment, "created_at": now})
+    webhooks.dispute_event(db, "dispute.opened", dispute_uuid)
+    return dispute_uuid
+
+
+def _close_dispute(db, dispute, staff_user, action, refund_percent=None, comment=None):
+    """Mark an open dispute resolved (inside the caller's transaction)."""
+    now = utc_now()
+    changed = db.execute("UPDATE disputes SET status = 'resolved', resolution = ?, refund_percent = ?, "
+                         "resolved_by = ?, resolved_at = ? WHERE uuid = ? AND status = 'open'",
+                         (RESOLUTION_OF_ACTION[action], refund_percent, staff_user["uuid"], now,
+                          dispute["uuid"]))
+    if changed != 1:
+        raise HttpError(409, "this dispute is already resolved")
+    if comment:
+        db.insert("dispute_claims", {"dispute_uuid": dispute["uuid"], "user_uuid": staff_user["uuid"],
+                                     "claim": comment, "created_at": now})
+    audit.log(db, "dispute_resolved", staff_user["uuid"], dispute["uuid"],
+              f"{RESOLUTION_OF_ACTION[action]} {refund_percent or ''}".strip())
+    webhooks.dispute_event(db, "dispute.resolved", dispute["uuid"])
+
+
 # -- actions ---------------------------------------------------------------------
 
 def parse_percent(value):
@@ -332,7 +316,6 @@ def take_action(db, user, order_uuid, action, refund_percent=None, comment=None,
     Staff moving funds on an order with an open dispute resolves that dispute in the
     same transaction (release -> 'release', cancel -> 'refund', partial_refund).
     """
-    from lib import disputes
     action = (action or "").strip().lower() if isinstance(action, str) else ""
     if action not in sm.ACTIONS:
         raise HttpError(400, f"action must be one of {', '.join(sm.ACTIONS)}", fields={"action": "unknown"})
@@ -361,7 +344,7 @@ def take_action(db, user, order_uuid, action, refund_percent=None, comment=None,
             except intents.IntentConflict as e:
                 raise HttpError(409, str(e))
             if dispute is not None:
-                disputes.close(db, dispute, user, action, percent, comment)
+                _close_dispute(db, dispute, user, action, percent, comment)
         elif action == "dispatch":
             sm.append_shipping(db, order["uuid"], sm.DISPATCHED, user["uuid"], comment[:255] if comment else None)
         elif action == "confirm":
@@ -374,7 +357,7 @@ def take_action(db, user, order_uuid, action, refund_percent=None, comment=None,
                                  f"dispute opened by {user['username']}")
             except sm.TransitionError as e:
                 raise HttpError(409, str(e))
-            disputes.create(db, order, user, comment)
+            _open_dispute(db, order, user, comment)
         db.execute("UPDATE transactions SET updated_at = ? WHERE uuid = ?", (utc_now(), order["uuid"]))
         webhooks.action_event(db, action, order["uuid"])
         audit.log(db, f"order_{action}", user["uuid"], order["uuid"],

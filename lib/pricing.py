@@ -11,7 +11,7 @@ less than the USD price.
 import datetime
 import math
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from fractions import Fraction
 
 from lib import config
@@ -120,3 +120,22 @@ def parse_amount(text, decimals, field="amount"):
     if len(frac) > int(decimals):
         raise HttpError(400, f"{field} has more than {decimals} decimal places")
     return int(whole) * 10 ** int(decimals) + (int(frac.ljust(int(decimals), "0")) if frac else 0)
+
+
+def deposit_fields(db, row, balance):
+    """The original's fields of a deposit: crypto (the currency symbol), crypto_value (the
+    balance in token units), currency_rate (the token's USD rate as a decimal string: its
+    manual_usd_price or cron's fresh `prices` row, null when none is usable) and fiat_value
+    (crypto_value x currency_rate in USD, rounded down to the cent; null without a rate)."""
+    rate = None
+    token = db.one("SELECT chain_id, symbol, contract_address, manual_usd_price FROM accepted_tokens "
+                   "WHERE chain_id = ? AND UPPER(symbol) = ?", (row["chain_id"], str(row["currency"]).upper()))
+    if token is not None and (token["contract_address"] or "").lower() == (row["token_contract"] or "").lower():
+        try:
+            rate = usd_rate(db, token)[0]
+        except HttpError:
+            rate = None
+    fiat = None
+    if rate is not None:
+        fiat = str((Decimal(balance) * Decimal(rate)).quantize(Decimal("0.01"), rounding=ROUND_DOWN))
+    return {"crypto": row["currency"], "crypto_value": balance, "fiat_value": fiat, "currency_rate": rate}

@@ -17,69 +17,18 @@ never for themselves); the token is shown only in the answer to that staff membe
 sha256 is stored, it expires after RESET_LINK_SECONDS and works once.
 """
 import datetime
-import hashlib
 import secrets
 
 from lib import audit, users
 from lib.db import utc_now
 from lib.http import HttpError
+from lib.recovery_codes import CODES_PER_SET, codes_left, digest, issue_codes, normalize, use_code  # noqa: F401
 
-CODES_PER_SET = 10
-_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 RECOVER_WINDOW_MS = 15 * 60 * 1000
 RECOVER_FAILS_PER_IP = 10
 RECOVER_FAILS_PER_USERNAME = 5
 RESET_LINK_SECONDS = 3600
 FMT = "%Y-%m-%d %H:%M:%S"
-
-
-def _new_code():
-    raw = "".join(secrets.choice(_ALPHABET) for _ in range(16))
-    return "-".join(raw[i:i + 4] for i in range(0, 16, 4))
-
-
-def normalize(code):
-    """Upper case without spaces and dashes; None when it cannot be a code."""
-    if not isinstance(code, str) or len(code) > 64:
-        return None
-    text = code.replace("-", "").replace(" ", "").strip().upper()
-    if len(text) != 16 or any(c not in _ALPHABET for c in text):
-        return None
-    return text
-
-
-def _hash(text):
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
-
-
-def issue_codes(db, user_uuid, ip=None):
-    """A new set of codes for the user (the old set stops working); returns the codes."""
-    codes = [_new_code() for _ in range(CODES_PER_SET)]
-    now = utc_now()
-    with db.transaction():
-        # Delete only when there is a set: on MariaDB a DELETE that matches nothing takes a gap
-        # lock, and two registrations at once then deadlock on their inserts into that gap.
-        if db.value("SELECT 1 FROM recovery_codes WHERE user_uuid = ? LIMIT 1", (user_uuid,)) is not None:
-            db.execute("DELETE FROM recovery_codes WHERE user_uuid = ?", (user_uuid,))
-        for code in codes:
-            db.insert("recovery_codes", {"user_uuid": user_uuid, "code_hash": _hash(normalize(code)),
-                                         "created_at": now, "used_at": None})
-        audit.log(db, "recovery_codes_issued", user_uuid, user_uuid, f"{len(codes)} codes", ip)
-    return codes
-
-
-def codes_left(db, user_uuid):
-    return int(db.value("SELECT COUNT(*) FROM recovery_codes WHERE user_uuid = ? AND used_at IS NULL",
-                        (user_uuid,), default=0))
-
-
-def use_code(db, user_uuid, code):
-    """Use up one of the user's codes; True if it was an unused code of theirs."""
-    text = normalize(code)
-    if text is None:
-        return False
-    return db.execute("UPDATE recovery_codes SET used_at = ? WHERE user_uuid = ? AND code_hash = ? "
-                      "AND used_at IS NULL", (utc_now(), user_uuid, _hash(text))) == 1
 
 
 def _reserve(db, ip, name, now_ms):
@@ -158,7 +107,7 @@ def issue_reset_link(db, actor, target_uuid, ip=None):
     expires = (datetime.datetime.strptime(now, FMT) +
                datetime.timedelta(seconds=RESET_LINK_SECONDS)).strftime(FMT)
     with db.transaction():
-        db.insert("password_reset_links", {"token_hash": _hash(token), "user_uuid": target["uuid"],
+        db.insert("password_reset_links", {"token_hash": digest(token), "user_uuid": target["uuid"],
                                            "issued_by": actor["uuid"], "created_at": now,
                                            "expires_at": expires, "used_at": None})
         audit.log(db, "reset_link_issued", actor["uuid"], target["uuid"], f"expires {expires}", ip)
@@ -168,7 +117,7 @@ def issue_reset_link(db, actor, target_uuid, ip=None):
 def _link(db, token):
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         return None
-    row = db.one("SELECT * FROM password_reset_links WHERE token_hash = ?", (_hash(token),))
+    row = db.one("SELECT * FROM password_reset_links WHERE token_hash = ?", (digest(token),))
     if row is None or row["used_at"] is not None or row["expires_at"] <= utc_now():
         return None
     return row

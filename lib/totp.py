@@ -17,7 +17,7 @@ import time
 
 import pyotp
 
-from lib import audit, recovery
+from lib import audit, recovery_codes
 from lib.db import utc_now
 from lib.http import HttpError
 
@@ -94,7 +94,7 @@ def check(db, uuid, otp):
     row = _row(db, uuid)
     if _use_totp(db, row, otp):
         return True
-    return recovery.use_code(db, uuid, otp)
+    return recovery_codes.use_code(db, uuid, otp)
 
 
 def disable(db, uuid, code, ip=None):

@@ -21,11 +21,13 @@ A page script stays thin:
 Authorization is the same as the API's: lib/auth for who is asking, the lib/
 modules (catalog, orders, disputes, ...) for what they may do.
 """
+import html
+import logging
 import urllib.parse
 
 from lib import auth, env, session
 from lib.db import get_db
-from lib.http import HttpError, html_response, redirect
+from lib.http import REASONS, HttpError, html_response, json_response, redirect, text_response
 from lib.templates import DEFAULT_PAGE, Markup, Pager, escape, render  # noqa: F401
 
 
@@ -206,8 +208,7 @@ def standalone(title, content, error=None, status=200, headers=None, request=Non
 
 
 def error_page(request, status, message):
-    """The HTML error page (lib.http.error_response uses it for browsers)."""
-    from lib.http import REASONS
+    """The HTML error page in the site's layout (error_response uses it for browsers)."""
     title = f"{status} {REASONS.get(status, '')}".strip()
     content = Markup(f'<p class="error-box" role="alert">{escape(message)}</p>'
                      '<p><a href="/">Home</a> · <a href="/marketplace.php">Marketplace</a></p>')
@@ -224,3 +225,32 @@ def token_choice(data):
         raise HttpError(400, "token must look like CHAIN_ID:SYMBOL, e.g. 1:ETH", fields={"token": "choose a token"})
     chain_id, _, currency = token.partition(":")
     return chain_id, currency
+
+
+log = logging.getLogger("web")
+
+
+def error_response(request, status, message, headers=None):
+    """An error in the form the client reads: JSON for the API (and when the request could
+    not be parsed), the site's error page for browsers, plain text otherwise."""
+    if request is None or request.is_api:
+        resp = json_response({"error": message}, status)
+    elif request.wants_html:
+        resp = _html_error(request, status, message)
+    else:
+        resp = text_response(message + "\n", status)
+    resp.headers.extend(headers or [])
+    return resp
+
+
+def _html_error(request, status, message):
+    try:
+        return error_page(request, status, message)
+    except Exception:  # the error page itself must never fail: a plain page instead
+        log.exception("error page failed")
+        title = html.escape(f"{status} {REASONS.get(status, '')}")
+        return html_response(
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
+            f"<link rel='stylesheet' href='/static/style.css'></head><body><main>"
+            f"<h1>{title}</h1><p class='error'>{html.escape(message)}</p>"
+            f"<p><a href='/'>Home</a></p></main></body></html>", status)

@@ -38,7 +38,7 @@ import time
 import urllib.parse
 import uuid as uuidlib
 
-from lib import catalog, env
+from lib import catalog, env, order_rows
 from lib.db import utc_now
 from lib.http import HttpError
 
@@ -427,8 +427,7 @@ def emit(db, event_type, payload, transaction_uuid=None, store_uuid=None, user_u
 
 
 def _order_data(db, order_uuid):
-    from lib import orders
-    return orders.order_json(orders._order_row(db, order_uuid))
+    return order_rows.order_json(order_rows.order_row(db, order_uuid))
 
 
 def order_event(db, event_type, order_uuid, **extra):
@@ -456,13 +455,12 @@ def payout_event(db, intent_action, order_uuid):
 
 def dispute_event(db, event_type, dispute_uuid, claim=None):
     """emit() a dispute event: data {"dispute", "order"[, "claim"]}."""
-    from lib import disputes
-    row = disputes._row(db, dispute_uuid)
+    row = order_rows.dispute_row(db, dispute_uuid)
     if row is None:
         return None
 
     def data():
-        out = {"dispute": disputes._json(row), "order": _order_data(db, row["transaction_uuid"])}
+        out = {"dispute": order_rows.dispute_json(row), "order": _order_data(db, row["transaction_uuid"])}
         if claim is not None:
             out["claim"] = claim
         return out

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from lib.http import MAX_BODY, HttpError, Request, error_response
+from lib.http import MAX_BODY, HttpError, Request
+from lib.web import error_response
 
 
 def environ(method="POST", path="/api/x.php", body=b"", content_type=None, headers=None,
