@@ -79,7 +79,7 @@ elif under_uwsgi() and inherited_secrets():
 
 env.load()
 
-from lib.http import HttpError, Request, Response  # noqa: E402
+from lib.http import HttpError, MethodNotAllowed, NotFound, Redirect, Request, Response  # noqa: E402
 from lib.web import error_response  # noqa: E402  (the application chooses JSON or HTML)
 
 PUBLIC = os.path.join(ROOT, "public")
@@ -144,12 +144,12 @@ def serve_static(request):
     parts = rel.split("/")
     if not rel or "\x00" in rel or "\\" in rel or \
             any(p in ("", ".", "..") or p.startswith(".") for p in parts):
-        raise HttpError(404, "not found")
+        raise NotFound("not found")
     file = os.path.realpath(os.path.join(STATIC, *parts))
     if not file.startswith(os.path.realpath(STATIC) + os.sep) or not os.path.isfile(file):
-        raise HttpError(404, "not found")
+        raise NotFound("not found")
     if request.method not in ("GET", "HEAD"):
-        raise HttpError(405, "method not allowed", [("Allow", "GET, HEAD")])
+        raise MethodNotAllowed("method not allowed", [("Allow", "GET, HEAD")])
     ctype = mimetypes.guess_type(file)[0] or "application/octet-stream"
     if ctype.startswith("text/") or ctype in ("application/javascript", "image/svg+xml"):
         ctype += "; charset=utf-8"
@@ -163,7 +163,7 @@ def dispatch(request):
         return serve_static(request)
     file = script_path(request.path)
     if file is None:
-        raise HttpError(404, "not found")
+        raise NotFound("not found")
     module = load_script(file)
     allowed = [m for m in METHODS if callable(getattr(module, m, None))]
     method = request.method.lower()
@@ -171,7 +171,7 @@ def dispatch(request):
         method = "get"
     if method not in allowed:
         allow = ", ".join(m.upper() for m in allowed + (["head"] if "get" in allowed else []))
-        raise HttpError(405, f"method {request.method} not allowed", [("Allow", allow)])
+        raise MethodNotAllowed(f"method {request.method} not allowed", [("Allow", allow)])
     return getattr(module, method)(request)
 
 
@@ -197,6 +197,8 @@ def application(environ, start_response):
         request = Request(environ)
         request.request_id = request_id
         response = dispatch(request)
+    except Redirect as r:
+        response = r.response
     except HttpError as e:
         response = error_response(request, e.status, e.message, e.headers)
     except Exception:

@@ -30,7 +30,7 @@ import uuid as uuidlib
 
 from lib import env, scopes
 from lib.db import IntegrityError, utc_now
-from lib.http import HttpError
+from lib.http import Forbidden, HttpError, ServiceUnavailable, Unauthorized
 
 log = logging.getLogger("agent_identity")
 
@@ -85,7 +85,7 @@ def clear_cache():
 
 def _unavailable(reason):
     log.warning("agent identity provider unavailable: %s", reason)
-    return HttpError(503, "the agent identity provider is unavailable; try again later",
+    return ServiceUnavailable("the agent identity provider is unavailable; try again later",
                      [("Retry-After", "30")])
 
 
@@ -125,7 +125,7 @@ def _ask_provider(token):
 def verify(token):
     """The verified agent ({"agent_id", "name"}) of a token (cached a minute); 401 invalid."""
     if not token or len(token) > TOKEN_MAX:
-        raise HttpError(401, "invalid agent identity token")
+        raise Unauthorized("invalid agent identity token")
     digest = hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
     now = time.monotonic()
     with _cache_lock:
@@ -140,7 +140,7 @@ def verify(token):
                     _cache.pop(k, None)
             _cache[digest] = (now + CACHE_SECONDS, agent)
     if agent is None:
-        raise HttpError(401, "invalid agent identity token")
+        raise Unauthorized("invalid agent identity token")
     return agent
 
 
@@ -199,14 +199,14 @@ def user_for(db, agent):
                 continue       # the username was taken meanwhile: try the next one
         row = _key_row(db, agent["agent_id"])
     if row is None:
-        raise HttpError(503, "could not create the agent's user; try again")
+        raise ServiceUnavailable("could not create the agent's user; try again")
     if row["revoked_at"]:
-        raise HttpError(401, "this agent identity has been revoked")
+        raise Unauthorized("this agent identity has been revoked")
     user = users.by_uuid(db, row["user_uuid"])
     if user is None:
-        raise HttpError(401, "invalid agent identity token")
+        raise Unauthorized("invalid agent identity token")
     if user["banned"]:
-        raise HttpError(403, "this account is banned")
+        raise Forbidden("this account is banned")
     return user, row
 
 

@@ -27,7 +27,7 @@ import time
 
 from lib import audit, scopes
 from lib.db import utc_now
-from lib.http import HttpError
+from lib.http import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 
 RATE_LIMIT = 60
 RATE_WINDOW_MS = 60 * 1000
@@ -43,13 +43,13 @@ def key_hash(key):
 
 def validate_name(name):
     if not isinstance(name, str) or name.strip() == "":
-        raise HttpError(400, "name is required", fields={"name": "required"})
+        raise BadRequest("name is required", fields={"name": "required"})
     name = name.strip()
     if len(name) > NAME_MAX:
-        raise HttpError(400, f"name is longer than {NAME_MAX} characters",
+        raise BadRequest(f"name is longer than {NAME_MAX} characters",
                         fields={"name": f"at most {NAME_MAX} characters"})
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise HttpError(400, "name must not contain control characters", fields={"name": "control characters"})
+        raise BadRequest("name must not contain control characters", fields={"name": "control characters"})
     return name
 
 
@@ -59,15 +59,15 @@ def validate_store(db, user_uuid, key_scopes, store_uuid):
     if store_uuid is None or store_uuid == "":
         return None
     if not isinstance(store_uuid, str) or len(store_uuid) > 36:
-        raise HttpError(400, "store_uuid must be a store's uuid", fields={"store_uuid": "uuid"})
+        raise BadRequest("store_uuid must be a store's uuid", fields={"store_uuid": "uuid"})
     if scopes.STORE not in key_scopes:
-        raise HttpError(400, "store_uuid limits the 'store' scope: give scopes including store (not full)",
+        raise BadRequest("store_uuid limits the 'store' scope: give scopes including store (not full)",
                         fields={"store_uuid": "needs the store scope"})
     if db.value("SELECT 1 FROM stores WHERE uuid = ?", (store_uuid,)) is None:
-        raise HttpError(404, "no such store")
+        raise NotFound("no such store")
     if db.value("SELECT 1 FROM store_users WHERE store_uuid = ? AND user_uuid = ?",
                 (store_uuid, user_uuid)) is None:
-        raise HttpError(403, "you are not a member of this store")
+        raise Forbidden("you are not a member of this store")
     return store_uuid
 
 
@@ -87,7 +87,7 @@ def create_key(db, user_uuid, name, ip=None, key_scopes=None, store_uuid=None):
         active = db.value("SELECT COUNT(*) FROM api_keys WHERE user_uuid = ? AND revoked_at IS NULL "
                           "AND agent_id IS NULL", (user_uuid,), default=0)
         if int(active) >= KEYS_PER_USER:
-            raise HttpError(409, f"at most {KEYS_PER_USER} active API keys; revoke one first")
+            raise Conflict(f"at most {KEYS_PER_USER} active API keys; revoke one first")
         row["id"] = db.insert("api_keys", row)
         audit.log(db, "key_created", user_uuid, f"api_key:{row['id']}",
                   f"{row['key_prefix']} {name} [{row['scopes']}{' ' + store_uuid if store_uuid else ''}]", ip)
@@ -129,9 +129,9 @@ def revoke(db, user_uuid, key_id, ip=None):
         row = db.one("SELECT * FROM api_keys WHERE id = ? AND user_uuid = ? AND agent_id IS NULL FOR UPDATE",
                      (key_id, user_uuid))
         if row is None:
-            raise HttpError(404, "no such API key")
+            raise NotFound("no such API key")
         if row["revoked_at"]:
-            raise HttpError(409, "this API key is already revoked")
+            raise Conflict("this API key is already revoked")
         db.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ?", (utc_now(), key_id))
         db.execute("DELETE FROM api_key_requests WHERE api_key_id = ?", (key_id,))
         audit.log(db, "key_revoked", user_uuid, f"api_key:{key_id}", row["key_prefix"], ip)
@@ -153,7 +153,7 @@ def count_request(db, key_id, now_ms=None):
         # Serialize the requests of this key: the count and insert below see every
         # committed request of the key (the lock is this transaction's first read).
         if db.one("SELECT id FROM api_keys WHERE id = ? FOR UPDATE", (key_id,)) is None:
-            raise HttpError(401, "invalid API key")
+            raise Unauthorized("invalid API key")
         db.execute("DELETE FROM api_key_requests WHERE api_key_id = ? AND requested_ms <= ?",
                    (key_id, window_start))
         rows = db.query("SELECT requested_ms FROM api_key_requests WHERE api_key_id = ? "
@@ -161,7 +161,7 @@ def count_request(db, key_id, now_ms=None):
         if len(rows) >= RATE_LIMIT:
             oldest = rows[len(rows) - RATE_LIMIT]["requested_ms"]
             retry = max(1, (oldest + RATE_WINDOW_MS - now_ms + 999) // 1000)
-            raise HttpError(429, f"rate limit: {RATE_LIMIT} requests per minute per API key; "
+            raise TooManyRequests(f"rate limit: {RATE_LIMIT} requests per minute per API key; "
                                  f"retry in {retry} seconds",
                             [("Retry-After", str(retry)), ("X-RateLimit-Limit", str(RATE_LIMIT)),
                              ("X-RateLimit-Remaining", "0")])

@@ -8,7 +8,7 @@ store's members and staff; everyone else gets 404.
 """
 from lib import catalog, orders, webhooks
 from lib.db import utc_now
-from lib.http import HttpError
+from lib.http import BadRequest, Conflict, Forbidden, NotFound
 from lib.order_rows import DISPUTE_COLUMNS, DISPUTE_FROM
 from lib.order_rows import dispute_json as _json
 from lib.order_rows import dispute_row as _row
@@ -26,7 +26,7 @@ def _visible(db, user, row):
 def list_disputes(db, user, limit=50, offset=0, status=None):
     """Disputes of orders `user` is party to (every dispute for staff), newest first."""
     if status not in (None, "", "open", "resolved"):
-        raise HttpError(400, "status must be open or resolved", fields={"status": "bad"})
+        raise BadRequest("status must be open or resolved", fields={"status": "bad"})
     where, params = [], []
     if not catalog.is_staff(user):
         stores = catalog.user_store_uuids(db, user["uuid"])
@@ -50,7 +50,7 @@ def get_dispute(db, user, dispute_uuid):
     """A dispute with its claims thread; 404 unless party to the order or staff."""
     row = _row(db, dispute_uuid)
     if row is None or not _visible(db, user, row):
-        raise HttpError(404, "no such dispute")
+        raise NotFound("no such dispute")
     out = _json(row)
     out["claims"] = db.query(
         "SELECT c.id, c.user_uuid, u.username, c.claim, c.created_at FROM dispute_claims c "
@@ -75,9 +75,9 @@ def add_claim(db, user, dispute_uuid, claim):
     with db.transaction():
         row = _row(db, dispute_uuid)
         if row is None or not _visible(db, user, row):
-            raise HttpError(404, "no such dispute")
+            raise NotFound("no such dispute")
         if row["status"] != "open":
-            raise HttpError(409, "this dispute is resolved; no more claims can be added")
+            raise Conflict("this dispute is resolved; no more claims can be added")
         now = utc_now()
         claim_id = db.insert("dispute_claims", {"dispute_uuid": row["uuid"], "user_uuid": user["uuid"],
                                                 "claim": claim, "created_at": now})
@@ -96,17 +96,17 @@ def resolve(db, staff_user, dispute_uuid, resolution, refund_percent=None, comme
     if not catalog.is_staff(staff_user):
         row = _row(db, dispute_uuid)
         if row is None or not _visible(db, staff_user, row):
-            raise HttpError(404, "no such dispute")
-        raise HttpError(403, "only staff may resolve a dispute")
+            raise NotFound("no such dispute")
+        raise Forbidden("only staff may resolve a dispute")
     key = resolution.strip().lower() if isinstance(resolution, str) else ""
     if key not in RESOLUTIONS:
-        raise HttpError(400, "resolution must be release, refund or partial_refund",
+        raise BadRequest("resolution must be release, refund or partial_refund",
                         fields={"resolution": "unknown"})
     row = _row(db, dispute_uuid)
     if row is None:
-        raise HttpError(404, "no such dispute")
+        raise NotFound("no such dispute")
     if row["status"] != "open":
-        raise HttpError(409, "this dispute is already resolved")
+        raise Conflict("this dispute is already resolved")
     result = orders.take_action(db, staff_user, row["transaction_uuid"], RESOLUTIONS[key],
                                 refund_percent=refund_percent, comment=comment, ip=ip)
     result["dispute_uuid"] = row["uuid"]

@@ -30,7 +30,9 @@ REASONS = {
 
 
 class HttpError(Exception):
-    """Raise anywhere during a request to answer `status` with `message`."""
+    """Raise anywhere during a request to answer `status` with `message`. The subclasses
+    below name the status (raise NotFound("no such order")); HttpError(status, message)
+    stays the base for a status computed at run time."""
 
     def __init__(self, status, message, headers=None, fields=None):
         super().__init__(message)
@@ -40,15 +42,71 @@ class HttpError(Exception):
         self.fields = fields or {}  # per-field errors for forms
 
 
+class _StatusError(HttpError):
+    status = 500
+
+    def __init__(self, message, headers=None, fields=None):
+        super().__init__(type(self).status, message, headers, fields)
+
+
+class BadRequest(_StatusError):
+    """400: the input is wrong (fields names the bad ones)."""
+    status = 400
+
+
+class Unauthorized(_StatusError):
+    """401: not authenticated, or the credentials are wrong."""
+    status = 401
+
+
+class Forbidden(_StatusError):
+    """403: authenticated, and this person may not."""
+    status = 403
+
+
+class NotFound(_StatusError):
+    status = 404
+
+
+class MethodNotAllowed(_StatusError):
+    status = 405
+
+
+class Conflict(_StatusError):
+    """409: not in this state, or it already exists."""
+    status = 409
+
+
+class PayloadTooLarge(_StatusError):
+    status = 413
+
+
+class TooManyRequests(_StatusError):
+    status = 429
+
+
+class ServiceUnavailable(_StatusError):
+    status = 503
+
+
+class Redirect(Exception):
+    """Ends a request from inside a helper (the login check) with a redirect: the
+    application answers `response` as it is (Location, no body); it is not an error."""
+
+    def __init__(self, location, status=303):
+        super().__init__(location)
+        self.response = redirect(location, status)
+
+
 def bad_request(message, field=None):
-    return HttpError(400, message, fields={field: message} if field else None)
+    return BadRequest(message, fields={field: message} if field else None)
 
 
 def parse_id(value, field="id"):
     """A positive database id from user input: ASCII digits only, at most 2**63-1; 400 otherwise."""
     text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
     if not ASCII_UINT.fullmatch(text) or len(text) > 19 or not 0 < int(text) <= MAX_ID:
-        raise HttpError(400, f"{field} must be a positive whole number", fields={field: "not an id"})
+        raise BadRequest(f"{field} must be a positive whole number", fields={field: "not an id"})
     return int(text)
 
 
@@ -79,7 +137,7 @@ def check_json_value(value, depth_limit=MAX_JSON_DEPTH):
     while stack:
         item, depth, field = stack.pop()
         if depth > depth_limit:
-            raise HttpError(400, f"JSON body is nested deeper than {depth_limit} levels")
+            raise BadRequest(f"JSON body is nested deeper than {depth_limit} levels")
         if isinstance(item, dict):
             for key, child in item.items():
                 name = field or key
@@ -100,7 +158,7 @@ def _check_text(text, field):
             name.encode("utf-8")
         except UnicodeEncodeError:
             name = "a field"
-        raise HttpError(400, f"{name} is not valid UTF-8 text (lone surrogate)",
+        raise BadRequest(f"{name} is not valid UTF-8 text (lone surrogate)",
                         fields={name: "not valid text"})
 
 
@@ -131,13 +189,13 @@ class Request:
         try:
             self.path = raw_path.encode("latin-1").decode("utf-8")
         except UnicodeError:
-            raise HttpError(400, "the URL is not valid UTF-8")
+            raise BadRequest("the URL is not valid UTF-8")
         self.query_string = environ.get("QUERY_STRING", "")
         try:
             self.query = _first_values(urllib.parse.parse_qsl(
                 self.query_string, keep_blank_values=True, errors="strict"))
         except UnicodeError:
-            raise HttpError(400, "the query string is not valid UTF-8")
+            raise BadRequest("the query string is not valid UTF-8")
         self.headers = {}
         for key, value in environ.items():
             if key.startswith("HTTP_"):
@@ -192,9 +250,9 @@ class Request:
             try:
                 length = int(self.environ.get("CONTENT_LENGTH") or 0)
             except ValueError:
-                raise HttpError(400, "invalid Content-Length")
+                raise BadRequest("invalid Content-Length")
             if length > MAX_BODY:
-                raise HttpError(413, "request body larger than 1 MiB")
+                raise PayloadTooLarge("request body larger than 1 MiB")
             stream = self.environ.get("wsgi.input")
             data = stream.read(length) if (stream is not None and length > 0) else b""
             self._body = data
@@ -213,28 +271,28 @@ class Request:
                 try:
                     text = body.decode("utf-8")
                     if json_depth(text) > MAX_JSON_DEPTH:
-                        raise HttpError(400, f"JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
+                        raise BadRequest(f"JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
                     value = json.loads(text) if body else {}
                 except UnicodeDecodeError:
-                    raise HttpError(400, "request body is not valid UTF-8")
+                    raise BadRequest("request body is not valid UTF-8")
                 except ValueError:
-                    raise HttpError(400, "malformed JSON body")
+                    raise BadRequest("malformed JSON body")
                 except RecursionError:
-                    raise HttpError(400, f"JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
+                    raise BadRequest(f"JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
                 if not isinstance(value, dict):
-                    raise HttpError(400, "JSON body must be an object")
+                    raise BadRequest("JSON body must be an object")
                 check_json_value(value)
                 self._data = value
             else:
                 try:
                     text = body.decode("utf-8")
                 except UnicodeDecodeError:
-                    raise HttpError(400, "request body is not valid UTF-8")
+                    raise BadRequest("request body is not valid UTF-8")
                 try:
                     self._data = _first_values(urllib.parse.parse_qsl(
                         text, keep_blank_values=True, errors="strict"))
                 except (UnicodeError, ValueError):
-                    raise HttpError(400, "malformed form body")
+                    raise BadRequest("malformed form body")
         return self._data
 
     def field(self, name, default=None, max_length=None, required=False):
@@ -242,20 +300,20 @@ class Request:
         value = self.data.get(name, default)
         if value is None or value == "":
             if required:
-                raise HttpError(400, f"{name} is required", fields={name: "required"})
+                raise BadRequest(f"{name} is required", fields={name: "required"})
             return default
         if isinstance(value, bool):
             value = "1" if value else "0"
         elif isinstance(value, (int, float)):
             value = str(value)
         elif not isinstance(value, str):
-            raise HttpError(400, f"{name} must be a string", fields={name: "must be a string"})
+            raise BadRequest(f"{name} must be a string", fields={name: "must be a string"})
         value = value.strip()
         if max_length is not None and len(value) > max_length:
-            raise HttpError(400, f"{name} is longer than {max_length} characters",
+            raise BadRequest(f"{name} is longer than {max_length} characters",
                             fields={name: f"at most {max_length} characters"})
         if value == "" and required:
-            raise HttpError(400, f"{name} is required", fields={name: "required"})
+            raise BadRequest(f"{name} is required", fields={name: "required"})
         return value
 
     def arg(self, name, default=None):
@@ -270,10 +328,10 @@ class Request:
         text = raw.strip()
         digits = text[1:] if text.startswith("-") else text
         if not ASCII_UINT.fullmatch(digits) or len(digits) > 18:
-            raise HttpError(400, f"{name} must be an integer")
+            raise BadRequest(f"{name} must be an integer")
         value = int(text)
         if value < minimum or (maximum is not None and value > maximum):
-            raise HttpError(400, f"{name} must be between {minimum} and {maximum}"
+            raise BadRequest(f"{name} must be between {minimum} and {maximum}"
                             if maximum is not None else f"{name} must be at least {minimum}")
         return value
 

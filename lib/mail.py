@@ -29,7 +29,7 @@ import secrets
 
 from lib import audit, env
 from lib.db import utc_now
-from lib.http import HttpError
+from lib.http import BadRequest, NotFound, TooManyRequests
 
 VERIFY_HOURS = 24
 RESET_MINUTES = 60
@@ -53,7 +53,7 @@ def enabled():
 
 def require_enabled():
     if not enabled():
-        raise HttpError(404, "email is not configured on this site")
+        raise NotFound("email is not configured on this site")
 
 
 def site_url():
@@ -74,7 +74,7 @@ def _ago(**delta):
 
 def validate_email(address, field="email"):
     if not isinstance(address, str) or len(address.strip()) > 254 or not EMAIL_RE.fullmatch(address.strip()):
-        raise HttpError(400, "not an email address", fields={field: "not an email address"})
+        raise BadRequest("not an email address", fields={field: "not an email address"})
     return address.strip()
 
 
@@ -98,13 +98,13 @@ def _new_token(db, user_uuid, purpose, expires_at, address=None):
 def _take_token(db, token, purpose):
     """Use up a live token (exactly once, also under concurrency); its row, else 400."""
     if not isinstance(token, str) or not TOKEN_RE.fullmatch(token):
-        raise HttpError(400, "this link is not valid", fields={"code": "not valid"})
+        raise BadRequest("this link is not valid", fields={"code": "not valid"})
     row = db.one("SELECT * FROM email_tokens WHERE token_hash = ? AND purpose = ?", (_hash(token), purpose))
     now = utc_now()
     if row is None or row["used_at"] or row["expires_at"] <= now:
-        raise HttpError(400, "this link is not valid, was used already or has expired", fields={"code": "not valid"})
+        raise BadRequest("this link is not valid, was used already or has expired", fields={"code": "not valid"})
     if db.execute("UPDATE email_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL", (now, row["id"])) != 1:
-        raise HttpError(400, "this link was used already", fields={"code": "used"})
+        raise BadRequest("this link was used already", fields={"code": "used"})
     return row
 
 
@@ -160,7 +160,7 @@ def set_notifications(db, user_uuid, on_kinds, ip=None):
     """`on_kinds`: the kinds that stay on (others are turned off)."""
     bad = [k for k in on_kinds if k not in KINDS]
     if bad:
-        raise HttpError(400, "unknown notification kind " + ", ".join(sorted(bad)[:3]),
+        raise BadRequest("unknown notification kind " + ", ".join(sorted(bad)[:3]),
                         fields={"notify": "one of " + ", ".join(KINDS)})
     off = ",".join(k for k in KINDS if k not in on_kinds)
     with db.transaction():
@@ -179,7 +179,7 @@ def request_reset(db, address, ip=None):
         since = _ago(hours=1)
         if ip and db.value("SELECT COUNT(*) FROM email_requests WHERE ip = ? AND created_at > ?",
                            (ip[:45], since)) >= RESET_PER_IP:
-            raise HttpError(429, "too many recovery requests from this address; try again in an hour",
+            raise TooManyRequests("too many recovery requests from this address; try again in an hour",
                             [("Retry-After", "3600")])
         user = db.one("SELECT uuid, username, email FROM users WHERE email IS NOT NULL AND LOWER(email) = ? "
                       "AND email_verified_at IS NOT NULL AND banned = 0", (address.lower(),))

@@ -18,7 +18,7 @@ import uuid as uuidlib
 from lib import audit, catalog, chains, intents, pricing, status_machine as sm, tokens
 from lib import webhooks
 from lib.db import utc_now
-from lib.http import HttpError
+from lib.http import BadRequest, Conflict, Forbidden, HttpError, NotFound
 from lib.order_rows import ORDER_COLUMNS, ORDER_FROM, order_json  # noqa: F401 (names other code uses)
 from lib.order_rows import order_row as _order_row
 from lib.order_rows import order_rows_by_id as _fetch_rows
@@ -41,7 +41,7 @@ def create_order(db, buyer, package_uuid, currency="ETH", chain_id=1, refund_add
     403 buying from a store you are a member of.
     """
     if not package_uuid:
-        raise HttpError(400, "package_uuid is required", fields={"package_uuid": "required"})
+        raise BadRequest("package_uuid is required", fields={"package_uuid": "required"})
     package = catalog.package_for_sale(db, package_uuid)
     chain_id = tokens.parse_chain_id(1 if chain_id in (None, "") else chain_id)
     token = tokens.payable_token(db, chain_id, "ETH" if currency in (None, "") else currency)
@@ -53,7 +53,7 @@ def create_order(db, buyer, package_uuid, currency="ETH", chain_id=1, refund_add
         if refund_address and not chains.is_checksum_address(refund_address):
             refund_address = None
     if catalog.member_role(db, buyer, package["store_uuid"]) is not None:
-        raise HttpError(403, "you cannot buy from a store you are a member of")
+        raise Forbidden("you cannot buy from a store you are a member of")
     quote = pricing.quote_detail(db, package["price_usd"], token)
     now = utc_now()
     order_uuid = str(uuidlib.uuid4())
@@ -102,10 +102,10 @@ def order_ids_page(db, user, limit=50, offset=0, scope=None):
     if scope in (None, ""):
         scope = "all" if catalog.is_staff(user) else "mine"
     if scope not in SCOPES:
-        raise HttpError(400, f"scope must be one of {', '.join(SCOPES)}", fields={"scope": "bad"})
+        raise BadRequest(f"scope must be one of {', '.join(SCOPES)}", fields={"scope": "bad"})
     if scope == "all":
         if not catalog.is_staff(user):
-            raise HttpError(403, "only staff may list all orders")
+            raise Forbidden("only staff may list all orders")
         return [r["id"] for r in db.query("SELECT id FROM transactions ORDER BY id DESC LIMIT ? OFFSET ?",
                                           (limit, offset))]
     n = limit + offset
@@ -206,7 +206,7 @@ def get_order(db, user, order_uuid):
     row = _order_row(db, order_uuid)
     who = parties(db, user, row) if row else set()
     if not who:
-        raise HttpError(404, "no such order")
+        raise NotFound("no such order")
     out = order_json(row)
     decimals = row["decimals"]
     out["statuses"] = [{"time": s["time"], "status": s["status"], "amount": _units(s["amount"], decimals),
@@ -272,7 +272,7 @@ def _close_dispute(db, dispute, staff_user, action, refund_percent=None, comment
                          (RESOLUTION_OF_ACTION[action], refund_percent, staff_user["uuid"], now,
                           dispute["uuid"]))
     if changed != 1:
-        raise HttpError(409, "this dispute is already resolved")
+        raise Conflict("this dispute is already resolved")
     if comment:
         db.insert("dispute_claims", {"dispute_uuid": dispute["uuid"], "user_uuid": staff_user["uuid"],
                                      "claim": comment, "created_at": now})
@@ -288,14 +288,14 @@ def parse_percent(value):
     of the remainder after the resolver's share (as the original allowed)."""
     text = str(value).strip() if value is not None else ""
     if not text:
-        raise HttpError(400, "refund_percent is required for a partial refund (1-100)",
+        raise BadRequest("refund_percent is required for a partial refund (1-100)",
                         fields={"refund_percent": "required"})
     if not (text.isascii() and text.isdigit() and len(text) <= 3):
-        raise HttpError(400, "refund_percent must be a whole number from 1 to 100",
+        raise BadRequest("refund_percent must be a whole number from 1 to 100",
                         fields={"refund_percent": "not a number"})
     percent = int(text)
     if not 1 <= percent <= 100:
-        raise HttpError(400, "refund_percent must be between 1 and 100",
+        raise BadRequest("refund_percent must be between 1 and 100",
                         fields={"refund_percent": "out of range"})
     return percent
 
@@ -318,17 +318,17 @@ def take_action(db, user, order_uuid, action, refund_percent=None, comment=None,
     """
     action = (action or "").strip().lower() if isinstance(action, str) else ""
     if action not in sm.ACTIONS:
-        raise HttpError(400, f"action must be one of {', '.join(sm.ACTIONS)}", fields={"action": "unknown"})
+        raise BadRequest(f"action must be one of {', '.join(sm.ACTIONS)}", fields={"action": "unknown"})
     percent = parse_percent(refund_percent) if action == "partial_refund" else None
     comment = catalog.text(comment, "comment", 5000)
     intent = None
     with db.transaction():
         if _lock(db, order_uuid) is None:
-            raise HttpError(404, "no such order")
+            raise NotFound("no such order")
         order = _order_row(db, order_uuid)
         who = parties(db, user, order)
         if not who:
-            raise HttpError(404, "no such order")
+            raise NotFound("no such order")
         state = order_state(db, order)
         code, message = sm.decide(action, who, state)
         if code != 200 and catalog.is_staff(user) and "staff" not in who \
@@ -342,7 +342,7 @@ def take_action(db, user, order_uuid, action, refund_percent=None, comment=None,
             try:
                 intent = intents.open_intent(db, order["uuid"], sm.MOVES_FUNDS[action], user["uuid"], percent)
             except intents.IntentConflict as e:
-                raise HttpError(409, str(e))
+                raise Conflict(str(e))
             if dispute is not None:
                 _close_dispute(db, dispute, user, action, percent, comment)
         elif action == "dispatch":
@@ -356,7 +356,7 @@ def take_action(db, user, order_uuid, action, refund_percent=None, comment=None,
                 sm.append_status(db, order["uuid"], sm.FROZEN, order["current_amount"],
                                  f"dispute opened by {user['username']}")
             except sm.TransitionError as e:
-                raise HttpError(409, str(e))
+                raise Conflict(str(e))
             _open_dispute(db, order, user, comment)
         db.execute("UPDATE transactions SET updated_at = ? WHERE uuid = ?", (utc_now(), order["uuid"]))
         webhooks.action_event(db, action, order["uuid"])

@@ -15,7 +15,7 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from fractions import Fraction
 
 from lib import config
-from lib.http import HttpError
+from lib.http import BadRequest, Conflict, HttpError
 
 _DECIMAL_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 
@@ -50,22 +50,22 @@ def usd_rate(db, token):
     if manual not in (None, ""):
         value = _exact(manual)
         if value is None or value <= 0:
-            raise HttpError(409, f"the manual USD price of {name} is not a positive number")
+            raise Conflict(f"the manual USD price of {name} is not a positive number")
         return str(manual), "manual", None
     row = db.one("SELECT usd_price, fetched_at, contract_address FROM prices "
                  "WHERE chain_id = ? AND symbol = ?", (token["chain_id"], token["symbol"]))
     if row is None or (row["contract_address"] or "").lower() != (token["contract_address"] or "").lower():
-        raise HttpError(409, f"no USD rate for {name} is available yet; orders in {token['symbol']} "
+        raise Conflict(f"no USD rate for {name} is available yet; orders in {token['symbol']} "
                              "are refused until the price refresh has run")
     max_age = config.duration(db, "price_max_age")
     age = (_now() - _parse_time(row["fetched_at"])).total_seconds()
     if age > max_age:
-        raise HttpError(409, f"the USD rate of {name} is stale (fetched {row['fetched_at']} UTC, "
+        raise Conflict(f"the USD rate of {name} is stale (fetched {row['fetched_at']} UTC, "
                              f"older than price_max_age {config.raw(db, 'price_max_age')}); "
                              "try again after the next price refresh")
     value = _exact(row["usd_price"])
     if value is None or value <= 0:
-        raise HttpError(409, f"the USD rate of {name} is not usable ({row['usd_price']!r})")
+        raise Conflict(f"the USD rate of {name} is not usable ({row['usd_price']!r})")
     return str(row["usd_price"]), "prices", row["fetched_at"]
 
 
@@ -81,7 +81,7 @@ def amount_for(price_usd, usd_rate_text, decimals):
 def quotable_rate(db, token):
     """usd_rate() for a token whose decimals are known; 409 otherwise."""
     if token.get("decimals") is None:
-        raise HttpError(409, f"{token['symbol']} on chain {token['chain_id']} has no known decimals yet")
+        raise Conflict(f"{token['symbol']} on chain {token['chain_id']} has no known decimals yet")
     return usd_rate(db, token)
 
 
@@ -114,11 +114,11 @@ def parse_amount(text, decimals, field="amount"):
     """Token units string -> base units int; 400 when not a plain decimal or too precise."""
     text = str(text).strip() if text is not None else ""
     if not re.match(r"^[0-9]{1,40}(\.[0-9]+)?$", text):
-        raise HttpError(400, f"{field} must be a decimal number of token units")
+        raise BadRequest(f"{field} must be a decimal number of token units")
     whole, _, frac = text.partition(".")
     frac = frac.rstrip("0")
     if len(frac) > int(decimals):
-        raise HttpError(400, f"{field} has more than {decimals} decimal places")
+        raise BadRequest(f"{field} has more than {decimals} decimal places")
     return int(whole) * 10 ** int(decimals) + (int(frac.ljust(int(decimals), "0")) if frac else 0)
 
 

@@ -21,7 +21,7 @@ import secrets
 
 from lib import audit, users
 from lib.db import utc_now
-from lib.http import HttpError
+from lib.http import BadRequest, Forbidden, HttpError, NotFound, Unauthorized
 from lib.recovery_codes import CODES_PER_SET, codes_left, digest, issue_codes, normalize, use_code  # noqa: F401
 
 RECOVER_WINDOW_MS = 15 * 60 * 1000
@@ -44,15 +44,15 @@ def recover(db, username, code, new_password, ip=None):
     """Reset the password with a recovery code: 400 bad input, 401 wrong name or code,
     403 banned, 429 over a limit. Ends every session of the user; returns the user dict."""
     if not isinstance(username, str) or username.strip() == "":
-        raise HttpError(400, "username is required", fields={"username": "required"})
+        raise BadRequest("username is required", fields={"username": "required"})
     username = username.strip()
     if len(username) > users.USERNAME_MAX or not users.USERNAME_RE.fullmatch(username):
-        raise HttpError(400, "username may contain only letters, digits, _ - and .",
+        raise BadRequest("username may contain only letters, digits, _ - and .",
                         fields={"username": "letters, digits, _ - . only"})
     if not isinstance(code, str) or code.strip() == "":
-        raise HttpError(400, "recovery_code is required", fields={"recovery_code": "required"})
+        raise BadRequest("recovery_code is required", fields={"recovery_code": "required"})
     if len(code) > 64:
-        raise HttpError(400, "recovery_code is too long", fields={"recovery_code": "too long"})
+        raise BadRequest("recovery_code is too long", fields={"recovery_code": "too long"})
     users.validate_password(new_password, "new_password")
     ip = ip or ""
     name = username.lower()
@@ -61,10 +61,10 @@ def recover(db, username, code, new_password, ip=None):
     if row is None or normalize(code) is None:
         audit.log(db, "recover_failed", row["uuid"] if row else None, username,
                   "bad code" if row else "unknown user", ip)
-        raise HttpError(401, "wrong username or recovery code")
+        raise Unauthorized("wrong username or recovery code")
     if row["banned"]:
         audit.log(db, "recover_failed", row["uuid"], row["username"], "banned", ip)
-        raise HttpError(403, "this account is banned")
+        raise Forbidden("this account is banned")
     password_hash = users.hash_password(new_password)
     with db.transaction():
         if not use_code(db, row["uuid"], code):
@@ -78,7 +78,7 @@ def recover(db, username, code, new_password, ip=None):
             audit.log(db, "password_recovered", row["uuid"], row["uuid"], "recovery code", ip)
     if not ok:
         audit.log(db, "recover_failed", row["uuid"], row["username"], "wrong code", ip)
-        raise HttpError(401, "wrong username or recovery code")
+        raise Unauthorized("wrong username or recovery code")
     return users.by_uuid(db, row["uuid"])
 
 
@@ -98,7 +98,7 @@ def issue_reset_link(db, actor, target_uuid, ip=None):
     """A one-time reset token for the user (audited); returns (token, user dict)."""
     target = users.by_uuid(db, target_uuid) if isinstance(target_uuid, str) else None
     if target is None:
-        raise HttpError(404, "no such user")
+        raise NotFound("no such user")
     refusal = reset_refusal(actor, target)
     if refusal:
         raise HttpError(*refusal)
@@ -135,13 +135,13 @@ def use_reset_link(db, token, new_password, ip=None):
     users.validate_password(new_password, "new_password")
     row = _link(db, token)
     if row is None:
-        raise HttpError(404, "this reset link is unknown, used or expired")
+        raise NotFound("this reset link is unknown, used or expired")
     password_hash = users.hash_password(new_password)
     with db.transaction():
         n = db.execute("UPDATE password_reset_links SET used_at = ? WHERE id = ? AND used_at IS NULL "
                        "AND expires_at > ?", (utc_now(), row["id"], utc_now()))
         if n != 1:
-            raise HttpError(404, "this reset link is unknown, used or expired")
+            raise NotFound("this reset link is unknown, used or expired")
         db.execute("UPDATE users SET password_hash = ?, updated_at = ? WHERE uuid = ?",
                    (password_hash, utc_now(), row["user_uuid"]))
         db.execute("DELETE FROM sessions WHERE user_uuid = ?", (row["user_uuid"],))

@@ -18,7 +18,7 @@ import secrets
 
 from lib import env
 from lib.db import utc_now
-from lib.http import redirect, text_response
+from lib.http import NotFound, redirect, text_response
 
 COOKIE = "session"
 TOKEN_RE = re.compile(r"[A-Za-z0-9_\-]{20,100}")
@@ -188,10 +188,9 @@ def list_for_user(db, user_uuid, current_id=None):
 def end(db, user_uuid, session_id, ip=None):
     """End one of the user's own sessions; 404 for an unknown id or someone else's."""
     from lib import audit
-    from lib.http import HttpError
     with db.transaction():
         n = db.execute("DELETE FROM sessions WHERE id = ? AND user_uuid = ?", (session_id, user_uuid))
         if not n:
-            raise HttpError(404, "no such session")
+            raise NotFound("no such session")
         audit.log(db, "session_ended", user_uuid, f"session:{session_id}", None, ip)
     return True

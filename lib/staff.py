@@ -8,7 +8,7 @@ through lib.disputes.resolve; payouts are recovered through lib.intents.staff_ac
 and lib.intents.rescue; this module adds what none of them covers.
 """
 from lib import audit, chains, intents, status_machine, users
-from lib.http import HttpError
+from lib.http import BadRequest, Forbidden, HttpError, NotFound
 from lib.pricing import format_amount
 
 STAFF_ROLES = ("staff", "admin")
@@ -36,10 +36,10 @@ def set_banned(db, actor, target_uuid, banned, ip=None):
     """Staff ban or unban a user (rules: ban_refusal). 403/404/409 as appropriate.
     Returns the user dict."""
     if not actor or actor.get("role") not in STAFF_ROLES:
-        raise HttpError(403, "staff only")
+        raise Forbidden("staff only")
     target = users.by_uuid(db, target_uuid) if isinstance(target_uuid, str) else None
     if target is None:
-        raise HttpError(404, "no such user")
+        raise NotFound("no such user")
     refusal = ban_refusal(actor, target)
     if refusal:
         raise HttpError(*refusal)
@@ -48,7 +48,7 @@ def set_banned(db, actor, target_uuid, banned, ip=None):
 
 def list_users(db, q=None, limit=50, offset=0):
     if q is not None and len(q) > 16:
-        raise HttpError(400, "the search text is longer than 16 characters", fields={"q": "at most 16 characters"})
+        raise BadRequest("the search text is longer than 16 characters", fields={"q": "at most 16 characters"})
     return users.list_users(db, limit, offset, q or None)
 
 
@@ -274,7 +274,7 @@ def _refuse_party_to_withdrawal(db, user, intent_uuid):
                      "WHERE w.uuid = ?", (intent_uuid,))
     if store and db.value("SELECT 1 FROM store_users WHERE store_uuid = ? AND user_uuid = ?",
                           (store, user["uuid"])) is not None:
-        raise HttpError(403, "you are a member of this deposit's store: another staff member or an admin decides")
+        raise Forbidden("you are a member of this deposit's store: another staff member or an admin decides")
 
 
 def payout_action(db, user, data, ip=None):
@@ -283,7 +283,7 @@ def payout_action(db, user, data, ip=None):
     `intent_uuid` -> lib.intents.staff_action; `action` = rescue with `flag_id` ->
     lib.intents.rescue. Returns their dict; raises their HttpError (400/403/404/409)."""
     if not user or user.get("role") not in STAFF_ROLES:
-        raise HttpError(403, "only staff may act on payouts")
+        raise Forbidden("only staff may act on payouts")
     action = data.get("action")
     if isinstance(action, str) and action.strip().lower() == "rescue":
         return intents.rescue(db, user, data.get("flag_id"), ip=ip)

@@ -19,7 +19,7 @@ import pyotp
 
 from lib import audit, recovery_codes
 from lib.db import utc_now
-from lib.http import HttpError
+from lib.http import BadRequest, Conflict, NotFound
 
 STEP = 30
 DRIFT_STEPS = 1
@@ -30,7 +30,7 @@ def _row(db, uuid):
     row = db.one("SELECT uuid, username, totp_secret, totp_enabled, totp_last_counter FROM users WHERE uuid = ?",
                  (uuid,))
     if row is None:
-        raise HttpError(404, "no such user")
+        raise NotFound("no such user")
     return row
 
 
@@ -46,7 +46,7 @@ def begin(db, uuid, ip=None):
     """A new (unconfirmed) secret for the user; 409 when 2FA is already on. Returns it."""
     row = _row(db, uuid)
     if row["totp_enabled"]:
-        raise HttpError(409, "two-factor login is already on; disable it first")
+        raise Conflict("two-factor login is already on; disable it first")
     secret = pyotp.random_base32()
     db.execute("UPDATE users SET totp_secret = ?, totp_last_counter = NULL, updated_at = ? WHERE uuid = ?",
                (secret, utc_now(), uuid))
@@ -80,11 +80,11 @@ def confirm(db, uuid, code, ip=None):
     """Turn 2FA on with a first code of the pending secret; 400 wrong code."""
     row = _row(db, uuid)
     if row["totp_enabled"]:
-        raise HttpError(409, "two-factor login is already on")
+        raise Conflict("two-factor login is already on")
     if not row["totp_secret"]:
-        raise HttpError(400, "start enrolling first")
+        raise BadRequest("start enrolling first")
     if not _use_totp(db, row, code):
-        raise HttpError(400, "wrong code: enter the 6 digits your app shows now", fields={"otp": "wrong code"})
+        raise BadRequest("wrong code: enter the 6 digits your app shows now", fields={"otp": "wrong code"})
     db.execute("UPDATE users SET totp_enabled = 1, updated_at = ? WHERE uuid = ?", (utc_now(), uuid))
     audit.log(db, "totp_enabled", uuid, uuid, None, ip)
 
@@ -101,9 +101,9 @@ def disable(db, uuid, code, ip=None):
     """Turn 2FA off with a code (or a recovery code); 400 wrong code, 409 not on."""
     row = _row(db, uuid)
     if not row["totp_enabled"]:
-        raise HttpError(409, "two-factor login is not on")
+        raise Conflict("two-factor login is not on")
     if not check(db, uuid, code):
-        raise HttpError(400, "wrong code", fields={"otp": "wrong code"})
+        raise BadRequest("wrong code", fields={"otp": "wrong code"})
     db.execute("UPDATE users SET totp_enabled = 0, totp_secret = NULL, totp_last_counter = NULL, updated_at = ? "
                "WHERE uuid = ?", (utc_now(), uuid))
     audit.log(db, "totp_disabled", uuid, uuid, None, ip)

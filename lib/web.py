@@ -27,7 +27,7 @@ import urllib.parse
 
 from lib import auth, env, session
 from lib.db import get_db
-from lib.http import REASONS, HttpError, html_response, json_response, redirect, text_response
+from lib.http import REASONS, BadRequest, html_response, json_response, redirect, text_response
 from lib.templates import DEFAULT_PAGE, Markup, Pager, escape, render  # noqa: F401
 
 
@@ -144,7 +144,7 @@ def require_arg(request, name, message=None):
     """A required query parameter; 400 without it."""
     value = request.arg(name)
     if value is None:
-        raise HttpError(400, message or f"{name} is required")
+        raise BadRequest(message or f"{name} is required")
     return value
 
 
@@ -222,7 +222,7 @@ def token_choice(data):
     if token is None or token == "":
         return data.get("chain_id"), data.get("currency")
     if not isinstance(token, str) or ":" not in token:
-        raise HttpError(400, "token must look like CHAIN_ID:SYMBOL, e.g. 1:ETH", fields={"token": "choose a token"})
+        raise BadRequest("token must look like CHAIN_ID:SYMBOL, e.g. 1:ETH", fields={"token": "choose a token"})
     chain_id, _, currency = token.partition(":")
     return chain_id, currency
 

@@ -40,7 +40,7 @@ import uuid as uuidlib
 
 from lib import catalog, env, order_rows
 from lib.db import utc_now
-from lib.http import HttpError
+from lib.http import BadRequest, Conflict, HttpError, NotFound
 
 ORDER_EVENTS = ("order.created", "order.partially_paid", "order.paid", "order.dispatched", "order.confirmed",
                 "order.released", "order.cancelled", "order.failed")
@@ -186,7 +186,7 @@ def parse_events(value, user, store_uuid=None):
     elif isinstance(value, list) and all(isinstance(v, str) for v in value):
         items = [v.strip() for v in value]
     else:
-        raise HttpError(400, "events must be a list of event types or a comma-separated string",
+        raise BadRequest("events must be a list of event types or a comma-separated string",
                         fields={"events": "bad type"})
     items = [v for v in items if v]
     out = []
@@ -194,7 +194,7 @@ def parse_events(value, user, store_uuid=None):
         if v == "*":
             return allowed
         if v not in EVENTS:
-            raise HttpError(400, "unknown event %r; events are: %s" % (v[:64], ", ".join(EVENTS)),
+            raise BadRequest("unknown event %r; events are: %s" % (v[:64], ", ".join(EVENTS)),
                             fields={"events": "unknown event"})
         if v in STAFF_EVENTS and v not in allowed:
             raise HttpError(403 if store_uuid is None else 400,
@@ -202,7 +202,7 @@ def parse_events(value, user, store_uuid=None):
         if v not in out:
             out.append(v)
     if not out:
-        raise HttpError(400, "events must name at least one event", fields={"events": "empty"})
+        raise BadRequest("events must name at least one event", fields={"events": "empty"})
     return out
 
 
@@ -224,7 +224,7 @@ def create(db, user, url, events=None, store_uuid=None, description=None, privat
     """
     if store_uuid not in (None, ""):
         if not isinstance(store_uuid, str):
-            raise HttpError(400, "store_uuid must be a string", fields={"store_uuid": "bad type"})
+            raise BadRequest("store_uuid must be a string", fields={"store_uuid": "bad type"})
         store_uuid = catalog.require_member(db, user, store_uuid.strip(), for_selling=False)["uuid"]
     else:
         store_uuid = None
@@ -233,7 +233,7 @@ def create(db, user, url, events=None, store_uuid=None, description=None, privat
     try:
         check_url(url, allow_private() if private_ok is None else private_ok)
     except UrlRefused as e:
-        raise HttpError(400, str(e), fields={"url": str(e)})
+        raise BadRequest(str(e), fields={"url": str(e)})
     url = url.strip()
     secret = SECRET_PREFIX + secrets.token_hex(32)
     now = utc_now()
@@ -244,7 +244,7 @@ def create(db, user, url, events=None, store_uuid=None, description=None, privat
         else:
             n = db.value("SELECT COUNT(*) FROM webhooks WHERE store_uuid = ? AND deleted_at IS NULL", (store_uuid,))
         if int(n or 0) >= MAX_ENDPOINTS:
-            raise HttpError(409, "at most %d webhook endpoints (delete one first)" % MAX_ENDPOINTS)
+            raise Conflict("at most %d webhook endpoints (delete one first)" % MAX_ENDPOINTS)
         hook_id = db.insert("webhooks", {
             "owner_user_uuid": user["uuid"], "store_uuid": store_uuid, "url": url, "events": ",".join(event_list),
             "secret": secret, "description": description, "status": "active", "consecutive_failures": 0,
@@ -273,9 +273,9 @@ def list_webhooks(db, user):
 def parse_id(value, field):
     text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
     if not text:
-        raise HttpError(400, "%s is required" % field, fields={field: "required"})
+        raise BadRequest("%s is required" % field, fields={field: "required"})
     if not (text.isascii() and text.isdigit() and len(text) <= 18):
-        raise HttpError(400, "%s must be a positive integer" % field, fields={field: "integer"})
+        raise BadRequest("%s must be a positive integer" % field, fields={field: "integer"})
     return int(text)
 
 
@@ -284,7 +284,7 @@ def get_webhook(db, user, webhook_id):
     cond, params = _visible_sql(db, user)
     row = db.one("SELECT w.* FROM webhooks w WHERE w.id = ? AND %s" % cond, [webhook_id] + params)
     if row is None:
-        raise HttpError(404, "no such webhook")
+        raise NotFound("no such webhook")
     return row
 
 
@@ -348,7 +348,7 @@ def redeliver(db, user, delivery_id=None, event_id=None, webhook_id=None):
         sql, params = sql + " AND d.id = ?", params + [delivery_id]
     else:
         if not catalog.is_uuid(event_id):
-            raise HttpError(400, "event_id must be an event uuid", fields={"event_id": "uuid"})
+            raise BadRequest("event_id must be an event uuid", fields={"event_id": "uuid"})
         sql, params = sql + " AND ev.uuid = ?", params + [event_id]
     if webhook_id is not None:
         sql, params = sql + " AND d.webhook_id = ?", params + [webhook_id]
@@ -356,12 +356,12 @@ def redeliver(db, user, delivery_id=None, event_id=None, webhook_id=None):
     with db.transaction():
         targets = db.query(sql + " ORDER BY d.id", params)
         if not targets:
-            raise HttpError(404, "no such delivery")
+            raise NotFound("no such delivery")
         changed = [t["id"] for t in targets if t["status"] != "pending" and db.execute(
             "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, "
             "claimed_by = NULL, updated_at = ? WHERE id = ? AND status <> 'pending'", (now, now, t["id"]))]
         if not changed:
-            raise HttpError(409, "already pending: cron sends it on its next run")
+            raise Conflict("already pending: cron sends it on its next run")
     rows = db.query("SELECT %s FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id "
                     "WHERE d.id IN (%s) ORDER BY d.id" % (DELIVERY_COLUMNS, ", ".join("?" * len(changed))), changed)
     return _with_logs(db, rows)

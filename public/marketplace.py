@@ -1,7 +1,7 @@
 """GET /marketplace.php : items with search `q`, `category` and pagination."""
 from lib import catalog, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import BadRequest, HttpError
 
 
 def get(request):
@@ -11,7 +11,7 @@ def get(request):
     try:
         category_id = catalog.parse_category_id(db, raw_category)
         if q is not None and len(q) > 100:
-            raise HttpError(400, "the search text is longer than 100 characters", fields={"q": "at most 100 characters"})
+            raise BadRequest("the search text is longer than 100 characters", fields={"q": "at most 100 characters"})
     except HttpError as e:
         return web.form_error(request, e, "marketplace.html", "Marketplace", q=None, category_id=None,
                               categories=catalog.category_tree(db), count=0,

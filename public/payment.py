@@ -8,7 +8,7 @@ rules as POST /api/transaction-actions.php.
 """
 from lib import auth, chains, orders, payment_uri, pricing, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import BadRequest, HttpError
 
 ACTIONS = {
     # name: (button label, help text, button style)
@@ -26,7 +26,7 @@ CANCEL_HELP = {"buyer": "Cancel the unpaid order (anything already received is r
 def _order_uuid(request):
     value = request.arg("uuid") or (request.data.get("uuid") if request.method == "POST" else None)
     if not value:
-        raise HttpError(400, "uuid is required: /payment.php?uuid=ORDER_UUID")
+        raise BadRequest("uuid is required: /payment.php?uuid=ORDER_UUID")
     return value
 
 

@@ -1,7 +1,7 @@
 """GET /store.php?uuid= : a store and its items."""
 from lib import catalog, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import BadRequest
 
 
 def get(request):
@@ -9,7 +9,7 @@ def get(request):
     user = web.user(request)
     store_uuid = request.arg("uuid")
     if not store_uuid:
-        raise HttpError(400, "uuid is required: /store.php?uuid=STORE_UUID")
+        raise BadRequest("uuid is required: /store.php?uuid=STORE_UUID")
     store = catalog.get_store(db, store_uuid, user)
     pager = web.pager(request, lambda limit, offset: catalog.list_items(
         db, store_uuid=store["uuid"], limit=limit, offset=offset))

@@ -109,3 +109,25 @@ def test_error_response_forms():
     assert "&lt;b&gt;bad&lt;/b&gt;" in body and "<b>bad" not in body
     plain = Request(environ(path="/x"))
     assert error_response(plain, 400, "bad").body == b"bad\n"
+
+
+def test_typed_errors_are_http_errors_with_their_status():
+    from lib import http
+    for cls, status in [(http.BadRequest, 400), (http.Unauthorized, 401), (http.Forbidden, 403),
+                        (http.NotFound, 404), (http.MethodNotAllowed, 405), (http.Conflict, 409),
+                        (http.PayloadTooLarge, 413), (http.TooManyRequests, 429),
+                        (http.ServiceUnavailable, 503)]:
+        e = cls("no", [("Retry-After", "1")], fields={"f": "bad"})
+        assert isinstance(e, HttpError)
+        assert (e.status, e.message, e.headers, e.fields) == (status, "no", [("Retry-After", "1")], {"f": "bad"})
+    e = HttpError(418, "teapot")  # the base stays constructible with a status
+    assert (e.status, e.message, e.headers, e.fields) == (418, "teapot", [], {})
+
+
+def test_a_redirect_is_a_bare_response_not_an_error_page(client):
+    r = client.get("/settings/user.php", headers={"Accept": "text/html"})
+    assert r.status == 303
+    assert r.header("Location") == "/login.php?next=%2Fsettings%2Fuser.php"
+    assert r.body == b""
+    r = client.get("/admin/config.php", headers={"Accept": "text/html"})
+    assert r.status == 303 and r.header("Location").startswith("/login.php") and r.body == b""

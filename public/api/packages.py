@@ -9,14 +9,14 @@ POST item_uuid, name (1-64), description, price_usd (0.01-1000000, cents) (store
 """
 from lib import auth, catalog, tokens
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, json_response
 
 
 def get(request):
     db = get_db()
     item_uuid = request.arg("item_uuid")
     if item_uuid is None:
-        raise HttpError(400, "item_uuid is required")
+        raise BadRequest("item_uuid is required")
     user = auth.optional_user(request)
     packages = catalog.list_packages(db, item_uuid, user)
     store_uuid = catalog.get_item(db, item_uuid, user)["store_uuid"]

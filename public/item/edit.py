@@ -11,7 +11,7 @@ Everything goes through lib.catalog (as /api/items.php and /api/packages.php).
 """
 from lib import catalog, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import BadRequest, Forbidden, HttpError, NotFound
 
 TITLE = "Items"
 
@@ -19,7 +19,7 @@ TITLE = "Items"
 def _stores(db, user):
     stores = catalog.my_stores(db, user)
     if not stores:
-        raise HttpError(403, "you have no store yet: open one at /create-store.php")
+        raise Forbidden("you have no store yet: open one at /create-store.php")
     return stores
 
 
@@ -34,7 +34,7 @@ def _context(db, user, request, form_name=None):
     if item_uuid:
         item = catalog.get_item(db, item_uuid, user)
         if catalog.member_role(db, user, item["store_uuid"]) is None:
-            raise HttpError(403, "you are not a member of this item's store")
+            raise Forbidden("you are not a member of this item's store")
         packages = catalog.list_packages(db, item["uuid"], user, include_inactive=True)
         for p in packages:
             p["history"] = catalog.price_history(db, p["uuid"])
@@ -42,7 +42,7 @@ def _context(db, user, request, form_name=None):
     elif store_uuid:
         store = next((s for s in stores if s["uuid"] == store_uuid), None)
         if store is None:
-            raise HttpError(404, "no such store among yours")
+            raise NotFound("no such store among yours")
         ctx.update(mode="new", store=store)
     else:
         for s in stores:
@@ -90,7 +90,7 @@ def post(request):
                                              price_usd=data.get("price_usd"), active=_active(data))
             web.flash(request, "Package saved.")
             return web.see_other(web.url("/item/edit.php", uuid=package["item_uuid"]))
-        raise HttpError(400, "form must be item_create, item_update, package_create or package_update")
+        raise BadRequest("form must be item_create, item_update, package_create or package_update")
     except HttpError as e:
         if e.status in (403, 404):
             raise
