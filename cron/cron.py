@@ -44,6 +44,7 @@ import traceback  # noqa: E402
 from cron import deposits, payouts, prices, tasks  # noqa: E402
 from cron import mail, webhooks  # noqa: E402
 from lib.db import utc_now  # noqa: E402
+from lib.env import flag  # noqa: E402
 
 TASKS = [
     ("escrow_addresses", tasks.fill_escrow_addresses),   # 1
@@ -74,7 +75,7 @@ def run_once(env, db, log=_say, worker=None):
                 fn(ctx)
             except Exception as e:
                 ctx.error(name, "%s: %s" % (type(e).__name__, e))
-                if env.get("CRON_TRACEBACKS"):
+                if flag("CRON_TRACEBACKS", env):
                     traceback.print_exc()
     finally:
         ctx.close()

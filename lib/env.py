@@ -1,4 +1,6 @@
-"""Environment loader for the web process.
+"""The settings loader: the web process reads its settings here, cron (cron/env.py)
+reads the same files with the same parser and adds its secrets; booleans are read by
+`flag()` in both.
 
 The web process may only see the keys it needs (SPEC section 3). `.env` is read
 through an allow-list: a key that is not allowed is neither put into
@@ -85,6 +87,22 @@ def load():
         if is_allowed(key) and not is_blocked(key):
             os.environ.setdefault(key, value)
     _loaded = True
+
+
+# How every boolean setting is read, by the web process and by cron alike.
+TRUE_WORDS = ("1", "true", "yes", "on")
+
+
+def parse_flag(value):
+    """A boolean setting: 1, true, yes or on (any case, spaces around ignored) is on;
+    anything else, a missing setting included, is off."""
+    return str(value if value is not None else "").strip().lower() in TRUE_WORDS
+
+
+def flag(key, settings=None):
+    """A boolean setting from `settings` (cron's dict of every setting) when given, else
+    from the web process's environment (through the allow-list)."""
+    return parse_flag(settings.get(key) if settings is not None else get(key))
 
 
 def get(key, default=None):

@@ -48,7 +48,7 @@ FMT = "%Y-%m-%d %H:%M:%S"
 
 
 def enabled():
-    return (env.get("EMAIL_ENABLED", "") or "").strip() == "1"
+    return env.flag("EMAIL_ENABLED")
 
 
 def require_enabled():

@@ -24,13 +24,13 @@ COLUMNS = ("id, chain_id, symbol, contract_address, decimals, status, status_rea
 # -- shared input checks ---------------------------------------------------------
 
 def allow_dev():
-    return (env.get("ALLOW_DEV_CHAIN") or "").strip() == "1"
+    return env.flag("ALLOW_DEV_CHAIN")
 
 
 def allow_testnets():
     """ALLOW_TESTNETS=1: test networks (Sepolia) may pay for goods here; off by default,
     since their coins are free."""
-    return (env.get("ALLOW_TESTNETS") or "").strip() == "1"
+    return env.flag("ALLOW_TESTNETS")
 
 
 def chain_allowed(chain_id):

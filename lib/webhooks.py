@@ -90,8 +90,7 @@ class UrlRefused(ValueError):
 
 def allow_private(settings=None):
     """WEBHOOK_ALLOW_PRIVATE=1 (web: lib/env; cron: its settings dict)."""
-    value = settings.get("WEBHOOK_ALLOW_PRIVATE") if settings is not None else env.get("WEBHOOK_ALLOW_PRIVATE")
-    return str(value or "").strip().lower() in ("1", "true", "yes", "on")
+    return env.flag("WEBHOOK_ALLOW_PRIVATE", settings)
 
 
 def split_url(url):
