@@ -23,10 +23,16 @@ def _visible(db, user, row):
     return orders.parties(db, user, {"buyer_uuid": row["buyer_uuid"], "store_uuid": row["store_uuid"]})
 
 
-def list_disputes(db, user, limit=50, offset=0, status=None):
-    """Disputes of orders `user` is party to (every dispute for staff), newest first."""
+def parse_status(status):
+    """A dispute status filter: None, '', 'open' or 'resolved' (400 otherwise)."""
     if status not in (None, "", "open", "resolved"):
         raise BadRequest("status must be open or resolved", fields={"status": "bad"})
+    return status
+
+
+def list_disputes(db, user, limit=50, offset=0, status=None):
+    """Disputes of orders `user` is party to (every dispute for staff), newest first."""
+    parse_status(status)
     where, params = [], []
     if not catalog.is_staff(user):
         stores = catalog.user_store_uuids(db, user["uuid"])

@@ -52,8 +52,7 @@ def create_order(db, buyer, package_uuid, currency="ETH", chain_id=1, refund_add
         refund_address = buyer.get("refund_address") or None
         if refund_address and not chains.is_checksum_address(refund_address):
             refund_address = None
-    if catalog.member_role(db, buyer, package["store_uuid"]) is not None:
-        raise Forbidden("you cannot buy from a store you are a member of")
+    refuse_own_store(db, buyer, package)
     quote = pricing.quote_detail(db, package["price_usd"], token)
     now = utc_now()
     order_uuid = str(uuidlib.uuid4())
@@ -78,6 +77,12 @@ def create_order(db, buyer, package_uuid, currency="ETH", chain_id=1, refund_add
             "required_amount": pricing.format_amount(quote["required_amount"], token["decimals"]),
             "currency": token["symbol"], "chain_id": chain_id, "price_usd": package["price_usd"],
             "usd_rate": quote["usd_rate"]}
+
+
+def refuse_own_store(db, buyer, package):
+    """403 when the buyer is a member of the package's store: nobody buys from themselves."""
+    if catalog.member_role(db, buyer, package["store_uuid"]) is not None:
+        raise Forbidden("you cannot buy from a store you are a member of")
 
 
 # -- reading ---------------------------------------------------------------------
@@ -227,6 +232,23 @@ def get_order(db, user, order_uuid):
     out["my_roles"] = sorted(who)
     out["allowed_actions"] = allowed_actions(db, user, row, who)
     return out
+
+
+def amount_due(order):
+    """(received, remaining) of an order from get_order(), in base units: what the escrow
+    holds and what the buyer still has to pay (never below 0)."""
+    decimals = order["decimals"]
+    due = pricing.parse_amount(order["required_amount"], decimals)
+    received = pricing.parse_amount(order["received_amount"] or "0", decimals)
+    return received, max(due - received, 0)
+
+
+def waiting(order):
+    """Whether an order from get_order() waits on cron: unpaid, or an intent or a payout
+    under way (the page refreshes itself meanwhile)."""
+    return order["current_status"] == sm.PENDING or any(
+        i["status"] in ("pending", "processing") for i in order["intents"]) or any(
+        p["status"] in ("signed", "broadcast") for p in order["payouts"])
 
 
 def payouts(db, order):

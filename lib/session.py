@@ -16,7 +16,7 @@ import random
 import re
 import secrets
 
-from lib import env
+from lib import audit, env
 from lib.db import utc_now
 from lib.http import NotFound, redirect, text_response
 
@@ -119,6 +119,13 @@ def destroy(db, token):
     return db.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash(token),)) > 0
 
 
+def log_out(db, token, user_uuid, ip=None):
+    """Logout: delete the session of this token and audit it, in one transaction."""
+    with db.transaction():
+        destroy(db, token)
+        audit.log(db, "logout", user_uuid, None, None, ip)
+
+
 def destroy_all(db, user_uuid):
     return db.execute("DELETE FROM sessions WHERE user_uuid = ?", (user_uuid,))
 
@@ -187,7 +194,6 @@ def list_for_user(db, user_uuid, current_id=None):
 
 def end(db, user_uuid, session_id, ip=None):
     """End one of the user's own sessions; 404 for an unknown id or someone else's."""
-    from lib import audit
     with db.transaction():
         n = db.execute("DELETE FROM sessions WHERE id = ? AND user_uuid = ?", (session_id, user_uuid))
         if not n:

@@ -46,10 +46,15 @@ def set_banned(db, actor, target_uuid, banned, ip=None):
     return users.set_banned(db, target["uuid"], bool(banned), actor["uuid"], ip)
 
 
-def list_users(db, q=None, limit=50, offset=0):
+def search_text(q):
+    """The user search text of a staff page: at most 16 characters (400 otherwise)."""
     if q is not None and len(q) > 16:
         raise BadRequest("the search text is longer than 16 characters", fields={"q": "at most 16 characters"})
-    return users.list_users(db, limit, offset, q or None)
+    return q
+
+
+def list_users(db, q=None, limit=50, offset=0):
+    return users.list_users(db, limit, offset, search_text(q) or None)
 
 
 RESCUABLE_FLAGS = ("wrong_asset", "late_funds", "dust")   # the kinds lib.intents.rescue accepts

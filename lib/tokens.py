@@ -9,7 +9,7 @@ tokens can be used for orders and deposits.
 import re
 from decimal import Decimal, InvalidOperation
 
-from lib import chains, env
+from lib import audit, chains, env
 from lib.db import IntegrityError, utc_now
 from lib.http import BadRequest, Conflict, NotFound, parse_id
 
@@ -225,8 +225,9 @@ def payable_token(db, chain_id, currency):
     return token
 
 
-def add_token(db, chain_id, symbol, contract_address="", decimals=None, manual_usd_price=None):
-    """Add an accepted token as `unverified`; return its row.
+def add_token(db, chain_id, symbol, contract_address="", decimals=None, manual_usd_price=None,
+              by=None, ip=None):
+    """Add an accepted token as `unverified`; return its row. `by` (the admin's uuid) audits it.
 
     400: chain not supported, bad symbol, contract address not checksummed, decimals or
     manual price invalid (a manual price is only for test networks). 409: duplicate.
@@ -281,17 +282,22 @@ def add_token(db, chain_id, symbol, contract_address="", decimals=None, manual_u
             row["id"] = db.insert("accepted_tokens", row)
         except IntegrityError:
             raise Conflict(f"a token {symbol} or with that contract already exists on chain {chain_id}")
+        if by is not None:
+            audit.log(db, "token_added", by, str(row["id"]), f"{symbol} chain {chain_id} {contract_address}", ip)
     return get_token(db, row["id"])
 
 
-def remove_token(db, token_id):
-    """Delete an accepted token (orders keep their own copy of the token's facts)."""
+def remove_token(db, token_id, by=None, ip=None):
+    """Delete an accepted token (orders keep their own copy of the token's facts); `by`
+    (the admin's uuid) audits it."""
     token_id = parse_id(token_id)
     with db.transaction():
         token = get_token(db, token_id)
         if token is None:
             raise NotFound(f"no accepted token with id {token_id}")
         db.execute("DELETE FROM accepted_tokens WHERE id = ?", (token["id"],))
+        if by is not None:
+            audit.log(db, "token_removed", by, str(token["id"]), f"{token['symbol']} chain {token['chain_id']}", ip)
     return token
 
 

@@ -276,6 +276,24 @@ def set_can_sell(db, uuid, can_sell, actor_uuid=None, ip=None):
             audit.log(db, "seller_granted" if flag else "seller_revoked", actor_uuid, uuid, user["username"], ip)
     return by_uuid(db, uuid)
 
+def admin_update(db, admin, target_uuid, role=None, banned=None, can_sell=None, ip=None):
+    """An admin changes a user's role, ban and/or can_sell (None: leave it) in one
+    transaction, each change audited. 409 for an admin demoting or banning themselves.
+    Returns the user dict."""
+    if target_uuid == admin["uuid"] and ((role is not None and role != "admin") or banned):
+        raise Conflict("you cannot demote or ban yourself")
+    if role is not None:
+        validate_role(role)
+    with db.transaction():
+        if role is not None:
+            set_role(db, target_uuid, role, admin["uuid"], ip)
+        if banned is not None:
+            set_banned(db, target_uuid, banned, admin["uuid"], ip)
+        if can_sell is not None:
+            set_can_sell(db, target_uuid, can_sell, admin["uuid"], ip)
+    return by_uuid(db, target_uuid)
+
+
 
 def set_password(db, uuid, new_password, actor_uuid=None, ip=None, keep_session_id=None):
     """Set a new password (audited) and end the user's other sessions."""

@@ -8,7 +8,7 @@ page embeds can log anyone out. Browsers get 303 to /; others `Logged out`.
 POST `everywhere=1` signs out everywhere: every session of the user ends and all their
 API keys are revoked (a session or an API key may ask).
 """
-from lib import account_pages, audit, auth, csrf, session, users
+from lib import account_pages, auth, csrf, session, users
 from lib.db import get_db
 from lib.http import BadRequest, Unauthorized, redirect, text_response
 
@@ -16,8 +16,7 @@ from lib.http import BadRequest, Unauthorized, redirect, text_response
 def _logged_out(request, token, row):
     db = get_db()
     if row is not None:
-        session.destroy(db, token)
-        audit.log(db, "logout", row["user_uuid"], None, None, request.client_ip)
+        session.log_out(db, token, row["user_uuid"], request.client_ip)
     resp = redirect("/") if request.wants_html else text_response("Logged out")
     if token:
         session.clear_cookie(resp)

@@ -50,9 +50,7 @@ def _context(db, user, order_uuid):
             ctx["address_link"] = None
         if order["current_status"] == "PENDING" and "buyer" in roles:
             decimals = order["decimals"]
-            due = pricing.parse_amount(order["required_amount"], decimals)
-            received = pricing.parse_amount(order["received_amount"] or "0", decimals)
-            remaining = max(due - received, 0)
+            received, remaining = orders.amount_due(order)
             if remaining > 0:
                 ctx["pay_uri"] = payment_uri.eip681(order["escrow_address"], order["chain_id"], remaining,
                                                     order["token_contract"] or "")
@@ -61,9 +59,7 @@ def _context(db, user, order_uuid):
                     ctx["remaining_note"] = (f"{pricing.format_amount(received, decimals)} {order['currency']} "
                                              f"received; the code asks for the remaining "
                                              f"{pricing.format_amount(remaining, decimals)}.")
-    waiting = order["current_status"] == "PENDING" or any(
-        i["status"] in ("pending", "processing") for i in order["intents"]) or any(
-        p["status"] in ("signed", "broadcast") for p in order["payouts"])
+    waiting = orders.waiting(order)
     ctx["refresh"] = 15 if waiting else None
     ctx["scripts"] = ["/static/refresh.js"] if waiting else []
     ctx["nav_active"] = "payments"

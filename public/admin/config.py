@@ -6,7 +6,7 @@ GET  -> the original's flat object {name: value, ...} (every config key at the t
 POST known keys only, each validated (400 names the bad key; nothing is written unless
      every key is valid) -> the same body plus "ok": true and "changed": {name: value}.
 """
-from lib import admin_pages, audit, auth, config
+from lib import admin_pages, auth, config
 from lib.db import get_db
 from lib.http import BadRequest, json_response
 
@@ -47,9 +47,7 @@ def _post(request):
         if not isinstance(value, (str, int)) or isinstance(value, bool):
             raise BadRequest(f"invalid value for {name}: give a string", fields={name: "bad"})
     try:
-        changed = config.set_values(db, values)
+        changed = config.set_values(db, values, by=admin["uuid"], ip=request.client_ip)
     except config.ConfigError as e:
         raise BadRequest(str(e))
-    audit.log(db, "config_changed", admin["uuid"], None,
-              ", ".join(f"{k}={v}" for k, v in changed.items()), request.client_ip)
     return json_response(dict(_body(db), ok=True, changed=changed))

@@ -9,7 +9,7 @@ POST `user_uuid` (or `username`), and `role` (admin|staff|vendor|customer) and/o
 """
 from lib import admin_pages, auth, users
 from lib.db import get_db
-from lib.http import BadRequest, Conflict, NotFound, json_response
+from lib.http import BadRequest, NotFound, json_response
 
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off")
@@ -72,14 +72,5 @@ def _post(request):
             can_sell = False
         else:
             raise BadRequest("can_sell must be 1 or 0", fields={"can_sell": "1 or 0"})
-    if target["uuid"] == admin["uuid"] and ((role is not None and role != "admin") or banned):
-        raise Conflict("you cannot demote or ban yourself")
-    ip = request.client_ip
-    with db.transaction():
-        if role is not None:
-            users.set_role(db, target["uuid"], role, admin["uuid"], ip)
-        if banned is not None:
-            users.set_banned(db, target["uuid"], banned, admin["uuid"], ip)
-        if can_sell is not None:
-            users.set_can_sell(db, target["uuid"], can_sell, admin["uuid"], ip)
-    return json_response({"ok": True, "user": users.by_uuid(db, target["uuid"])})
+    user = users.admin_update(db, admin, target["uuid"], role, banned, can_sell, request.client_ip)
+    return json_response({"ok": True, "user": user})

@@ -14,7 +14,7 @@ TITLE = "Users"
 def _page(request, db, user, status=200, error=None):
     q = request.arg("q")
     try:
-        staff.list_users(db, q, limit=1)
+        staff.search_text(q)
     except HttpError as e:
         status, error, q = e.status, e.message, None
     pager = web.pager(request, lambda limit, offset: staff.list_users(db, q, limit=limit, offset=offset))
