@@ -32,7 +32,7 @@ from cron.escrow import HDWallet, derivation_index, next_free_index
 from lib import config, intents
 from lib import webhooks
 from lib import status_machine as sm
-from lib.db import IntegrityError, utc_now
+from lib.db import IntegrityError, age_seconds, utc_now
 
 
 class CronConfigError(Exception):
@@ -139,9 +139,6 @@ class Context:
 
 # -- helpers -------------------------------------------------------------------------
 
-def age_seconds(stamp):
-    then = datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=datetime.timezone.utc)
-    return (datetime.datetime.now(datetime.timezone.utc) - then).total_seconds()
 
 
 def open_intent_orders(db):

@@ -20,6 +20,7 @@ import urllib.parse
 from lib import agent_identity, api_keys, csrf, scopes, session
 from lib.db import get_db
 from lib.http import Forbidden, Redirect, Unauthorized
+from lib.roles import is_admin, is_staff  # noqa: F401 (auth.is_staff, auth.is_admin: names pages use)
 
 _UNSET = object()
 
@@ -140,7 +141,7 @@ def require_user(request):
                         [("WWW-Authenticate", "Bearer")])
     require_csrf(request)
     if request.auth_method == "session" and request.path not in ("/settings/two-factor.php", "/logout.php") \
-            and user.get("role") in ("staff", "admin"):
+            and is_staff(user):
         from lib import totp
         if totp.staff_must_enroll(get_db(), user):  # config require_2fa_for_staff; keys are unaffected
             if request.wants_html and request.method in ("GET", "HEAD"):
@@ -156,12 +157,6 @@ def require_role(request, *roles):
     return user
 
 
-def is_staff(user):
-    return bool(user) and user.get("role") in ("staff", "admin")
-
-
-def is_admin(user):
-    return bool(user) and user.get("role") == "admin"
 
 
 def csrf_token(request):

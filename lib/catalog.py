@@ -14,18 +14,17 @@ import uuid as uuidlib
 from decimal import Decimal
 
 from lib import audit, config
-from lib.db import IntegrityError, utc_now
+from lib.db import IntegrityError, like_pattern, utc_now
 from lib.http import BadRequest, Conflict, Forbidden, HttpError, NotFound
+from lib.roles import STAFF_ROLES, is_staff  # noqa: F401 (catalog.is_staff: names other code uses)
 from lib.tokens import optional_address, parse_usd
+from lib.validate import CONTROL_RE, UUID_RE, is_uuid, text, truthy  # noqa: F401
 
 DEFAULT_CATEGORIES = ("Digital goods", "Physical goods", "Services", "Other")
 
 STORENAME_RE = re.compile(r"^[A-Za-z0-9_.\-](?:[A-Za-z0-9 _.\-]{0,14}[A-Za-z0-9_.\-])?$")
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_DESCRIPTION = 10000
 MAX_PRICE_USD = "1000000"
-STAFF_ROLES = ("staff", "admin")
 TIERS = config.TIERS
 UNCHANGED = object()
 
@@ -42,40 +41,6 @@ def seed_categories(db):
     for name in DEFAULT_CATEGORIES:
         if db.value("SELECT id FROM item_categories WHERE name = ?", (name,)) is None:
             db.insert("item_categories", {"name": name, "parent_id": None})
-
-
-# -- input helpers ---------------------------------------------------------------
-
-def is_uuid(value):
-    return isinstance(value, str) and bool(UUID_RE.match(value))
-
-
-def text(value, field, max_length, required=False, multiline=True):
-    """A user-supplied text: stripped, length-checked, no control characters. None if empty."""
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise BadRequest(f"{field} must be a string", fields={field: "must be a string"})
-    value = value.strip()
-    if not value:
-        if required:
-            raise BadRequest(f"{field} is required", fields={field: "required"})
-        return None
-    if len(value) > max_length:
-        raise BadRequest(f"{field} is longer than {max_length} characters",
-                        fields={field: f"at most {max_length} characters"})
-    bad = CONTROL_RE.search(value) or (not multiline and re.search(r"[\r\n\t]", value))
-    if bad:
-        raise BadRequest(f"{field} contains control characters", fields={field: "control characters"})
-    return value
-
-
-def truthy(value):
-    return str(value).strip().lower() in ("1", "true", "yes", "on") if value is not None else False
-
-
-def is_staff(user):
-    return bool(user) and user.get("role") in STAFF_ROLES
 
 
 def require_staff(user):
@@ -438,12 +403,6 @@ def _item_json(row):
             "updated_at": row["updated_at"]}
 
 
-def _like(q):
-    """A LIKE pattern matching `q` literally (lower case), '!' as the escape character."""
-    escaped = q.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
-    return f"%{escaped}%"
-
-
 def category_and_descendants(db, category_id):
     """The id and every descendant id of a category (a filter on a parent shows its subtree)."""
     ids, frontier = [int(category_id)], [int(category_id)]
@@ -473,7 +432,7 @@ def _item_filters(q, category_id, store_uuid, db=None):
         params += ids
     if q:
         where.append("(LOWER(i.name) LIKE ? ESCAPE '!' OR LOWER(i.description) LIKE ? ESCAPE '!')")
-        params += [_like(q), _like(q)]
+        params += [like_pattern(q), like_pattern(q)]
     return " AND ".join(where), params
 
 

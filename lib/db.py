@@ -33,8 +33,37 @@ class IntegrityError(DbError):
     """A unique or foreign key constraint refused the write."""
 
 
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # every time is stored as UTC text in this form
+
+
 def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return format_time(datetime.datetime.now(datetime.timezone.utc))
+
+
+def parse_time(stamp):
+    """A stored time as an aware UTC datetime."""
+    return datetime.datetime.strptime(stamp, TIME_FORMAT).replace(tzinfo=datetime.timezone.utc)
+
+
+def format_time(moment):
+    return moment.strftime(TIME_FORMAT)
+
+
+def shift_time(stamp, **delta):
+    """A stored time moved by timedelta(**delta) (negative to go back), as stored text."""
+    return format_time(parse_time(stamp) + datetime.timedelta(**delta))
+
+
+def age_seconds(stamp):
+    """Seconds from a stored time until now."""
+    return (datetime.datetime.now(datetime.timezone.utc) - parse_time(stamp)).total_seconds()
+
+
+def like_pattern(text):
+    """A LIKE pattern matching `text` anywhere, literally and in lower case; use it with
+    `LIKE ? ESCAPE '!'` (both databases)."""
+    escaped = text.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return f"%{escaped}%"
 
 
 def parse_dsn(dsn):

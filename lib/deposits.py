@@ -6,7 +6,7 @@ which cron executes; at most one withdrawal is open per deposit (UNIQUE open_key
 """
 import uuid as uuidlib
 
-from lib import audit, catalog, intents, pricing, tokens
+from lib import audit, catalog, intents, pricing, roles, tokens, validate
 from lib.db import utc_now
 from lib.http import BadRequest, Conflict, NotFound
 from lib.pricing import deposit_fields as original_fields
@@ -40,7 +40,7 @@ def open_deposit(db, user, store_uuid, currency, chain_id):
            "created_by": user["uuid"], "created_at": now, "updated_at": now}
     with db.transaction():
         # Lock the store row so two concurrent requests cannot both create the deposit.
-        db.one("SELECT id FROM stores WHERE uuid = ? FOR UPDATE", (store_uuid if catalog.is_uuid(store_uuid) else "",))
+        db.one("SELECT id FROM stores WHERE uuid = ? FOR UPDATE", (store_uuid if validate.is_uuid(store_uuid) else "",))
         catalog.require_member(db, user, store_uuid)
         if db.value("SELECT id FROM deposits WHERE store_uuid = ? AND chain_id = ? AND token_contract = ?",
                     (store_uuid, chain_id, token["contract_address"])) is not None:
@@ -85,7 +85,7 @@ def list_all(db, user, limit=50, offset=0):
 
 
 def _row(db, deposit_uuid):
-    if not catalog.is_uuid(deposit_uuid):
+    if not validate.is_uuid(deposit_uuid):
         return None
     return db.one(f"SELECT {COLUMNS} FROM deposits d JOIN stores s ON s.uuid = d.store_uuid "
                   "WHERE d.uuid = ?", (deposit_uuid,))
@@ -94,7 +94,7 @@ def _row(db, deposit_uuid):
 def get_deposit(db, user, deposit_uuid):
     """A deposit with its history and withdrawals; 404 unless a member of its store (or staff)."""
     row = _row(db, deposit_uuid)
-    if row is None or not (catalog.is_staff(user) or catalog.member_role(db, user, row["store_uuid"])):
+    if row is None or not (roles.is_staff(user) or catalog.member_role(db, user, row["store_uuid"])):
         raise NotFound("no such deposit")
     out = _json(db, row)
     out["history"] = [{"time": h["time"], "event": h["event"],
@@ -118,7 +118,7 @@ def withdraw(db, user, deposit_uuid, ip=None):
         raise BadRequest("deposit_uuid is required", fields={"deposit_uuid": "required"})
     with db.transaction():
         locked = db.one("SELECT id FROM deposits WHERE uuid = ? FOR UPDATE",
-                        (deposit_uuid if catalog.is_uuid(deposit_uuid) else "",))
+                        (deposit_uuid if validate.is_uuid(deposit_uuid) else "",))
         row = _row(db, deposit_uuid) if locked else None
         if row is None or not catalog.member_role(db, user, row["store_uuid"]):
             raise NotFound("no such deposit")

@@ -6,7 +6,7 @@ partial_refund with a percent), which writes the intent for cron and closes the
 dispute in the same transaction. Visibility follows the order: the buyer, the
 store's members and staff; everyone else gets 404.
 """
-from lib import catalog, orders, webhooks
+from lib import catalog, orders, roles, validate, webhooks
 from lib.db import utc_now
 from lib.http import BadRequest, Conflict, Forbidden, NotFound
 from lib.order_rows import DISPUTE_COLUMNS, DISPUTE_FROM
@@ -34,7 +34,7 @@ def list_disputes(db, user, limit=50, offset=0, status=None):
     """Disputes of orders `user` is party to (every dispute for staff), newest first."""
     parse_status(status)
     where, params = [], []
-    if not catalog.is_staff(user):
+    if not roles.is_staff(user):
         stores = catalog.user_store_uuids(db, user["uuid"])
         cond = "t.buyer_uuid = ?"
         params.append(user["uuid"])
@@ -77,7 +77,7 @@ def add_claim(db, user, dispute_uuid, claim):
 
     400 empty/overlong claim, 404 not visible, 409 dispute resolved. Returns the claim dict.
     """
-    claim = catalog.text(claim, "claim", MAX_CLAIM, required=True)
+    claim = validate.text(claim, "claim", MAX_CLAIM, required=True)
     with db.transaction():
         row = _row(db, dispute_uuid)
         if row is None or not _visible(db, user, row):
@@ -99,7 +99,7 @@ def resolve(db, staff_user, dispute_uuid, resolution, refund_percent=None, comme
     dispute in one transaction. 403 not staff, 404 unknown, 409 resolved / intent open.
     Returns the take_action result plus "dispute_uuid" and "resolution".
     """
-    if not catalog.is_staff(staff_user):
+    if not roles.is_staff(staff_user):
         row = _row(db, dispute_uuid)
         if row is None or not _visible(db, staff_user, row):
             raise NotFound("no such dispute")

@@ -27,7 +27,7 @@ refunds funds found in the wrong place (a flag) to the buyer.
 import datetime
 import uuid as uuidlib
 
-from lib import audit, chains
+from lib import audit, chains, roles
 from lib import status_machine as sm
 from lib import webhooks
 from lib.db import IntegrityError, utc_now
@@ -270,7 +270,7 @@ def _parties_to_order(db, user, transaction_uuid):
 
 
 def _require_staff(db, user, intent):
-    if not user or user.get("role") not in ("staff", "admin"):
+    if not roles.is_staff(user):
         raise Forbidden("only staff may act on payouts")
     if intent.get("transaction_uuid") and _parties_to_order(db, user, intent["transaction_uuid"]):
         raise Forbidden("you are a party to this order: another staff member or an admin decides")
@@ -292,7 +292,7 @@ def staff_action(db, user, intent_uuid, action, payout_id=None, to_address=None,
     action = action.strip().lower() if isinstance(action, str) else ""
     if action not in ("retry", "redirect", "abandon"):
         raise BadRequest("action must be one of retry, redirect, abandon, rescue", fields={"action": "unknown"})
-    if not user or user.get("role") not in ("staff", "admin"):
+    if not roles.is_staff(user):
         raise Forbidden("only staff may act on payouts")
     if not intent_uuid or not isinstance(intent_uuid, str):
         raise BadRequest("intent_uuid is required", fields={"intent_uuid": "required"})
@@ -363,7 +363,7 @@ def rescue(db, user, flag_id, ip=None):
     escrow's balance of that asset (less what is knowingly retained) to the buyer's
     refund address. 400/403/404 as usual; 409 resolved flag or an intent already open.
     """
-    if not user or user.get("role") not in ("staff", "admin"):
+    if not roles.is_staff(user):
         raise Forbidden("only staff may act on payouts")
     flag_id = _parse_id(flag_id, "flag_id")
     with db.transaction():

@@ -22,13 +22,12 @@ once sent (a body may hold a single-use link).
   messages yet.
 Tokens are stored as SHA-256 only.
 """
-import datetime
 import hashlib
 import re
 import secrets
 
 from lib import audit, env
-from lib.db import utc_now
+from lib.db import shift_time, utc_now
 from lib.http import BadRequest, NotFound, TooManyRequests
 
 VERIFY_HOURS = 24
@@ -44,7 +43,6 @@ KINDS = {"order.paid": "an order was paid", "order.dispatched": "an order was di
 EVENT_KIND = {"order.paid": "order.paid", "order.dispatched": "order.dispatched",
               "order.released": "order.released", "dispute.opened": "dispute",
               "dispute.claim_added": "dispute", "dispute.resolved": "dispute"}
-FMT = "%Y-%m-%d %H:%M:%S"
 
 
 def enabled():
@@ -62,14 +60,6 @@ def site_url():
 
 def _hash(token):
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def _later(**delta):
-    return (datetime.datetime.strptime(utc_now(), FMT) + datetime.timedelta(**delta)).strftime(FMT)
-
-
-def _ago(**delta):
-    return (datetime.datetime.strptime(utc_now(), FMT) - datetime.timedelta(**delta)).strftime(FMT)
 
 
 def validate_email(address, field="email"):
@@ -127,7 +117,7 @@ def request_verification(db, user, address, ip=None):
     with db.transaction():
         db.execute("UPDATE email_tokens SET used_at = ? WHERE user_uuid = ? AND purpose = 'verify' "
                    "AND used_at IS NULL", (utc_now(), user["uuid"]))
-        token = _new_token(db, user["uuid"], "verify", _later(hours=VERIFY_HOURS), address)
+        token = _new_token(db, user["uuid"], "verify", shift_time(utc_now(), hours=VERIFY_HOURS), address)
         link = f"{site_url()}/verify-email.php?code={token}"
         queue(db, user["uuid"], address, "verify", "Confirm your email address",
               f"Hello {user['username']},\n\nopen this link to use {address} for your account:\n\n{link}\n\n"
@@ -176,7 +166,7 @@ def request_reset(db, address, ip=None):
     require_enabled()
     address = validate_email(address)
     with db.transaction():
-        since = _ago(hours=1)
+        since = shift_time(utc_now(), hours=-1)
         if ip and db.value("SELECT COUNT(*) FROM email_requests WHERE ip = ? AND created_at > ?",
                            (ip[:45], since)) >= RESET_PER_IP:
             raise TooManyRequests("too many recovery requests from this address; try again in an hour",
@@ -190,7 +180,7 @@ def request_reset(db, address, ip=None):
         if db.value("SELECT COUNT(*) FROM email_requests WHERE user_uuid = ? AND created_at > ?",
                     (user["uuid"], since)) > RESET_PER_USER:
             return False
-        token = _new_token(db, user["uuid"], "reset", _later(minutes=RESET_MINUTES))
+        token = _new_token(db, user["uuid"], "reset", shift_time(utc_now(), minutes=RESET_MINUTES))
         link = f"{site_url()}/recover-email.php?code={token}"
         queue(db, user["uuid"], user["email"], "reset", "Reset your password",
               f"Hello {user['username']},\n\nopen this link to choose a new password:\n\n{link}\n\n"

@@ -4,7 +4,7 @@ Below lib/orders, lib/disputes and lib/webhooks, which all read these rows (webh
 them in event bodies), so none of them needs to import another to show an order.
 Amounts are stored as integer base-unit strings; the JSON gives token-unit decimal strings.
 """
-from lib import catalog, pricing
+from lib import pricing, validate
 
 ORDER_COLUMNS = (
     "t.id, t.uuid, t.type, t.description, t.package_uuid, t.store_uuid, st.storename, "
@@ -40,7 +40,7 @@ def units(value, decimals):
 
 def order_row(db, order_uuid):
     """The order's row (ORDER_COLUMNS), or None for an unknown or malformed uuid."""
-    if not catalog.is_uuid(order_uuid):
+    if not validate.is_uuid(order_uuid):
         return None
     return db.one(f"SELECT {ORDER_COLUMNS} FROM {ORDER_FROM} WHERE t.uuid = ?", (order_uuid,))
 
@@ -78,7 +78,7 @@ def order_json(row):
 
 def dispute_row(db, dispute_uuid):
     """The dispute's row (DISPUTE_COLUMNS), or None for an unknown or malformed uuid."""
-    if not catalog.is_uuid(dispute_uuid):
+    if not validate.is_uuid(dispute_uuid):
         return None
     return db.one(f"SELECT {DISPUTE_COLUMNS} FROM {DISPUTE_FROM} WHERE d.uuid = ?", (dispute_uuid,))
 

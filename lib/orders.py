@@ -15,7 +15,7 @@ token-unit decimal strings (pricing.format_amount).
 """
 import uuid as uuidlib
 
-from lib import audit, catalog, chains, intents, pricing, status_machine as sm, tokens
+from lib import audit, catalog, chains, intents, pricing, roles, status_machine as sm, tokens, validate
 from lib import webhooks
 from lib.db import utc_now
 from lib.http import BadRequest, Conflict, Forbidden, HttpError, NotFound
@@ -105,11 +105,11 @@ def order_ids_page(db, user, limit=50, offset=0, scope=None):
     """
     limit, offset = int(limit), int(offset)
     if scope in (None, ""):
-        scope = "all" if catalog.is_staff(user) else "mine"
+        scope = "all" if roles.is_staff(user) else "mine"
     if scope not in SCOPES:
         raise BadRequest(f"scope must be one of {', '.join(SCOPES)}", fields={"scope": "bad"})
     if scope == "all":
-        if not catalog.is_staff(user):
+        if not roles.is_staff(user):
             raise Forbidden("only staff may list all orders")
         return [r["id"] for r in db.query("SELECT id FROM transactions ORDER BY id DESC LIMIT ? OFFSET ?",
                                           (limit, offset))]
@@ -140,7 +140,7 @@ def parties(db, user, order):
         out.add("buyer")
     if catalog.member_role(db, user, order["store_uuid"]) is not None:
         out.add("vendor")
-    if catalog.is_staff(user) and not out:  # a party never uses staff powers on its own order
+    if roles.is_staff(user) and not out:  # a party never uses staff powers on its own order
         out.add("staff")
     return out
 
@@ -199,7 +199,7 @@ def allowed_actions_many(db, user, orders):
             who.add("buyer")
         if o["store_uuid"] in my_stores:
             who.add("vendor")
-        if catalog.is_staff(user) and not who:  # as parties()
+        if roles.is_staff(user) and not who:  # as parties()
             who.add("staff")
         state = order_state(db, o, dispute_open=o["uuid"] in disputed, intent_open=o["uuid"] in busy)
         out[o["uuid"]] = [a for a in sm.ACTIONS if sm.decide(a, who, state)[0] == 200]
@@ -324,7 +324,7 @@ def parse_percent(value):
 
 def _lock(db, order_uuid):
     """Lock the order row for the rest of the transaction (must be its first read)."""
-    if not catalog.is_uuid(order_uuid):
+    if not validate.is_uuid(order_uuid):
         return None
     return db.one("SELECT id FROM transactions WHERE uuid = ? FOR UPDATE", (order_uuid,))
 
@@ -342,7 +342,7 @@ def take_action(db, user, order_uuid, action, refund_percent=None, comment=None,
     if action not in sm.ACTIONS:
         raise BadRequest(f"action must be one of {', '.join(sm.ACTIONS)}", fields={"action": "unknown"})
     percent = parse_percent(refund_percent) if action == "partial_refund" else None
-    comment = catalog.text(comment, "comment", 5000)
+    comment = validate.text(comment, "comment", 5000)
     intent = None
     with db.transaction():
         if _lock(db, order_uuid) is None:
@@ -353,7 +353,7 @@ def take_action(db, user, order_uuid, action, refund_percent=None, comment=None,
             raise NotFound("no such order")
         state = order_state(db, order)
         code, message = sm.decide(action, who, state)
-        if code != 200 and catalog.is_staff(user) and "staff" not in who \
+        if code != 200 and roles.is_staff(user) and "staff" not in who \
                 and sm.decide(action, {"staff"}, state)[0] == 200:
             code, message = 403, (f"you are a party to this order, so you may not {action.replace('_', ' ')} "
                                   f"it as staff: another staff member or an admin decides")

@@ -8,25 +8,16 @@ missing refuses the quote with 409. Arithmetic uses Fraction over the exact deci
 strings, so no float ever touches an amount; rounding is up, so the buyer never pays
 less than the USD price.
 """
-import datetime
 import math
 import re
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from fractions import Fraction
 
 from lib import config
+from lib.db import age_seconds
 from lib.http import BadRequest, Conflict, HttpError
 
 _DECIMAL_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
-
-
-def _parse_time(stamp):
-    return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(
-        tzinfo=datetime.timezone.utc)
-
-
-def _now():
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def _exact(text):
@@ -58,7 +49,7 @@ def usd_rate(db, token):
         raise Conflict(f"no USD rate for {name} is available yet; orders in {token['symbol']} "
                              "are refused until the price refresh has run")
     max_age = config.duration(db, "price_max_age")
-    age = (_now() - _parse_time(row["fetched_at"])).total_seconds()
+    age = age_seconds(row["fetched_at"])
     if age > max_age:
         raise Conflict(f"the USD rate of {name} is stale (fetched {row['fetched_at']} UTC, "
                              f"older than price_max_age {config.raw(db, 'price_max_age')}); "

@@ -16,11 +16,10 @@ Staff reset links: a staff member issues a one-time link for a user (never for a
 never for themselves); the token is shown only in the answer to that staff member, its
 sha256 is stored, it expires after RESET_LINK_SECONDS and works once.
 """
-import datetime
 import secrets
 
-from lib import audit, users
-from lib.db import utc_now
+from lib import audit, roles, users
+from lib.db import shift_time, utc_now
 from lib.http import BadRequest, Forbidden, HttpError, NotFound, Unauthorized
 from lib.recovery_codes import CODES_PER_SET, codes_left, digest, issue_codes, normalize, use_code  # noqa: F401
 
@@ -28,7 +27,6 @@ RECOVER_WINDOW_MS = 15 * 60 * 1000
 RECOVER_FAILS_PER_IP = 10
 RECOVER_FAILS_PER_USERNAME = 5
 RESET_LINK_SECONDS = 3600
-FMT = "%Y-%m-%d %H:%M:%S"
 
 
 def _reserve(db, ip, name, now_ms):
@@ -85,7 +83,7 @@ def recover(db, username, code, new_password, ip=None):
 # -- staff reset links -------------------------------------------------------------
 def reset_refusal(actor, target):
     """(status, message) when `actor` may not issue a reset link for `target`, else None."""
-    if not actor or actor.get("role") not in ("staff", "admin"):
+    if not roles.is_staff(actor):
         return 403, "staff only"
     if target["uuid"] == actor["uuid"]:
         return 403, "you cannot issue a reset link for yourself; change your password in settings"
@@ -104,8 +102,7 @@ def issue_reset_link(db, actor, target_uuid, ip=None):
         raise HttpError(*refusal)
     token = secrets.token_urlsafe(32)
     now = utc_now()
-    expires = (datetime.datetime.strptime(now, FMT) +
-               datetime.timedelta(seconds=RESET_LINK_SECONDS)).strftime(FMT)
+    expires = shift_time(now, seconds=RESET_LINK_SECONDS)
     with db.transaction():
         db.insert("password_reset_links", {"token_hash": digest(token), "user_uuid": target["uuid"],
                                            "issued_by": actor["uuid"], "created_at": now,

@@ -9,7 +9,6 @@ session (new token); logout deletes the row.
 Idle expiry: SESSION_IDLE_MINUTES (default 120) after the last request.
 last_seen_at / expires_at are written at most once a minute per session.
 """
-import datetime
 import hashlib
 import hmac
 import random
@@ -17,13 +16,12 @@ import re
 import secrets
 
 from lib import audit, env
-from lib.db import utc_now
+from lib.db import parse_time, shift_time, utc_now
 from lib.http import NotFound, redirect, text_response
 
 COOKIE = "session"
 TOKEN_RE = re.compile(r"[A-Za-z0-9_\-]{20,100}")
 TOUCH_EVERY_SECONDS = 60
-FMT = "%Y-%m-%d %H:%M:%S"
 
 
 def idle_minutes():
@@ -43,16 +41,8 @@ def token_hash(token):
     return hmac.new(salt, token.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def _parse(text):
-    return datetime.datetime.strptime(text, FMT)
-
-
-def _fmt(dt):
-    return dt.strftime(FMT)
-
-
 def _expiry(now_text):
-    return _fmt(_parse(now_text) + datetime.timedelta(minutes=idle_minutes()))
+    return shift_time(now_text, minutes=idle_minutes())
 
 
 def create(db, user_uuid, ip=None, user_agent=None, replace_token=None):
@@ -87,7 +77,7 @@ def load(db, token):
     if row["expires_at"] <= now:
         db.execute("DELETE FROM sessions WHERE id = ?", (row["id"],))
         return None
-    if (_parse(now) - _parse(row["last_seen_at"])).total_seconds() >= TOUCH_EVERY_SECONDS:
+    if (parse_time(now) - parse_time(row["last_seen_at"])).total_seconds() >= TOUCH_EVERY_SECONDS:
         expires = _expiry(now)
         db.execute("UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE id = ?",
                    (now, expires, row["id"]))

@@ -7,11 +7,10 @@ Stores are suspended through lib.catalog.set_store_suspended and disputes resolv
 through lib.disputes.resolve; payouts are recovered through lib.intents.staff_action
 and lib.intents.rescue; this module adds what none of them covers.
 """
-from lib import audit, chains, intents, status_machine, users
+from lib import audit, chains, intents, roles, status_machine, users
 from lib.http import BadRequest, Forbidden, HttpError, NotFound
 from lib.pricing import format_amount
 
-STAFF_ROLES = ("staff", "admin")
 
 
 def ban_refusal(actor, target):
@@ -19,7 +18,7 @@ def ban_refusal(actor, target):
     the POST and for which rows of /staff/users.php get a Ban button. Staff may ban
     customers and vendors; only an admin may ban staff; nobody bans an admin here (admins
     use /admin/users.php) or themselves."""
-    if not actor or actor.get("role") not in STAFF_ROLES:
+    if not roles.is_staff(actor):
         return 403, "staff only"
     if target["uuid"] == actor["uuid"]:
         return 409, "you cannot ban yourself"
@@ -35,7 +34,7 @@ def may_ban(actor, target):
 def set_banned(db, actor, target_uuid, banned, ip=None):
     """Staff ban or unban a user (rules: ban_refusal). 403/404/409 as appropriate.
     Returns the user dict."""
-    if not actor or actor.get("role") not in STAFF_ROLES:
+    if not roles.is_staff(actor):
         raise Forbidden("staff only")
     target = users.by_uuid(db, target_uuid) if isinstance(target_uuid, str) else None
     if target is None:
@@ -287,7 +286,7 @@ def payout_action(db, user, data, ip=None):
     `action` = retry | redirect (`payout_id`, `to_address`) | abandon (`comment`) with
     `intent_uuid` -> lib.intents.staff_action; `action` = rescue with `flag_id` ->
     lib.intents.rescue. Returns their dict; raises their HttpError (400/403/404/409)."""
-    if not user or user.get("role") not in STAFF_ROLES:
+    if not roles.is_staff(user):
         raise Forbidden("only staff may act on payouts")
     action = data.get("action")
     if isinstance(action, str) and action.strip().lower() == "rescue":

@@ -37,7 +37,7 @@ if __name__ == "__main__":  # python -m lib.users from the project root
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lib import audit
-from lib.db import IntegrityError, utc_now
+from lib.db import IntegrityError, like_pattern, utc_now
 from lib.http import BadRequest, Conflict, Forbidden, HttpError, NotFound, TooManyRequests, Unauthorized
 
 ROLES = ("admin", "staff", "vendor", "customer")
@@ -185,8 +185,7 @@ def list_users(db, limit=50, offset=0, q=None, role=None):
     where, params = [], []
     if q:
         where.append("username_lower LIKE ? ESCAPE '!'")
-        pattern = q.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
-        params.append("%" + pattern + "%")
+        params.append(like_pattern(q))
     if role:
         where.append("role = ?")
         params.append(role)
@@ -276,6 +275,7 @@ def set_can_sell(db, uuid, can_sell, actor_uuid=None, ip=None):
             audit.log(db, "seller_granted" if flag else "seller_revoked", actor_uuid, uuid, user["username"], ip)
     return by_uuid(db, uuid)
 
+
 def admin_update(db, admin, target_uuid, role=None, banned=None, can_sell=None, ip=None):
     """An admin changes a user's role, ban and/or can_sell (None: leave it) in one
     transaction, each change audited. 409 for an admin demoting or banning themselves.
@@ -292,7 +292,6 @@ def admin_update(db, admin, target_uuid, role=None, banned=None, can_sell=None, 
         if can_sell is not None:
             set_can_sell(db, target_uuid, can_sell, admin["uuid"], ip)
     return by_uuid(db, target_uuid)
-
 
 
 def set_password(db, uuid, new_password, actor_uuid=None, ip=None, keep_session_id=None):

@@ -38,7 +38,7 @@ import time
 import urllib.parse
 import uuid as uuidlib
 
-from lib import catalog, env, order_rows
+from lib import catalog, env, order_rows, roles, validate
 from lib.db import utc_now
 from lib.http import BadRequest, Conflict, HttpError, NotFound
 
@@ -176,7 +176,7 @@ def parse_events(value, user, store_uuid=None):
     """A list of event types from a JSON list or a comma-separated string; empty or '*': all
     the events this kind of endpoint may get."""
     allowed = list(ORDER_EVENTS + DISPUTE_EVENTS)
-    if store_uuid is None and catalog.is_staff(user):
+    if store_uuid is None and roles.is_staff(user):
         allowed += list(STAFF_EVENTS)
     if value in (None, "", [], "*", ["*"]):
         return allowed
@@ -228,7 +228,7 @@ def create(db, user, url, events=None, store_uuid=None, description=None, privat
     else:
         store_uuid = None
     event_list = parse_events(events, user, store_uuid)
-    description = catalog.text(description, "description", 255, multiline=False)
+    description = validate.text(description, "description", 255, multiline=False)
     try:
         check_url(url, allow_private() if private_ok is None else private_ok)
     except UrlRefused as e:
@@ -346,7 +346,7 @@ def redeliver(db, user, delivery_id=None, event_id=None, webhook_id=None):
     if delivery_id is not None:
         sql, params = sql + " AND d.id = ?", params + [delivery_id]
     else:
-        if not catalog.is_uuid(event_id):
+        if not validate.is_uuid(event_id):
             raise BadRequest("event_id must be an event uuid", fields={"event_id": "uuid"})
         sql, params = sql + " AND ev.uuid = ?", params + [event_id]
     if webhook_id is not None:

@@ -7,13 +7,9 @@ POST `user_uuid` (or `username`), and `role` (admin|staff|vendor|customer) and/o
      "grant seller") -> {"ok": true, "user": {...}}. Audited. A ban ends
      the user's sessions and stops their keys. Admins cannot demote or ban themselves.
 """
-from lib import admin_pages, auth, users
+from lib import admin_pages, auth, users, validate
 from lib.db import get_db
 from lib.http import BadRequest, NotFound, json_response
-
-TRUE = ("1", "true", "yes", "on")
-FALSE = ("0", "false", "no", "off")
-
 
 def get(request):
     if request.wants_html:  # the HTML view for browsers (lib/admin_pages.py)
@@ -56,21 +52,7 @@ def _post(request):
         raise BadRequest("nothing to change: send role, banned and/or can_sell")
     if role is not None:
         users.validate_role(role)
-    banned = None
-    if banned_raw is not None:
-        if banned_raw.lower() in TRUE:
-            banned = True
-        elif banned_raw.lower() in FALSE:
-            banned = False
-        else:
-            raise BadRequest("banned must be 1 or 0", fields={"banned": "1 or 0"})
-    can_sell = None
-    if can_sell_raw is not None:
-        if can_sell_raw.lower() in TRUE:
-            can_sell = True
-        elif can_sell_raw.lower() in FALSE:
-            can_sell = False
-        else:
-            raise BadRequest("can_sell must be 1 or 0", fields={"can_sell": "1 or 0"})
+    banned = None if banned_raw is None else validate.boolean(banned_raw, "banned")
+    can_sell = None if can_sell_raw is None else validate.boolean(can_sell_raw, "can_sell")
     user = users.admin_update(db, admin, target["uuid"], role, banned, can_sell, request.client_ip)
     return json_response({"ok": True, "user": user})
