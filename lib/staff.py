@@ -10,6 +10,7 @@ and lib.intents.rescue; this module adds what none of them covers.
 from lib import audit, chains, intents, roles, status_machine, users
 from lib.http import BadRequest, Forbidden, HttpError, NotFound
 from lib.pricing import format_amount
+from lib.roles import STAFF_ROLES  # noqa: F401 (staff.STAFF_ROLES: pages use the name)
 
 
 
