@@ -56,7 +56,7 @@ TASKS = [
     ("reconcile", tasks.reconcile),                      # 7
     ("prices", prices.run),                              # 8
     ("webhooks", webhooks.run),                          # signed webhooks (cron/webhooks.py), after the duties
-    ("mail", mail.run),                                  # email outbox (cron/mail.py, SMTP_URL), issue 14
+    ("mail", mail.run),                                  # email outbox (cron/mail.py, SMTP_URL)
 ]
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Email delivery (issue 14, point 2): sends the outbox that lib/mail fills.
+"""Email delivery: sends the outbox that lib/mail fills.
 
     run(ctx)                 a duty of every cron run (cron/cron.py TASKS), after webhooks
     python cron/mail.py      one pass on its own

@@ -27,8 +27,8 @@ import time
 from decimal import Decimal
 from fractions import Fraction
 
-from cron.alchemy_client import RpcClient, RpcError, RpcTransportError, rpc_url_for
 from cron.escrow import HDWallet, derivation_index, next_free_index
+from cron.rpc_client import RpcClient, RpcError, RpcTransportError, rpc_url_for
 from lib import config, intents
 from lib import webhooks
 from lib import status_machine as sm
@@ -345,7 +345,7 @@ def _apply_balance(ctx, r, received, tolerance):
 
 
 
-# A payment counted and then taken away by a reorganisation of the chain (issue 10,
+# A payment counted and then taken away by a reorganisation of the chain (
 # point 4): open COMPLETED orders that nothing has been paid from yet, and whose
 # COMPLETED row is younger than REORG_RECHECK_SECONDS (no reorg on these chains reaches
 # deeper than that; the window keeps the cost to the orders paid in the last day), have
@@ -577,7 +577,7 @@ def reconcile(ctx):
     - Late funds (the order's own asset in a closed escrow) go back to the buyer with a
       LATE_REFUND intent, or are flagged 'late_funds' when no refund address is known.
       Native coin below 2 x 21000 x gas price is ignored (it would not pay its own refund).
-    - Dust threshold (issue 10, point 5): a late ERC-20 amount is refunded automatically
+    - Dust threshold: a late ERC-20 amount is refunded automatically
       only when its USD value is at least LATE_REFUND_MIN_GAS_MULTIPLE (3) times the USD
       cost of the refund's gas: (21000 for the gas station's top-up + 100000 for the token
       transfer) x the node's gas price (eth_gasPrice), valued at the native coin's price.

@@ -1,4 +1,4 @@
-"""Agent identity (issue 12): `X-Agent-Identity: <token>` verified by an identity provider.
+"""Agent identity: `X-Agent-Identity: <token>` verified by an identity provider.
 
 Off unless AGENT_IDENTITY_VERIFY_URL is set (the header is then ignored). With it, a request
 carrying the header and no other credentials (no API key, no live session) is verified by

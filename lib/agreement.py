@@ -1,4 +1,4 @@
-"""The vendorship agreement (issue 14, point 5): a text the admin edits, versioned.
+"""The vendorship agreement: a text the admin edits, versioned.
 
 Each edit is a new `vendor_agreements` row (version 1, 2, ...); the highest version is
 the current agreement. A store owner accepts the current version for their stores

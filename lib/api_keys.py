@@ -5,7 +5,7 @@ A key is 64 hex characters, shown once at creation; the table keeps its SHA-256
 characters (`key_prefix`) for display. Revoked keys stop working at once: every
 request looks the key up.
 
-Scopes (issue 12, lib/scopes.py): a key has `scopes` (read, orders, store, full; default
+Scopes (lib/scopes.py): a key has `scopes` (read, orders, store, full; default
 full, also for keys made before scopes existed) and optionally `store_uuid`, one of its
 user's stores the store scope is limited to. A row with `agent_id` stands for an agent
 identity (lib/agent_identity.py): it is not a usable key, not listed and not revocable here.

@@ -1,4 +1,4 @@
-"""The vendor bond (issue 14, point 6).
+"""The vendor bond.
 
 With the config key `vendor_bond_usd` > 0, a store's items are listed (marketplace,
 store page, /api/items.php, /api/packages.php) and orderable only while the store's

@@ -2,7 +2,7 @@
 
 Pure data and pure functions: no secrets, no environment reads, no network I/O,
 so the web layer can use it for validation and explorer links. The cron layer
-adds provider URLs on top (cron/alchemy_client.py).
+adds provider URLs on top (cron/rpc_client.py).
 """
 import re
 from dataclasses import dataclass

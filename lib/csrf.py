@@ -17,7 +17,6 @@
 """
 import hashlib
 import hmac
-import html
 import re
 import secrets
 import urllib.parse
@@ -163,7 +162,3 @@ def check_login_request(request):
         raise Forbidden("invalid CSRF token; reload the form and try again")
     if is_browser(request):
         raise Forbidden("missing CSRF token; reload the form and try again")
-
-
-def hidden_field(token):
-    return f'<input type="hidden" name="{FIELD}" value="{html.escape(token)}">'

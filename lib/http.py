@@ -98,10 +98,6 @@ class Redirect(Exception):
         self.response = redirect(location, status)
 
 
-def bad_request(message, field=None):
-    return BadRequest(message, fields={field: message} if field else None)
-
-
 def parse_id(value, field="id"):
     """A positive database id from user input: ASCII digits only, at most 2**63-1; 400 otherwise."""
     text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""

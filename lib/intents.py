@@ -68,10 +68,6 @@ ORDERS = Table("transaction_intents", "transaction_uuid")
 WITHDRAWALS = Table("deposit_withdraw_intents", "deposit_uuid")
 
 
-def table_of(intent):
-    return WITHDRAWALS if "deposit_uuid" in intent else ORDERS
-
-
 def action_of(intent):
     return intent.get("action") or WITHDRAW
 

@@ -1,4 +1,4 @@
-"""Email, when configured (issue 14, point 2): addresses, recovery links, notifications.
+"""Email, when configured: addresses, recovery links, notifications.
 
 On only with EMAIL_ENABLED=1 in the web settings (set it together with cron's SMTP_URL;
 the web process never sees SMTP_URL nor connects anywhere). Without it nothing here

@@ -636,7 +636,7 @@ PATHS = {
 }
 
 
-# -- signed webhooks (issue 12, point 3; lib/webhooks.py, cron/webhooks.py) --
+# -- signed webhooks (lib/webhooks.py, cron/webhooks.py) --
 _EVENT = {"enum": ["order.created", "order.partially_paid", "order.paid", "order.dispatched", "order.confirmed",
                    "order.released", "order.cancelled", "order.failed", "dispute.opened", "dispute.claim_added",
                    "dispute.resolved", "payout.needs_attention"]}
@@ -743,7 +743,7 @@ def document():
     })
 
 
-# -- scoped API keys (issue 12): x-scope per operation, and the key fields -----------------
+# -- scoped API keys: x-scope per operation, and the key fields -----------------
 _document_without_scopes = document
 
 

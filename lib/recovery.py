@@ -1,4 +1,4 @@
-"""Account recovery without email (issue 14, point 1).
+"""Account recovery without email.
 
 Recovery codes: 10 single-use codes per user, `XXXX-XXXX-XXXX-XXXX` of base32 (80 random
 bits each), shown once (at registration, or when the user makes a new set in settings,

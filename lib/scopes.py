@@ -1,4 +1,4 @@
-"""Scopes of API keys (issue 12): what a key (or an agent identity) may do.
+"""Scopes of API keys: what a key (or an agent identity) may do.
 
 A key carries one or more scopes and optionally one `store_uuid`:
 

@@ -66,8 +66,8 @@ def create(db, user_uuid, ip=None, user_agent=None, replace_token=None):
 
 
 def load(db, token):
-    """The live session row for a cookie token (joined user fields under 'user'), or None.
-    Expired sessions are deleted; sessions of banned users do not load."""
+    """The live session row for a cookie token, or None; an expired session is deleted.
+    It does not look at the user: lib.auth treats a banned user's session as none."""
     if not token or not TOKEN_RE.fullmatch(token):
         return None
     row = db.one("SELECT * FROM sessions WHERE token_hash = ?", (token_hash(token),))
@@ -114,10 +114,6 @@ def log_out(db, token, user_uuid, ip=None):
     with db.transaction():
         destroy(db, token)
         audit.log(db, "logout", user_uuid, None, None, ip)
-
-
-def destroy_all(db, user_uuid):
-    return db.execute("DELETE FROM sessions WHERE user_uuid = ?", (user_uuid,))
 
 
 def prune(db):

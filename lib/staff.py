@@ -1,5 +1,5 @@
 """Staff tools: marketplace statistics, moderation of users (ban by staff), and the
-payout engine's operator view (issue 10): intents needing attention with their legs,
+payout engine's operator view: intents needing attention with their legs,
 open staff flags, and per-chain figures for /staff/, /staff/payouts.php,
 GET /api/payout-actions.php and /health.php.
 
@@ -7,11 +7,10 @@ Stores are suspended through lib.catalog.set_store_suspended and disputes resolv
 through lib.disputes.resolve; payouts are recovered through lib.intents.staff_action
 and lib.intents.rescue; this module adds what none of them covers.
 """
-from lib import audit, chains, intents, roles, status_machine, users
+from lib import chains, intents, roles, status_machine, users
 from lib.http import BadRequest, Forbidden, HttpError, NotFound
 from lib.pricing import format_amount
 from lib.roles import STAFF_ROLES  # noqa: F401 (staff.STAFF_ROLES: pages use the name)
-
 
 
 def ban_refusal(actor, target):
@@ -86,7 +85,7 @@ def list_open_flags(db, limit=50):
         row["chain_id"] = int(chain_id) if chain_id is not None else None
         contract = row["token_contract"]
         if contract is None and order is not None and row["kind"] in (None, "late_funds", "dust"):
-            contract = order["token_contract"]      # flags written before issue 10 name no asset
+            contract = order["token_contract"]      # older flags name no asset
         symbol, decimals = assets.describe(row["chain_id"], contract, order)
         row["asset"] = symbol
         row["decimals"] = decimals
@@ -120,11 +119,7 @@ def stats(db):
     }
 
 
-def recent_actions(db, limit=20):
-    return audit.recent(db, limit=limit)
-
-
-# -- payouts: the operator's view (issue 10) ------------------------------------------
+# -- payouts: the operator's view ------------------------------------------
 
 def _int(value):
     """A cron-written whole number (int or decimal string) as an int, None if absent or junk."""
@@ -307,7 +302,7 @@ COUNTS = ("waiting", "mined_waiting", "replaced", "failed_legs", "intents_needin
 
 def _chain_counts(db):
     """({chain_id: {count name: n}} of everything that is not in chain_heads, the number of
-    open flags that name no chain (written before issue 10, of no order))."""
+    open flags that name no chain (older flags, of no order))."""
     per = {}
     chainless = [0]
 

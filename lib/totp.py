@@ -1,4 +1,4 @@
-"""Two-factor login with TOTP (issue 14, point 3; RFC 6238 through pyotp).
+"""Two-factor login with TOTP (RFC 6238 through pyotp).
 
 Enrolling (settings/two-factor.php): `begin` stores a new base32 secret with
 totp_enabled = 0 and shows it with a QR code of its otpauth:// URI; `confirm` with a first

@@ -177,10 +177,6 @@ def by_username(db, name):
     return public(db.one("SELECT * FROM users WHERE username_lower = ?", (name.lower(),)))
 
 
-def by_id(db, user_id):
-    return public(db.one("SELECT * FROM users WHERE id = ?", (user_id,)))
-
-
 def list_users(db, limit=50, offset=0, q=None, role=None):
     where, params = [], []
     if q:
@@ -194,10 +190,6 @@ def list_users(db, limit=50, offset=0, q=None, role=None):
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY id LIMIT ? OFFSET ?"
     return [public(r) for r in db.query(sql, params + [int(limit), int(offset)])]
-
-
-def count_admins(db):
-    return int(db.value("SELECT COUNT(*) FROM users WHERE role = 'admin' AND banned = 0", default=0))
 
 
 # -- writing -------------------------------------------------------------------
@@ -337,7 +329,7 @@ def change_password(db, uuid, old_password, new_password, ip=None, keep_session_
 
 
 def set_addresses(db, uuid, refund_address=None, payout_address=None, ip=None):
-    """The user's own refund and/or payout address (added by the orders issue).
+    """The user's own refund and/or payout address.
 
     None leaves a field as it is; '' clears it; anything else must be an EIP-55
     checksummed address (400 otherwise). 400 when neither is given. Returns the user dict.

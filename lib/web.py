@@ -140,14 +140,6 @@ def pager(request, fetch, limit=DEFAULT_PAGE):
     return Pager(request.path, request.query, limit, offset, rows)
 
 
-def require_arg(request, name, message=None):
-    """A required query parameter; 400 without it."""
-    value = request.arg(name)
-    if value is None:
-        raise BadRequest(message or f"{name} is required")
-    return value
-
-
 def url(path, **params):
     items = [(k, v) for k, v in params.items() if v is not None and v != ""]
     return path + ("?" + urllib.parse.urlencode(items) if items else "")

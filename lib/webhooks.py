@@ -1,4 +1,4 @@
-"""Signed webhooks (issue 12, point 3): endpoints, the outbox, and what the API shows.
+"""Signed webhooks: endpoints, the outbox, and what the API shows.
 
 Who gets what
 - A user's endpoint (store_uuid NULL) gets the events of the orders the user bought or
@@ -436,7 +436,7 @@ def order_event(db, event_type, order_uuid, **extra):
     t = db.one("SELECT store_uuid, buyer_uuid FROM transactions WHERE uuid = ?", (order_uuid,))
     if t is None:
         return None
-    from lib import mail  # the email notifications of the same change (issue 14), same transaction
+    from lib import mail  # the email notifications of the same change, same transaction
     mail.notify(db, event_type, order_uuid, t["store_uuid"], t["buyer_uuid"])
     return emit(db, event_type, lambda: dict({"order": _order_data(db, order_uuid)}, **extra),
                 transaction_uuid=order_uuid, store_uuid=t["store_uuid"], user_uuids=(t["buyer_uuid"],))

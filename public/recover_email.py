@@ -1,4 +1,4 @@
-"""GET/POST /recover-email.php : password recovery by an emailed link (lib.mail, issue 14).
+"""GET/POST /recover-email.php : password recovery by an emailed link (lib.mail).
 
 GET                 the form: `email`
 POST email          mails a reset link to the account with this verified address, if any;

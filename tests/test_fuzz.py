@@ -1,4 +1,4 @@
-"""Issue 11: a hypothesis fuzz test over every endpoint of the OpenAPI document and every
+"""A hypothesis fuzz test over every endpoint of the OpenAPI document and every
 page, as anonymous visitors and with the API key and the session of each role.
 
 Two phases per database, each bounded in time (PHASE_SECONDS):
