@@ -80,6 +80,7 @@ elif under_uwsgi() and inherited_secrets():
 env.load()
 
 from lib.http import HttpError, MethodNotAllowed, NotFound, Redirect, Request, Response  # noqa: E402
+from lib import db as dbmod  # noqa: E402
 from lib.web import error_response  # noqa: E402  (the application chooses JSON or HTML)
 
 PUBLIC = os.path.join(ROOT, "public")
@@ -213,6 +214,16 @@ def application(environ, start_response):
     headers.append(("Content-Length", str(len(response.body))))
     start_response(response.status_line, headers)
     return [body]
+
+
+def make_app(db=None, settings=None):
+    """The application over `db` (default: the Db that DB_* names) with `settings` (a dict
+    of the keys the web process may read) over the environment: what tests and embedders
+    build instead of swapping the process-wide Db or patching os.environ."""
+    def app(environ, start_response):
+        with dbmod.using(db), env.overriding(settings):
+            return application(environ, start_response)
+    return app
 
 
 # From the first token= to the end of the query string, as nginx's log_format does.

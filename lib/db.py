@@ -14,6 +14,7 @@ DSNs as in the original's .env: `sqlite:db/store.sqlite`,
 `mysql:host=127.0.0.1;port=3306;dbname=store;charset=utf8mb4`.
 """
 import contextlib
+import contextvars
 import datetime
 import os
 import re
@@ -276,8 +277,29 @@ def from_env():
     return Db(env.get("DB_DSN") or default, env.get("DB_USER"), env.get("DB_PASSWORD"))
 
 
+# The Db of the application serving the current request (wsgi.make_app), if it was given one.
+_app_db = contextvars.ContextVar("app_db", default=None)
+
+
+@contextlib.contextmanager
+def using(db):
+    """get_db() is `db` inside the block (this thread or task only); None leaves it alone."""
+    if db is None:
+        yield
+        return
+    token = _app_db.set(db)
+    try:
+        yield
+    finally:
+        _app_db.reset(token)
+
+
 def get_db():
-    """The process-wide Db (connections are per thread inside it)."""
+    """The Db of the application serving this request, else the process-wide one
+    (connections are per thread inside it)."""
+    app_db = _app_db.get()
+    if app_db is not None:
+        return app_db
     global _db
     if _db is None:
         with _db_lock:

@@ -396,4 +396,5 @@ def text_response(text, status=200, headers=None):
 
 
 def redirect(location, status=303):
-    return Response(b"", status, None, [("Location", location)])
+    """An empty redirect; it names a Content-Type all the same, as WSGI servers expect."""
+    return Response(b"", status, "text/plain; charset=utf-8", [("Location", location)])

@@ -411,8 +411,8 @@ def test_expired_session_is_refused_and_deleted(client, db):
     assert count(db, "sessions") == 0
 
 
-def test_idle_expiry_is_extended_at_most_once_a_minute(client, db, monkeypatch):
-    monkeypatch.setenv("SESSION_IDLE_MINUTES", "30")
+def test_idle_expiry_is_extended_at_most_once_a_minute(make_client, db):
+    client = make_client({"SESSION_IDLE_MINUTES": "30"})
     make_user(db, "tess")
     login(client, "tess")
     row = db.one("SELECT * FROM sessions")
