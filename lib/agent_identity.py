@@ -28,7 +28,7 @@ import urllib.error
 import urllib.request
 import uuid as uuidlib
 
-from lib import env, scopes
+from lib import api_keys, audit, env, scopes, users
 from lib.db import IntegrityError, utc_now
 from lib.http import Forbidden, HttpError, ServiceUnavailable, Unauthorized
 
@@ -169,7 +169,6 @@ def _key_row(db, agent_id):
 
 def user_for(db, agent):
     """(user dict, api_keys row) of a verified agent; the user and row are made on first use."""
-    from lib import audit, users
     row = _key_row(db, agent["agent_id"])
     if row is None:
         base = username_base(agent["name"], agent["agent_id"])
@@ -214,7 +213,6 @@ def authenticate(db, request, token):
     """The user of a request's agent identity token; counts the request against the agent's
     rate limit and attaches its scopes. 401 invalid, 403 banned, 429 over the limit, 503
     provider down."""
-    from lib import api_keys
     agent = verify(token)
     user, row = user_for(db, agent)
     api_keys.count_request(db, row["id"])

@@ -25,7 +25,7 @@ import re
 import secrets
 import time
 
-from lib import audit, scopes
+from lib import audit, scopes, users
 from lib.db import utc_now
 from lib.http import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 
@@ -107,7 +107,6 @@ def lookup(db, key):
     returned too (check `revoked_at`)."""
     if not isinstance(key, str) or not KEY_RE.fullmatch(key.strip()):
         return None
-    from lib import users
     row = db.one("SELECT * FROM api_keys WHERE key_hash = ?", (key_hash(key.strip()),))
     if row is None or row.get("agent_id"):
         return None

@@ -17,7 +17,7 @@ payout_address, created_at. Call these before opening a transaction.
 """
 import urllib.parse
 
-from lib import agent_identity, api_keys, csrf, scopes, session
+from lib import agent_identity, api_keys, csrf, scopes, session, totp, users
 from lib.db import get_db
 from lib.http import Forbidden, Redirect, Unauthorized
 from lib.roles import is_admin, is_staff  # noqa: F401 (auth.is_staff, auth.is_admin: names pages use)
@@ -72,7 +72,6 @@ def _authenticate(request):
     if token:
         row = session.load(db, token)
         if row is not None:
-            from lib import users
             user = users.by_uuid(db, row["user_uuid"])
             if user is not None and not user["banned"]:
                 return user, "session", row
@@ -90,7 +89,6 @@ def session_login(request):
     token = request.cookies.get(session.COOKIE) or None
     row = session.load(db, token) if token else None
     if row is not None:
-        from lib import users
         user = users.by_uuid(db, row["user_uuid"])
         if user is None or user["banned"]:
             row = None
@@ -142,7 +140,6 @@ def require_user(request):
     require_csrf(request)
     if request.auth_method == "session" and request.path not in ("/settings/two-factor.php", "/logout.php") \
             and is_staff(user):
-        from lib import totp
         if totp.staff_must_enroll(get_db(), user):  # config require_2fa_for_staff; keys are unaffected
             if request.wants_html and request.method in ("GET", "HEAD"):
                 raise Redirect(totp.ENROLL_PATH)

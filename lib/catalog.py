@@ -13,7 +13,7 @@ import re
 import uuid as uuidlib
 from decimal import Decimal
 
-from lib import audit, config
+from lib import agreement, audit, bond, config, pricing, tokens as tokmod, users
 from lib.db import IntegrityError, like_pattern, utc_now
 from lib.http import BadRequest, Conflict, Forbidden, HttpError, NotFound
 from lib.roles import STAFF_ROLES, is_staff  # noqa: F401 (catalog.is_staff: names other code uses)
@@ -224,7 +224,6 @@ def create_store(db, user, storename, description=None, agreed=False):
     row = {"uuid": str(uuidlib.uuid4()), "storename": name, "storename_lower": name.lower(),
            "description": description, "tier": "free", "payout_address": None, "suspended": 0,
            "vendorship_agreed_at": now, "created_at": now, "updated_at": now}
-    from lib import agreement, users
     version = agreement.current_version(db)
     if version is not None:   # agreeing when opening the store accepts the current agreement
         row.update(agreement_version=int(version), agreement_accepted_at=now)
@@ -276,7 +275,6 @@ def get_store(db, store_uuid, user=None):
     if row["suspended"] and not insider:
         raise NotFound("no such store")
     out = _store_json(row)
-    from lib import tokens as tokmod
     choice = tokmod.store_choice(db, row["uuid"])
     # The tokens the store takes ("CHAIN_ID:SYMBOL"); null: every accepted token.
     out["tokens"] = sorted(f"{c}:{s}" for c, s in choice) if choice else None
@@ -340,7 +338,6 @@ def update_store(db, user, store_uuid, description=UNCHANGED, payout_address=UNC
     """Owner edits the description and/or payout address ('' clears) and/or the tokens
     the store takes (lib.tokens.parse_token_choice; '' or 'all' for every accepted token).
     Returns the store dict."""
-    from lib import tokens as tokmod
     changes = {}
     if description is not UNCHANGED and description is not None:
         changes["description"] = text(description, "description", MAX_DESCRIPTION)
@@ -418,7 +415,6 @@ def _item_filters(q, category_id, store_uuid, db=None):
     where = ["i.active = 1", "s.suspended = 0"]
     params = []
     if db is not None:
-        from lib import bond
         hidden = bond.unbonded_stores(db)
         if hidden:
             where.append("i.store_uuid NOT IN (%s)" % ", ".join("?" * len(hidden)))
@@ -472,7 +468,6 @@ def get_item(db, item_uuid, user=None):
                  "LEFT JOIN item_categories c ON c.id = i.category_id WHERE i.uuid = ?", (item_uuid,))
     if row is None:
         raise NotFound("no such item")
-    from lib import bond
     hidden = row["suspended"] or not row["active"] or not bond.is_bonded(db, row["store_uuid"])
     if hidden and not (is_staff(user) or member_role(db, user, row["store_uuid"]) is not None):
         raise NotFound("no such item")
@@ -494,7 +489,6 @@ def create_item(db, user, store_uuid, name, description=None, category_id=None):
            "created_at": now, "updated_at": now}
     with db.transaction():
         require_member(db, user, store_uuid)
-        from lib import agreement
         agreement.require_accepted(db, store_uuid)
         db.insert("items", row)
     return get_item(db, row["uuid"], user)
@@ -570,7 +564,6 @@ def package_for_sale(db, package_uuid):
         raise NotFound("no such package")
     if row["suspended"]:
         raise Conflict("this store is suspended and cannot sell")
-    from lib import bond
     if not bond.is_bonded(db, row["store_uuid"]):
         raise Conflict("this store's deposits do not hold the vendor bond; it cannot sell until they do")
     return row
@@ -654,7 +647,6 @@ def add_quotes(db, packages, tokens=None):
 
 def _token_rates(db, tokens=None):
     """[(token, usd rate or None, error message or None)] for the active tokens."""
-    from lib import pricing, tokens as tokmod
     out = []
     for token in (tokens if tokens is not None else tokmod.active_tokens(db)):
         try:
@@ -665,7 +657,6 @@ def _token_rates(db, tokens=None):
 
 
 def _quotes(price_usd, rates):
-    from lib import pricing
     out = []
     for token, rate, error in rates:
         entry = {"chain_id": token["chain_id"], "currency": token["symbol"],

@@ -26,7 +26,7 @@ import hashlib
 import re
 import secrets
 
-from lib import audit, env
+from lib import audit, env, users
 from lib.db import shift_time, utc_now
 from lib.http import BadRequest, NotFound, TooManyRequests
 
@@ -202,7 +202,6 @@ def check_reset_token(db, token):
 def reset_password(db, token, new_password, ip=None):
     """Use a reset link: set the password, end every session, use up the link."""
     require_enabled()
-    from lib import users
     users.validate_password(new_password, "new_password")
     password_hash = users.hash_password(new_password)
     with db.transaction():

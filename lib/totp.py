@@ -17,7 +17,7 @@ import time
 
 import pyotp
 
-from lib import audit, recovery_codes, roles
+from lib import audit, config, recovery_codes, roles
 from lib.db import utc_now
 from lib.http import BadRequest, Conflict, NotFound
 
@@ -111,7 +111,6 @@ def disable(db, uuid, code, ip=None):
 
 def staff_must_enroll(db, user):
     """Whether config requires 2FA of this staff or admin member who has not enrolled."""
-    from lib import config
     if not roles.is_staff(user):
         return False
     if config.raw(db, "require_2fa_for_staff") != "1":

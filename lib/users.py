@@ -36,9 +36,10 @@ from contextlib import contextmanager
 if __name__ == "__main__":  # python -m lib.users from the project root
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lib import audit
+from lib import audit, totp
 from lib.db import IntegrityError, like_pattern, utc_now
 from lib.http import BadRequest, Conflict, Forbidden, HttpError, NotFound, TooManyRequests, Unauthorized
+from lib.tokens import optional_address
 
 ROLES = ("admin", "staff", "vendor", "customer")
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,16}")
@@ -334,7 +335,6 @@ def set_addresses(db, uuid, refund_address=None, payout_address=None, ip=None):
     None leaves a field as it is; '' clears it; anything else must be an EIP-55
     checksummed address (400 otherwise). 400 when neither is given. Returns the user dict.
     """
-    from lib.tokens import optional_address
     changes = {}
     for field, value in (("refund_address", refund_address), ("payout_address", payout_address)):
         if value is None:
@@ -463,7 +463,6 @@ def authenticate(db, username, password, ip=None, otp=None):
         audit.log(db, "login_failed", row["uuid"], row["username"], "banned", ip)
         raise Forbidden("this account is banned")
     if row.get("totp_enabled"):
-        from lib import totp
         if otp is None or otp == "":
             db.execute("DELETE FROM login_attempts WHERE id = ?", (attempt_id,))
             raise OtpRequired("two-factor code required: send otp (or a recovery code)",

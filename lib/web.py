@@ -25,7 +25,7 @@ import html
 import logging
 import urllib.parse
 
-from lib import auth, env, session
+from lib import auth, chains, csrf as csrfmod, env, session
 from lib.db import get_db
 from lib.http import REASONS, BadRequest, html_response, json_response, redirect, text_response
 from lib.templates import DEFAULT_PAGE, Markup, Pager, escape, render  # noqa: F401
@@ -149,7 +149,6 @@ def url(path, **params):
 
 def chain_name(chain_id):
     """The chain's human name ('Ethereum', 'Local dev chain') or 'chain N'."""
-    from lib import chains
     try:
         return chains.get_chain(chain_id).name
     except Exception:
@@ -157,7 +156,6 @@ def chain_name(chain_id):
 
 
 def _tx_url(chain_id, tx_hash):
-    from lib import chains
     try:
         return chains.explorer_tx_url(chain_id, tx_hash)
     except Exception:
@@ -165,7 +163,6 @@ def _tx_url(chain_id, tx_hash):
 
 
 def _address_url(chain_id, address):
-    from lib import chains
     try:
         return chains.explorer_address_url(chain_id, address)
     except Exception:
@@ -185,7 +182,6 @@ def standalone(title, content, error=None, status=200, headers=None, request=Non
     """The layout around `content` (Markup) without touching auth or the database:
     for the account forms and error pages. Uses request.user/session only if the
     request was already authenticated."""
-    from lib import csrf as csrfmod
     current = getattr(request, "user", None) if request is not None else None
     session_row = getattr(request, "session", None) if request is not None else None
     token_input = Markup("")

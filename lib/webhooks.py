@@ -38,7 +38,7 @@ import time
 import urllib.parse
 import uuid as uuidlib
 
-from lib import catalog, env, order_rows, roles, validate
+from lib import audit, catalog, env, mail, order_rows, roles, validate
 from lib.db import utc_now
 from lib.http import BadRequest, Conflict, HttpError, NotFound
 
@@ -249,7 +249,6 @@ def create(db, user, url, events=None, store_uuid=None, description=None, privat
             "secret": secret, "description": description, "status": "active", "consecutive_failures": 0,
             "last_success_at": None, "last_failure_at": None, "created_at": now, "updated_at": now,
             "deleted_at": None})
-        from lib import audit
         audit.log(db, "webhook_created", user["uuid"], str(hook_id), url[:255])
     return _json(db.one("SELECT * FROM webhooks WHERE id = ?", (hook_id,))), secret
 
@@ -297,7 +296,6 @@ def delete(db, user, webhook_id):
         db.execute("UPDATE webhook_deliveries SET status = 'failing', next_attempt_at = NULL, claimed_by = NULL, "
                    "last_error = 'endpoint deleted', updated_at = ? WHERE webhook_id = ? AND status = 'pending'",
                    (now, row["id"]))
-        from lib import audit
         audit.log(db, "webhook_deleted", user["uuid"], str(row["id"]), row["url"][:255])
     return row["id"]
 
@@ -436,7 +434,6 @@ def order_event(db, event_type, order_uuid, **extra):
     t = db.one("SELECT store_uuid, buyer_uuid FROM transactions WHERE uuid = ?", (order_uuid,))
     if t is None:
         return None
-    from lib import mail  # the email notifications of the same change, same transaction
     mail.notify(db, event_type, order_uuid, t["store_uuid"], t["buyer_uuid"])
     return emit(db, event_type, lambda: dict({"order": _order_data(db, order_uuid)}, **extra),
                 transaction_uuid=order_uuid, store_uuid=t["store_uuid"], user_uuids=(t["buyer_uuid"],))
@@ -463,7 +460,6 @@ def dispute_event(db, event_type, dispute_uuid, claim=None):
         if claim is not None:
             out["claim"] = claim
         return out
-    from lib import mail
     mail.notify(db, event_type, row["transaction_uuid"], row["store_uuid"], row["buyer_uuid"])
     return emit(db, event_type, data, transaction_uuid=row["transaction_uuid"], store_uuid=row["store_uuid"],
                 user_uuids=(row["buyer_uuid"],), dispute_uuid=row["uuid"])
