@@ -33,6 +33,7 @@ from lib import config, intents
 from lib import webhooks
 from lib import status_machine as sm
 from lib.db import IntegrityError, age_seconds, utc_now
+from lib.pricing import format_amount
 
 
 class CronConfigError(Exception):
@@ -146,12 +147,7 @@ def open_intent_orders(db):
             db.query("SELECT transaction_uuid FROM transaction_intents WHERE open_key IS NOT NULL")}
 
 
-def fmt_units(amount, decimals):
-    amount, decimals = int(amount), int(decimals)
-    whole, frac = divmod(amount, 10 ** decimals)
-    if not frac:
-        return str(whole)
-    return "%d.%s" % (whole, str(frac).rjust(decimals, "0").rstrip("0"))
+fmt_units = format_amount  # base units as token units: (125000, 6) -> "0.125"
 
 
 def read_balances(ctx, rpc, block, rows, address_key, task):
