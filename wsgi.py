@@ -79,8 +79,9 @@ elif under_uwsgi() and inherited_secrets():
 
 env.load()
 
-from lib.http import HttpError, Request, Response, error_response  # noqa: E402
-from lib import metrics, replica  # noqa: E402
+from lib.http import HttpError, MethodNotAllowed, NotFound, Redirect, Request, Response  # noqa: E402
+from lib import db as dbmod, metrics, replica  # noqa: E402
+from lib.web import error_response  # noqa: E402  (the application chooses JSON or HTML)
 
 PUBLIC = os.path.join(ROOT, "public")
 STATIC = os.path.join(PUBLIC, "static")
@@ -156,12 +157,12 @@ def serve_static(request):
     parts = rel.split("/")
     if not rel or "\x00" in rel or "\\" in rel or \
             any(p in ("", ".", "..") or p.startswith(".") for p in parts):
-        raise HttpError(404, "not found")
+        raise NotFound("not found")
     file = os.path.realpath(os.path.join(STATIC, *parts))
     if not file.startswith(os.path.realpath(STATIC) + os.sep) or not os.path.isfile(file):
-        raise HttpError(404, "not found")
+        raise NotFound("not found")
     if request.method not in ("GET", "HEAD"):
-        raise HttpError(405, "method not allowed", [("Allow", "GET, HEAD")])
+        raise MethodNotAllowed("method not allowed", [("Allow", "GET, HEAD")])
     ctype = mimetypes.guess_type(file)[0] or "application/octet-stream"
     if ctype.startswith("text/") or ctype in ("application/javascript", "image/svg+xml"):
         ctype += "; charset=utf-8"
@@ -180,14 +181,14 @@ def serve_media(request):
     from lib import images
     rel = request.path[len("/media/"):]
     if not MEDIA_NAME.match(rel):
-        raise HttpError(404, "not found")
+        raise NotFound("not found")
     if request.method not in ("GET", "HEAD"):
-        raise HttpError(405, "method not allowed", [("Allow", "GET, HEAD")])
+        raise MethodNotAllowed("method not allowed", [("Allow", "GET, HEAD")])
     try:
         with open(os.path.join(images.media_dir(), *rel.split("/")), "rb") as f:
             body = f.read()
     except OSError:
-        raise HttpError(404, "not found")
+        raise NotFound("not found")
     return Response(body, 200, MEDIA_TYPES[rel.rsplit(".", 1)[1]], [("Cache-Control", "public, max-age=86400")])
 
 
@@ -199,7 +200,7 @@ def dispatch(request):
         return serve_media(request)
     file = script_path(request.path)
     if file is None:
-        raise HttpError(404, "not found")
+        raise NotFound("not found")
     request.script = os.path.relpath(file, PUBLIC)[:-3].replace(os.sep, "/")
     module = load_script(file)
     allowed = [m for m in METHODS if callable(getattr(module, m, None))]
@@ -208,7 +209,7 @@ def dispatch(request):
         method = "get"
     if method not in allowed:
         allow = ", ".join(m.upper() for m in allowed + (["head"] if "get" in allowed else []))
-        raise HttpError(405, f"method {request.method} not allowed", [("Allow", allow)])
+        raise MethodNotAllowed(f"method {request.method} not allowed", [("Allow", allow)])
     return getattr(module, method)(request)
 
 
@@ -250,6 +251,8 @@ def application(environ, start_response):
         request = Request(environ)
         request.request_id = request_id
         response = dispatch(request)
+    except Redirect as r:
+        response = r.response
     except HttpError as e:
         response = error_response(request, e.status, e.message, e.headers)
     except Exception:
@@ -273,6 +276,16 @@ def application(environ, start_response):
     headers.append(("Content-Length", str(len(response.body))))
     start_response(response.status_line, headers)
     return [body]
+
+
+def make_app(db=None, settings=None):
+    """The application over `db` (default: the Db that DB_* names) with `settings` (a dict
+    of the keys the web process may read) over the environment: what tests and embedders
+    build instead of swapping the process-wide Db or patching os.environ."""
+    def app(environ, start_response):
+        with dbmod.using(db), env.overriding(settings):
+            return application(environ, start_response)
+    return app
 
 
 # From the first token= to the end of the query string, as nginx's log_format does.

@@ -52,6 +52,7 @@ from cron import deposits, payouts, prices, tasks  # noqa: E402
 from cron import leases as leasemod  # noqa: E402
 from cron import mail, webhooks  # noqa: E402
 from lib.db import utc_now  # noqa: E402
+from lib.env import flag  # noqa: E402
 
 # (name, duty, lease name, per chain): the numbers are SPEC section 6's.
 TASKS = [
@@ -64,7 +65,7 @@ TASKS = [
     ("reconcile", tasks.reconcile, "reconcile", True),                              # 7
     ("prices", prices.run, "prices", False),                                        # 8
     ("webhooks", webhooks.run, "webhooks", False),      # signed webhooks (cron/webhooks.py), after the duties
-    ("mail", mail.run, "mail", False),                  # email outbox (cron/mail.py, SMTP_URL), issue 14
+    ("mail", mail.run, "mail", False),                  # email outbox (cron/mail.py, SMTP_URL)
 ]
 
 
@@ -116,7 +117,7 @@ def run_once(env, db, log=_say, worker=None, leases=None, chains=None):
                     leases.release(lease)
             except Exception as e:
                 ctx.error(name, "%s: %s" % (type(e).__name__, e))
-                if env.get("CRON_TRACEBACKS"):
+                if flag("CRON_TRACEBACKS", env):
                     traceback.print_exc()
     finally:
         ctx.chains = None

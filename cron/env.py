@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from lib.env import parse_env_file  # noqa: E402  (a pure parser, no policy)
+from lib import env as web_env  # noqa: E402  (the same parser and allow-list as the web)
 
 
 def _abs(path):
@@ -20,23 +20,22 @@ def _abs(path):
 
 
 def load():
-    """Return every setting as a dict (process env > .env > SECRETS_FILE).
+    """Return every setting as a dict (process env > .env > SECRETS_FILE); read booleans
+    from it with lib.env.flag(key, settings).
 
     The non-secret settings (DB_*, SITE_* ...) are also exported to os.environ so
     lib.db and lib.config (shared with the web) find them.
     """
     values = {}
-    env_file = _abs(os.environ.get("ENV_FILE") or ".env")
-    file_values = dict(parse_env_file(env_file))
+    file_values = dict(web_env.parse_env_file(web_env.env_file_path()))
     secrets_file = os.environ.get("SECRETS_FILE") or file_values.get("SECRETS_FILE")
     if secrets_file:
         secrets_file = _abs(secrets_file)
         if not os.path.exists(secrets_file):
             raise RuntimeError(f"SECRETS_FILE {secrets_file} does not exist")
-        values.update(parse_env_file(secrets_file))
+        values.update(web_env.parse_env_file(secrets_file))
     values.update(file_values)
     values.update(os.environ)
-    from lib import env as web_env
     for key, value in values.items():
         if web_env.is_allowed(key) and not web_env.is_blocked(key):
             os.environ.setdefault(key, value)

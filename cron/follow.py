@@ -28,7 +28,7 @@ Each run, per chain, without waiting for anything:
 """
 from cron import fees as feemod
 from cron import payouts
-from cron.alchemy_client import RpcError, hex_to_int
+from cron.rpc_client import RpcError, hex_to_int
 from cron.tasks import fmt_units
 from lib import intents
 from lib import status_machine as sm

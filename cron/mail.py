@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Email delivery (issue 14, point 2): sends the outbox that lib/mail fills.
+"""Email delivery: sends the outbox that lib/mail fills.
 
     run(ctx)                 a duty of every cron run (cron/cron.py TASKS), after webhooks
     python cron/mail.py      one pass on its own
@@ -23,16 +23,14 @@ if __name__ == "__main__":
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
     sys.path.insert(0, ROOT)
 
-import datetime  # noqa: E402
 import smtplib  # noqa: E402
 import ssl  # noqa: E402
 import urllib.parse  # noqa: E402
 from email.message import EmailMessage  # noqa: E402
 from email.utils import formatdate, make_msgid  # noqa: E402
 
-from lib.db import utc_now  # noqa: E402
+from lib.db import shift_time, utc_now  # noqa: E402
 
-FMT = "%Y-%m-%d %H:%M:%S"
 LEASE_SECONDS = 120
 
 
@@ -44,7 +42,7 @@ def _int(env, key, default):
 
 
 def _later(seconds):
-    return (datetime.datetime.strptime(utc_now(), FMT) + datetime.timedelta(seconds=seconds)).strftime(FMT)
+    return shift_time(utc_now(), seconds=seconds)
 
 
 def parse_smtp_url(url):

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from cron import fees as feemod
-from cron.alchemy_client import RpcCallError, RpcError
+from cron.rpc_client import RpcCallError, RpcError
 from lib import config, intents
 from lib import status_machine as sm
 from lib.chains import get_chain, is_hex_address, keccak256, to_checksum_address
@@ -809,8 +809,3 @@ def record_chain_figures(ctx):
                     str(feemod.ceiling(ctx.env, chain_id)), str(ctx.depth(chain_id)), chain_id))
         if balance < min_wei:
             ctx.count("payouts", "gas_station_low")
-
-
-def process_signed(ctx):
-    from cron import follow
-    follow.run(ctx)

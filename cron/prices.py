@@ -22,7 +22,8 @@ status_reason and counted as tokens.probe_skipped.
 """
 from decimal import Decimal
 
-from cron.alchemy_client import PricesClient, RpcCallError, RpcTransportError
+from cron.prices_client import PricesClient
+from cron.rpc_client import RpcCallError, RpcTransportError
 from cron.token_probe import ProbeResult, probe_transfer
 from lib.chains import CHAINS, allow_dev_from_env, get_chain
 from lib.db import utc_now

@@ -27,12 +27,13 @@ import time
 from decimal import Decimal
 from fractions import Fraction
 
-from cron.alchemy_client import RpcClient, RpcError, RpcTransportError, rpc_url_for
 from cron.escrow import HDWallet, derivation_index, next_free_index
+from cron.rpc_client import RpcClient, RpcError, RpcTransportError, rpc_url_for
 from lib import config, intents
 from lib import webhooks
 from lib import status_machine as sm
-from lib.db import IntegrityError, utc_now
+from lib.db import IntegrityError, age_seconds, utc_now
+from lib.pricing import format_amount
 
 
 class CronConfigError(Exception):
@@ -161,9 +162,6 @@ class Context:
 
 # -- helpers -------------------------------------------------------------------------
 
-def age_seconds(stamp):
-    then = datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=datetime.timezone.utc)
-    return (datetime.datetime.now(datetime.timezone.utc) - then).total_seconds()
 
 
 def open_intent_orders(db):
@@ -183,12 +181,7 @@ def lock_order(db, uuid):
                   "WHERE transaction_uuid = ? FOR UPDATE", (uuid,))
 
 
-def fmt_units(amount, decimals):
-    amount, decimals = int(amount), int(decimals)
-    whole, frac = divmod(amount, 10 ** decimals)
-    if not frac:
-        return str(whole)
-    return "%d.%s" % (whole, str(frac).rjust(decimals, "0").rstrip("0"))
+fmt_units = format_amount  # base units as token units: (125000, 6) -> "0.125"
 
 
 def read_balances(ctx, rpc, block, rows, address_key, task):
@@ -538,7 +531,7 @@ def _apply_balance(ctx, r, received, tolerance):
 
 
 
-# A payment counted and then taken away by a reorganisation of the chain (issue 10,
+# A payment counted and then taken away by a reorganisation of the chain (
 # point 4): open COMPLETED orders that nothing has been paid from yet, and whose
 # COMPLETED row is younger than REORG_RECHECK_SECONDS (no reorg on these chains reaches
 # deeper than that; the window keeps the cost to the orders paid in the last day), have
@@ -783,7 +776,7 @@ def reconcile(ctx):
     - Late funds (the order's own asset in a closed escrow) go back to the buyer with a
       LATE_REFUND intent, or are flagged 'late_funds' when no refund address is known.
       Native coin below 2 x 21000 x gas price is ignored (it would not pay its own refund).
-    - Dust threshold (issue 10, point 5): a late ERC-20 amount is refunded automatically
+    - Dust threshold: a late ERC-20 amount is refunded automatically
       only when its USD value is at least LATE_REFUND_MIN_GAS_MULTIPLE (3) times the USD
       cost of the refund's gas: (21000 for the gas station's top-up + 100000 for the token
       transfer) x the node's gas price (eth_gasPrice), valued at the native coin's price.

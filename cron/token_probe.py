@@ -20,7 +20,7 @@ Supported by geth, anvil, Alchemy and most providers: eth_call params
 from dataclasses import dataclass
 from typing import Optional
 
-from cron.alchemy_client import RpcCallError, RpcError, RpcTransportError
+from cron.rpc_client import RpcCallError, RpcError, RpcTransportError
 from lib.chains import keccak256, to_checksum_address
 
 # Runtime bytecode of tests/contracts/TransferProbe.sol: the `deployedBytecode` field of

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Webhook delivery (issue 12, point 3): sends the outbox that lib/webhooks.emit() fills.
+"""Webhook delivery: sends the outbox that lib/webhooks.emit() fills.
 
     run(ctx)                           the last duty of every cron run (cron/cron.py TASKS)
     python cron/webhooks.py            one delivery pass on its own

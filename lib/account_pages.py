@@ -2,6 +2,7 @@
 site layout (lib.web.standalone, which does no auth lookups). Every value is escaped
 by lib.templates; each form carries its CSRF token.
 """
+from lib import web
 from lib.templates import escape, render_string, safe
 
 _LOGIN = """<form method="post" action="/login.php" class="card">
@@ -65,7 +66,6 @@ _LOGOUT = """<form method="post" action="/logout.php" class="card">
 
 
 def page(title, content, error=None, status=200, headers=None):
-    from lib import web  # the site's shared layout (navigation, stylesheet)
     return web.standalone(title, safe(content), error, status, headers)
 
 

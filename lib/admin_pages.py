@@ -8,12 +8,12 @@ error and its status. Every page function checks the admin role first.
 """
 from lib import auth, chains, config, tokens, users, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import HttpError, Redirect
 
 
 def require_admin(request):
     if auth.optional_user(request) is None and request.method == "GET":
-        raise HttpError(303, "log in first", [("Location", auth.login_url(request))])
+        raise Redirect(auth.login_url(request))
     return auth.require_role(request, "admin")
 
 

@@ -1,4 +1,4 @@
-"""Agent identity (issue 12): `X-Agent-Identity: <token>` verified by an identity provider.
+"""Agent identity: `X-Agent-Identity: <token>` verified by an identity provider.
 
 Off unless AGENT_IDENTITY_VERIFY_URL is set (the header is then ignored). With it, a request
 carrying the header and no other credentials (no API key, no live session) is verified by
@@ -28,9 +28,9 @@ import urllib.error
 import urllib.request
 import uuid as uuidlib
 
-from lib import env, scopes
+from lib import api_keys, audit, env, scopes, users
 from lib.db import IntegrityError, utc_now
-from lib.http import HttpError
+from lib.http import Forbidden, HttpError, ServiceUnavailable, Unauthorized
 
 log = logging.getLogger("agent_identity")
 
@@ -85,7 +85,7 @@ def clear_cache():
 
 def _unavailable(reason):
     log.warning("agent identity provider unavailable: %s", reason)
-    return HttpError(503, "the agent identity provider is unavailable; try again later",
+    return ServiceUnavailable("the agent identity provider is unavailable; try again later",
                      [("Retry-After", "30")])
 
 
@@ -125,7 +125,7 @@ def _ask_provider(token):
 def verify(token):
     """The verified agent ({"agent_id", "name"}) of a token (cached a minute); 401 invalid."""
     if not token or len(token) > TOKEN_MAX:
-        raise HttpError(401, "invalid agent identity token")
+        raise Unauthorized("invalid agent identity token")
     digest = hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
     now = time.monotonic()
     with _cache_lock:
@@ -140,7 +140,7 @@ def verify(token):
                     _cache.pop(k, None)
             _cache[digest] = (now + CACHE_SECONDS, agent)
     if agent is None:
-        raise HttpError(401, "invalid agent identity token")
+        raise Unauthorized("invalid agent identity token")
     return agent
 
 
@@ -169,7 +169,6 @@ def _key_row(db, agent_id):
 
 def user_for(db, agent):
     """(user dict, api_keys row) of a verified agent; the user and row are made on first use."""
-    from lib import audit, users
     row = _key_row(db, agent["agent_id"])
     if row is None:
         base = username_base(agent["name"], agent["agent_id"])
@@ -199,14 +198,14 @@ def user_for(db, agent):
                 continue       # the username was taken meanwhile: try the next one
         row = _key_row(db, agent["agent_id"])
     if row is None:
-        raise HttpError(503, "could not create the agent's user; try again")
+        raise ServiceUnavailable("could not create the agent's user; try again")
     if row["revoked_at"]:
-        raise HttpError(401, "this agent identity has been revoked")
+        raise Unauthorized("this agent identity has been revoked")
     user = users.by_uuid(db, row["user_uuid"])
     if user is None:
-        raise HttpError(401, "invalid agent identity token")
+        raise Unauthorized("invalid agent identity token")
     if user["banned"]:
-        raise HttpError(403, "this account is banned")
+        raise Forbidden("this account is banned")
     return user, row
 
 
@@ -214,7 +213,6 @@ def authenticate(db, request, token):
     """The user of a request's agent identity token; counts the request against the agent's
     rate limit and attaches its scopes. 401 invalid, 403 banned, 429 over the limit, 503
     provider down."""
-    from lib import api_keys
     agent = verify(token)
     user, row = user_for(db, agent)
     api_keys.count_request(db, row["id"])

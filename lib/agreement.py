@@ -1,4 +1,4 @@
-"""The vendorship agreement (issue 14, point 5): a text the admin edits, versioned.
+"""The vendorship agreement: a text the admin edits, versioned.
 
 Each edit is a new `vendor_agreements` row (version 1, 2, ...); the highest version is
 the current agreement. A store owner accepts the current version for their stores
@@ -9,7 +9,7 @@ stay listed. Without any agreement row nothing is required.
 """
 from lib import audit
 from lib.db import utc_now
-from lib.http import HttpError
+from lib.http import BadRequest, Conflict, Forbidden
 
 MAX_BODY = 20000
 PAGE = "/verification/agreement.php"
@@ -33,14 +33,14 @@ def history(db, limit=20):
 def publish(db, user, body, ip=None):
     """An admin publishes a new version. 400 empty or longer than 20000 characters."""
     if not user or user.get("role") != "admin":
-        raise HttpError(403, "admins only")
+        raise Forbidden("admins only")
     if body is None or not isinstance(body, str) or not body.strip():
-        raise HttpError(400, "body is required", fields={"body": "required"})
+        raise BadRequest("body is required", fields={"body": "required"})
     body = body.strip().replace("\r\n", "\n")
     if len(body) > MAX_BODY:
-        raise HttpError(400, f"body is longer than {MAX_BODY} characters", fields={"body": "too long"})
+        raise BadRequest(f"body is longer than {MAX_BODY} characters", fields={"body": "too long"})
     if any(ord(ch) < 32 and ch not in "\n\t" for ch in body):
-        raise HttpError(400, "body contains control characters", fields={"body": "control characters"})
+        raise BadRequest("body contains control characters", fields={"body": "control characters"})
     with db.transaction():
         version = int(db.value("SELECT MAX(version) FROM vendor_agreements", default=None) or 0) + 1
         db.insert("vendor_agreements", {"version": version, "body": body, "created_by": user["uuid"],
@@ -77,16 +77,16 @@ def accept(db, user, version=None, ip=None):
     the owner read) is no longer the current one. Returns the accepted version."""
     stores = owned_stores(db, user)
     if not stores:
-        raise HttpError(403, "only store owners accept the vendorship agreement")
+        raise Forbidden("only store owners accept the vendorship agreement")
     now_version = current_version(db)
     if now_version is None:
-        raise HttpError(409, "there is no vendorship agreement to accept yet")
+        raise Conflict("there is no vendorship agreement to accept yet")
     if version not in (None, ""):
         text = str(version).strip()
         if not (text.isascii() and text.isdigit() and len(text) < 10):
-            raise HttpError(400, "version must be a version number", fields={"version": "bad"})
+            raise BadRequest("version must be a version number", fields={"version": "bad"})
         if int(text) != int(now_version):
-            raise HttpError(409, f"the agreement changed: the current version is {now_version}; read it again")
+            raise Conflict(f"the agreement changed: the current version is {now_version}; read it again")
     now = utc_now()
     with db.transaction():
         for s in stores:
@@ -112,5 +112,5 @@ def require_accepted(db, store_uuid):
     """403 when the store's owner has not accepted the current agreement."""
     version = store_needs_acceptance(db, store_uuid)
     if version is not None:
-        raise HttpError(403, f"the vendorship agreement changed (version {version}): the store's owner must "
+        raise Forbidden(f"the vendorship agreement changed (version {version}): the store's owner must "
                              f"accept it at {PAGE} before the store creates new items")

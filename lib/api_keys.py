@@ -5,7 +5,7 @@ A key is 64 hex characters, shown once at creation; the table keeps its SHA-256
 characters (`key_prefix`) for display. Revoked keys stop working at once: every
 request looks the key up.
 
-Scopes (issue 12, lib/scopes.py): a key has `scopes` (read, orders, store, full; default
+Scopes (lib/scopes.py): a key has `scopes` (read, orders, store, full; default
 full, also for keys made before scopes existed) and optionally `store_uuid`, one of its
 user's stores the store scope is limited to. A row with `agent_id` stands for an agent
 identity (lib/agent_identity.py): it is not a usable key, not listed and not revocable here.
@@ -25,9 +25,9 @@ import re
 import secrets
 import time
 
-from lib import audit, scopes
+from lib import audit, scopes, users
 from lib.db import utc_now
-from lib.http import HttpError
+from lib.http import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 
 RATE_LIMIT = 60
 RATE_WINDOW_MS = 60 * 1000
@@ -43,13 +43,13 @@ def key_hash(key):
 
 def validate_name(name):
     if not isinstance(name, str) or name.strip() == "":
-        raise HttpError(400, "name is required", fields={"name": "required"})
+        raise BadRequest("name is required", fields={"name": "required"})
     name = name.strip()
     if len(name) > NAME_MAX:
-        raise HttpError(400, f"name is longer than {NAME_MAX} characters",
+        raise BadRequest(f"name is longer than {NAME_MAX} characters",
                         fields={"name": f"at most {NAME_MAX} characters"})
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise HttpError(400, "name must not contain control characters", fields={"name": "control characters"})
+        raise BadRequest("name must not contain control characters", fields={"name": "control characters"})
     return name
 
 
@@ -59,15 +59,15 @@ def validate_store(db, user_uuid, key_scopes, store_uuid):
     if store_uuid is None or store_uuid == "":
         return None
     if not isinstance(store_uuid, str) or len(store_uuid) > 36:
-        raise HttpError(400, "store_uuid must be a store's uuid", fields={"store_uuid": "uuid"})
+        raise BadRequest("store_uuid must be a store's uuid", fields={"store_uuid": "uuid"})
     if scopes.STORE not in key_scopes:
-        raise HttpError(400, "store_uuid limits the 'store' scope: give scopes including store (not full)",
+        raise BadRequest("store_uuid limits the 'store' scope: give scopes including store (not full)",
                         fields={"store_uuid": "needs the store scope"})
     if db.value("SELECT 1 FROM stores WHERE uuid = ?", (store_uuid,)) is None:
-        raise HttpError(404, "no such store")
+        raise NotFound("no such store")
     if db.value("SELECT 1 FROM store_users WHERE store_uuid = ? AND user_uuid = ?",
                 (store_uuid, user_uuid)) is None:
-        raise HttpError(403, "you are not a member of this store")
+        raise Forbidden("you are not a member of this store")
     return store_uuid
 
 
@@ -87,7 +87,7 @@ def create_key(db, user_uuid, name, ip=None, key_scopes=None, store_uuid=None):
         active = db.value("SELECT COUNT(*) FROM api_keys WHERE user_uuid = ? AND revoked_at IS NULL "
                           "AND agent_id IS NULL", (user_uuid,), default=0)
         if int(active) >= KEYS_PER_USER:
-            raise HttpError(409, f"at most {KEYS_PER_USER} active API keys; revoke one first")
+            raise Conflict(f"at most {KEYS_PER_USER} active API keys; revoke one first")
         row["id"] = db.insert("api_keys", row)
         audit.log(db, "key_created", user_uuid, f"api_key:{row['id']}",
                   f"{row['key_prefix']} {name} [{row['scopes']}{' ' + store_uuid if store_uuid else ''}]", ip)
@@ -107,7 +107,6 @@ def lookup(db, key):
     returned too (check `revoked_at`)."""
     if not isinstance(key, str) or not KEY_RE.fullmatch(key.strip()):
         return None
-    from lib import users
     row = db.one("SELECT * FROM api_keys WHERE key_hash = ?", (key_hash(key.strip()),))
     if row is None or row.get("agent_id"):
         return None
@@ -129,9 +128,9 @@ def revoke(db, user_uuid, key_id, ip=None):
         row = db.one("SELECT * FROM api_keys WHERE id = ? AND user_uuid = ? AND agent_id IS NULL FOR UPDATE",
                      (key_id, user_uuid))
         if row is None:
-            raise HttpError(404, "no such API key")
+            raise NotFound("no such API key")
         if row["revoked_at"]:
-            raise HttpError(409, "this API key is already revoked")
+            raise Conflict("this API key is already revoked")
         db.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ?", (utc_now(), key_id))
         db.execute("DELETE FROM api_key_requests WHERE api_key_id = ?", (key_id,))
         audit.log(db, "key_revoked", user_uuid, f"api_key:{key_id}", row["key_prefix"], ip)
@@ -160,13 +159,13 @@ def count_request(db, key_id, now_ms=None):
                         "AS recent FROM api_keys k LEFT JOIN api_key_requests r ON r.api_key_id = k.id "
                         "WHERE k.id = ? GROUP BY k.id", (window_start, key_id))
         if counts is None:
-            raise HttpError(401, "invalid API key")
+            raise Unauthorized("invalid API key")
         recent = int(counts["recent"] or 0)
         if recent >= RATE_LIMIT:
             oldest = db.value("SELECT requested_ms FROM api_key_requests WHERE api_key_id = ? AND requested_ms > ? "
                               "ORDER BY requested_ms DESC LIMIT 1 OFFSET ?", (key_id, window_start, RATE_LIMIT - 1))
             retry = max(1, (oldest + RATE_WINDOW_MS - now_ms + 999) // 1000)
-            raise HttpError(429, f"rate limit: {RATE_LIMIT} requests per minute per API key; "
+            raise TooManyRequests(f"rate limit: {RATE_LIMIT} requests per minute per API key; "
                                  f"retry in {retry} seconds",
                             [("Retry-After", str(retry)), ("X-RateLimit-Limit", str(RATE_LIMIT)),
                              ("X-RateLimit-Remaining", "0")])

@@ -17,9 +17,10 @@ payout_address, created_at. Call these before opening a transaction.
 """
 import urllib.parse
 
-from lib import agent_identity, api_keys, csrf, scopes, session
+from lib import agent_identity, api_keys, csrf, scopes, session, totp, users
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import Forbidden, Redirect, Unauthorized
+from lib.roles import is_admin, is_staff  # noqa: F401 (auth.is_staff, auth.is_admin: names pages use)
 
 _UNSET = object()
 
@@ -55,14 +56,14 @@ def _authenticate(request):
     if key is not None:
         row = api_keys.lookup(db, key) if key else None
         if row is None:
-            raise HttpError(401, "invalid API key", [("WWW-Authenticate", "Bearer")])
+            raise Unauthorized("invalid API key", [("WWW-Authenticate", "Bearer")])
         if row["revoked_at"]:
-            raise HttpError(401, "this API key has been revoked", [("WWW-Authenticate", "Bearer")])
+            raise Unauthorized("this API key has been revoked", [("WWW-Authenticate", "Bearer")])
         user = row["user"]
         if user is None:
-            raise HttpError(401, "invalid API key", [("WWW-Authenticate", "Bearer")])
+            raise Unauthorized("invalid API key", [("WWW-Authenticate", "Bearer")])
         if user["banned"]:
-            raise HttpError(403, "this account is banned")
+            raise Forbidden("this account is banned")
         api_keys.count_request(db, row["id"])
         request.api_key_id = row["id"]
         scopes.attach(request, row["scopes"], row.get("store_uuid"))
@@ -71,7 +72,6 @@ def _authenticate(request):
     if token:
         row = session.load(db, token)
         if row is not None:
-            from lib import users
             user = users.by_uuid(db, row["user_uuid"])
             if user is not None and not user["banned"]:
                 return user, "session", row
@@ -89,7 +89,6 @@ def session_login(request):
     token = request.cookies.get(session.COOKIE) or None
     row = session.load(db, token) if token else None
     if row is not None:
-        from lib import users
         user = users.by_uuid(db, row["user_uuid"])
         if user is None or user["banned"]:
             row = None
@@ -135,33 +134,26 @@ def require_user(request):
     user = optional_user(request)
     if user is None:
         if request.wants_html and not request.is_api and request.method in ("GET", "HEAD"):
-            raise HttpError(303, "log in first", [("Location", login_url(request))])
-        raise HttpError(401, "authentication required: log in or send an API key",
+            raise Redirect(login_url(request))
+        raise Unauthorized("authentication required: log in or send an API key",
                         [("WWW-Authenticate", "Bearer")])
     require_csrf(request)
     if request.auth_method == "session" and request.path not in ("/settings/two-factor.php", "/logout.php") \
-            and user.get("role") in ("staff", "admin"):
-        from lib import totp
+            and is_staff(user):
         if totp.staff_must_enroll(get_db(), user):  # config require_2fa_for_staff; keys are unaffected
             if request.wants_html and request.method in ("GET", "HEAD"):
-                raise HttpError(303, "turn on two-factor login first", [("Location", totp.ENROLL_PATH)])
-            raise HttpError(403, "staff must turn on two-factor login first (" + totp.ENROLL_PATH + ")")
+                raise Redirect(totp.ENROLL_PATH)
+            raise Forbidden("staff must turn on two-factor login first (" + totp.ENROLL_PATH + ")")
     return user
 
 
 def require_role(request, *roles):
     user = require_user(request)
     if user["role"] not in roles:
-        raise HttpError(403, "this needs the role " + " or ".join(roles))
+        raise Forbidden("this needs the role " + " or ".join(roles))
     return user
 
 
-def is_staff(user):
-    return bool(user) and user.get("role") in ("staff", "admin")
-
-
-def is_admin(user):
-    return bool(user) and user.get("role") == "admin"
 
 
 def csrf_token(request):

@@ -1,14 +1,14 @@
-"""The vendor bond (issue 14, point 6).
+"""The vendor bond.
 
 With the config key `vendor_bond_usd` > 0, a store's items are listed (marketplace,
 store page, /api/items.php, /api/packages.php) and orderable only while the store's
 deposits hold at least that value in USD. A deposit's value is its balance x the
 token's USD rate (manual_usd_price, or cron's `prices` row while fresh); a deposit
-whose token has no usable rate counts 0 (lib.deposits.original_fields).
+whose token has no usable rate counts 0 (lib.pricing.deposit_fields).
 """
 from decimal import Decimal
 
-from lib import config
+from lib import config, pricing
 
 ZERO = Decimal("0")
 
@@ -20,12 +20,11 @@ def required(db):
 
 def held(db, store_uuid):
     """The USD value (Decimal, cents rounded down) of the store's deposits."""
-    from lib import deposits, pricing
     total = ZERO
     for row in db.query("SELECT chain_id, currency, token_contract, decimals, balance FROM deposits "
                         "WHERE store_uuid = ?", (store_uuid,)):
         balance = pricing.format_amount(int(row["balance"] or 0), row["decimals"])
-        fiat = deposits.original_fields(db, row, balance)["fiat_value"]
+        fiat = pricing.deposit_fields(db, row, balance)["fiat_value"]
         if fiat is not None:
             total += Decimal(fiat)
     return total

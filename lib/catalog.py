@@ -13,19 +13,18 @@ import re
 import uuid as uuidlib
 from decimal import Decimal
 
-from lib import audit, catalog_cache, config
-from lib.db import IntegrityError, utc_now
-from lib.http import HttpError
+from lib import agreement, audit, bond, catalog_cache, config, pricing, tokens as tokmod, users
+from lib.db import IntegrityError, like_pattern, utc_now
+from lib.http import BadRequest, Conflict, Forbidden, HttpError, NotFound
+from lib.roles import STAFF_ROLES, is_staff  # noqa: F401 (catalog.is_staff: names other code uses)
 from lib.tokens import optional_address, parse_usd
+from lib.validate import CONTROL_RE, UUID_RE, is_uuid, text, truthy  # noqa: F401
 
 DEFAULT_CATEGORIES = ("Digital goods", "Physical goods", "Services", "Other")
 
 STORENAME_RE = re.compile(r"^[A-Za-z0-9_.\-](?:[A-Za-z0-9 _.\-]{0,14}[A-Za-z0-9_.\-])?$")
-UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_DESCRIPTION = 10000
 MAX_PRICE_USD = "1000000"
-STAFF_ROLES = ("staff", "admin")
 TIERS = config.TIERS
 UNCHANGED = object()
 
@@ -45,43 +44,9 @@ def seed_categories(db):
             catalog_cache.changed(db)
 
 
-# -- input helpers ---------------------------------------------------------------
-
-def is_uuid(value):
-    return isinstance(value, str) and bool(UUID_RE.match(value))
-
-
-def text(value, field, max_length, required=False, multiline=True):
-    """A user-supplied text: stripped, length-checked, no control characters. None if empty."""
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise HttpError(400, f"{field} must be a string", fields={field: "must be a string"})
-    value = value.strip()
-    if not value:
-        if required:
-            raise HttpError(400, f"{field} is required", fields={field: "required"})
-        return None
-    if len(value) > max_length:
-        raise HttpError(400, f"{field} is longer than {max_length} characters",
-                        fields={field: f"at most {max_length} characters"})
-    bad = CONTROL_RE.search(value) or (not multiline and re.search(r"[\r\n\t]", value))
-    if bad:
-        raise HttpError(400, f"{field} contains control characters", fields={field: "control characters"})
-    return value
-
-
-def truthy(value):
-    return str(value).strip().lower() in ("1", "true", "yes", "on") if value is not None else False
-
-
-def is_staff(user):
-    return bool(user) and user.get("role") in STAFF_ROLES
-
-
 def require_staff(user):
     if not is_staff(user):
-        raise HttpError(403, "staff only")
+        raise Forbidden("staff only")
 
 
 def parse_price_usd(value, field="price_usd"):
@@ -132,7 +97,7 @@ def category_rows(db):
 def _category_name(value):
     name = text(value, "name", 64, required=True, multiline=False)
     if "/" in name:
-        raise HttpError(400, "name must not contain '/'", fields={"name": "no '/'"})
+        raise BadRequest("name must not contain '/'", fields={"name": "no '/'"})
     return name
 
 
@@ -141,24 +106,24 @@ def _parent_id(db, value, field="parent_id"):
         return None
     text_value = str(value).strip()
     if not (text_value.isascii() and text_value.isdigit() and len(text_value) < 10):
-        raise HttpError(400, f"{field} must be a category id number", fields={field: "bad"})
+        raise BadRequest(f"{field} must be a category id number", fields={field: "bad"})
     cid = int(text_value)
     if db.value("SELECT id FROM item_categories WHERE id = ?", (cid,)) is None:
-        raise HttpError(400, f"unknown {field} {cid}", fields={field: "unknown"})
+        raise BadRequest(f"unknown {field} {cid}", fields={field: "unknown"})
     return cid
 
 
 def _category(db, value):
     cid = _parent_id(db, value, "category_id")
     if cid is None:
-        raise HttpError(400, "category_id is required", fields={"category_id": "required"})
+        raise BadRequest("category_id is required", fields={"category_id": "required"})
     return db.one("SELECT id, name, parent_id FROM item_categories WHERE id = ?", (cid,))
 
 
 def _name_free(db, name, except_id=None):
     row = db.value("SELECT id FROM item_categories WHERE LOWER(name) = ?", (name.lower(),))
     if row is not None and row != except_id:
-        raise HttpError(409, f"a category named {name} exists", fields={"name": "taken"})
+        raise Conflict(f"a category named {name} exists", fields={"name": "taken"})
 
 
 def add_category(db, user, name, parent_id=None, ip=None):
@@ -171,7 +136,7 @@ def add_category(db, user, name, parent_id=None, ip=None):
         try:
             cid = db.insert("item_categories", {"name": name, "parent_id": parent})
         except IntegrityError:
-            raise HttpError(409, f"a category named {name} exists", fields={"name": "taken"})
+            raise Conflict(f"a category named {name} exists", fields={"name": "taken"})
         cid = db.value("SELECT id FROM item_categories WHERE name = ?", (name,))
         catalog_cache.changed(db)
         audit.log(db, "category_added", user["uuid"], str(cid), f"{name} parent={parent}", ip=ip)
@@ -201,7 +166,7 @@ def move_category(db, user, category_id, parent_id, ip=None):
         cursor = parent
         while cursor is not None and cursor not in seen:
             if cursor == row["id"]:
-                raise HttpError(400, "parent_id is the category itself or one of its subcategories",
+                raise BadRequest("parent_id is the category itself or one of its subcategories",
                                 fields={"parent_id": "cycle"})
             seen.add(cursor)
             cursor = db.value("SELECT parent_id FROM item_categories WHERE id = ?", (cursor,))
@@ -218,9 +183,9 @@ def remove_category(db, user, category_id, ip=None):
     with db.transaction():
         row = _category(db, category_id)
         if db.value("SELECT COUNT(*) FROM items WHERE category_id = ?", (row["id"],)):
-            raise HttpError(409, f"items use the category {row['name']}; move them first")
+            raise Conflict(f"items use the category {row['name']}; move them first")
         if db.value("SELECT COUNT(*) FROM item_categories WHERE parent_id = ?", (row["id"],)):
-            raise HttpError(409, f"the category {row['name']} has subcategories; move or remove them first")
+            raise Conflict(f"the category {row['name']} has subcategories; move or remove them first")
         db.execute("DELETE FROM item_categories WHERE id = ?", (row["id"],))
         catalog_cache.changed(db)
         audit.log(db, "category_removed", user["uuid"], str(row["id"]), row["name"], ip=ip)
@@ -230,14 +195,14 @@ def remove_category(db, user, category_id, ip=None):
 def parse_category_id(db, value, required=False):
     if value in (None, ""):
         if required:
-            raise HttpError(400, "category_id is required", fields={"category_id": "required"})
+            raise BadRequest("category_id is required", fields={"category_id": "required"})
         return None
     text_value = str(value).strip()
     if not (text_value.isascii() and text_value.isdigit() and len(text_value) < 10):
-        raise HttpError(400, "category_id must be a category id number", fields={"category_id": "bad"})
+        raise BadRequest("category_id must be a category id number", fields={"category_id": "bad"})
     cid = int(text_value)
     if db.value("SELECT id FROM item_categories WHERE id = ?", (cid,)) is None:
-        raise HttpError(400, f"unknown category_id {cid}", fields={"category_id": "unknown"})
+        raise BadRequest(f"unknown category_id {cid}", fields={"category_id": "unknown"})
     return cid
 
 
@@ -256,31 +221,30 @@ def create_store(db, user, storename, description=None, agreed=False):
     409 name taken (case-insensitive).
     """
     if str(db.value("SELECT can_sell FROM users WHERE uuid = ?", (user["uuid"],), default=1)) == "0":
-        raise HttpError(403, "an admin has not allowed you to open stores; ask an administrator to grant "
+        raise Forbidden("an admin has not allowed you to open stores; ask an administrator to grant "
                              "you the right to sell")
     if not truthy(agreed):
-        raise HttpError(400, "you must agree to the vendorship terms (vendorship_agree=1)",
+        raise BadRequest("you must agree to the vendorship terms (vendorship_agree=1)",
                         fields={"vendorship_agree": "required"})
     name = text(storename, "storename", 16, required=True, multiline=False)
     if not STORENAME_RE.match(name):
-        raise HttpError(400, "storename must be 1-16 characters: letters, digits, spaces, '_', '-', '.'",
+        raise BadRequest("storename must be 1-16 characters: letters, digits, spaces, '_', '-', '.'",
                         fields={"storename": "invalid characters"})
     description = text(description, "description", MAX_DESCRIPTION)
     now = utc_now()
     row = {"uuid": str(uuidlib.uuid4()), "storename": name, "storename_lower": name.lower(),
            "description": description, "tier": "free", "payout_address": None, "suspended": 0,
            "vendorship_agreed_at": now, "created_at": now, "updated_at": now}
-    from lib import agreement, users
     version = agreement.current_version(db)
     if version is not None:   # agreeing when opening the store accepts the current agreement
         row.update(agreement_version=int(version), agreement_accepted_at=now)
     with db.transaction():
         if db.value("SELECT id FROM stores WHERE storename_lower = ?", (name.lower(),)) is not None:
-            raise HttpError(409, f"the store name {name} is taken", fields={"storename": "taken"})
+            raise Conflict(f"the store name {name} is taken", fields={"storename": "taken"})
         try:
             db.insert("stores", row)
         except IntegrityError:
-            raise HttpError(409, f"the store name {name} is taken", fields={"storename": "taken"})
+            raise Conflict(f"the store name {name} is taken", fields={"storename": "taken"})
         db.insert("store_users", {"store_uuid": row["uuid"], "user_uuid": user["uuid"],
                                   "role": "owner", "created_at": now})
         if user.get("role") == "customer":
@@ -318,12 +282,11 @@ def get_store(db, store_uuid, user=None):
     """
     row = store_row(db, store_uuid)
     if row is None:
-        raise HttpError(404, "no such store")
+        raise NotFound("no such store")
     insider = is_staff(user) or (user is not None and member_role(db, user, row["uuid"]) is not None)
     if row["suspended"] and not insider:
-        raise HttpError(404, "no such store")
+        raise NotFound("no such store")
     out = _store_json(row)
-    from lib import tokens as tokmod
     choice = tokmod.store_choice(db, row["uuid"])
     # The tokens the store takes ("CHAIN_ID:SYMBOL"); null: every accepted token.
     out["tokens"] = sorted(f"{c}:{s}" for c, s in choice) if choice else None
@@ -370,16 +333,16 @@ def require_member(db, user, store_uuid, owner=False, for_selling=True):
     """
     row = store_row(db, store_uuid)
     if row is None:
-        raise HttpError(404, "no such store")
+        raise NotFound("no such store")
     role = member_role(db, user, row["uuid"])
     if role is None:
         if row["suspended"]:
-            raise HttpError(404, "no such store")
-        raise HttpError(403, "you are not a member of this store")
+            raise NotFound("no such store")
+        raise Forbidden("you are not a member of this store")
     if owner and role != "owner":
-        raise HttpError(403, "only the store owner may do this")
+        raise Forbidden("only the store owner may do this")
     if for_selling and row["suspended"]:
-        raise HttpError(409, "this store is suspended")
+        raise Conflict("this store is suspended")
     return row
 
 
@@ -387,7 +350,6 @@ def update_store(db, user, store_uuid, description=UNCHANGED, payout_address=UNC
     """Owner edits the description and/or payout address ('' clears) and/or the tokens
     the store takes (lib.tokens.parse_token_choice; '' or 'all' for every accepted token).
     Returns the store dict."""
-    from lib import tokens as tokmod
     changes = {}
     if description is not UNCHANGED and description is not None:
         changes["description"] = text(description, "description", MAX_DESCRIPTION)
@@ -397,7 +359,7 @@ def update_store(db, user, store_uuid, description=UNCHANGED, payout_address=UNC
     if tokens is not UNCHANGED and tokens is not None:
         chosen = tokmod.parse_token_choice(db, tokens)
     if not changes and chosen is UNCHANGED:
-        raise HttpError(400, "nothing to change: give description, payout_address and/or tokens")
+        raise BadRequest("nothing to change: give description, payout_address and/or tokens")
     with db.transaction():
         row = require_member(db, user, store_uuid, owner=True, for_selling=False)
         if chosen is not UNCHANGED:
@@ -417,11 +379,11 @@ def set_store_tier(db, staff_user, store_uuid, tier):
     """Staff set a store's tier (gold, silver, bronze, free): it drives the commission."""
     require_staff(staff_user)
     if tier not in TIERS:
-        raise HttpError(400, f"tier must be one of {', '.join(TIERS)}", fields={"tier": "bad"})
+        raise BadRequest(f"tier must be one of {', '.join(TIERS)}", fields={"tier": "bad"})
     with db.transaction():
         if db.execute("UPDATE stores SET tier = ?, updated_at = ? WHERE uuid = ?",
                       (tier, utc_now(), store_uuid if is_uuid(store_uuid) else "")) != 1:
-            raise HttpError(404, "no such store")
+            raise NotFound("no such store")
         catalog_cache.changed(db)
         audit.log(db, "store_tier", staff_user["uuid"], store_uuid, tier)
 
@@ -433,7 +395,7 @@ def set_store_suspended(db, staff_user, store_uuid, suspended):
     with db.transaction():
         if db.execute("UPDATE stores SET suspended = ?, updated_at = ? WHERE uuid = ?",
                       (flag, utc_now(), store_uuid if is_uuid(store_uuid) else "")) != 1:
-            raise HttpError(404, "no such store")
+            raise NotFound("no such store")
         catalog_cache.changed(db)
         audit.log(db, "store_suspended" if flag else "store_reinstated", staff_user["uuid"], store_uuid)
 
@@ -453,12 +415,6 @@ def _item_json(row):
             "updated_at": row["updated_at"]}
 
 
-def _like(q):
-    """A LIKE pattern matching `q` literally (lower case), '!' as the escape character."""
-    escaped = q.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
-    return f"%{escaped}%"
-
-
 def category_and_descendants(db, category_id):
     """The id and every descendant id of a category (a filter on a parent shows its subtree)."""
     ids, frontier = [int(category_id)], [int(category_id)]
@@ -474,7 +430,6 @@ def _item_filters(q, category_id, store_uuid, db=None):
     where = ["i.active = 1", "s.suspended = 0"]
     params = []
     if db is not None:
-        from lib import bond
         hidden = bond.unbonded_stores(db)
         if hidden:
             where.append("i.store_uuid NOT IN (%s)" % ", ".join("?" * len(hidden)))
@@ -488,7 +443,7 @@ def _item_filters(q, category_id, store_uuid, db=None):
         params += ids
     if q:
         where.append("(LOWER(i.name) LIKE ? ESCAPE '!' OR LOWER(i.description) LIKE ? ESCAPE '!')")
-        params += [_like(q), _like(q)]
+        params += [like_pattern(q), like_pattern(q)]
     return " AND ".join(where), params
 
 
@@ -496,7 +451,7 @@ def _check_q(q):
     if q is None:
         return None
     if not isinstance(q, str) or len(q) > 100:
-        raise HttpError(400, "q is longer than 100 characters", fields={"q": "too long"})
+        raise BadRequest("q is longer than 100 characters", fields={"q": "too long"})
     return q.strip() or None
 
 
@@ -520,7 +475,7 @@ def parse_sort(value):
     if value in (None, ""):
         return "newest"
     if value not in SORTS:
-        raise HttpError(400, f"sort must be one of {', '.join(SORTS)}", fields={"sort": "unknown order"})
+        raise BadRequest(f"sort must be one of {', '.join(SORTS)}", fields={"sort": "unknown order"})
     return value
 
 
@@ -530,7 +485,7 @@ def list_items(db, q=None, category_id=None, store_uuid=None, limit=50, offset=0
     q = _check_q(q)
     joins, order = _SORT_SQL[parse_sort(sort)]
     if store_uuid is not None and not is_uuid(store_uuid):
-        raise HttpError(400, "store_uuid is not a uuid", fields={"store_uuid": "bad"})
+        raise BadRequest("store_uuid is not a uuid", fields={"store_uuid": "bad"})
     where, params = _item_filters(q, category_id, store_uuid, db)
     rows = db.query(f"SELECT {ITEM_COLUMNS} FROM items i JOIN stores s ON s.uuid = i.store_uuid "
                     f"LEFT JOIN item_categories c ON c.id = i.category_id {joins}WHERE {where} "
@@ -564,15 +519,14 @@ def get_item(db, item_uuid, user=None):
     """An item dict with its store; 404 when unknown, inactive or in a suspended store
     (members of the store and staff still see it)."""
     if not is_uuid(item_uuid):
-        raise HttpError(404, "no such item")
+        raise NotFound("no such item")
     row = db.one(f"SELECT {ITEM_COLUMNS}, s.suspended FROM items i JOIN stores s ON s.uuid = i.store_uuid "
                  "LEFT JOIN item_categories c ON c.id = i.category_id WHERE i.uuid = ?", (item_uuid,))
     if row is None:
-        raise HttpError(404, "no such item")
-    from lib import bond
+        raise NotFound("no such item")
     hidden = row["suspended"] or not row["active"] or not bond.is_bonded(db, row["store_uuid"])
     if hidden and not (is_staff(user) or member_role(db, user, row["store_uuid"]) is not None):
-        raise HttpError(404, "no such item")
+        raise NotFound("no such item")
     return _item_json(row)
 
 
@@ -591,7 +545,6 @@ def create_item(db, user, store_uuid, name, description=None, category_id=None):
            "created_at": now, "updated_at": now}
     with db.transaction():
         require_member(db, user, store_uuid)
-        from lib import agreement
         agreement.require_accepted(db, store_uuid)
         db.insert("items", row)
         catalog_cache.changed(db)
@@ -615,7 +568,7 @@ def _item_store_uuid(db, item_uuid):
     store_uuid = db.value("SELECT store_uuid FROM items WHERE uuid = ?",
                           (item_uuid if is_uuid(item_uuid) else "",))
     if store_uuid is None:
-        raise HttpError(404, "no such item")
+        raise NotFound("no such item")
     return store_uuid
 
 
@@ -626,7 +579,7 @@ def update_item(db, user, item_uuid, name=UNCHANGED, description=UNCHANGED, cate
     if category_id is not UNCHANGED:
         changes["category_id"] = parse_category_id(db, category_id)
     if not changes:
-        raise HttpError(400, "nothing to change")
+        raise BadRequest("nothing to change")
     with db.transaction():
         require_member(db, user, _item_store_uuid(db, item_uuid))
         changes["updated_at"] = utc_now()
@@ -660,30 +613,29 @@ def package_for_sale(db, package_uuid):
     404 unknown/inactive package, 409 the store is suspended.
     """
     if not is_uuid(package_uuid):
-        raise HttpError(404, "no such package")
+        raise NotFound("no such package")
     row = db.one("SELECT p.uuid, p.item_uuid, p.name, p.description, p.price_usd, p.active, "
                  "i.name AS item_name, i.active AS item_active, i.store_uuid, s.storename, s.tier, "
                  "s.suspended FROM packages p JOIN items i ON i.uuid = p.item_uuid "
                  "JOIN stores s ON s.uuid = i.store_uuid WHERE p.uuid = ?", (package_uuid,))
     if row is None or not row["active"] or not row["item_active"]:
-        raise HttpError(404, "no such package")
+        raise NotFound("no such package")
     if row["suspended"]:
-        raise HttpError(409, "this store is suspended and cannot sell")
-    from lib import bond
+        raise Conflict("this store is suspended and cannot sell")
     if not bond.is_bonded(db, row["store_uuid"]):
-        raise HttpError(409, "this store's deposits do not hold the vendor bond; it cannot sell until they do")
+        raise Conflict("this store's deposits do not hold the vendor bond; it cannot sell until they do")
     return row
 
 
 def get_package(db, package_uuid, user=None):
     if not is_uuid(package_uuid):
-        raise HttpError(404, "no such package")
+        raise NotFound("no such package")
     row = db.one(f"SELECT {PACKAGE_COLUMNS} FROM packages p WHERE p.uuid = ?", (package_uuid,))
     if row is None:
-        raise HttpError(404, "no such package")
+        raise NotFound("no such package")
     item = get_item(db, row["item_uuid"], user)
     if not row["active"] and not (is_staff(user) or member_role(db, user, item["store_uuid"])):
-        raise HttpError(404, "no such package")
+        raise NotFound("no such package")
     return _package_json(row)
 
 
@@ -692,10 +644,10 @@ def create_package(db, user, item_uuid, name, description=None, price_usd=None):
     name = text(name, "name", 64, required=True, multiline=False)
     description = text(description, "description", MAX_DESCRIPTION)
     if price_usd in (None, ""):
-        raise HttpError(400, "price_usd is required", fields={"price_usd": "required"})
+        raise BadRequest("price_usd is required", fields={"price_usd": "required"})
     price = parse_price_usd(price_usd)
     if not item_uuid:
-        raise HttpError(400, "item_uuid is required", fields={"item_uuid": "required"})
+        raise BadRequest("item_uuid is required", fields={"item_uuid": "required"})
     now = utc_now()
     row = {"uuid": str(uuidlib.uuid4()), "item_uuid": item_uuid, "name": name,
            "description": description, "price_usd": price, "active": 1,
@@ -715,13 +667,13 @@ def update_package(db, user, package_uuid, name=UNCHANGED, description=UNCHANGED
     if price_usd is not UNCHANGED:
         changes["price_usd"] = parse_price_usd(price_usd)
     if not changes:
-        raise HttpError(400, "nothing to change")
+        raise BadRequest("nothing to change")
     with db.transaction():
         row = db.one("SELECT p.uuid, p.price_usd, i.store_uuid FROM packages p "
                      "JOIN items i ON i.uuid = p.item_uuid WHERE p.uuid = ?",
                      (package_uuid if is_uuid(package_uuid) else "",))
         if row is None:
-            raise HttpError(404, "no such package")
+            raise NotFound("no such package")
         require_member(db, user, row["store_uuid"])
         now = changes["updated_at"] = utc_now()
         db.execute(f"UPDATE packages SET {', '.join(k + ' = ?' for k in changes)} WHERE uuid = ?",
@@ -755,7 +707,6 @@ def add_quotes(db, packages, tokens=None):
 
 def _token_rates(db, tokens=None):
     """[(token, usd rate or None, error message or None)] for the active tokens."""
-    from lib import pricing, tokens as tokmod
     out = []
     for token in (tokens if tokens is not None else tokmod.active_tokens(db)):
         try:
@@ -766,7 +717,6 @@ def _token_rates(db, tokens=None):
 
 
 def _quotes(price_usd, rates):
-    from lib import pricing
     out = []
     for token, rate, error in rates:
         entry = {"chain_id": token["chain_id"], "currency": token["symbol"],
@@ -788,7 +738,7 @@ def member_items(db, user, store_uuid, limit=50, offset=0):
     """
     row = store_row(db, store_uuid)
     if row is None or not (is_staff(user) or member_role(db, user, row["uuid"]) is not None):
-        raise HttpError(404, "no such store")
+        raise NotFound("no such store")
     rows = db.query(f"SELECT {ITEM_COLUMNS} FROM items i JOIN stores s ON s.uuid = i.store_uuid "
                     "LEFT JOIN item_categories c ON c.id = i.category_id WHERE i.store_uuid = ? "
                     "ORDER BY i.id DESC LIMIT ? OFFSET ?", (row["uuid"], int(limit), int(offset)))

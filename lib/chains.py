@@ -2,11 +2,13 @@
 
 Pure data and pure functions: no secrets, no environment reads, no network I/O,
 so the web layer can use it for validation and explorer links. The cron layer
-adds provider URLs on top (cron/alchemy_client.py).
+adds provider URLs on top (cron/rpc_client.py).
 """
 import re
 from dataclasses import dataclass
 from typing import Optional
+
+from lib.env import parse_flag
 
 try:  # eth-hash ships with eth-account (cron); the web layer may not have it
     from eth_hash.auto import keccak as _keccak256
@@ -56,8 +58,8 @@ def _as_chain_id(chain_id):
 
 
 def allow_dev_from_env(env):
-    """True when the mapping (e.g. os.environ or a config dict) has ALLOW_DEV_CHAIN=1."""
-    return str(env.get("ALLOW_DEV_CHAIN", "")).strip() in ("1", "true", "yes")
+    """Whether the mapping (cron's settings) turns ALLOW_DEV_CHAIN on (lib.env.parse_flag)."""
+    return parse_flag(env.get("ALLOW_DEV_CHAIN"))
 
 
 def is_supported(chain_id, allow_dev=False):

@@ -1,4 +1,4 @@
-"""The original's response shapes, served as supersets of ours (issue 12).
+"""The original's response shapes, served as supersets of ours.
 
 An API client or SDK written for the original reads a few fields under the original's
 names or types; these helpers add them beside our fields without removing any.

@@ -6,7 +6,7 @@ Fractions are Decimal (money rules use them), durations are seconds.
 import re
 from decimal import Decimal, InvalidOperation
 
-from lib import catalog_cache
+from lib import audit, catalog_cache
 from lib.db import utc_now
 
 DURATION = "duration"    # N followed by m, h or d
@@ -163,11 +163,14 @@ def referral_percent(db, tier):
     return fraction(db, f"{tier}_account_referral_percent")
 
 
-def set_values(db, values):
-    """Validate every pair first, then write them all in one transaction."""
+def set_values(db, values, by=None, ip=None):
+    """Validate every pair first, then write them all in one transaction; `by` (the admin's
+    uuid) audits the change in it."""
     clean = {name: validate(name, value) for name, value in values.items()}
     with db.transaction():
         for name, value in clean.items():
             db.upsert("config", {"name": name}, {"value": value, "updated_at": utc_now()})
         catalog_cache.changed(db)   # the vendor bond and price_max_age show on catalog pages
+        if by is not None:
+            audit.log(db, "config_changed", by, None, ", ".join(f"{k}={v}" for k, v in clean.items()), ip)
     return clean

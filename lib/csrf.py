@@ -17,13 +17,12 @@
 """
 import hashlib
 import hmac
-import html
 import re
 import secrets
 import urllib.parse
 
 from lib import env
-from lib.http import HttpError
+from lib.http import Forbidden
 
 FIELD = "csrf_token"
 HEADER = "x-csrf-token"
@@ -78,9 +77,9 @@ def check_session_request(request):
         return
     given = submitted_token(request)
     if not given:
-        raise HttpError(403, "missing CSRF token (send csrf_token or X-CSRF-Token)")
+        raise Forbidden("missing CSRF token (send csrf_token or X-CSRF-Token)")
     if not _equal(given, token_for_session(request.session)):
-        raise HttpError(403, "invalid CSRF token")
+        raise Forbidden("invalid CSRF token")
 
 
 # -- pre-session tokens for the login and registration forms -------------------
@@ -153,17 +152,13 @@ def check_login_request(request):
     """CSRF rule of /login.php and /register.php (see module doc)."""
     other = foreign_origin(request)
     if other is not None:
-        raise HttpError(403, f"cross-site request refused (origin {other})")
+        raise Forbidden(f"cross-site request refused (origin {other})")
     given = submitted_token(request)
     if given:
         if _pre_token_valid(request, given):
             return
         if request.session is not None and _equal(given, token_for_session(request.session)):
             return
-        raise HttpError(403, "invalid CSRF token; reload the form and try again")
+        raise Forbidden("invalid CSRF token; reload the form and try again")
     if is_browser(request):
-        raise HttpError(403, "missing CSRF token; reload the form and try again")
-
-
-def hidden_field(token):
-    return f'<input type="hidden" name="{FIELD}" value="{html.escape(token)}">'
+        raise Forbidden("missing CSRF token; reload the form and try again")

@@ -14,6 +14,7 @@ DSNs as in the original's .env: `sqlite:db/store.sqlite`,
 `mysql:host=127.0.0.1;port=3306;dbname=store;charset=utf8mb4`.
 """
 import contextlib
+import contextvars
 import datetime
 import os
 import re
@@ -33,8 +34,37 @@ class IntegrityError(DbError):
     """A unique or foreign key constraint refused the write."""
 
 
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # every time is stored as UTC text in this form
+
+
 def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return format_time(datetime.datetime.now(datetime.timezone.utc))
+
+
+def parse_time(stamp):
+    """A stored time as an aware UTC datetime."""
+    return datetime.datetime.strptime(stamp, TIME_FORMAT).replace(tzinfo=datetime.timezone.utc)
+
+
+def format_time(moment):
+    return moment.strftime(TIME_FORMAT)
+
+
+def shift_time(stamp, **delta):
+    """A stored time moved by timedelta(**delta) (negative to go back), as stored text."""
+    return format_time(parse_time(stamp) + datetime.timedelta(**delta))
+
+
+def age_seconds(stamp):
+    """Seconds from a stored time until now."""
+    return (datetime.datetime.now(datetime.timezone.utc) - parse_time(stamp)).total_seconds()
+
+
+def like_pattern(text):
+    """A LIKE pattern matching `text` anywhere, literally and in lower case; use it with
+    `LIKE ? ESCAPE '!'` (both databases)."""
+    escaped = text.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return f"%{escaped}%"
 
 
 def parse_dsn(dsn):
@@ -261,8 +291,29 @@ def from_env():
     return Db(env.get("DB_DSN") or default, env.get("DB_USER"), env.get("DB_PASSWORD"))
 
 
+# The Db of the application serving the current request (wsgi.make_app), if it was given one.
+_app_db = contextvars.ContextVar("app_db", default=None)
+
+
+@contextlib.contextmanager
+def using(db):
+    """get_db() is `db` inside the block (this thread or task only); None leaves it alone."""
+    if db is None:
+        yield
+        return
+    token = _app_db.set(db)
+    try:
+        yield
+    finally:
+        _app_db.reset(token)
+
+
 def get_db():
-    """The process-wide Db (connections are per thread inside it)."""
+    """The Db of the application serving this request, else the process-wide one
+    (connections are per thread inside it)."""
+    app_db = _app_db.get()
+    if app_db is not None:
+        return app_db
     global _db
     if _db is None:
         with _db_lock:

@@ -5,11 +5,11 @@ balance to the store's payout address through a `deposit_withdraw_intents` row,
 which cron executes; at most one withdrawal is open per deposit (UNIQUE open_key).
 """
 import uuid as uuidlib
-from decimal import ROUND_DOWN, Decimal
 
-from lib import audit, catalog, intents, pricing, tokens
+from lib import audit, catalog, intents, pricing, roles, tokens, validate
 from lib.db import utc_now
-from lib.http import HttpError
+from lib.http import BadRequest, Conflict, NotFound
+from lib.pricing import deposit_fields as original_fields
 
 COLUMNS = ("d.uuid, d.store_uuid, s.storename, d.chain_id, d.currency, d.token_contract, d.decimals, "
            "d.address, d.balance, d.created_by, d.created_at, d.updated_at")
@@ -26,30 +26,11 @@ def _json(db, row):
     return out
 
 
-def original_fields(db, row, balance):
-    """The original's fields of a deposit: crypto (the currency symbol), crypto_value (the
-    balance in token units), currency_rate (the token's USD rate as a decimal string: its
-    manual_usd_price or cron's fresh `prices` row, null when none is usable) and fiat_value
-    (crypto_value x currency_rate in USD, rounded down to the cent; null without a rate)."""
-    rate = None
-    token = db.one("SELECT chain_id, symbol, contract_address, manual_usd_price FROM accepted_tokens "
-                   "WHERE chain_id = ? AND UPPER(symbol) = ?", (row["chain_id"], str(row["currency"]).upper()))
-    if token is not None and (token["contract_address"] or "").lower() == (row["token_contract"] or "").lower():
-        try:
-            rate = pricing.usd_rate(db, token)[0]
-        except HttpError:
-            rate = None
-    fiat = None
-    if rate is not None:
-        fiat = str((Decimal(balance) * Decimal(rate)).quantize(Decimal("0.01"), rounding=ROUND_DOWN))
-    return {"crypto": row["currency"], "crypto_value": balance, "fiat_value": fiat, "currency_rate": rate}
-
-
 def open_deposit(db, user, store_uuid, currency, chain_id):
     """A store member opens a deposit for an active token. 400 bad chain/token, 403 not a
     member, 404 no store, 409 token not active / store suspended / same deposit exists."""
     if not store_uuid:
-        raise HttpError(400, "store_uuid is required", fields={"store_uuid": "required"})
+        raise BadRequest("store_uuid is required", fields={"store_uuid": "required"})
     chain_id = tokens.parse_chain_id(1 if chain_id in (None, "") else chain_id)
     token = tokens.payable_token(db, chain_id, "ETH" if currency in (None, "") else currency)
     now = utc_now()
@@ -59,11 +40,11 @@ def open_deposit(db, user, store_uuid, currency, chain_id):
            "created_by": user["uuid"], "created_at": now, "updated_at": now}
     with db.transaction():
         # Lock the store row so two concurrent requests cannot both create the deposit.
-        db.one("SELECT id FROM stores WHERE uuid = ? FOR UPDATE", (store_uuid if catalog.is_uuid(store_uuid) else "",))
+        db.one("SELECT id FROM stores WHERE uuid = ? FOR UPDATE", (store_uuid if validate.is_uuid(store_uuid) else "",))
         catalog.require_member(db, user, store_uuid)
         if db.value("SELECT id FROM deposits WHERE store_uuid = ? AND chain_id = ? AND token_contract = ?",
                     (store_uuid, chain_id, token["contract_address"])) is not None:
-            raise HttpError(409, f"this store already has a {token['symbol']} deposit on chain {chain_id}")
+            raise Conflict(f"this store already has a {token['symbol']} deposit on chain {chain_id}")
         db.insert("deposits", row)
         db.insert("deposit_history", {"deposit_uuid": row["uuid"], "time": now, "event": "opened",
                                       "balance": "0", "comment": f"opened by {user['username']}"})
@@ -76,7 +57,7 @@ def list_deposits(db, user, limit=50, offset=0, store_uuid=None):
     stores = catalog.user_store_uuids(db, user["uuid"])
     if store_uuid is not None:
         if store_uuid not in stores:
-            raise HttpError(404, "no such store")
+            raise NotFound("no such store")
         stores = [store_uuid]
     if not stores:
         return []
@@ -104,7 +85,7 @@ def list_all(db, user, limit=50, offset=0):
 
 
 def _row(db, deposit_uuid):
-    if not catalog.is_uuid(deposit_uuid):
+    if not validate.is_uuid(deposit_uuid):
         return None
     return db.one(f"SELECT {COLUMNS} FROM deposits d JOIN stores s ON s.uuid = d.store_uuid "
                   "WHERE d.uuid = ?", (deposit_uuid,))
@@ -113,8 +94,8 @@ def _row(db, deposit_uuid):
 def get_deposit(db, user, deposit_uuid):
     """A deposit with its history and withdrawals; 404 unless a member of its store (or staff)."""
     row = _row(db, deposit_uuid)
-    if row is None or not (catalog.is_staff(user) or catalog.member_role(db, user, row["store_uuid"])):
-        raise HttpError(404, "no such deposit")
+    if row is None or not (roles.is_staff(user) or catalog.member_role(db, user, row["store_uuid"])):
+        raise NotFound("no such deposit")
     out = _json(db, row)
     out["history"] = [{"time": h["time"], "event": h["event"],
                        "balance": pricing.format_amount(int(h["balance"] or 0), row["decimals"]),
@@ -134,26 +115,26 @@ def withdraw(db, user, deposit_uuid, ip=None):
     derived, nothing to withdraw, or a withdrawal already open. Returns the intent dict.
     """
     if not deposit_uuid:
-        raise HttpError(400, "deposit_uuid is required", fields={"deposit_uuid": "required"})
+        raise BadRequest("deposit_uuid is required", fields={"deposit_uuid": "required"})
     with db.transaction():
         locked = db.one("SELECT id FROM deposits WHERE uuid = ? FOR UPDATE",
-                        (deposit_uuid if catalog.is_uuid(deposit_uuid) else "",))
+                        (deposit_uuid if validate.is_uuid(deposit_uuid) else "",))
         row = _row(db, deposit_uuid) if locked else None
         if row is None or not catalog.member_role(db, user, row["store_uuid"]):
-            raise HttpError(404, "no such deposit")
+            raise NotFound("no such deposit")
         store = catalog.require_member(db, user, row["store_uuid"], owner=True, for_selling=False)
         if not store["payout_address"]:
-            raise HttpError(409, "the store has no payout address; set one in the store settings first")
+            raise Conflict("the store has no payout address; set one in the store settings first")
         if row["address"] is None:
-            raise HttpError(409, "the deposit address is not derived yet; try again in a minute")
+            raise Conflict("the deposit address is not derived yet; try again in a minute")
         if int(row["balance"] or 0) <= 0:
-            raise HttpError(409, "the deposit has no balance to withdraw")
+            raise Conflict("the deposit has no balance to withdraw")
         if db.value("SELECT id FROM deposit_withdraw_intents WHERE open_key = ?", (row["uuid"],)):
-            raise HttpError(409, "a withdrawal of this deposit is already in progress")
+            raise Conflict("a withdrawal of this deposit is already in progress")
         try:
             intent = intents.open_withdrawal(db, row["uuid"], store["payout_address"], user["uuid"])
         except intents.IntentConflict as e:
-            raise HttpError(409, str(e))
+            raise Conflict(str(e))
         now = intent["created_at"]
         audit.log(db, "deposit_withdraw", user["uuid"], row["uuid"], store["payout_address"], ip)
     return {"uuid": intent["uuid"], "deposit_uuid": row["uuid"], "to_address": intent["to_address"],

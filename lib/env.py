@@ -1,4 +1,6 @@
-"""Environment loader for the web process.
+"""The settings loader: the web process reads its settings here, cron (cron/env.py)
+reads the same files with the same parser and adds its secrets; booleans are read by
+`flag()` in both.
 
 The web process may only see the keys it needs (SPEC section 3). `.env` is read
 through an allow-list: a key that is not allowed is neither put into
@@ -8,6 +10,8 @@ compromised web process cannot read it from its own environment.
 
 The process environment wins over `.env`; `ENV_FILE` names another file.
 """
+import contextlib
+import contextvars
 import logging
 import os
 
@@ -91,9 +95,50 @@ def load():
     _loaded = True
 
 
+# How every boolean setting is read, by the web process and by cron alike.
+TRUE_WORDS = ("1", "true", "yes", "on")
+
+
+def parse_flag(value):
+    """A boolean setting: 1, true, yes or on (any case, spaces around ignored) is on;
+    anything else, a missing setting included, is off."""
+    return str(value if value is not None else "").strip().lower() in TRUE_WORDS
+
+
+def flag(key, settings=None):
+    """A boolean setting from `settings` (cron's dict of every setting) when given, else
+    from the web process's environment (through the allow-list)."""
+    return parse_flag(settings.get(key) if settings is not None else get(key))
+
+
+# Settings of the application serving the current request (wsgi.make_app), over the environment.
+_app_settings = contextvars.ContextVar("app_settings", default=None)
+
+
+@contextlib.contextmanager
+def overriding(settings):
+    """Inside the block (this thread or task only) get() answers `settings` first; only keys
+    the web process may read are accepted. None or {} leaves the environment alone."""
+    if not settings:
+        yield
+        return
+    refused = sorted(k for k in settings if not is_allowed(k) or is_blocked(k))
+    if refused:
+        raise KeyError(f"{', '.join(refused)} not available to the web process")
+    token = _app_settings.set(dict(_app_settings.get() or {}, **settings))
+    try:
+        yield
+    finally:
+        _app_settings.reset(token)
+
+
 def get(key, default=None):
     if not is_allowed(key):
         raise KeyError(f"{key} is not available to the web process")
+    settings = _app_settings.get()
+    if settings is not None and key in settings:
+        value = settings[key]
+        return default if value is None else value
     load()
     return os.environ.get(key, default)
 

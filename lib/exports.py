@@ -25,7 +25,7 @@ import re
 
 from lib import auth, catalog
 from lib.db import get_db
-from lib.http import HttpError, bad_request
+from lib.http import Forbidden, NotFound, bad_request
 from lib.pricing import format_amount
 
 CHUNK = 500
@@ -90,12 +90,12 @@ def parse(request):
     db = get_db()
     if kind in STAFF_KINDS:
         if not auth.is_staff(user):
-            raise HttpError(403, f"the {kind} export is for staff")
+            raise Forbidden(f"the {kind} export is for staff")
         return spec
     limited = getattr(request, "key_store_uuid", None)   # an API key limited to one store
     if store_uuid is not None:
         if catalog.member_role(db, user, store_uuid) is None or (limited and store_uuid != limited):
-            raise HttpError(404, "store not found (or not yours)")
+            raise NotFound("store not found (or not yours)")
         spec["store_uuids"] = [store_uuid]
     elif limited:
         spec["store_uuids"] = [limited]
@@ -103,7 +103,7 @@ def parse(request):
         spec["store_uuids"] = [r["store_uuid"] for r in db.query(
             "SELECT store_uuid FROM store_users WHERE user_uuid = ? ORDER BY id", (user["uuid"],))]
         if not spec["store_uuids"]:
-            raise HttpError(404, "you have no store: the sales export is for vendors")
+            raise NotFound("you have no store: the sales export is for vendors")
     return spec
 
 

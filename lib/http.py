@@ -1,5 +1,9 @@
-"""A small Request and Response over WSGI, and HttpError for clean 4xx answers."""
-import html
+"""A small Request and Response over WSGI, and HttpError for clean 4xx answers.
+
+The bottom layer of the web side: it imports nothing of lib/ but lib.env. How an error
+reaches the client (JSON, the site's HTML page, plain text) is the application's choice:
+lib.web.error_response, called by wsgi.py.
+"""
 import http.cookies
 import ipaddress
 import itertools
@@ -30,7 +34,9 @@ REASONS = {
 
 
 class HttpError(Exception):
-    """Raise anywhere during a request to answer `status` with `message`."""
+    """Raise anywhere during a request to answer `status` with `message`. The subclasses
+    below name the status (raise NotFound("no such order")); HttpError(status, message)
+    stays the base for a status computed at run time."""
 
     def __init__(self, status, message, headers=None, fields=None):
         super().__init__(message)
@@ -40,15 +46,67 @@ class HttpError(Exception):
         self.fields = fields or {}  # per-field errors for forms
 
 
-def bad_request(message, field=None):
-    return HttpError(400, message, fields={field: message} if field else None)
+class _StatusError(HttpError):
+    status = 500
+
+    def __init__(self, message, headers=None, fields=None):
+        super().__init__(type(self).status, message, headers, fields)
+
+
+class BadRequest(_StatusError):
+    """400: the input is wrong (fields names the bad ones)."""
+    status = 400
+
+
+class Unauthorized(_StatusError):
+    """401: not authenticated, or the credentials are wrong."""
+    status = 401
+
+
+class Forbidden(_StatusError):
+    """403: authenticated, and this person may not."""
+    status = 403
+
+
+class NotFound(_StatusError):
+    status = 404
+
+
+class MethodNotAllowed(_StatusError):
+    status = 405
+
+
+class Conflict(_StatusError):
+    """409: not in this state, or it already exists."""
+    status = 409
+
+
+class PayloadTooLarge(_StatusError):
+    status = 413
+
+
+class TooManyRequests(_StatusError):
+    status = 429
+
+
+class ServiceUnavailable(_StatusError):
+    status = 503
+
+
+class Redirect(Exception):
+    """Ends a request from inside a helper (the login check) with a redirect: the
+    application answers `response` as it is (Location, no body); it is not an error."""
+
+    def __init__(self, location, status=303):
+        super().__init__(location)
+        self.response = redirect(location, status)
 
 
 def parse_id(value, field="id"):
     """A positive database id from user input: ASCII digits only, at most 2**63-1; 400 otherwise."""
     text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
     if not ASCII_UINT.fullmatch(text) or len(text) > 19 or not 0 < int(text) <= MAX_ID:
-        raise HttpError(400, f"{field} must be a positive whole number", fields={field: "not an id"})
+        raise BadRequest(f"{field} must be a positive whole number", fields={field: "not an id"})
     return int(text)
 
 
@@ -79,7 +137,7 @@ def check_json_value(value, depth_limit=MAX_JSON_DEPTH):
     while stack:
         item, depth, field = stack.pop()
         if depth > depth_limit:
-            raise HttpError(400, f"JSON body is nested deeper than {depth_limit} levels")
+            raise BadRequest(f"JSON body is nested deeper than {depth_limit} levels")
         if isinstance(item, dict):
             for key, child in item.items():
                 name = field or key
@@ -100,7 +158,7 @@ def _check_text(text, field):
             name.encode("utf-8")
         except UnicodeEncodeError:
             name = "a field"
-        raise HttpError(400, f"{name} is not valid UTF-8 text (lone surrogate)",
+        raise BadRequest(f"{name} is not valid UTF-8 text (lone surrogate)",
                         fields={name: "not valid text"})
 
 
@@ -117,36 +175,36 @@ def parse_multipart(body, content_type):
     file is {"filename", "content_type", "data"} (bytes). 400 for a malformed body."""
     match = _BOUNDARY.search(content_type)
     if not match:
-        raise HttpError(400, "multipart body without a boundary")
+        raise BadRequest("multipart body without a boundary")
     delimiter = b"--" + (match.group(1) or match.group(2)).encode("latin-1")
     parts = body.split(delimiter)
     if len(parts) < 3 or not parts[-1].startswith(b"--"):
-        raise HttpError(400, "malformed multipart body")
+        raise BadRequest("malformed multipart body")
     if len(parts) - 2 > MAX_MULTIPART_PARTS:
-        raise HttpError(400, f"a multipart body has at most {MAX_MULTIPART_PARTS} parts")
+        raise BadRequest(f"a multipart body has at most {MAX_MULTIPART_PARTS} parts")
     fields, files = {}, {}
     for part in parts[1:-1]:
         head, sep, content = part.partition(b"\r\n\r\n")
         if not head.startswith(b"\r\n") or not sep or not content.endswith(b"\r\n"):
-            raise HttpError(400, "malformed multipart body")
+            raise BadRequest("malformed multipart body")
         content = content[:-2]
         try:
             lines = head[2:].decode("utf-8").split("\r\n")
         except UnicodeDecodeError:
-            raise HttpError(400, "multipart headers are not valid UTF-8")
+            raise BadRequest("multipart headers are not valid UTF-8")
         headers = {}
         for line in lines:
             key, colon, value = line.partition(":")
             if not colon:
-                raise HttpError(400, "malformed multipart body")
+                raise BadRequest("malformed multipart body")
             headers[key.strip().lower()] = value.strip()
         disposition = headers.get("content-disposition", "")
         if not disposition.lower().startswith("form-data"):
-            raise HttpError(400, "multipart part without Content-Disposition: form-data")
+            raise BadRequest("multipart part without Content-Disposition: form-data")
         params = {k.lower(): v.replace('\\"', '"') for k, v in _PARAM.findall(disposition)}
         name = params.get("name")
         if not name:
-            raise HttpError(400, "multipart part without a name")
+            raise BadRequest("multipart part without a name")
         _check_text(name, "a field")
         if "filename" in params:
             files.setdefault(name, {"filename": params["filename"], "data": content,
@@ -155,7 +213,7 @@ def parse_multipart(body, content_type):
         try:
             value = content.decode("utf-8")
         except UnicodeDecodeError:
-            raise HttpError(400, f"{name} is not valid UTF-8 text", fields={name: "not valid text"})
+            raise BadRequest(f"{name} is not valid UTF-8 text", fields={name: "not valid text"})
         fields.setdefault(name, value)
     return fields, files
 
@@ -187,13 +245,13 @@ class Request:
         try:
             self.path = raw_path.encode("latin-1").decode("utf-8")
         except UnicodeError:
-            raise HttpError(400, "the URL is not valid UTF-8")
+            raise BadRequest("the URL is not valid UTF-8")
         self.query_string = environ.get("QUERY_STRING", "")
         try:
             self.query = _first_values(urllib.parse.parse_qsl(
                 self.query_string, keep_blank_values=True, errors="strict"))
         except UnicodeError:
-            raise HttpError(400, "the query string is not valid UTF-8")
+            raise BadRequest("the query string is not valid UTF-8")
         self.headers = {}
         for key, value in environ.items():
             if key.startswith("HTTP_"):
@@ -250,9 +308,9 @@ class Request:
             try:
                 length = int(self.environ.get("CONTENT_LENGTH") or 0)
             except ValueError:
-                raise HttpError(400, "invalid Content-Length")
+                raise BadRequest("invalid Content-Length")
             if length > self.max_body:
-                raise HttpError(413, f"request body larger than {_size(self.max_body)}")
+                raise PayloadTooLarge(f"request body larger than {_size(self.max_body)}")
             stream = self.environ.get("wsgi.input")
             data = stream.read(length) if (stream is not None and length > 0) else b""
             self._body = data
@@ -273,28 +331,28 @@ class Request:
                 try:
                     text = body.decode("utf-8")
                     if json_depth(text) > MAX_JSON_DEPTH:
-                        raise HttpError(400, f"JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
+                        raise BadRequest(f"JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
                     value = json.loads(text) if body else {}
                 except UnicodeDecodeError:
-                    raise HttpError(400, "request body is not valid UTF-8")
+                    raise BadRequest("request body is not valid UTF-8")
                 except ValueError:
-                    raise HttpError(400, "malformed JSON body")
+                    raise BadRequest("malformed JSON body")
                 except RecursionError:
-                    raise HttpError(400, f"JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
+                    raise BadRequest(f"JSON body is nested deeper than {MAX_JSON_DEPTH} levels")
                 if not isinstance(value, dict):
-                    raise HttpError(400, "JSON body must be an object")
+                    raise BadRequest("JSON body must be an object")
                 check_json_value(value)
                 self._data = value
             else:
                 try:
                     text = body.decode("utf-8")
                 except UnicodeDecodeError:
-                    raise HttpError(400, "request body is not valid UTF-8")
+                    raise BadRequest("request body is not valid UTF-8")
                 try:
                     self._data = _first_values(urllib.parse.parse_qsl(
                         text, keep_blank_values=True, errors="strict"))
                 except (UnicodeError, ValueError):
-                    raise HttpError(400, "malformed form body")
+                    raise BadRequest("malformed form body")
         return self._data
 
     def allow_upload(self):
@@ -313,20 +371,20 @@ class Request:
         value = self.data.get(name, default)
         if value is None or value == "":
             if required:
-                raise HttpError(400, f"{name} is required", fields={name: "required"})
+                raise BadRequest(f"{name} is required", fields={name: "required"})
             return default
         if isinstance(value, bool):
             value = "1" if value else "0"
         elif isinstance(value, (int, float)):
             value = str(value)
         elif not isinstance(value, str):
-            raise HttpError(400, f"{name} must be a string", fields={name: "must be a string"})
+            raise BadRequest(f"{name} must be a string", fields={name: "must be a string"})
         value = value.strip()
         if max_length is not None and len(value) > max_length:
-            raise HttpError(400, f"{name} is longer than {max_length} characters",
+            raise BadRequest(f"{name} is longer than {max_length} characters",
                             fields={name: f"at most {max_length} characters"})
         if value == "" and required:
-            raise HttpError(400, f"{name} is required", fields={name: "required"})
+            raise BadRequest(f"{name} is required", fields={name: "required"})
         return value
 
     def arg(self, name, default=None):
@@ -341,10 +399,10 @@ class Request:
         text = raw.strip()
         digits = text[1:] if text.startswith("-") else text
         if not ASCII_UINT.fullmatch(digits) or len(digits) > 18:
-            raise HttpError(400, f"{name} must be an integer")
+            raise BadRequest(f"{name} must be an integer")
         value = int(text)
         if value < minimum or (maximum is not None and value > maximum):
-            raise HttpError(400, f"{name} must be between {minimum} and {maximum}"
+            raise BadRequest(f"{name} must be between {minimum} and {maximum}"
                             if maximum is not None else f"{name} must be at least {minimum}")
         return value
 
@@ -427,32 +485,5 @@ def text_response(text, status=200, headers=None):
 
 
 def redirect(location, status=303):
-    return Response(b"", status, None, [("Location", location)])
-
-
-def error_response(request, status, message, headers=None):
-    """An error in the form the client reads: JSON for the API, a page or text otherwise."""
-    if request is None or request.is_api:
-        resp = json_response({"error": message}, status)
-    elif request.wants_html:
-        resp = _html_error_page(request, status, message)
-        if resp is None:
-            title = html.escape(f"{status} {REASONS.get(status, '')}")
-            resp = html_response(
-                f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
-                f"<link rel='stylesheet' href='/static/style.css'></head><body><main>"
-                f"<h1>{title}</h1><p class='error'>{html.escape(message)}</p>"
-                f"<p><a href='/'>Home</a></p></main></body></html>", status)
-    else:
-        resp = text_response(message + "\n", status)
-    resp.headers.extend(headers or [])
-    return resp
-
-
-def _html_error_page(request, status, message):
-    """The error page in the site's layout (lib.web), or None to use the plain one."""
-    try:
-        from lib import web
-        return web.error_page(request, status, message)
-    except Exception:  # never let the error page itself fail
-        return None
+    """An empty redirect; it names a Content-Type all the same, as WSGI servers expect."""
+    return Response(b"", status, "text/plain; charset=utf-8", [("Location", location)])

@@ -18,7 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from lib import catalog, catalog_cache, env
 from lib.db import utc_now
-from lib.http import HttpError
+from lib.http import BadRequest, Conflict, HttpError, NotFound
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_IMAGES = 5
@@ -41,7 +41,7 @@ def media_dir():
 
 
 def _bad(message, field):
-    return HttpError(400, f"{field}: {message}", fields={field: message})
+    return BadRequest(f"{field}: {message}", fields={field: message})
 
 
 def decode(data, field="image"):
@@ -143,10 +143,10 @@ def _member_item(db, user, item_uuid):
     """The item's store row under a lock on the item (uploads and reorders of one item
     run one at a time, so the count of 5 holds); 404 unknown item, 403 not a member."""
     if not catalog.is_uuid(item_uuid):
-        raise HttpError(404, "no such item")
+        raise NotFound("no such item")
     row = db.one("SELECT uuid, store_uuid FROM items WHERE uuid = ? FOR UPDATE", (item_uuid,))
     if row is None:
-        raise HttpError(404, "no such item")
+        raise NotFound("no such item")
     catalog.require_member(db, user, row["store_uuid"])
     return row
 
@@ -169,7 +169,7 @@ def add_image(db, user, item_uuid, data, field="image"):
             _member_item(db, user, item_uuid)
             count = db.value("SELECT COUNT(*) FROM item_images WHERE item_uuid = ?", (item_uuid,))
             if int(count) >= MAX_IMAGES:
-                raise HttpError(409, f"an item has at most {MAX_IMAGES} images; remove one first")
+                raise Conflict(f"an item has at most {MAX_IMAGES} images; remove one first")
             top = db.value("SELECT MAX(position) FROM item_images WHERE item_uuid = ?", (item_uuid,))
             db.insert("item_images", {
                 "uuid": image_uuid, "item_uuid": item_uuid, "position": int(top or 0) + 1, "format": fmt,
@@ -211,10 +211,10 @@ def add_first_images(db, items):
 
 def _image_row(db, image_uuid):
     if not catalog.is_uuid(image_uuid):
-        raise HttpError(404, "no such image")
+        raise NotFound("no such image")
     row = db.one(f"SELECT {IMAGE_COLUMNS} FROM item_images WHERE uuid = ?", (image_uuid,))
     if row is None:
-        raise HttpError(404, "no such image")
+        raise NotFound("no such image")
     return row
 
 
@@ -224,7 +224,7 @@ def remove_image(db, user, image_uuid):
     with db.transaction():
         _member_item(db, user, row["item_uuid"])
         if db.execute("DELETE FROM item_images WHERE uuid = ?", (row["uuid"],)) != 1:
-            raise HttpError(404, "no such image")
+            raise NotFound("no such image")
         catalog_cache.changed(db)
     _remove_files(row["uuid"], row["format"])
     return image_json(row)

@@ -27,11 +27,11 @@ refunds funds found in the wrong place (a flag) to the buyer.
 import datetime
 import uuid as uuidlib
 
-from lib import audit, chains
+from lib import audit, chains, roles
 from lib import status_machine as sm
 from lib import webhooks
 from lib.db import IntegrityError, utc_now
-from lib.http import HttpError
+from lib.http import BadRequest, Conflict, Forbidden, HttpError, NotFound
 
 RELEASE, CANCEL, PARTIAL_REFUND = sm.RELEASE, sm.CANCEL, sm.PARTIAL_REFUND
 LATE_REFUND = "LATE_REFUND"      # funds that reached a finished order's escrow, back to the buyer
@@ -66,10 +66,6 @@ class Table:
 
 ORDERS = Table("transaction_intents", "transaction_uuid")
 WITHDRAWALS = Table("deposit_withdraw_intents", "deposit_uuid")
-
-
-def table_of(intent):
-    return WITHDRAWALS if "deposit_uuid" in intent else ORDERS
 
 
 def action_of(intent):
@@ -270,14 +266,14 @@ def _parties_to_order(db, user, transaction_uuid):
 
 
 def _require_staff(db, user, intent):
-    if not user or user.get("role") not in ("staff", "admin"):
-        raise HttpError(403, "only staff may act on payouts")
+    if not roles.is_staff(user):
+        raise Forbidden("only staff may act on payouts")
     if intent.get("transaction_uuid") and _parties_to_order(db, user, intent["transaction_uuid"]):
-        raise HttpError(403, "you are a party to this order: another staff member or an admin decides")
+        raise Forbidden("you are a party to this order: another staff member or an admin decides")
     if intent.get("deposit_uuid") and db.value(
             "SELECT 1 FROM deposits d JOIN store_users su ON su.store_uuid = d.store_uuid "
             "WHERE d.uuid = ? AND su.user_uuid = ?", (intent["deposit_uuid"], user["uuid"])) is not None:
-        raise HttpError(403, "you are a member of this deposit's store: another staff member or an admin decides")
+        raise Forbidden("you are a member of this deposit's store: another staff member or an admin decides")
 
 
 def staff_action(db, user, intent_uuid, action, payout_id=None, to_address=None, comment=None, ip=None):
@@ -291,35 +287,35 @@ def staff_action(db, user, intent_uuid, action, payout_id=None, to_address=None,
     """
     action = action.strip().lower() if isinstance(action, str) else ""
     if action not in ("retry", "redirect", "abandon"):
-        raise HttpError(400, "action must be one of retry, redirect, abandon, rescue", fields={"action": "unknown"})
-    if not user or user.get("role") not in ("staff", "admin"):
-        raise HttpError(403, "only staff may act on payouts")
+        raise BadRequest("action must be one of retry, redirect, abandon, rescue", fields={"action": "unknown"})
+    if not roles.is_staff(user):
+        raise Forbidden("only staff may act on payouts")
     if not intent_uuid or not isinstance(intent_uuid, str):
-        raise HttpError(400, "intent_uuid is required", fields={"intent_uuid": "required"})
+        raise BadRequest("intent_uuid is required", fields={"intent_uuid": "required"})
     if action == "redirect":
         payout_id = _parse_id(payout_id, "payout_id")
         if to_address in (None, ""):
-            raise HttpError(400, "to_address is required for a redirect", fields={"to_address": "required"})
+            raise BadRequest("to_address is required for a redirect", fields={"to_address": "required"})
         problem = chains.address_error(to_address if isinstance(to_address, str) else None)
         if problem:
-            raise HttpError(400, f"to_address: {problem}", fields={"to_address": problem})
+            raise BadRequest(f"to_address: {problem}", fields={"to_address": problem})
         if int(to_address, 16) == 0:
-            raise HttpError(400, "to_address: the zero address burns funds", fields={"to_address": "zero address"})
+            raise BadRequest("to_address: the zero address burns funds", fields={"to_address": "zero address"})
     if action == "abandon":
         comment = comment.strip() if isinstance(comment, str) else ""
         if not comment:
-            raise HttpError(400, "comment is required: say how the payout was settled off-platform",
+            raise BadRequest("comment is required: say how the payout was settled off-platform",
                             fields={"comment": "required"})
         if len(comment) > 255 or any(ord(c) < 32 for c in comment):
-            raise HttpError(400, "comment must be one line of at most 255 characters", fields={"comment": "bad"})
+            raise BadRequest("comment must be one line of at most 255 characters", fields={"comment": "bad"})
     with db.transaction():
         table, intent = by_uuid(db, intent_uuid)
         if intent is None:
-            raise HttpError(404, "no such intent")
+            raise NotFound("no such intent")
         intent = db.one("SELECT * FROM %s WHERE id = ? FOR UPDATE" % table.name, (intent["id"],))
         _require_staff(db, user, intent)
         if intent["status"] != NEEDS_ATTENTION:
-            raise HttpError(409, f"the intent is {intent['status']}; only an intent that needs attention "
+            raise Conflict(f"the intent is {intent['status']}; only an intent that needs attention "
                                  "can be retried, redirected or abandoned")
         live = legs(db, intent["uuid"])
         failed = [leg for leg in live if leg["status"] == "failed"]
@@ -329,7 +325,7 @@ def staff_action(db, user, intent_uuid, action, payout_id=None, to_address=None,
                 raise HttpError(409 if any(int(x["id"]) == payout_id for x in live) else 404,
                                 "payout %d is not a failed leg of this intent" % payout_id)
             if int(to_address, 16) == int(leg["from_address"], 16):
-                raise HttpError(400, "to_address is the address the leg pays from", fields={"to_address": "source"})
+                raise BadRequest("to_address is the address the leg pays from", fields={"to_address": "source"})
             db.execute("UPDATE payouts SET redirect_to = ?, updated_at = ? WHERE id = ?",
                        (to_address.strip(), utc_now(), leg["id"]))
         if action in ("retry", "redirect"):
@@ -345,7 +341,7 @@ def staff_action(db, user, intent_uuid, action, payout_id=None, to_address=None,
                 set_processing(db, table, intent)
                 status = PROCESSING
             elif live:
-                raise HttpError(409, "no leg of this intent has failed; nothing to abandon")
+                raise Conflict("no leg of this intent has failed; nothing to abandon")
             else:
                 finish(db, table, intent, FAILED, ("abandoned by staff: " + comment)[:255])
                 status = FAILED
@@ -363,19 +359,19 @@ def rescue(db, user, flag_id, ip=None):
     escrow's balance of that asset (less what is knowingly retained) to the buyer's
     refund address. 400/403/404 as usual; 409 resolved flag or an intent already open.
     """
-    if not user or user.get("role") not in ("staff", "admin"):
-        raise HttpError(403, "only staff may act on payouts")
+    if not roles.is_staff(user):
+        raise Forbidden("only staff may act on payouts")
     flag_id = _parse_id(flag_id, "flag_id")
     with db.transaction():
         row = db.one("SELECT * FROM staff_flags WHERE id = ? FOR UPDATE", (flag_id,))
         if row is None:
-            raise HttpError(404, "no such flag")
+            raise NotFound("no such flag")
         if not row["transaction_uuid"] or row["kind"] not in (None, "wrong_asset", "late_funds", "dust"):
-            raise HttpError(409, "this flag is not about funds in an escrow; rescue does not apply")
+            raise Conflict("this flag is not about funds in an escrow; rescue does not apply")
         if row["resolved_at"]:
-            raise HttpError(409, "this flag is already resolved")
+            raise Conflict("this flag is already resolved")
         if _parties_to_order(db, user, row["transaction_uuid"]):
-            raise HttpError(403, "you are a party to this order: another staff member or an admin decides")
+            raise Forbidden("you are a party to this order: another staff member or an admin decides")
         asset = row["token_contract"]
         if asset is None:       # a flag of the previous release: about the order's own asset
             asset = db.value("SELECT token_contract FROM evm_transactions WHERE transaction_uuid = ?",
@@ -383,7 +379,7 @@ def rescue(db, user, flag_id, ip=None):
         try:
             intent = open_intent(db, row["transaction_uuid"], RESCUE, user["uuid"], asset=asset, flag_id=flag_id)
         except IntentConflict as e:
-            raise HttpError(409, str(e))
+            raise Conflict(str(e))
         audit.log(db, "payout_rescue", user["uuid"], intent["uuid"],
                   "flag %d: %s base units of %s" % (flag_id, row["amount"], row["token_contract"] or "native"), ip)
     return {"ok": True, "action": "rescue", "intent_uuid": intent["uuid"], "status": PENDING, "flag_id": flag_id}
@@ -392,9 +388,9 @@ def rescue(db, user, flag_id, ip=None):
 def _parse_id(value, field):
     text = str(value).strip() if value is not None else ""
     if not text:
-        raise HttpError(400, f"{field} is required", fields={field: "required"})
+        raise BadRequest(f"{field} is required", fields={field: "required"})
     if not (text.isascii() and text.isdigit() and len(text) <= 18):
-        raise HttpError(400, f"{field} must be a whole number", fields={field: "not a number"})
+        raise BadRequest(f"{field} must be a whole number", fields={field: "not a number"})
     return int(text)
 
 

@@ -1,4 +1,4 @@
-"""Email, when configured (issue 14, point 2): addresses, recovery links, notifications.
+"""Email, when configured: addresses, recovery links, notifications.
 
 On only with EMAIL_ENABLED=1 in the web settings (set it together with cron's SMTP_URL;
 the web process never sees SMTP_URL nor connects anywhere). Without it nothing here
@@ -24,14 +24,13 @@ once sent (a body may hold a single-use link).
   carry the message itself).
 Tokens are stored as SHA-256 only.
 """
-import datetime
 import hashlib
 import re
 import secrets
 
 from lib import audit, env, users
-from lib.db import utc_now
-from lib.http import HttpError
+from lib.db import shift_time, utc_now
+from lib.http import BadRequest, NotFound, TooManyRequests
 
 VERIFY_HOURS = 24
 RESET_MINUTES = 60
@@ -47,16 +46,15 @@ KINDS = {"order.paid": "an order was paid", "order.dispatched": "an order was di
 EVENT_KIND = {"order.paid": "order.paid", "order.dispatched": "order.dispatched",
               "order.released": "order.released", "dispute.opened": "dispute",
               "dispute.claim_added": "dispute", "dispute.resolved": "dispute"}
-FMT = "%Y-%m-%d %H:%M:%S"
 
 
 def enabled():
-    return (env.get("EMAIL_ENABLED", "") or "").strip() == "1"
+    return env.flag("EMAIL_ENABLED")
 
 
 def require_enabled():
     if not enabled():
-        raise HttpError(404, "email is not configured on this site")
+        raise NotFound("email is not configured on this site")
 
 
 def site_url():
@@ -67,17 +65,9 @@ def _hash(token):
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _later(**delta):
-    return (datetime.datetime.strptime(utc_now(), FMT) + datetime.timedelta(**delta)).strftime(FMT)
-
-
-def _ago(**delta):
-    return (datetime.datetime.strptime(utc_now(), FMT) - datetime.timedelta(**delta)).strftime(FMT)
-
-
 def validate_email(address, field="email"):
     if not isinstance(address, str) or len(address.strip()) > 254 or not EMAIL_RE.fullmatch(address.strip()):
-        raise HttpError(400, "not an email address", fields={field: "not an email address"})
+        raise BadRequest("not an email address", fields={field: "not an email address"})
     return address.strip()
 
 
@@ -111,13 +101,13 @@ def peek_token(db, token, purpose):
 def _take_token(db, token, purpose):
     """Use up a live token (exactly once, also under concurrency); its row, else 400."""
     if not isinstance(token, str) or not TOKEN_RE.fullmatch(token):
-        raise HttpError(400, "this link is not valid", fields={"code": "not valid"})
+        raise BadRequest("this link is not valid", fields={"code": "not valid"})
     row = db.one("SELECT * FROM email_tokens WHERE token_hash = ? AND purpose = ?", (_hash(token), purpose))
     now = utc_now()
     if row is None or row["used_at"] or row["expires_at"] <= now:
-        raise HttpError(400, "this link is not valid, was used already or has expired", fields={"code": "not valid"})
+        raise BadRequest("this link is not valid, was used already or has expired", fields={"code": "not valid"})
     if db.execute("UPDATE email_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL", (now, row["id"])) != 1:
-        raise HttpError(400, "this link was used already", fields={"code": "used"})
+        raise BadRequest("this link was used already", fields={"code": "used"})
     return row
 
 
@@ -140,7 +130,7 @@ def request_verification(db, user, address, ip=None):
     with db.transaction():
         db.execute("UPDATE email_tokens SET used_at = ? WHERE user_uuid = ? AND purpose = 'verify' "
                    "AND used_at IS NULL", (utc_now(), user["uuid"]))
-        token = _new_token(db, user["uuid"], "verify", _later(hours=VERIFY_HOURS), address)
+        token = _new_token(db, user["uuid"], "verify", shift_time(utc_now(), hours=VERIFY_HOURS), address)
         link = f"{site_url()}/verify-email.php?code={token}"
         queue(db, user["uuid"], address, "verify", "Confirm your email address",
               f"Hello {user['username']},\n\nopen this link to use {address} for your account:\n\n{link}\n\n"
@@ -173,7 +163,7 @@ def set_notifications(db, user_uuid, on_kinds, ip=None):
     """`on_kinds`: the kinds that stay on (others are turned off)."""
     bad = [k for k in on_kinds if k not in KINDS]
     if bad:
-        raise HttpError(400, "unknown notification kind " + ", ".join(sorted(bad)[:3]),
+        raise BadRequest("unknown notification kind " + ", ".join(sorted(bad)[:3]),
                         fields={"notify": "one of " + ", ".join(KINDS)})
     off = ",".join(k for k in KINDS if k not in on_kinds)
     with db.transaction():
@@ -191,10 +181,10 @@ def request_reset(db, address, ip=None):
     # Counted and inserted in one serialized reservation (as logins are), so concurrent
     # requests cannot both see room under a limit.
     with users._reservation(db):
-        since = _ago(hours=1)
+        since = shift_time(utc_now(), hours=-1)
         if ip and db.value("SELECT COUNT(*) FROM email_requests WHERE ip = ? AND created_at > ?",
                            (ip[:45], since)) >= RESET_PER_IP:
-            raise HttpError(429, "too many recovery requests from this address; try again in an hour",
+            raise TooManyRequests("too many recovery requests from this address; try again in an hour",
                             [("Retry-After", "3600")])
         user = db.one("SELECT uuid, username, email FROM users WHERE email IS NOT NULL AND LOWER(email) = ? "
                       "AND email_verified_at IS NOT NULL AND banned = 0", (address.lower(),))
@@ -205,7 +195,7 @@ def request_reset(db, address, ip=None):
         if db.value("SELECT COUNT(*) FROM email_requests WHERE user_uuid = ? AND created_at > ?",
                     (user["uuid"], since)) > RESET_PER_USER:
             return False
-        token = _new_token(db, user["uuid"], "reset", _later(minutes=RESET_MINUTES))
+        token = _new_token(db, user["uuid"], "reset", shift_time(utc_now(), minutes=RESET_MINUTES))
         link = f"{site_url()}/recover-email.php?code={token}"
         queue(db, user["uuid"], user["email"], "reset", "Reset your password",
               f"Hello {user['username']},\n\nopen this link to choose a new password:\n\n{link}\n\n"

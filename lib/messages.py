@@ -24,7 +24,7 @@ import uuid as uuidlib
 
 from lib import catalog, mail, notifications, orders, users, webhooks
 from lib.db import utc_now
-from lib.http import HttpError
+from lib.http import BadRequest, Forbidden, NotFound
 
 MAX_BODY = 10_000
 MESSAGES_PER_WINDOW = 30
@@ -49,9 +49,9 @@ def _peer(db, user, name, field):
     name = users.validate_username(name, field)
     peer = users.by_username(db, name)
     if peer is None:
-        raise HttpError(404, f"no user named {name}", fields={field: "unknown user"})
+        raise NotFound(f"no user named {name}", fields={field: "unknown user"})
     if peer["uuid"] == user["uuid"]:
-        raise HttpError(400, f"{field}: that is you", fields={field: "that is you"})
+        raise BadRequest(f"{field}: that is you", fields={field: "that is you"})
     return peer
 
 
@@ -99,9 +99,9 @@ def _blocks(db, blocker_uuid, blocked_uuid):
 def _order_access(db, user, order_uuid, field="transaction_uuid"):
     """(order row, may write) for a visible order thread; 404 otherwise."""
     if order_uuid is not None and not isinstance(order_uuid, str):
-        raise HttpError(400, f"{field} must be a string", fields={field: "must be a string"})
+        raise BadRequest(f"{field} must be a string", fields={field: "must be a string"})
     if not order_uuid or not order_uuid.strip():
-        raise HttpError(400, f"{field} is required", fields={field: "required"})
+        raise BadRequest(f"{field} is required", fields={field: "required"})
     order_uuid = order_uuid.strip()
     row = None
     if catalog.is_uuid(order_uuid):
@@ -116,7 +116,7 @@ def _order_access(db, user, order_uuid, field="transaction_uuid"):
                          (row["uuid"],))
         if dispute is not None:
             return row, dispute["status"] == "open"
-    raise HttpError(404, "no such order")
+    raise NotFound("no such order")
 
 
 def _order_json(row):
@@ -202,7 +202,7 @@ def thread_by_uuid(db, user, thread_uuid, limit=THREAD_PAGE, offset=0, field="th
     if row is not None and row["kind"] == "order":
         return order_thread(db, user, row["transaction_uuid"], limit, offset, field)
     if row is None or user["uuid"] not in (row["user_a"], row["user_b"]):
-        raise HttpError(404, "no such thread")
+        raise NotFound("no such thread")
     peer = users.by_uuid(db, row["user_b"] if row["user_a"] == user["uuid"] else row["user_a"])
     return private_thread(db, user, peer["username"], limit, offset, field)
 
@@ -250,9 +250,9 @@ def send_private(db, user, to, body, ip=None, field="to"):
     now_ms = users._now_ms()
     with users._reservation(db):
         if _blocks(db, peer["uuid"], user["uuid"]):
-            raise HttpError(403, f"{peer['username']} has blocked you: your message was not sent")
+            raise Forbidden(f"{peer['username']} has blocked you: your message was not sent")
         if _blocks(db, user["uuid"], peer["uuid"]):
-            raise HttpError(403, f"you blocked {peer['username']}: unblock them to send a message")
+            raise Forbidden(f"you blocked {peer['username']}: unblock them to send a message")
         thread = _thread_for(db, "private", a=a, b=b)
         message = _append(db, user, thread, body, ip, now_ms)
         link = private_link(user["username"])
@@ -271,7 +271,7 @@ def send_order(db, user, order_uuid, body, ip=None, field="transaction_uuid"):
     with users._reservation(db):
         row, can_post = _order_access(db, user, order_uuid, field)
         if not can_post:
-            raise HttpError(403, "staff may write in an order's thread only while its dispute is open")
+            raise Forbidden("staff may write in an order's thread only while its dispute is open")
         thread = _thread_for(db, "order", transaction_uuid=row["uuid"])
         message = _append(db, user, thread, body, ip, now_ms)
         people = {row["buyer_uuid"]}

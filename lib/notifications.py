@@ -10,7 +10,7 @@ A notification is seen only by its user: anyone else gets 404 for it. The naviga
 shows `unread_count()`: one COUNT on idx_notifications_unread.
 """
 from lib.db import utc_now
-from lib.http import HttpError, parse_id
+from lib.http import NotFound, parse_id
 
 MAX_TEXT = 255
 MAX_LINK = 255
@@ -96,7 +96,7 @@ def mark_read(db, user, notification_id):
     with db.transaction():
         row = db.one("SELECT * FROM notifications WHERE id = ? AND user_uuid = ?", (notification_id, user["uuid"]))
         if row is None:
-            raise HttpError(404, "no such notification")
+            raise NotFound("no such notification")
         if row["read_at"] is None:
             db.execute("UPDATE notifications SET read_at = ? WHERE id = ? AND read_at IS NULL",
                        (utc_now(), notification_id))

@@ -5,6 +5,7 @@ each real response against this document, and that every JSON script under
 public/api/ and public/admin/ is described here, so the two cannot drift apart.
 """
 import copy
+from lib import chains, config, scopes, tokens
 
 PUBLIC_DOCS = ("/health.php", "/api/openapi.json", "/api/skill.php")   # no auth: no 401/429
 ERROR_TEXT = {400: "Bad input", 401: "Not authenticated (or an invalid/revoked API key)",
@@ -261,7 +262,6 @@ def _int_id(description, digits=18):
 def chain_ids():
     """The chain ids the API accepts now (test networks only with ALLOW_TESTNETS=1, 31337
     only with ALLOW_DEV_CHAIN=1)."""
-    from lib import chains, tokens
     return [c for c in chains.CHAINS if tokens.chain_allowed(c)]
 
 
@@ -301,7 +301,6 @@ CONFIG_EXAMPLES = {"duration": "15m", "fraction": "0.05", "count": "3", "depth":
 
 
 def _config_props():
-    from lib import config
     props = {}
     for name, (kind, default, description) in config.KEYS.items():
         props[name] = _in(f"{description} ({kind}; default {default})", pattern=CONFIG_PATTERNS[kind],
@@ -315,7 +314,6 @@ ACTION = _in("the action (SPEC section 6; GET /api/transactions.php?uuid= lists 
 
 
 def _config_values():
-    from lib import config
     return {name: _t(S, description=spec[2]) for name, spec in config.KEYS.items()}
 
 
@@ -636,7 +634,7 @@ PATHS = {
 }
 
 
-# -- signed webhooks (issue 12, point 3; lib/webhooks.py, cron/webhooks.py) --
+# -- signed webhooks (lib/webhooks.py, cron/webhooks.py) --
 _EVENT = {"enum": ["order.created", "order.partially_paid", "order.paid", "order.dispatched", "order.confirmed",
                    "order.released", "order.cancelled", "order.failed", "dispute.opened", "dispute.claim_added",
                    "dispute.resolved", "payout.needs_attention", "message.created", "ticket.answered"]}
@@ -917,14 +915,13 @@ def document():
     })
 
 
-# -- scoped API keys (issue 12): x-scope per operation, and the key fields -----------------
+# -- scoped API keys: x-scope per operation, and the key fields -----------------
 _document_without_scopes = document
 
 
 def document():
     """The OpenAPI document with each operation's `x-scope` (lib/scopes.py) and the scope
     fields of API keys."""
-    from lib import scopes
     doc = _document_without_scopes()
     key_fields = {"scopes": _arr({"type": "string", "enum": list(scopes.SCOPES)}),
                   "store_uuid": UUID_N}

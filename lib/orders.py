@@ -13,67 +13,21 @@ to anyone else it does not exist (404), in lists, details and actions alike.
 Amounts are stored as integer base-unit strings; the dicts returned here give
 token-unit decimal strings (pricing.format_amount).
 """
-import functools
-import operator
 import uuid as uuidlib
 
-from lib import audit, catalog, chains, intents, pricing, status_machine as sm, tokens
+from lib import audit, catalog, chains, intents, pricing, roles, status_machine as sm, tokens, validate
 from lib import webhooks
 from lib.db import utc_now
-from lib.http import HttpError
+from lib.http import BadRequest, Conflict, Forbidden, HttpError, NotFound
+from lib.order_rows import ORDER_COLUMNS, ORDER_FROM, order_json  # noqa: F401 (names other code uses)
+from lib.order_rows import order_row as _order_row
+from lib.order_rows import order_rows_by_id as _fetch_rows
+from lib.order_rows import units as _units
 
-ORDER_COLUMNS = (
-    "t.id, t.uuid, t.type, t.description, t.package_uuid, t.store_uuid, st.storename, "
-    "t.buyer_uuid, u.username AS buyer_username, t.dispute_uuid, t.price_usd, "
-    "COALESCE(s.status, 'PENDING') AS current_status, COALESCE(s.amount, '0') AS current_amount, "
-    "COALESCE(s.time, t.created_at) AS status_time, "
-    "e.required_amount, e.received_amount, e.escrow_address, e.chain_id, e.currency, "
-    "e.token_contract, e.decimals, e.usd_rate, e.refund_address, "
-    "t.buyer_confirmed_at, t.created_at, t.updated_at, "
-    "(SELECT ss.status FROM shipping_statuses ss WHERE ss.transaction_uuid = t.uuid "
-    "ORDER BY ss.id DESC LIMIT 1) AS current_shipping_status")
-# The current status as v_current_transaction_statuses defines it, joined directly
-# (through the view every row would look its transaction up a second time).
-ORDER_FROM = (
-    "transactions t "
-    "JOIN evm_transactions e ON e.transaction_uuid = t.uuid "
-    "JOIN stores st ON st.uuid = t.store_uuid "
-    "JOIN users u ON u.uuid = t.buyer_uuid "
-    "LEFT JOIN transaction_statuses s ON s.id = (SELECT s2.id FROM transaction_statuses s2 "
-    "WHERE s2.transaction_uuid = t.uuid ORDER BY s2.id DESC LIMIT 1)")
+# What the dispute row records for each order action that resolves it.
+RESOLUTION_OF_ACTION = {"release": "release", "cancel": "refund", "partial_refund": "partial_refund"}
 
 SCOPES = ("mine", "buyer", "vendor", "all")
-
-
-@functools.lru_cache(maxsize=8192)
-def _units(value, decimals):
-    """A stored base-unit amount as a token-unit string (left alone if not an integer).
-    Remembered: the orders of a page mostly share their few amounts, each formatted once."""
-    try:
-        return pricing.format_amount(int(str(value)), decimals)
-    except (TypeError, ValueError):
-        return value
-
-
-# Order fields copied from the row as they are, in the order of the JSON object.
-_HEAD = ("uuid", "type", "description", "package_uuid", "store_uuid", "storename", "buyer_uuid",
-         "buyer_username", "dispute_uuid", "current_status")
-_TAIL = ("escrow_address", "chain_id", "currency", "token_contract", "price_usd", "current_shipping_status",
-         "buyer_confirmed_at", "created_at")
-_head = operator.itemgetter(*_HEAD)
-_tail = operator.itemgetter(*_TAIL)
-
-
-def order_json(row):
-    """The SPEC's order fields (plus price_usd, received_amount, token_contract)."""
-    out = dict(zip(_HEAD, _head(row)))
-    decimals = row["decimals"]
-    out["current_amount"] = _units(row["current_amount"], decimals)
-    out["required_amount"] = _units(row["required_amount"], decimals)
-    out["received_amount"] = _units(row["received_amount"], decimals)
-    out.update(zip(_TAIL, _tail(row)))
-    out["updated_at"] = max(row["updated_at"] or "", row["status_time"] or "")
-    return out
 
 
 # -- checkout --------------------------------------------------------------------
@@ -87,7 +41,7 @@ def create_order(db, buyer, package_uuid, currency="ETH", chain_id=1, refund_add
     403 buying from a store you are a member of.
     """
     if not package_uuid:
-        raise HttpError(400, "package_uuid is required", fields={"package_uuid": "required"})
+        raise BadRequest("package_uuid is required", fields={"package_uuid": "required"})
     package = catalog.package_for_sale(db, package_uuid)
     chain_id = tokens.parse_chain_id(1 if chain_id in (None, "") else chain_id)
     token = tokens.payable_token(db, chain_id, "ETH" if currency in (None, "") else currency)
@@ -98,8 +52,7 @@ def create_order(db, buyer, package_uuid, currency="ETH", chain_id=1, refund_add
         refund_address = buyer.get("refund_address") or None
         if refund_address and not chains.is_checksum_address(refund_address):
             refund_address = None
-    if catalog.member_role(db, buyer, package["store_uuid"]) is not None:
-        raise HttpError(403, "you cannot buy from a store you are a member of")
+    refuse_own_store(db, buyer, package)
     quote = pricing.quote_detail(db, package["price_usd"], token)
     now = utc_now()
     order_uuid = str(uuidlib.uuid4())
@@ -126,16 +79,13 @@ def create_order(db, buyer, package_uuid, currency="ETH", chain_id=1, refund_add
             "usd_rate": quote["usd_rate"]}
 
 
+def refuse_own_store(db, buyer, package):
+    """403 when the buyer is a member of the package's store: nobody buys from themselves."""
+    if catalog.member_role(db, buyer, package["store_uuid"]) is not None:
+        raise Forbidden("you cannot buy from a store you are a member of")
+
+
 # -- reading ---------------------------------------------------------------------
-
-def _fetch_rows(db, ids):
-    if not ids:
-        return []
-    marks = ", ".join("?" * len(ids))
-    rows = db.query(f"SELECT {ORDER_COLUMNS} FROM {ORDER_FROM} WHERE t.id IN ({marks})", list(ids))
-    rows.sort(key=lambda r: r["id"], reverse=True)
-    return rows
-
 
 def _newest_ids(db, column, values, n):
     """Ids of the newest `n` orders per value of an indexed column, merged newest first."""
@@ -155,12 +105,12 @@ def order_ids_page(db, user, limit=50, offset=0, scope=None):
     """
     limit, offset = int(limit), int(offset)
     if scope in (None, ""):
-        scope = "all" if catalog.is_staff(user) else "mine"
+        scope = "all" if roles.is_staff(user) else "mine"
     if scope not in SCOPES:
-        raise HttpError(400, f"scope must be one of {', '.join(SCOPES)}", fields={"scope": "bad"})
+        raise BadRequest(f"scope must be one of {', '.join(SCOPES)}", fields={"scope": "bad"})
     if scope == "all":
-        if not catalog.is_staff(user):
-            raise HttpError(403, "only staff may list all orders")
+        if not roles.is_staff(user):
+            raise Forbidden("only staff may list all orders")
         return [r["id"] for r in db.query("SELECT id FROM transactions ORDER BY id DESC LIMIT ? OFFSET ?",
                                           (limit, offset))]
     n = limit + offset
@@ -181,12 +131,6 @@ def list_orders(db, user, limit=50, offset=0, scope=None):
     return [order_json(r) for r in _fetch_rows(db, order_ids_page(db, user, limit, offset, scope))]
 
 
-def _order_row(db, order_uuid):
-    if not catalog.is_uuid(order_uuid):
-        return None
-    return db.one(f"SELECT {ORDER_COLUMNS} FROM {ORDER_FROM} WHERE t.uuid = ?", (order_uuid,))
-
-
 def parties(db, user, order):
     """The ways `user` relates to `order`: a subset of {'buyer', 'vendor', 'staff'}."""
     out = set()
@@ -196,7 +140,7 @@ def parties(db, user, order):
         out.add("buyer")
     if catalog.member_role(db, user, order["store_uuid"]) is not None:
         out.add("vendor")
-    if catalog.is_staff(user) and not out:  # a party never uses staff powers on its own order
+    if roles.is_staff(user) and not out:  # a party never uses staff powers on its own order
         out.add("staff")
     return out
 
@@ -255,7 +199,7 @@ def allowed_actions_many(db, user, orders):
             who.add("buyer")
         if o["store_uuid"] in my_stores:
             who.add("vendor")
-        if catalog.is_staff(user) and not who:  # as parties()
+        if roles.is_staff(user) and not who:  # as parties()
             who.add("staff")
         state = order_state(db, o, dispute_open=o["uuid"] in disputed, intent_open=o["uuid"] in busy)
         out[o["uuid"]] = [a for a in sm.ACTIONS if sm.decide(a, who, state)[0] == 200]
@@ -267,7 +211,7 @@ def get_order(db, user, order_uuid):
     row = _order_row(db, order_uuid)
     who = parties(db, user, row) if row else set()
     if not who:
-        raise HttpError(404, "no such order")
+        raise NotFound("no such order")
     out = order_json(row)
     decimals = row["decimals"]
     out["statuses"] = [{"time": s["time"], "status": s["status"], "amount": _units(s["amount"], decimals),
@@ -290,6 +234,23 @@ def get_order(db, user, order_uuid):
     return out
 
 
+def amount_due(order):
+    """(received, remaining) of an order from get_order(), in base units: what the escrow
+    holds and what the buyer still has to pay (never below 0)."""
+    decimals = order["decimals"]
+    due = pricing.parse_amount(order["required_amount"], decimals)
+    received = pricing.parse_amount(order["received_amount"] or "0", decimals)
+    return received, max(due - received, 0)
+
+
+def waiting(order):
+    """Whether an order from get_order() waits on cron: unpaid, or an intent or a payout
+    under way (the page refreshes itself meanwhile)."""
+    return order["current_status"] == sm.PENDING or any(
+        i["status"] in ("pending", "processing") for i in order["intents"]) or any(
+        p["status"] in ("signed", "broadcast") for p in order["payouts"])
+
+
 def payouts(db, order):
     rows = db.query("SELECT id, kind, recipient_role, to_address, amount, currency, tx_hash, status, "
                     "block_number, replacements, retry_of, error, created_at, updated_at FROM payouts "
@@ -305,6 +266,43 @@ def payouts(db, order):
     return out
 
 
+def _open_dispute(db, order, user, comment=None):
+    """Open a dispute on `order` (inside the caller's transaction); return its uuid.
+
+    Called by take_action('dispute') after decide() allowed it.
+    """
+    now = utc_now()
+    dispute_uuid = str(uuidlib.uuid4())
+    db.insert("disputes", {"uuid": dispute_uuid, "transaction_uuid": order["uuid"],
+                           "opened_by": user["uuid"], "status": "open", "resolution": None,
+                           "refund_percent": None, "resolved_by": None, "created_at": now,
+                           "resolved_at": None})
+    db.execute("UPDATE transactions SET dispute_uuid = ?, updated_at = ? WHERE uuid = ?",
+               (dispute_uuid, now, order["uuid"]))
+    if comment:
+        db.insert("dispute_claims", {"dispute_uuid": dispute_uuid, "user_uuid": user["uuid"],
+                                     "claim": comment, "created_at": now})
+    webhooks.dispute_event(db, "dispute.opened", dispute_uuid)
+    return dispute_uuid
+
+
+def _close_dispute(db, dispute, staff_user, action, refund_percent=None, comment=None):
+    """Mark an open dispute resolved (inside the caller's transaction)."""
+    now = utc_now()
+    changed = db.execute("UPDATE disputes SET status = 'resolved', resolution = ?, refund_percent = ?, "
+                         "resolved_by = ?, resolved_at = ? WHERE uuid = ? AND status = 'open'",
+                         (RESOLUTION_OF_ACTION[action], refund_percent, staff_user["uuid"], now,
+                          dispute["uuid"]))
+    if changed != 1:
+        raise Conflict("this dispute is already resolved")
+    if comment:
+        db.insert("dispute_claims", {"dispute_uuid": dispute["uuid"], "user_uuid": staff_user["uuid"],
+                                     "claim": comment, "created_at": now})
+    audit.log(db, "dispute_resolved", staff_user["uuid"], dispute["uuid"],
+              f"{RESOLUTION_OF_ACTION[action]} {refund_percent or ''}".strip())
+    webhooks.dispute_event(db, "dispute.resolved", dispute["uuid"])
+
+
 # -- actions ---------------------------------------------------------------------
 
 def parse_percent(value):
@@ -312,21 +310,21 @@ def parse_percent(value):
     of the remainder after the resolver's share (as the original allowed)."""
     text = str(value).strip() if value is not None else ""
     if not text:
-        raise HttpError(400, "refund_percent is required for a partial refund (1-100)",
+        raise BadRequest("refund_percent is required for a partial refund (1-100)",
                         fields={"refund_percent": "required"})
     if not (text.isascii() and text.isdigit() and len(text) <= 3):
-        raise HttpError(400, "refund_percent must be a whole number from 1 to 100",
+        raise BadRequest("refund_percent must be a whole number from 1 to 100",
                         fields={"refund_percent": "not a number"})
     percent = int(text)
     if not 1 <= percent <= 100:
-        raise HttpError(400, "refund_percent must be between 1 and 100",
+        raise BadRequest("refund_percent must be between 1 and 100",
                         fields={"refund_percent": "out of range"})
     return percent
 
 
 def _lock(db, order_uuid):
     """Lock the order row for the rest of the transaction (must be its first read)."""
-    if not catalog.is_uuid(order_uuid):
+    if not validate.is_uuid(order_uuid):
         return None
     return db.one("SELECT id FROM transactions WHERE uuid = ? FOR UPDATE", (order_uuid,))
 
@@ -340,23 +338,22 @@ def take_action(db, user, order_uuid, action, refund_percent=None, comment=None,
     Staff moving funds on an order with an open dispute resolves that dispute in the
     same transaction (release -> 'release', cancel -> 'refund', partial_refund).
     """
-    from lib import disputes
     action = (action or "").strip().lower() if isinstance(action, str) else ""
     if action not in sm.ACTIONS:
-        raise HttpError(400, f"action must be one of {', '.join(sm.ACTIONS)}", fields={"action": "unknown"})
+        raise BadRequest(f"action must be one of {', '.join(sm.ACTIONS)}", fields={"action": "unknown"})
     percent = parse_percent(refund_percent) if action == "partial_refund" else None
-    comment = catalog.text(comment, "comment", 5000)
+    comment = validate.text(comment, "comment", 5000)
     intent = None
     with db.transaction():
         if _lock(db, order_uuid) is None:
-            raise HttpError(404, "no such order")
+            raise NotFound("no such order")
         order = _order_row(db, order_uuid)
         who = parties(db, user, order)
         if not who:
-            raise HttpError(404, "no such order")
+            raise NotFound("no such order")
         state = order_state(db, order)
         code, message = sm.decide(action, who, state)
-        if code != 200 and catalog.is_staff(user) and "staff" not in who \
+        if code != 200 and roles.is_staff(user) and "staff" not in who \
                 and sm.decide(action, {"staff"}, state)[0] == 200:
             code, message = 403, (f"you are a party to this order, so you may not {action.replace('_', ' ')} "
                                   f"it as staff: another staff member or an admin decides")
@@ -367,9 +364,9 @@ def take_action(db, user, order_uuid, action, refund_percent=None, comment=None,
             try:
                 intent = intents.open_intent(db, order["uuid"], sm.MOVES_FUNDS[action], user["uuid"], percent)
             except intents.IntentConflict as e:
-                raise HttpError(409, str(e))
+                raise Conflict(str(e))
             if dispute is not None:
-                disputes.close(db, dispute, user, action, percent, comment)
+                _close_dispute(db, dispute, user, action, percent, comment)
         elif action == "dispatch":
             sm.append_shipping(db, order["uuid"], sm.DISPATCHED, user["uuid"], comment[:255] if comment else None)
         elif action == "confirm":
@@ -381,8 +378,8 @@ def take_action(db, user, order_uuid, action, refund_percent=None, comment=None,
                 sm.append_status(db, order["uuid"], sm.FROZEN, order["current_amount"],
                                  f"dispute opened by {user['username']}")
             except sm.TransitionError as e:
-                raise HttpError(409, str(e))
-            disputes.create(db, order, user, comment)
+                raise Conflict(str(e))
+            _open_dispute(db, order, user, comment)
         db.execute("UPDATE transactions SET updated_at = ? WHERE uuid = ?", (utc_now(), order["uuid"]))
         webhooks.action_event(db, action, order["uuid"])
         audit.log(db, f"order_{action}", user["uuid"], order["uuid"],

@@ -8,25 +8,17 @@ missing refuses the quote with 409. Arithmetic uses Fraction over the exact deci
 strings, so no float ever touches an amount; rounding is up, so the buyer never pays
 less than the USD price.
 """
-import datetime
 import math
 import re
-from decimal import Decimal, InvalidOperation
+import time
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from fractions import Fraction
 
 from lib import config
-from lib.http import HttpError
+from lib.db import age_seconds, parse_time
+from lib.http import BadRequest, Conflict, HttpError
 
 _DECIMAL_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
-
-
-def _parse_time(stamp):
-    return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(
-        tzinfo=datetime.timezone.utc)
-
-
-def _now():
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def _exact(text):
@@ -50,22 +42,22 @@ def usd_rate(db, token):
     if manual not in (None, ""):
         value = _exact(manual)
         if value is None or value <= 0:
-            raise HttpError(409, f"the manual USD price of {name} is not a positive number")
+            raise Conflict(f"the manual USD price of {name} is not a positive number")
         return str(manual), "manual", None
     row = db.one("SELECT usd_price, fetched_at, contract_address FROM prices "
                  "WHERE chain_id = ? AND symbol = ?", (token["chain_id"], token["symbol"]))
     if row is None or (row["contract_address"] or "").lower() != (token["contract_address"] or "").lower():
-        raise HttpError(409, f"no USD rate for {name} is available yet; orders in {token['symbol']} "
+        raise Conflict(f"no USD rate for {name} is available yet; orders in {token['symbol']} "
                              "are refused until the price refresh has run")
     max_age = config.duration(db, "price_max_age")
-    age = (_now() - _parse_time(row["fetched_at"])).total_seconds()
+    age = age_seconds(row["fetched_at"])
     if age > max_age:
-        raise HttpError(409, f"the USD rate of {name} is stale (fetched {row['fetched_at']} UTC, "
+        raise Conflict(f"the USD rate of {name} is stale (fetched {row['fetched_at']} UTC, "
                              f"older than price_max_age {config.raw(db, 'price_max_age')}); "
                              "try again after the next price refresh")
     value = _exact(row["usd_price"])
     if value is None or value <= 0:
-        raise HttpError(409, f"the USD rate of {name} is not usable ({row['usd_price']!r})")
+        raise Conflict(f"the USD rate of {name} is not usable ({row['usd_price']!r})")
     return str(row["usd_price"]), "prices", row["fetched_at"]
 
 
@@ -82,8 +74,8 @@ def rates_valid_until(db):
     """The Unix time at which the next fresh `prices` row turns stale (None: none will):
     until then whatever was computed from the rates (quotes, the vendor bond) holds."""
     max_age = config.duration(db, "price_max_age")
-    now = _now().timestamp()
-    ends = [_parse_time(r["fetched_at"]).timestamp() + max_age for r in db.query("SELECT fetched_at FROM prices")]
+    now = time.time()
+    ends = [parse_time(r["fetched_at"]).timestamp() + max_age for r in db.query("SELECT fetched_at FROM prices")]
     ends = [t for t in ends if t >= now]
     return min(ends) if ends else None
 
@@ -91,7 +83,7 @@ def rates_valid_until(db):
 def quotable_rate(db, token):
     """usd_rate() for a token whose decimals are known; 409 otherwise."""
     if token.get("decimals") is None:
-        raise HttpError(409, f"{token['symbol']} on chain {token['chain_id']} has no known decimals yet")
+        raise Conflict(f"{token['symbol']} on chain {token['chain_id']} has no known decimals yet")
     return usd_rate(db, token)
 
 
@@ -124,9 +116,28 @@ def parse_amount(text, decimals, field="amount"):
     """Token units string -> base units int; 400 when not a plain decimal or too precise."""
     text = str(text).strip() if text is not None else ""
     if not re.match(r"^[0-9]{1,40}(\.[0-9]+)?$", text):
-        raise HttpError(400, f"{field} must be a decimal number of token units")
+        raise BadRequest(f"{field} must be a decimal number of token units")
     whole, _, frac = text.partition(".")
     frac = frac.rstrip("0")
     if len(frac) > int(decimals):
-        raise HttpError(400, f"{field} has more than {decimals} decimal places")
+        raise BadRequest(f"{field} has more than {decimals} decimal places")
     return int(whole) * 10 ** int(decimals) + (int(frac.ljust(int(decimals), "0")) if frac else 0)
+
+
+def deposit_fields(db, row, balance):
+    """The original's fields of a deposit: crypto (the currency symbol), crypto_value (the
+    balance in token units), currency_rate (the token's USD rate as a decimal string: its
+    manual_usd_price or cron's fresh `prices` row, null when none is usable) and fiat_value
+    (crypto_value x currency_rate in USD, rounded down to the cent; null without a rate)."""
+    rate = None
+    token = db.one("SELECT chain_id, symbol, contract_address, manual_usd_price FROM accepted_tokens "
+                   "WHERE chain_id = ? AND UPPER(symbol) = ?", (row["chain_id"], str(row["currency"]).upper()))
+    if token is not None and (token["contract_address"] or "").lower() == (row["token_contract"] or "").lower():
+        try:
+            rate = usd_rate(db, token)[0]
+        except HttpError:
+            rate = None
+    fiat = None
+    if rate is not None:
+        fiat = str((Decimal(balance) * Decimal(rate)).quantize(Decimal("0.01"), rounding=ROUND_DOWN))
+    return {"crypto": row["currency"], "crypto_value": balance, "fiat_value": fiat, "currency_rate": rate}

@@ -5,13 +5,13 @@ their ratings, and the visible reviews those stores received. Never an address, 
 email, an order, a role or a ban reason. A banned or unknown user has no profile (404).
 """
 from lib import catalog, reviews, users
-from lib.http import HttpError
+from lib.http import NotFound
 
 
 def profile(db, username, viewer=None):
     user = users.by_username(db, username) if isinstance(username, str) else None
     if user is None or user["banned"]:
-        raise HttpError(404, "no such user")
+        raise NotFound("no such user")
     joined = db.value("SELECT created_at FROM users WHERE uuid = ?", (user["uuid"],))
     stores = db.query("SELECT s.uuid, s.storename, s.created_at FROM store_users su "
                       "JOIN stores s ON s.uuid = su.store_uuid WHERE su.user_uuid = ? AND s.suspended = 0 "

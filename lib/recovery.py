@@ -1,4 +1,4 @@
-"""Account recovery without email (issue 14, point 1).
+"""Account recovery without email.
 
 Recovery codes: 10 single-use codes per user, `XXXX-XXXX-XXXX-XXXX` of base32 (80 random
 bits each), shown once (at registration, or when the user makes a new set in settings,
@@ -16,70 +16,17 @@ Staff reset links: a staff member issues a one-time link for a user (never for a
 never for themselves); the token is shown only in the answer to that staff member, its
 sha256 is stored, it expires after RESET_LINK_SECONDS and works once.
 """
-import datetime
-import hashlib
 import secrets
 
-from lib import audit, users
-from lib.db import utc_now
-from lib.http import HttpError
+from lib import audit, roles, users
+from lib.db import shift_time, utc_now
+from lib.http import BadRequest, Forbidden, HttpError, NotFound, Unauthorized
+from lib.recovery_codes import CODES_PER_SET, codes_left, digest, issue_codes, normalize, use_code  # noqa: F401
 
-CODES_PER_SET = 10
-_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 RECOVER_WINDOW_MS = 15 * 60 * 1000
 RECOVER_FAILS_PER_IP = 10
 RECOVER_FAILS_PER_USERNAME = 5
 RESET_LINK_SECONDS = 3600
-FMT = "%Y-%m-%d %H:%M:%S"
-
-
-def _new_code():
-    raw = "".join(secrets.choice(_ALPHABET) for _ in range(16))
-    return "-".join(raw[i:i + 4] for i in range(0, 16, 4))
-
-
-def normalize(code):
-    """Upper case without spaces and dashes; None when it cannot be a code."""
-    if not isinstance(code, str) or len(code) > 64:
-        return None
-    text = code.replace("-", "").replace(" ", "").strip().upper()
-    if len(text) != 16 or any(c not in _ALPHABET for c in text):
-        return None
-    return text
-
-
-def _hash(text):
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
-
-
-def issue_codes(db, user_uuid, ip=None):
-    """A new set of codes for the user (the old set stops working); returns the codes."""
-    codes = [_new_code() for _ in range(CODES_PER_SET)]
-    now = utc_now()
-    with db.transaction():
-        # Delete only when there is a set: on MariaDB a DELETE that matches nothing takes a gap
-        # lock, and two registrations at once then deadlock on their inserts into that gap.
-        if db.value("SELECT 1 FROM recovery_codes WHERE user_uuid = ? LIMIT 1", (user_uuid,)) is not None:
-            db.execute("DELETE FROM recovery_codes WHERE user_uuid = ?", (user_uuid,))
-        for code in codes:
-            db.insert("recovery_codes", {"user_uuid": user_uuid, "code_hash": _hash(normalize(code)),
-                                         "created_at": now, "used_at": None})
-        audit.log(db, "recovery_codes_issued", user_uuid, user_uuid, f"{len(codes)} codes", ip)
-    return codes
-
-
-def codes_left(db, user_uuid):
-    return int(db.value("SELECT COUNT(*) FROM recovery_codes WHERE user_uuid = ? AND used_at IS NULL",
-                        (user_uuid,), default=0))
-
-
-def use_code(db, user_uuid, code):
-    """Use up one of the user's codes; True if it was an unused code of theirs."""
-    text = normalize(code)
-    if text is None:
-        return False
-    return db.execute("UPDATE recovery_codes SET used_at = ? WHERE user_uuid = ? AND code_hash = ? "
-                      "AND used_at IS NULL", (utc_now(), user_uuid, _hash(text))) == 1
 
 
 def _reserve(db, ip, name, now_ms):
@@ -95,15 +42,15 @@ def recover(db, username, code, new_password, ip=None):
     """Reset the password with a recovery code: 400 bad input, 401 wrong name or code,
     403 banned, 429 over a limit. Ends every session of the user; returns the user dict."""
     if not isinstance(username, str) or username.strip() == "":
-        raise HttpError(400, "username is required", fields={"username": "required"})
+        raise BadRequest("username is required", fields={"username": "required"})
     username = username.strip()
     if len(username) > users.USERNAME_MAX or not users.USERNAME_RE.fullmatch(username):
-        raise HttpError(400, "username may contain only letters, digits, _ - and .",
+        raise BadRequest("username may contain only letters, digits, _ - and .",
                         fields={"username": "letters, digits, _ - . only"})
     if not isinstance(code, str) or code.strip() == "":
-        raise HttpError(400, "recovery_code is required", fields={"recovery_code": "required"})
+        raise BadRequest("recovery_code is required", fields={"recovery_code": "required"})
     if len(code) > 64:
-        raise HttpError(400, "recovery_code is too long", fields={"recovery_code": "too long"})
+        raise BadRequest("recovery_code is too long", fields={"recovery_code": "too long"})
     users.validate_password(new_password, "new_password")
     ip = ip or ""
     name = username.lower()
@@ -112,10 +59,10 @@ def recover(db, username, code, new_password, ip=None):
     if row is None or normalize(code) is None:
         audit.log(db, "recover_failed", row["uuid"] if row else None, username,
                   "bad code" if row else "unknown user", ip)
-        raise HttpError(401, "wrong username or recovery code")
+        raise Unauthorized("wrong username or recovery code")
     if row["banned"]:
         audit.log(db, "recover_failed", row["uuid"], row["username"], "banned", ip)
-        raise HttpError(403, "this account is banned")
+        raise Forbidden("this account is banned")
     password_hash = users.hash_password(new_password)
     with db.transaction():
         if not use_code(db, row["uuid"], code):
@@ -129,14 +76,14 @@ def recover(db, username, code, new_password, ip=None):
             audit.log(db, "password_recovered", row["uuid"], row["uuid"], "recovery code", ip)
     if not ok:
         audit.log(db, "recover_failed", row["uuid"], row["username"], "wrong code", ip)
-        raise HttpError(401, "wrong username or recovery code")
+        raise Unauthorized("wrong username or recovery code")
     return users.by_uuid(db, row["uuid"])
 
 
 # -- staff reset links -------------------------------------------------------------
 def reset_refusal(actor, target):
     """(status, message) when `actor` may not issue a reset link for `target`, else None."""
-    if not actor or actor.get("role") not in ("staff", "admin"):
+    if not roles.is_staff(actor):
         return 403, "staff only"
     if target["uuid"] == actor["uuid"]:
         return 403, "you cannot issue a reset link for yourself; change your password in settings"
@@ -149,16 +96,15 @@ def issue_reset_link(db, actor, target_uuid, ip=None):
     """A one-time reset token for the user (audited); returns (token, user dict)."""
     target = users.by_uuid(db, target_uuid) if isinstance(target_uuid, str) else None
     if target is None:
-        raise HttpError(404, "no such user")
+        raise NotFound("no such user")
     refusal = reset_refusal(actor, target)
     if refusal:
         raise HttpError(*refusal)
     token = secrets.token_urlsafe(32)
     now = utc_now()
-    expires = (datetime.datetime.strptime(now, FMT) +
-               datetime.timedelta(seconds=RESET_LINK_SECONDS)).strftime(FMT)
+    expires = shift_time(now, seconds=RESET_LINK_SECONDS)
     with db.transaction():
-        db.insert("password_reset_links", {"token_hash": _hash(token), "user_uuid": target["uuid"],
+        db.insert("password_reset_links", {"token_hash": digest(token), "user_uuid": target["uuid"],
                                            "issued_by": actor["uuid"], "created_at": now,
                                            "expires_at": expires, "used_at": None})
         audit.log(db, "reset_link_issued", actor["uuid"], target["uuid"], f"expires {expires}", ip)
@@ -168,7 +114,7 @@ def issue_reset_link(db, actor, target_uuid, ip=None):
 def _link(db, token):
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         return None
-    row = db.one("SELECT * FROM password_reset_links WHERE token_hash = ?", (_hash(token),))
+    row = db.one("SELECT * FROM password_reset_links WHERE token_hash = ?", (digest(token),))
     if row is None or row["used_at"] is not None or row["expires_at"] <= utc_now():
         return None
     return row
@@ -186,13 +132,13 @@ def use_reset_link(db, token, new_password, ip=None):
     users.validate_password(new_password, "new_password")
     row = _link(db, token)
     if row is None:
-        raise HttpError(404, "this reset link is unknown, used or expired")
+        raise NotFound("this reset link is unknown, used or expired")
     password_hash = users.hash_password(new_password)
     with db.transaction():
         n = db.execute("UPDATE password_reset_links SET used_at = ? WHERE id = ? AND used_at IS NULL "
                        "AND expires_at > ?", (utc_now(), row["id"], utc_now()))
         if n != 1:
-            raise HttpError(404, "this reset link is unknown, used or expired")
+            raise NotFound("this reset link is unknown, used or expired")
         db.execute("UPDATE users SET password_hash = ?, updated_at = ? WHERE uuid = ?",
                    (password_hash, utc_now(), row["user_uuid"]))
         db.execute("DELETE FROM sessions WHERE user_uuid = ?", (row["user_uuid"],))

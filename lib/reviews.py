@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from lib import audit, catalog, catalog_cache, status_machine as sm
 from lib.db import IntegrityError, utc_now
-from lib.http import HttpError
+from lib.http import BadRequest, Conflict, Forbidden, NotFound
 
 MAX_BODY = 2000
 MAX_REASON = 255
@@ -40,7 +40,7 @@ def parse_score(value):
     else:
         score = None
     if score not in SCORES:
-        raise HttpError(400, "score must be a whole number from 1 to 5", fields={"score": "1 to 5"})
+        raise BadRequest("score must be a whole number from 1 to 5", fields={"score": "1 to 5"})
     return score
 
 
@@ -70,7 +70,7 @@ def _order_for_buyer(db, user, transaction_uuid):
                      "JOIN items i ON i.uuid = p.item_uuid JOIN stores s ON s.uuid = t.store_uuid "
                      "WHERE t.uuid = ?", (transaction_uuid,))
     if row is None or user is None or row["buyer_uuid"] != user["uuid"]:
-        raise HttpError(404, "no such order")
+        raise NotFound("no such order")
     return row
 
 
@@ -102,13 +102,13 @@ def add_review(db, user, transaction_uuid, score, body=None):
     with db.transaction():
         current = sm.current_status(db, order["uuid"])
         if current is None or current["status"] != sm.RELEASED:
-            raise HttpError(409, "only a released order can be reviewed (the funds must have gone to the store)")
+            raise Conflict("only a released order can be reviewed (the funds must have gone to the store)")
         if db.value("SELECT 1 FROM reviews WHERE transaction_uuid = ?", (order["uuid"],)) is not None:
-            raise HttpError(409, "this order is already reviewed")
+            raise Conflict("this order is already reviewed")
         try:
             db.insert("reviews", row)
         except IntegrityError:
-            raise HttpError(409, "this order is already reviewed")
+            raise Conflict("this order is already reviewed")
         catalog_cache.changed(db)        # ratings and review lists are on the catalog pages
     return review_json(_row(db, row["uuid"]), staff=True)
 
@@ -120,13 +120,13 @@ def reply(db, user, review_uuid, body):
     with db.transaction():
         row = _row(db, review_uuid)
         if row is None or (row["hidden"] and not catalog.is_staff(user)):
-            raise HttpError(404, "no such review")
+            raise NotFound("no such review")
         if catalog.member_role(db, user, row["store_uuid"]) is None:
-            raise HttpError(403, "only a member of the reviewed store may answer")
+            raise Forbidden("only a member of the reviewed store may answer")
         changed = db.execute("UPDATE reviews SET reply = ?, reply_by = ?, replied_at = ? "
                              "WHERE uuid = ? AND reply IS NULL", (body, user["uuid"], utc_now(), row["uuid"]))
         if changed != 1:
-            raise HttpError(409, "the store has already answered this review")
+            raise Conflict("the store has already answered this review")
         catalog_cache.changed(db)
     return review_json(_row(db, row["uuid"]), staff=True)
 
@@ -139,11 +139,11 @@ def hide(db, staff_user, review_uuid, reason, ip=None):
     with db.transaction():
         row = _row(db, review_uuid)
         if row is None:
-            raise HttpError(404, "no such review")
+            raise NotFound("no such review")
         changed = db.execute("UPDATE reviews SET hidden = 1, hidden_by = ?, hidden_reason = ?, hidden_at = ? "
                              "WHERE uuid = ? AND hidden = 0", (staff_user["uuid"], reason, utc_now(), row["uuid"]))
         if changed != 1:
-            raise HttpError(409, "this review is already hidden")
+            raise Conflict("this review is already hidden")
         audit.log(db, "review_hidden", staff_user["uuid"], row["uuid"], reason, ip=ip)
         catalog_cache.changed(db)
     return review_json(_row(db, row["uuid"]), staff=True)
@@ -228,9 +228,9 @@ def get_review(db, user, review_uuid):
     """One review; a hidden one only for staff and its writer (404 otherwise)."""
     row = _row(db, review_uuid)
     if row is None:
-        raise HttpError(404, "no such review")
+        raise NotFound("no such review")
     writer = user is not None and db.value("SELECT buyer_uuid FROM reviews WHERE uuid = ?",
                                            (row["uuid"],)) == user["uuid"]
     if row["hidden"] and not (catalog.is_staff(user) or writer):
-        raise HttpError(404, "no such review")
+        raise NotFound("no such review")
     return review_json(row, staff=catalog.is_staff(user) or writer)

@@ -1,4 +1,4 @@
-"""Scopes of API keys (issue 12): what a key (or an agent identity) may do.
+"""Scopes of API keys: what a key (or an agent identity) may do.
 
 A key carries one or more scopes and optionally one `store_uuid`:
 
@@ -23,7 +23,7 @@ scoped key (tests/test_scopes.py asserts every public/api and public/admin scrip
 lib.auth calls `attach()` when a key or agent identity becomes the request's user and
 `check()` once per request; lib.openapi puts each operation's scopes in `x-scope`.
 """
-from lib.http import HttpError
+from lib.http import BadRequest, Forbidden, HttpError
 
 READ, ORDERS, STORE, FULL = "read", "orders", "store", "full"
 SCOPES = (READ, ORDERS, STORE, FULL)
@@ -285,16 +285,16 @@ def parse(value):
     elif isinstance(value, (list, tuple)):
         items = value
     else:
-        raise HttpError(400, "scopes must be a list or a comma-separated string", fields={"scopes": "list"})
+        raise BadRequest("scopes must be a list or a comma-separated string", fields={"scopes": "list"})
     names = set()
     for item in items:
         if not isinstance(item, str):
-            raise HttpError(400, "scopes must be strings", fields={"scopes": "strings"})
+            raise BadRequest("scopes must be strings", fields={"scopes": "strings"})
         name = item.strip().lower()
         if name == "":
             continue
         if name not in SCOPES:
-            raise HttpError(400, f"unknown scope {item.strip()[:32]!r}; scopes are " + ", ".join(SCOPES),
+            raise BadRequest(f"unknown scope {item.strip()[:32]!r}; scopes are " + ", ".join(SCOPES),
                             fields={"scopes": "read, orders, store or full"})
         names.add(name)
     if not names or FULL in names:
@@ -343,12 +343,12 @@ def check(request, db, user):
     usable = [s for s in needed if s in granted]
     if not usable:
         missing = [s for s in needed if s != READ] or [FULL]
-        raise HttpError(403, f"this API key lacks the {_names(missing)} scope")
+        raise Forbidden(f"this API key lacks the {_names(missing)} scope")
     limited = getattr(request, "key_store_uuid", None)
     if limited and usable == [STORE] and store_uuid is not None and store_uuid != limited:
         if store_uuid is NEW_STORE:
-            raise HttpError(403, f"this API key is limited to the store {limited}; it cannot create stores")
-        raise HttpError(403, f"this API key is limited to the store {limited}")
+            raise Forbidden(f"this API key is limited to the store {limited}; it cannot create stores")
+        raise Forbidden(f"this API key is limited to the store {limited}")
 
 
 def operation_scopes(script, method):

@@ -9,21 +9,19 @@ session (new token); logout deletes the row.
 Idle expiry: SESSION_IDLE_MINUTES (default 120) after the last request.
 last_seen_at / expires_at are written at most once a minute per session.
 """
-import datetime
 import hashlib
 import hmac
 import random
 import re
 import secrets
 
-from lib import env
-from lib.db import utc_now
-from lib.http import redirect, text_response
+from lib import audit, env
+from lib.db import parse_time, shift_time, utc_now
+from lib.http import NotFound, redirect, text_response
 
 COOKIE = "session"
 TOKEN_RE = re.compile(r"[A-Za-z0-9_\-]{20,100}")
 TOUCH_EVERY_SECONDS = 60
-FMT = "%Y-%m-%d %H:%M:%S"
 
 
 def idle_minutes():
@@ -43,16 +41,8 @@ def token_hash(token):
     return hmac.new(salt, token.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def _parse(text):
-    return datetime.datetime.strptime(text, FMT)
-
-
-def _fmt(dt):
-    return dt.strftime(FMT)
-
-
 def _expiry(now_text):
-    return _fmt(_parse(now_text) + datetime.timedelta(minutes=idle_minutes()))
+    return shift_time(now_text, minutes=idle_minutes())
 
 
 def create(db, user_uuid, ip=None, user_agent=None, replace_token=None):
@@ -76,8 +66,8 @@ def create(db, user_uuid, ip=None, user_agent=None, replace_token=None):
 
 
 def load(db, token):
-    """The live session row for a cookie token (joined user fields under 'user'), or None.
-    Expired sessions are deleted; sessions of banned users do not load."""
+    """The live session row for a cookie token, or None; an expired session is deleted.
+    It does not look at the user: lib.auth treats a banned user's session as none."""
     if not token or not TOKEN_RE.fullmatch(token):
         return None
     row = db.one("SELECT * FROM sessions WHERE token_hash = ?", (token_hash(token),))
@@ -87,7 +77,7 @@ def load(db, token):
     if row["expires_at"] <= now:
         db.execute("DELETE FROM sessions WHERE id = ?", (row["id"],))
         return None
-    if (_parse(now) - _parse(row["last_seen_at"])).total_seconds() >= TOUCH_EVERY_SECONDS:
+    if (parse_time(now) - parse_time(row["last_seen_at"])).total_seconds() >= TOUCH_EVERY_SECONDS:
         expires = _expiry(now)
         db.execute("UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE id = ?",
                    (now, expires, row["id"]))
@@ -119,8 +109,11 @@ def destroy(db, token):
     return db.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash(token),)) > 0
 
 
-def destroy_all(db, user_uuid):
-    return db.execute("DELETE FROM sessions WHERE user_uuid = ?", (user_uuid,))
+def log_out(db, token, user_uuid, ip=None):
+    """Logout: delete the session of this token and audit it, in one transaction."""
+    with db.transaction():
+        destroy(db, token)
+        audit.log(db, "logout", user_uuid, None, None, ip)
 
 
 def prune(db):
@@ -187,11 +180,9 @@ def list_for_user(db, user_uuid, current_id=None):
 
 def end(db, user_uuid, session_id, ip=None):
     """End one of the user's own sessions; 404 for an unknown id or someone else's."""
-    from lib import audit
-    from lib.http import HttpError
     with db.transaction():
         n = db.execute("DELETE FROM sessions WHERE id = ? AND user_uuid = ?", (session_id, user_uuid))
         if not n:
-            raise HttpError(404, "no such session")
+            raise NotFound("no such session")
         audit.log(db, "session_ended", user_uuid, f"session:{session_id}", None, ip)
     return True

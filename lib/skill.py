@@ -1,4 +1,4 @@
-"""The agent guide served at /api/skill.php (issue 12): Markdown generated at request time from
+"""The agent guide served at /api/skill.php: Markdown generated at request time from
 the OpenAPI document (lib/openapi.py) and the order rule book (lib/status_machine.py), so it
 never drifts from what the API does.
 

@@ -1,5 +1,5 @@
 """Staff tools: marketplace statistics, moderation of users (ban by staff), and the
-payout engine's operator view (issue 10): intents needing attention with their legs,
+payout engine's operator view: intents needing attention with their legs,
 open staff flags, and per-chain figures for /staff/, /staff/payouts.php,
 GET /api/payout-actions.php and /health.php.
 
@@ -7,11 +7,10 @@ Stores are suspended through lib.catalog.set_store_suspended and disputes resolv
 through lib.disputes.resolve; payouts are recovered through lib.intents.staff_action
 and lib.intents.rescue; this module adds what none of them covers.
 """
-from lib import audit, chains, intents, status_machine, users
-from lib.http import HttpError
+from lib import chains, intents, roles, status_machine, users
+from lib.http import BadRequest, Forbidden, HttpError, NotFound
 from lib.pricing import format_amount
-
-STAFF_ROLES = ("staff", "admin")
+from lib.roles import STAFF_ROLES  # noqa: F401 (staff.STAFF_ROLES: pages use the name)
 
 
 def ban_refusal(actor, target):
@@ -19,7 +18,7 @@ def ban_refusal(actor, target):
     the POST and for which rows of /staff/users.php get a Ban button. Staff may ban
     customers and vendors; only an admin may ban staff; nobody bans an admin here (admins
     use /admin/users.php) or themselves."""
-    if not actor or actor.get("role") not in STAFF_ROLES:
+    if not roles.is_staff(actor):
         return 403, "staff only"
     if target["uuid"] == actor["uuid"]:
         return 409, "you cannot ban yourself"
@@ -35,21 +34,26 @@ def may_ban(actor, target):
 def set_banned(db, actor, target_uuid, banned, ip=None):
     """Staff ban or unban a user (rules: ban_refusal). 403/404/409 as appropriate.
     Returns the user dict."""
-    if not actor or actor.get("role") not in STAFF_ROLES:
-        raise HttpError(403, "staff only")
+    if not roles.is_staff(actor):
+        raise Forbidden("staff only")
     target = users.by_uuid(db, target_uuid) if isinstance(target_uuid, str) else None
     if target is None:
-        raise HttpError(404, "no such user")
+        raise NotFound("no such user")
     refusal = ban_refusal(actor, target)
     if refusal:
         raise HttpError(*refusal)
     return users.set_banned(db, target["uuid"], bool(banned), actor["uuid"], ip)
 
 
-def list_users(db, q=None, limit=50, offset=0):
+def search_text(q):
+    """The user search text of a staff page: at most 16 characters (400 otherwise)."""
     if q is not None and len(q) > 16:
-        raise HttpError(400, "the search text is longer than 16 characters", fields={"q": "at most 16 characters"})
-    return users.list_users(db, limit, offset, q or None)
+        raise BadRequest("the search text is longer than 16 characters", fields={"q": "at most 16 characters"})
+    return q
+
+
+def list_users(db, q=None, limit=50, offset=0):
+    return users.list_users(db, limit, offset, search_text(q) or None)
 
 
 RESCUABLE_FLAGS = ("wrong_asset", "late_funds", "dust")   # the kinds lib.intents.rescue accepts
@@ -81,7 +85,7 @@ def list_open_flags(db, limit=50):
         row["chain_id"] = int(chain_id) if chain_id is not None else None
         contract = row["token_contract"]
         if contract is None and order is not None and row["kind"] in (None, "late_funds", "dust"):
-            contract = order["token_contract"]      # flags written before issue 10 name no asset
+            contract = order["token_contract"]      # older flags name no asset
         symbol, decimals = assets.describe(row["chain_id"], contract, order)
         row["asset"] = symbol
         row["decimals"] = decimals
@@ -115,11 +119,7 @@ def stats(db):
     }
 
 
-def recent_actions(db, limit=20):
-    return audit.recent(db, limit=limit)
-
-
-# -- payouts: the operator's view (issue 10) ------------------------------------------
+# -- payouts: the operator's view ------------------------------------------
 
 def _int(value):
     """A cron-written whole number (int or decimal string) as an int, None if absent or junk."""
@@ -274,7 +274,7 @@ def _refuse_party_to_withdrawal(db, user, intent_uuid):
                      "WHERE w.uuid = ?", (intent_uuid,))
     if store and db.value("SELECT 1 FROM store_users WHERE store_uuid = ? AND user_uuid = ?",
                           (store, user["uuid"])) is not None:
-        raise HttpError(403, "you are a member of this deposit's store: another staff member or an admin decides")
+        raise Forbidden("you are a member of this deposit's store: another staff member or an admin decides")
 
 
 def payout_action(db, user, data, ip=None):
@@ -282,8 +282,8 @@ def payout_action(db, user, data, ip=None):
     `action` = retry | redirect (`payout_id`, `to_address`) | abandon (`comment`) with
     `intent_uuid` -> lib.intents.staff_action; `action` = rescue with `flag_id` ->
     lib.intents.rescue. Returns their dict; raises their HttpError (400/403/404/409)."""
-    if not user or user.get("role") not in STAFF_ROLES:
-        raise HttpError(403, "only staff may act on payouts")
+    if not roles.is_staff(user):
+        raise Forbidden("only staff may act on payouts")
     action = data.get("action")
     if isinstance(action, str) and action.strip().lower() == "rescue":
         return intents.rescue(db, user, data.get("flag_id"), ip=ip)
@@ -302,7 +302,7 @@ COUNTS = ("waiting", "mined_waiting", "replaced", "failed_legs", "intents_needin
 
 def _chain_counts(db):
     """({chain_id: {count name: n}} of everything that is not in chain_heads, the number of
-    open flags that name no chain (written before issue 10, of no order))."""
+    open flags that name no chain (older flags, of no order))."""
     per = {}
     chainless = [0]
 

@@ -6,7 +6,7 @@ what was shown and when is kept. Adding and retiring are audited.
 """
 from lib import audit, catalog, catalog_cache
 from lib.db import utc_now
-from lib.http import HttpError, parse_id
+from lib.http import BadRequest, Conflict, NotFound, parse_id
 
 REASON_MAX = 2000
 _COLUMNS = ("w.id, w.store_uuid, s.storename, w.reason, w.created_at, c.username AS created_by_username, "
@@ -19,13 +19,13 @@ def _store(db, value):
     """A store by uuid or name (staff see suspended ones too); 400 naming `store` when
     missing or too long, 404 when no store has that name."""
     if not isinstance(value, str) or not value.strip():
-        raise HttpError(400, "store is required (a store's uuid or name)", fields={"store": "required"})
+        raise BadRequest("store is required (a store's uuid or name)", fields={"store": "required"})
     value = value.strip()
     if len(value) > 64:
-        raise HttpError(400, "store must be a store's uuid or name", fields={"store": "unknown store"})
+        raise BadRequest("store must be a store's uuid or name", fields={"store": "unknown store"})
     row = db.one("SELECT uuid, storename FROM stores WHERE uuid = ? OR storename_lower = ?", (value, value.lower()))
     if row is None:
-        raise HttpError(404, "no such store", fields={"store": "unknown store"})
+        raise NotFound("no such store", fields={"store": "unknown store"})
     return row
 
 
@@ -51,7 +51,7 @@ def retire(db, user, warning_id, ip=None):
     with db.transaction():
         if db.execute("UPDATE store_warnings SET retired_at = ?, retired_by = ? WHERE id = ? AND retired_at IS NULL",
                       (utc_now(), user["uuid"], warning_id)) != 1:
-            raise HttpError(409, "this warning is retired already")
+            raise Conflict("this warning is retired already")
         audit.log(db, "store_warning_retired", user["uuid"], row["store_uuid"], f"warning {warning_id}", ip)
         catalog_cache.changed(db)
     return get(db, warning_id)
@@ -60,7 +60,7 @@ def retire(db, user, warning_id, ip=None):
 def get(db, warning_id):
     row = db.one(f"SELECT {_COLUMNS} {_FROM} WHERE w.id = ?", (int(warning_id),))
     if row is None:
-        raise HttpError(404, "no such warning")
+        raise NotFound("no such warning")
     return row
 
 

@@ -16,7 +16,7 @@ import uuid as uuidlib
 
 from lib import audit, catalog, notifications, webhooks
 from lib.db import utc_now
-from lib.http import HttpError
+from lib.http import BadRequest, Conflict, NotFound
 
 OPEN, ANSWERED, CLOSED = "open", "answered", "closed"
 STATUSES = (OPEN, ANSWERED, CLOSED)
@@ -51,12 +51,12 @@ def _order_of_party(db, user, value):
     if value in (None, ""):
         return None
     if not catalog.is_uuid(value):
-        raise HttpError(400, "transaction_uuid must be an order's uuid", fields={"transaction_uuid": "not a uuid"})
+        raise BadRequest("transaction_uuid must be an order's uuid", fields={"transaction_uuid": "not a uuid"})
     row = db.one("SELECT uuid FROM transactions t WHERE t.uuid = ? AND (t.buyer_uuid = ? OR EXISTS "
                  "(SELECT 1 FROM store_users su WHERE su.store_uuid = t.store_uuid AND su.user_uuid = ?))",
                  (value, user["uuid"], user["uuid"]))
     if row is None:
-        raise HttpError(400, "transaction_uuid is not an order of yours",
+        raise BadRequest("transaction_uuid is not an order of yours",
                         fields={"transaction_uuid": "not one of your orders"})
     return row["uuid"]
 
@@ -78,7 +78,7 @@ def _visible(db, user, ticket_uuid):
     """The ticket row if `user` opened it or is staff; 404 otherwise."""
     row = _row(db, ticket_uuid)
     if row is None or not user or (row["user_uuid"] != user["uuid"] and not catalog.is_staff(user)):
-        raise HttpError(404, "no such ticket")
+        raise NotFound("no such ticket")
     return row
 
 
@@ -135,7 +135,7 @@ def reply(db, user, ticket_uuid, body, ip=None):
         _lock(db, ticket_uuid)
         ticket = _row(db, ticket_uuid)
         if ticket["status"] == CLOSED:
-            raise HttpError(409, "this ticket is closed; open a new one")
+            raise Conflict("this ticket is closed; open a new one")
         staff_reply = ticket["user_uuid"] != user["uuid"]
         record_reply(db, ticket, user, body, staff_reply)
         if staff_reply:
@@ -149,11 +149,11 @@ def _staff_member(db, value):
     if value in (None, ""):
         return None
     if not isinstance(value, str) or len(value) > 64:
-        raise HttpError(400, "assignee must be a staff member's username", fields={"assignee": "bad"})
+        raise BadRequest("assignee must be a staff member's username", fields={"assignee": "bad"})
     row = db.one("SELECT uuid, username, role FROM users WHERE (uuid = ? OR username_lower = ?) AND banned = 0",
                  (value.strip(), value.strip().lower()))
     if row is None or row["role"] not in catalog.STAFF_ROLES:
-        raise HttpError(404, "no staff member with that name", fields={"assignee": "not a staff member"})
+        raise NotFound("no staff member with that name", fields={"assignee": "not a staff member"})
     return row
 
 
@@ -179,7 +179,7 @@ def close(db, user, ticket_uuid, comment=None, ip=None):
     with db.transaction():
         _lock(db, ticket_uuid)
         if _row(db, ticket_uuid)["status"] == CLOSED:
-            raise HttpError(409, "this ticket is closed already")
+            raise Conflict("this ticket is closed already")
         _append_status(db, ticket_uuid, CLOSED, user["uuid"], comment or "closed by staff")
         audit.log(db, "ticket_closed", user["uuid"], ticket_uuid, comment, ip)
     return get(db, user, ticket_uuid)
@@ -205,7 +205,7 @@ def parse_status(value, field="status"):
     if value in (None, "", "all"):
         return None
     if value not in STATUSES:
-        raise HttpError(400, f"{field} must be open, answered, closed or all", fields={field: "bad"})
+        raise BadRequest(f"{field} must be open, answered, closed or all", fields={field: "bad"})
     return value
 
 

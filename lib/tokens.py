@@ -9,9 +9,9 @@ tokens can be used for orders and deposits.
 import re
 from decimal import Decimal, InvalidOperation
 
-from lib import catalog_cache, chains, env
+from lib import audit, catalog_cache, chains, env
 from lib.db import IntegrityError, utc_now
-from lib.http import HttpError, parse_id
+from lib.http import BadRequest, Conflict, NotFound, parse_id
 
 STATUSES = ("unverified", "active", "rejected")
 SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-_]{0,15}$")
@@ -24,13 +24,13 @@ COLUMNS = ("id, chain_id, symbol, contract_address, decimals, status, status_rea
 # -- shared input checks ---------------------------------------------------------
 
 def allow_dev():
-    return (env.get("ALLOW_DEV_CHAIN") or "").strip() == "1"
+    return env.flag("ALLOW_DEV_CHAIN")
 
 
 def allow_testnets():
     """ALLOW_TESTNETS=1: test networks (Sepolia) may pay for goods here; off by default,
     since their coins are free."""
-    return (env.get("ALLOW_TESTNETS") or "").strip() == "1"
+    return env.flag("ALLOW_TESTNETS")
 
 
 def chain_allowed(chain_id):
@@ -48,14 +48,14 @@ def parse_chain_id(value, field="chain_id"):
     """A supported chain id (int) from user input; 400 otherwise."""
     text = str(value).strip() if value is not None else ""
     if not (text.isascii() and text.isdigit() and len(text) < 20):
-        raise HttpError(400, f"{field} must be a chain id number", fields={field: "not a number"})
+        raise BadRequest(f"{field} must be a chain id number", fields={field: "not a number"})
     chain_id = int(text)
     if not chain_allowed(chain_id):
         supported = ", ".join(str(c) for c in chains.CHAINS if chain_allowed(c))
         chain = chains.CHAINS.get(chain_id)
         why = (f"{chain.name} is a test network, accepted only with ALLOW_TESTNETS=1"
                if chain is not None and chain.testnet and not chain.dev else f"unsupported chain {chain_id}")
-        raise HttpError(400, f"{field}: {why}; supported chains: {supported}",
+        raise BadRequest(f"{field}: {why}; supported chains: {supported}",
                         fields={field: "unsupported chain"})
     return chain_id
 
@@ -69,19 +69,19 @@ def checksum_address(value, field):
     e.g. \x1f), and so is the zero address: funds sent there are burned."""
     if isinstance(value, str) and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
         problem = "Not an address: it contains a control character."
-        raise HttpError(400, f"{field}: {problem}", fields={field: problem})
+        raise BadRequest(f"{field}: {problem}", fields={field: problem})
     problem = chains.address_error(value if isinstance(value, str) else None)
     if problem is None and value.strip() == ZERO_ADDRESS:
         problem = "The zero address cannot receive funds (anything sent there is burned)."
     if problem:
-        raise HttpError(400, f"{field}: {problem}", fields={field: problem})
+        raise BadRequest(f"{field}: {problem}", fields={field: problem})
     return value.strip()
 
 
 def optional_address(value, field):
     """An address field where '' (or spaces only) clears it: None, else checksum_address()."""
     if not isinstance(value, str):
-        raise HttpError(400, f"{field} must be a string", fields={field: "must be a string"})
+        raise BadRequest(f"{field} must be a string", fields={field: "must be a string"})
     if value.strip(" ") == "":
         return None
     return checksum_address(value, field)
@@ -92,16 +92,16 @@ def parse_usd(value, field, minimum=Decimal("0"), maximum=Decimal("1000000"), pl
     """A positive USD amount as a normalized decimal string (no floats, no exponents)."""
     text = str(value).strip() if value is not None else ""
     if not re.match(r"^[0-9]{1,12}(\.[0-9]{1,%d})?$" % places, text):
-        raise HttpError(400, f"{field} must be a decimal number like 12.50 "
+        raise BadRequest(f"{field} must be a decimal number like 12.50 "
                              f"(at most {places} decimal places)", fields={field: "not a price"})
     try:
         number = Decimal(text)
     except InvalidOperation:
-        raise HttpError(400, f"{field} must be a decimal number", fields={field: "not a price"})
+        raise BadRequest(f"{field} must be a decimal number", fields={field: "not a price"})
     if number < minimum or (number == 0 and not allow_zero):
-        raise HttpError(400, f"{field} must be greater than zero", fields={field: "must be > 0"})
+        raise BadRequest(f"{field} must be greater than zero", fields={field: "must be > 0"})
     if number > maximum:
-        raise HttpError(400, f"{field} must be at most {maximum}", fields={field: "too large"})
+        raise BadRequest(f"{field} must be at most {maximum}", fields={field: "too large"})
     return format_decimal(number)
 
 
@@ -154,7 +154,7 @@ def require_store_accepts(db, store_uuid, token):
     choice = store_choice(db, store_uuid)
     if choice is not None and (int(token["chain_id"]), token["symbol"].upper()) not in choice:
         offered = ", ".join(f"{t['symbol']} on chain {t['chain_id']}" for t in tokens_for_store(db, store_uuid))
-        raise HttpError(400, f"currency: this store does not take {token['symbol']} on chain "
+        raise BadRequest(f"currency: this store does not take {token['symbol']} on chain "
                              f"{token['chain_id']}; it takes {offered or 'no token at the moment'}",
                         fields={"currency": "not taken by this store"})
 
@@ -168,10 +168,10 @@ def parse_token_choice(db, value, field="tokens"):
     elif isinstance(value, list) and all(isinstance(v, str) for v in value):
         items = value
     else:
-        raise HttpError(400, f"{field} must be a list of CHAIN_ID:SYMBOL such as 1:ETH",
+        raise BadRequest(f"{field} must be a list of CHAIN_ID:SYMBOL such as 1:ETH",
                         fields={field: "not a list"})
     if len(items) > 100:
-        raise HttpError(400, f"{field}: at most 100 tokens", fields={field: "too many"})
+        raise BadRequest(f"{field}: at most 100 tokens", fields={field: "too many"})
     active = {(int(t["chain_id"]), t["symbol"].upper()): t for t in active_tokens(db)}
     chosen = {}
     for item in items:
@@ -181,7 +181,7 @@ def parse_token_choice(db, value, field="tokens"):
             key = (int(chain_text), symbol.strip().upper())
         if key not in active:
             shown = item.strip()[:40] if item.strip().isprintable() else "a value"
-            raise HttpError(400, f"{field}: {shown} is not an accepted token (CHAIN_ID:SYMBOL, e.g. 1:ETH)",
+            raise BadRequest(f"{field}: {shown} is not an accepted token (CHAIN_ID:SYMBOL, e.g. 1:ETH)",
                             fields={field: "not an accepted token"})
         chosen[key] = active[key]
     return list(chosen.values()) or None
@@ -211,23 +211,24 @@ def payable_token(db, chain_id, currency):
     """The active token a buyer or vendor names; 400 unknown, 409 not (yet) active."""
     currency = currency.strip() if isinstance(currency, str) else ""
     if not currency or len(currency) > 16:
-        raise HttpError(400, "currency must be a token symbol such as ETH", fields={"currency": "bad"})
+        raise BadRequest("currency must be a token symbol such as ETH", fields={"currency": "bad"})
     token = find_token(db, chain_id, currency)
     if token is None:
         offered = [t["symbol"] for t in list_tokens(db, chain_id=chain_id, status="active")]
-        raise HttpError(400, f"{currency} is not accepted on chain {chain_id}; accepted: "
+        raise BadRequest(f"{currency} is not accepted on chain {chain_id}; accepted: "
                              f"{', '.join(offered) if offered else 'none'}",
                         fields={"currency": "not accepted"})
     if token["status"] != "active":
-        raise HttpError(409, f"{token['symbol']} on chain {chain_id} is {token['status']} and "
+        raise Conflict(f"{token['symbol']} on chain {chain_id} is {token['status']} and "
                              "cannot be used until it is verified")
     if token["decimals"] is None:
-        raise HttpError(409, f"{token['symbol']} on chain {chain_id} has no known decimals yet")
+        raise Conflict(f"{token['symbol']} on chain {chain_id} has no known decimals yet")
     return token
 
 
-def add_token(db, chain_id, symbol, contract_address="", decimals=None, manual_usd_price=None):
-    """Add an accepted token as `unverified`; return its row.
+def add_token(db, chain_id, symbol, contract_address="", decimals=None, manual_usd_price=None,
+              by=None, ip=None):
+    """Add an accepted token as `unverified`; return its row. `by` (the admin's uuid) audits it.
 
     400: chain not supported, bad symbol, contract address not checksummed, decimals or
     manual price invalid (a manual price is only for test networks). 409: duplicate.
@@ -236,10 +237,10 @@ def add_token(db, chain_id, symbol, contract_address="", decimals=None, manual_u
     chain = chains.get_chain(chain_id)
     symbol = symbol.strip() if isinstance(symbol, str) else ""
     if not SYMBOL_RE.match(symbol):
-        raise HttpError(400, "symbol must be 1-16 letters, digits, '.', '-' or '_'",
+        raise BadRequest("symbol must be 1-16 letters, digits, '.', '-' or '_'",
                         fields={"symbol": "bad symbol"})
     if contract_address is not None and not isinstance(contract_address, str):
-        raise HttpError(400, "contract_address must be a string", fields={"contract_address": "bad"})
+        raise BadRequest("contract_address must be a string", fields={"contract_address": "bad"})
     contract_address = (contract_address or "").strip()
     if contract_address:
         contract_address = checksum_address(contract_address, "contract_address")
@@ -248,20 +249,20 @@ def add_token(db, chain_id, symbol, contract_address="", decimals=None, manual_u
         else:
             text = str(decimals).strip()
             if not (text.isascii() and text.isdigit() and len(text) <= 2 and int(text) <= 36):
-                raise HttpError(400, "decimals must be a whole number from 0 to 36",
+                raise BadRequest("decimals must be a whole number from 0 to 36",
                                 fields={"decimals": "bad"})
             decimals = int(text)
     else:
         # The native coin: its decimals are a property of the chain.
         if symbol.upper() != chain.native_symbol.upper():
-            raise HttpError(400, f"the native coin of chain {chain_id} is {chain.native_symbol}; "
+            raise BadRequest(f"the native coin of chain {chain_id} is {chain.native_symbol}; "
                                  "give contract_address for an ERC-20 token",
                             fields={"symbol": "not the native coin"})
         symbol = chain.native_symbol
         decimals = chain.native_decimals
     if manual_usd_price not in (None, ""):
         if not chain.testnet:
-            raise HttpError(400, "manual_usd_price is only allowed on test networks; "
+            raise BadRequest("manual_usd_price is only allowed on test networks; "
                                  f"chain {chain_id} uses prices fetched by cron",
                             fields={"manual_usd_price": "not a test network"})
         manual_usd_price = parse_usd(manual_usd_price, "manual_usd_price", maximum=MAX_MANUAL_PRICE,
@@ -277,24 +278,29 @@ def add_token(db, chain_id, symbol, contract_address="", decimals=None, manual_u
                      "(UPPER(symbol) = ? OR contract_address = ?)",
                      (chain_id, symbol.upper(), contract_address))
         if dup:
-            raise HttpError(409, f"a token {symbol} or with that contract already exists on chain {chain_id}")
+            raise Conflict(f"a token {symbol} or with that contract already exists on chain {chain_id}")
         try:
             row["id"] = db.insert("accepted_tokens", row)
         except IntegrityError:
-            raise HttpError(409, f"a token {symbol} or with that contract already exists on chain {chain_id}")
+            raise Conflict(f"a token {symbol} or with that contract already exists on chain {chain_id}")
         catalog_cache.changed(db)
+        if by is not None:
+            audit.log(db, "token_added", by, str(row["id"]), f"{symbol} chain {chain_id} {contract_address}", ip)
     return get_token(db, row["id"])
 
 
-def remove_token(db, token_id):
-    """Delete an accepted token (orders keep their own copy of the token's facts)."""
+def remove_token(db, token_id, by=None, ip=None):
+    """Delete an accepted token (orders keep their own copy of the token's facts); `by`
+    (the admin's uuid) audits it."""
     token_id = parse_id(token_id)
     with db.transaction():
         token = get_token(db, token_id)
         if token is None:
-            raise HttpError(404, f"no accepted token with id {token_id}")
+            raise NotFound(f"no accepted token with id {token_id}")
         db.execute("DELETE FROM accepted_tokens WHERE id = ?", (token["id"],))
         catalog_cache.changed(db)
+        if by is not None:
+            audit.log(db, "token_removed", by, str(token["id"]), f"{token['symbol']} chain {token['chain_id']}", ip)
     return token
 
 

@@ -1,4 +1,4 @@
-"""Two-factor login with TOTP (issue 14, point 3; RFC 6238 through pyotp).
+"""Two-factor login with TOTP (RFC 6238 through pyotp).
 
 Enrolling (settings/two-factor.php): `begin` stores a new base32 secret with
 totp_enabled = 0 and shows it with a QR code of its otpauth:// URI; `confirm` with a first
@@ -17,9 +17,9 @@ import time
 
 import pyotp
 
-from lib import audit, recovery
+from lib import audit, config, recovery_codes, roles
 from lib.db import utc_now
-from lib.http import HttpError
+from lib.http import BadRequest, Conflict, NotFound
 
 STEP = 30
 DRIFT_STEPS = 1
@@ -30,7 +30,7 @@ def _row(db, uuid):
     row = db.one("SELECT uuid, username, totp_secret, totp_enabled, totp_last_counter FROM users WHERE uuid = ?",
                  (uuid,))
     if row is None:
-        raise HttpError(404, "no such user")
+        raise NotFound("no such user")
     return row
 
 
@@ -48,7 +48,7 @@ def begin(db, uuid, ip=None):
     with db.transaction():
         row = _row(db, uuid)
         if row["totp_enabled"]:
-            raise HttpError(409, "two-factor login is already on; disable it first")
+            raise Conflict("two-factor login is already on; disable it first")
         db.execute("UPDATE users SET totp_secret = ?, totp_last_counter = NULL, updated_at = ? WHERE uuid = ?",
                    (secret, utc_now(), uuid))
         audit.log(db, "totp_enroll_started", uuid, uuid, None, ip)
@@ -83,11 +83,11 @@ def confirm(db, uuid, code, ip=None):
     with db.transaction():
         row = _row(db, uuid)
         if row["totp_enabled"]:
-            raise HttpError(409, "two-factor login is already on")
+            raise Conflict("two-factor login is already on")
         if not row["totp_secret"]:
-            raise HttpError(400, "start enrolling first")
+            raise BadRequest("start enrolling first")
         if not _use_totp(db, row, code):
-            raise HttpError(400, "wrong code: enter the 6 digits your app shows now", fields={"otp": "wrong code"})
+            raise BadRequest("wrong code: enter the 6 digits your app shows now", fields={"otp": "wrong code"})
         db.execute("UPDATE users SET totp_enabled = 1, updated_at = ? WHERE uuid = ?", (utc_now(), uuid))
         audit.log(db, "totp_enabled", uuid, uuid, None, ip)
 
@@ -97,7 +97,7 @@ def check(db, uuid, otp):
     row = _row(db, uuid)
     if _use_totp(db, row, otp):
         return True
-    return recovery.use_code(db, uuid, otp)
+    return recovery_codes.use_code(db, uuid, otp)
 
 
 def disable(db, uuid, code, ip=None):
@@ -106,9 +106,9 @@ def disable(db, uuid, code, ip=None):
     with db.transaction():
         row = _row(db, uuid)
         if not row["totp_enabled"]:
-            raise HttpError(409, "two-factor login is not on")
+            raise Conflict("two-factor login is not on")
         if not check(db, uuid, code):
-            raise HttpError(400, "wrong code", fields={"otp": "wrong code"})
+            raise BadRequest("wrong code", fields={"otp": "wrong code"})
         db.execute("UPDATE users SET totp_enabled = 0, totp_secret = NULL, totp_last_counter = NULL, "
                    "updated_at = ? WHERE uuid = ?", (utc_now(), uuid))
         audit.log(db, "totp_disabled", uuid, uuid, None, ip)
@@ -116,8 +116,7 @@ def disable(db, uuid, code, ip=None):
 
 def staff_must_enroll(db, user):
     """Whether config requires 2FA of this staff or admin member who has not enrolled."""
-    from lib import config
-    if not user or user.get("role") not in ("staff", "admin"):
+    if not roles.is_staff(user):
         return False
     if config.raw(db, "require_2fa_for_staff") != "1":
         return False

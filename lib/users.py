@@ -36,9 +36,10 @@ from contextlib import contextmanager
 if __name__ == "__main__":  # python -m lib.users from the project root
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lib import audit, catalog_cache
-from lib.db import IntegrityError, utc_now
-from lib.http import HttpError
+from lib import audit, catalog_cache, totp
+from lib.db import IntegrityError, like_pattern, utc_now
+from lib.http import BadRequest, Conflict, Forbidden, HttpError, NotFound, TooManyRequests, Unauthorized
+from lib.tokens import optional_address
 
 ROLES = ("admin", "staff", "vendor", "customer")
 USERNAME_RE = re.compile(r"[A-Za-z0-9_.\-]{1,16}")
@@ -120,36 +121,36 @@ def _dummy_hash():
 # -- validation ----------------------------------------------------------------
 def validate_username(name, field="username"):
     if name is not None and not isinstance(name, str):
-        raise HttpError(400, f"{field} must be a string", fields={field: "must be a string"})
+        raise BadRequest(f"{field} must be a string", fields={field: "must be a string"})
     if name is None or name.strip() == "":
-        raise HttpError(400, f"{field} is required", fields={field: "required"})
+        raise BadRequest(f"{field} is required", fields={field: "required"})
     name = name.strip()
     if len(name) > USERNAME_MAX:
-        raise HttpError(400, f"{field} is longer than {USERNAME_MAX} characters",
+        raise BadRequest(f"{field} is longer than {USERNAME_MAX} characters",
                         fields={field: f"at most {USERNAME_MAX} characters"})
     if not USERNAME_RE.fullmatch(name):
-        raise HttpError(400, f"{field} may contain only letters, digits, _ - and .",
+        raise BadRequest(f"{field} may contain only letters, digits, _ - and .",
                         fields={field: "letters, digits, _ - . only"})
     return name
 
 
 def validate_password(password, field="password"):
     if password is None or password == "":
-        raise HttpError(400, f"{field} is required", fields={field: "required"})
+        raise BadRequest(f"{field} is required", fields={field: "required"})
     if not isinstance(password, str):
-        raise HttpError(400, f"{field} must be a string", fields={field: "must be a string"})
+        raise BadRequest(f"{field} must be a string", fields={field: "must be a string"})
     if len(password) < PASSWORD_MIN:
-        raise HttpError(400, f"{field} must be at least {PASSWORD_MIN} characters",
+        raise BadRequest(f"{field} must be at least {PASSWORD_MIN} characters",
                         fields={field: f"at least {PASSWORD_MIN} characters"})
     if len(password) > PASSWORD_MAX:
-        raise HttpError(400, f"{field} is longer than {PASSWORD_MAX} characters",
+        raise BadRequest(f"{field} is longer than {PASSWORD_MAX} characters",
                         fields={field: f"at most {PASSWORD_MAX} characters"})
     return password
 
 
 def validate_role(role):
     if role not in ROLES:
-        raise HttpError(400, "role must be one of " + ", ".join(ROLES), fields={"role": "unknown role"})
+        raise BadRequest("role must be one of " + ", ".join(ROLES), fields={"role": "unknown role"})
     return role
 
 
@@ -177,16 +178,11 @@ def by_username(db, name):
     return public(db.one("SELECT * FROM users WHERE username_lower = ?", (name.lower(),)))
 
 
-def by_id(db, user_id):
-    return public(db.one("SELECT * FROM users WHERE id = ?", (user_id,)))
-
-
 def list_users(db, limit=50, offset=0, q=None, role=None):
     where, params = [], []
     if q:
         where.append("username_lower LIKE ? ESCAPE '!'")
-        pattern = q.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
-        params.append("%" + pattern + "%")
+        params.append(like_pattern(q))
     if role:
         where.append("role = ?")
         params.append(role)
@@ -195,10 +191,6 @@ def list_users(db, limit=50, offset=0, q=None, role=None):
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY id LIMIT ? OFFSET ?"
     return [public(r) for r in db.query(sql, params + [int(limit), int(offset)])]
-
-
-def count_admins(db):
-    return int(db.value("SELECT COUNT(*) FROM users WHERE role = 'admin' AND banned = 0", default=0))
 
 
 # -- writing -------------------------------------------------------------------
@@ -211,11 +203,11 @@ def create_user(db, username, password, role="customer", invite=None):
     if invite not in (None, ""):
         if not isinstance(invite, str) or len(invite.strip()) > USERNAME_MAX or \
                 not USERNAME_RE.fullmatch(invite.strip()):
-            raise HttpError(400, "invite must be the username of the user who invited you",
+            raise BadRequest("invite must be the username of the user who invited you",
                             fields={"invite": "unknown user"})
         inviter = by_username(db, invite.strip())
         if inviter is None:
-            raise HttpError(400, f"invite: no user named {invite.strip()}", fields={"invite": "unknown user"})
+            raise BadRequest(f"invite: no user named {invite.strip()}", fields={"invite": "unknown user"})
         inviter_uuid = inviter["uuid"]
     password_hash = hash_password(password)
     now = utc_now()
@@ -223,14 +215,14 @@ def create_user(db, username, password, role="customer", invite=None):
     try:
         with db.transaction():
             if db.one("SELECT id FROM users WHERE username_lower = ?", (username.lower(),)):
-                raise HttpError(409, f"username {username} is taken", fields={"username": "taken"})
+                raise Conflict(f"username {username} is taken", fields={"username": "taken"})
             db.insert("users", {
                 "uuid": user_uuid, "username": username, "username_lower": username.lower(),
                 "password_hash": password_hash, "role": role, "banned": 0,
                 "inviter_uuid": inviter_uuid, "created_at": now, "updated_at": now,
             })
     except IntegrityError:
-        raise HttpError(409, f"username {username} is taken", fields={"username": "taken"})
+        raise Conflict(f"username {username} is taken", fields={"username": "taken"})
     return by_uuid(db, user_uuid)
 
 
@@ -278,6 +270,24 @@ def set_can_sell(db, uuid, can_sell, actor_uuid=None, ip=None):
     return by_uuid(db, uuid)
 
 
+def admin_update(db, admin, target_uuid, role=None, banned=None, can_sell=None, ip=None):
+    """An admin changes a user's role, ban and/or can_sell (None: leave it) in one
+    transaction, each change audited. 409 for an admin demoting or banning themselves.
+    Returns the user dict."""
+    if target_uuid == admin["uuid"] and ((role is not None and role != "admin") or banned):
+        raise Conflict("you cannot demote or ban yourself")
+    if role is not None:
+        validate_role(role)
+    with db.transaction():
+        if role is not None:
+            set_role(db, target_uuid, role, admin["uuid"], ip)
+        if banned is not None:
+            set_banned(db, target_uuid, banned, admin["uuid"], ip)
+        if can_sell is not None:
+            set_can_sell(db, target_uuid, can_sell, admin["uuid"], ip)
+    return by_uuid(db, target_uuid)
+
+
 def set_password(db, uuid, new_password, actor_uuid=None, ip=None, keep_session_id=None):
     """Set a new password (audited) and end the user's other sessions."""
     validate_password(new_password, "new_password")
@@ -314,32 +324,31 @@ def change_password(db, uuid, old_password, new_password, ip=None, keep_session_
     """The user's own password change: the old password must match (403 otherwise)."""
     row = db.one("SELECT password_hash FROM users WHERE uuid = ?", (uuid,))
     if row is None:
-        raise HttpError(404, "no such user")
+        raise NotFound("no such user")
     if not isinstance(old_password, str) or not verify_password(old_password, row["password_hash"]):
-        raise HttpError(403, "the current password is wrong", fields={"old_password": "wrong password"})
+        raise Forbidden("the current password is wrong", fields={"old_password": "wrong password"})
     return set_password(db, uuid, new_password, uuid, ip, keep_session_id)
 
 
 def set_addresses(db, uuid, refund_address=None, payout_address=None, ip=None):
-    """The user's own refund and/or payout address (added by the orders issue).
+    """The user's own refund and/or payout address.
 
     None leaves a field as it is; '' clears it; anything else must be an EIP-55
     checksummed address (400 otherwise). 400 when neither is given. Returns the user dict.
     """
-    from lib.tokens import optional_address
     changes = {}
     for field, value in (("refund_address", refund_address), ("payout_address", payout_address)):
         if value is None:
             continue
         changes[field] = optional_address(value, field)
     if not changes:
-        raise HttpError(400, "nothing to change: give refund_address and/or payout_address")
+        raise BadRequest("nothing to change: give refund_address and/or payout_address")
     with db.transaction():
         changes["updated_at"] = utc_now()
         n = db.execute("UPDATE users SET %s WHERE uuid = ?" % ", ".join(f"{k} = ?" for k in changes),
                        list(changes.values()) + [uuid])
         if not n:
-            raise HttpError(404, "no such user")
+            raise NotFound("no such user")
         audit.log(db, "addresses_changed", uuid, uuid,
                   ", ".join(f"{k}={v}" for k, v in changes.items() if k != "updated_at"), ip)
     return by_uuid(db, uuid)
@@ -373,7 +382,7 @@ def _reservation(db):
         return
     # Taken before the transaction starts, so its snapshot sees every earlier reservation.
     if db.value("SELECT GET_LOCK(?, 10)", (ATTEMPTS_LOCK,)) != 1:
-        raise HttpError(429, "too many attempts at once; try again", [("Retry-After", "1")])
+        raise TooManyRequests("too many attempts at once; try again", [("Retry-After", "1")])
     try:
         with db.transaction():
             yield
@@ -389,7 +398,7 @@ def _throttle(db, kind, where, params, limit, window_ms, now_ms, what):
     if len(rows) >= limit:
         oldest = min(r["attempted_ms"] for r in rows)
         retry = max(1, (oldest + window_ms - now_ms + 999) // 1000)
-        raise HttpError(429, f"too many {what}; try again in {retry} seconds",
+        raise TooManyRequests(f"too many {what}; try again in {retry} seconds",
                         [("Retry-After", str(retry))])
 
 
@@ -422,7 +431,7 @@ def _reserve_login(db, ip, name, now_ms):
         return _record_attempt(db, "login", ip, name, False, now_ms)
 
 
-class OtpRequired(HttpError):
+class OtpRequired(Unauthorized):
     """401 of a login that needs (or got a wrong) two-factor code: `otp_required` is set."""
     otp_required = True
 
@@ -433,14 +442,14 @@ def authenticate(db, username, password, ip=None, otp=None):
     login on needs `otp` too (lib.totp: a current code, once, or a recovery code): without
     it OtpRequired (401; the attempt is not counted), a wrong one OtpRequired (counted)."""
     if not isinstance(username, str) or username.strip() == "":
-        raise HttpError(400, "username is required", fields={"username": "required"})
+        raise BadRequest("username is required", fields={"username": "required"})
     if not isinstance(password, str) or password == "":
-        raise HttpError(400, "password is required", fields={"password": "required"})
+        raise BadRequest("password is required", fields={"password": "required"})
     username = username.strip()
     if len(username) > USERNAME_MAX or len(password) > PASSWORD_MAX:
-        raise HttpError(400, "username or password too long")
+        raise BadRequest("username or password too long")
     if not USERNAME_RE.fullmatch(username):
-        raise HttpError(400, "username may contain only letters, digits, _ - and .",
+        raise BadRequest("username may contain only letters, digits, _ - and .",
                         fields={"username": "letters, digits, _ - . only"})
     ip = ip or ""
     now_ms = _now_ms()
@@ -450,19 +459,18 @@ def authenticate(db, username, password, ip=None, otp=None):
     if not row or not ok:
         audit.log(db, "login_failed", row["uuid"] if row else None, username,
                   "wrong password" if row else "unknown user", ip)
-        raise HttpError(401, "wrong username or password")
+        raise Unauthorized("wrong username or password")
     if row["banned"]:
         audit.log(db, "login_failed", row["uuid"], row["username"], "banned", ip)
-        raise HttpError(403, "this account is banned")
+        raise Forbidden("this account is banned")
     if row.get("totp_enabled"):
-        from lib import totp
         if otp is None or otp == "":
             db.execute("DELETE FROM login_attempts WHERE id = ?", (attempt_id,))
-            raise OtpRequired(401, "two-factor code required: send otp (or a recovery code)",
+            raise OtpRequired("two-factor code required: send otp (or a recovery code)",
                               fields={"otp": "required"})
         if not isinstance(otp, str) or len(otp) > 64 or not totp.check(db, row["uuid"], otp):
             audit.log(db, "login_failed", row["uuid"], row["username"], "wrong two-factor code", ip)
-            raise OtpRequired(401, "wrong two-factor code", fields={"otp": "wrong code"})
+            raise OtpRequired("wrong two-factor code", fields={"otp": "wrong code"})
     db.execute("UPDATE login_attempts SET success = 1 WHERE id = ?", (attempt_id,))
     if needs_rehash(row["password_hash"]):
         db.execute("UPDATE users SET password_hash = ? WHERE uuid = ?",

@@ -21,11 +21,13 @@ A page script stays thin:
 Authorization is the same as the API's: lib/auth for who is asking, the lib/
 modules (catalog, orders, disputes, ...) for what they may do.
 """
+import html
+import logging
 import urllib.parse
 
-from lib import auth, env, session
+from lib import auth, chains, csrf as csrfmod, env, session
 from lib.db import get_db
-from lib.http import HttpError, html_response, redirect
+from lib.http import REASONS, BadRequest, html_response, json_response, redirect, text_response
 from lib.templates import DEFAULT_PAGE, Markup, Pager, escape, render  # noqa: F401
 
 
@@ -147,14 +149,6 @@ def pager(request, fetch, limit=DEFAULT_PAGE):
     return Pager(request.path, request.query, limit, offset, rows)
 
 
-def require_arg(request, name, message=None):
-    """A required query parameter; 400 without it."""
-    value = request.arg(name)
-    if value is None:
-        raise HttpError(400, message or f"{name} is required")
-    return value
-
-
 def url(path, **params):
     items = [(k, v) for k, v in params.items() if v is not None and v != ""]
     return path + ("?" + urllib.parse.urlencode(items) if items else "")
@@ -164,7 +158,6 @@ def url(path, **params):
 
 def chain_name(chain_id):
     """The chain's human name ('Ethereum', 'Local dev chain') or 'chain N'."""
-    from lib import chains
     try:
         return chains.get_chain(chain_id).name
     except Exception:
@@ -172,7 +165,6 @@ def chain_name(chain_id):
 
 
 def _tx_url(chain_id, tx_hash):
-    from lib import chains
     try:
         return chains.explorer_tx_url(chain_id, tx_hash)
     except Exception:
@@ -180,7 +172,6 @@ def _tx_url(chain_id, tx_hash):
 
 
 def _address_url(chain_id, address):
-    from lib import chains
     try:
         return chains.explorer_address_url(chain_id, address)
     except Exception:
@@ -200,7 +191,6 @@ def standalone(title, content, error=None, status=200, headers=None, request=Non
     """The layout around `content` (Markup) without touching auth or the database:
     for the account forms and error pages. Uses request.user/session only if the
     request was already authenticated."""
-    from lib import csrf as csrfmod
     current = getattr(request, "user", None) if request is not None else None
     session_row = getattr(request, "session", None) if request is not None else None
     token_input = Markup("")
@@ -215,8 +205,7 @@ def standalone(title, content, error=None, status=200, headers=None, request=Non
 
 
 def error_page(request, status, message):
-    """The HTML error page (lib.http.error_response uses it for browsers)."""
-    from lib.http import REASONS
+    """The HTML error page in the site's layout (error_response uses it for browsers)."""
     title = f"{status} {REASONS.get(status, '')}".strip()
     content = Markup(f'<p class="error-box" role="alert">{escape(message)}</p>'
                      '<p><a href="/">Home</a> · <a href="/marketplace.php">Marketplace</a></p>')
@@ -230,6 +219,35 @@ def token_choice(data):
     if token is None or token == "":
         return data.get("chain_id"), data.get("currency")
     if not isinstance(token, str) or ":" not in token:
-        raise HttpError(400, "token must look like CHAIN_ID:SYMBOL, e.g. 1:ETH", fields={"token": "choose a token"})
+        raise BadRequest("token must look like CHAIN_ID:SYMBOL, e.g. 1:ETH", fields={"token": "choose a token"})
     chain_id, _, currency = token.partition(":")
     return chain_id, currency
+
+
+log = logging.getLogger("web")
+
+
+def error_response(request, status, message, headers=None):
+    """An error in the form the client reads: JSON for the API (and when the request could
+    not be parsed), the site's error page for browsers, plain text otherwise."""
+    if request is None or request.is_api:
+        resp = json_response({"error": message}, status)
+    elif request.wants_html:
+        resp = _html_error(request, status, message)
+    else:
+        resp = text_response(message + "\n", status)
+    resp.headers.extend(headers or [])
+    return resp
+
+
+def _html_error(request, status, message):
+    try:
+        return error_page(request, status, message)
+    except Exception:  # the error page itself must never fail: a plain page instead
+        log.exception("error page failed")
+        title = html.escape(f"{status} {REASONS.get(status, '')}")
+        return html_response(
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
+            f"<link rel='stylesheet' href='/static/style.css'></head><body><main>"
+            f"<h1>{title}</h1><p class='error'>{html.escape(message)}</p>"
+            f"<p><a href='/'>Home</a></p></main></body></html>", status)

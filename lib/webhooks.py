@@ -1,4 +1,4 @@
-"""Signed webhooks (issue 12, point 3): endpoints, the outbox, and what the API shows.
+"""Signed webhooks: endpoints, the outbox, and what the API shows.
 
 Who gets what
 - A user's endpoint (store_uuid NULL) gets the events of the orders the user bought or
@@ -41,9 +41,9 @@ import time
 import urllib.parse
 import uuid as uuidlib
 
-from lib import catalog, env
+from lib import audit, catalog, env, mail, notifications, order_rows, roles, validate
 from lib.db import utc_now
-from lib.http import HttpError
+from lib.http import BadRequest, Conflict, HttpError, NotFound
 
 ORDER_EVENTS = ("order.created", "order.partially_paid", "order.paid", "order.dispatched", "order.confirmed",
                 "order.released", "order.cancelled", "order.failed")
@@ -95,8 +95,7 @@ class UrlRefused(ValueError):
 
 def allow_private(settings=None):
     """WEBHOOK_ALLOW_PRIVATE=1 (web: lib/env; cron: its settings dict)."""
-    value = settings.get("WEBHOOK_ALLOW_PRIVATE") if settings is not None else env.get("WEBHOOK_ALLOW_PRIVATE")
-    return str(value or "").strip().lower() in ("1", "true", "yes", "on")
+    return env.flag("WEBHOOK_ALLOW_PRIVATE", settings)
 
 
 def split_url(url):
@@ -184,7 +183,7 @@ def parse_events(value, user, store_uuid=None):
     allowed = list(ORDER_EVENTS + DISPUTE_EVENTS + MESSAGE_EVENTS)
     if store_uuid is None:
         allowed += list(TICKET_EVENTS)     # a ticket is a person's, never a store's
-    if store_uuid is None and catalog.is_staff(user):
+    if store_uuid is None and roles.is_staff(user):
         allowed += list(STAFF_EVENTS)
     if value in (None, "", [], "*", ["*"]):
         return allowed
@@ -193,7 +192,7 @@ def parse_events(value, user, store_uuid=None):
     elif isinstance(value, list) and all(isinstance(v, str) for v in value):
         items = [v.strip() for v in value]
     else:
-        raise HttpError(400, "events must be a list of event types or a comma-separated string",
+        raise BadRequest("events must be a list of event types or a comma-separated string",
                         fields={"events": "bad type"})
     items = [v for v in items if v]
     out = []
@@ -201,18 +200,18 @@ def parse_events(value, user, store_uuid=None):
         if v == "*":
             return allowed
         if v not in EVENTS:
-            raise HttpError(400, "unknown event %r; events are: %s" % (v[:64], ", ".join(EVENTS)),
+            raise BadRequest("unknown event %r; events are: %s" % (v[:64], ", ".join(EVENTS)),
                             fields={"events": "unknown event"})
         if v in STAFF_EVENTS and v not in allowed:
             raise HttpError(403 if store_uuid is None else 400,
                             "%s is for staff endpoints only (not a store's)" % v, fields={"events": "staff only"})
         if v in TICKET_EVENTS and v not in allowed:
-            raise HttpError(400, "%s is for a person's endpoints (not a store's)" % v,
+            raise BadRequest("%s is for a person's endpoints (not a store's)" % v,
                             fields={"events": "not for a store"})
         if v not in out:
             out.append(v)
     if not out:
-        raise HttpError(400, "events must name at least one event", fields={"events": "empty"})
+        raise BadRequest("events must name at least one event", fields={"events": "empty"})
     return out
 
 
@@ -234,16 +233,16 @@ def create(db, user, url, events=None, store_uuid=None, description=None, privat
     """
     if store_uuid not in (None, ""):
         if not isinstance(store_uuid, str):
-            raise HttpError(400, "store_uuid must be a string", fields={"store_uuid": "bad type"})
+            raise BadRequest("store_uuid must be a string", fields={"store_uuid": "bad type"})
         store_uuid = catalog.require_member(db, user, store_uuid.strip(), for_selling=False)["uuid"]
     else:
         store_uuid = None
     event_list = parse_events(events, user, store_uuid)
-    description = catalog.text(description, "description", 255, multiline=False)
+    description = validate.text(description, "description", 255, multiline=False)
     try:
         check_url(url, allow_private() if private_ok is None else private_ok)
     except UrlRefused as e:
-        raise HttpError(400, str(e), fields={"url": str(e)})
+        raise BadRequest(str(e), fields={"url": str(e)})
     url = url.strip()
     secret = SECRET_PREFIX + secrets.token_hex(32)
     now = utc_now()
@@ -254,13 +253,12 @@ def create(db, user, url, events=None, store_uuid=None, description=None, privat
         else:
             n = db.value("SELECT COUNT(*) FROM webhooks WHERE store_uuid = ? AND deleted_at IS NULL", (store_uuid,))
         if int(n or 0) >= MAX_ENDPOINTS:
-            raise HttpError(409, "at most %d webhook endpoints (delete one first)" % MAX_ENDPOINTS)
+            raise Conflict("at most %d webhook endpoints (delete one first)" % MAX_ENDPOINTS)
         hook_id = db.insert("webhooks", {
             "owner_user_uuid": user["uuid"], "store_uuid": store_uuid, "url": url, "events": ",".join(event_list),
             "secret": secret, "description": description, "status": "active", "consecutive_failures": 0,
             "last_success_at": None, "last_failure_at": None, "created_at": now, "updated_at": now,
             "deleted_at": None})
-        from lib import audit
         audit.log(db, "webhook_created", user["uuid"], str(hook_id), url[:255])
     return _json(db.one("SELECT * FROM webhooks WHERE id = ?", (hook_id,))), secret
 
@@ -283,9 +281,9 @@ def list_webhooks(db, user):
 def parse_id(value, field):
     text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
     if not text:
-        raise HttpError(400, "%s is required" % field, fields={field: "required"})
+        raise BadRequest("%s is required" % field, fields={field: "required"})
     if not (text.isascii() and text.isdigit() and len(text) <= 18):
-        raise HttpError(400, "%s must be a positive integer" % field, fields={field: "integer"})
+        raise BadRequest("%s must be a positive integer" % field, fields={field: "integer"})
     return int(text)
 
 
@@ -294,7 +292,7 @@ def get_webhook(db, user, webhook_id):
     cond, params = _visible_sql(db, user)
     row = db.one("SELECT w.* FROM webhooks w WHERE w.id = ? AND %s" % cond, [webhook_id] + params)
     if row is None:
-        raise HttpError(404, "no such webhook")
+        raise NotFound("no such webhook")
     return row
 
 
@@ -308,7 +306,6 @@ def delete(db, user, webhook_id):
         db.execute("UPDATE webhook_deliveries SET status = 'failing', next_attempt_at = NULL, claimed_by = NULL, "
                    "last_error = 'endpoint deleted', updated_at = ? WHERE webhook_id = ? AND status = 'pending'",
                    (now, row["id"]))
-        from lib import audit
         audit.log(db, "webhook_deleted", user["uuid"], str(row["id"]), row["url"][:255])
     return row["id"]
 
@@ -357,8 +354,8 @@ def redeliver(db, user, delivery_id=None, event_id=None, webhook_id=None):
     if delivery_id is not None:
         sql, params = sql + " AND d.id = ?", params + [delivery_id]
     else:
-        if not catalog.is_uuid(event_id):
-            raise HttpError(400, "event_id must be an event uuid", fields={"event_id": "uuid"})
+        if not validate.is_uuid(event_id):
+            raise BadRequest("event_id must be an event uuid", fields={"event_id": "uuid"})
         sql, params = sql + " AND ev.uuid = ?", params + [event_id]
     if webhook_id is not None:
         sql, params = sql + " AND d.webhook_id = ?", params + [webhook_id]
@@ -366,12 +363,12 @@ def redeliver(db, user, delivery_id=None, event_id=None, webhook_id=None):
     with db.transaction():
         targets = db.query(sql + " ORDER BY d.id", params)
         if not targets:
-            raise HttpError(404, "no such delivery")
+            raise NotFound("no such delivery")
         changed = [t["id"] for t in targets if t["status"] != "pending" and db.execute(
             "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, "
             "claimed_by = NULL, updated_at = ? WHERE id = ? AND status <> 'pending'", (now, now, t["id"]))]
         if not changed:
-            raise HttpError(409, "already pending: cron sends it on its next run")
+            raise Conflict("already pending: cron sends it on its next run")
     rows = db.query("SELECT %s FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id "
                     "WHERE d.id IN (%s) ORDER BY d.id" % (DELIVERY_COLUMNS, ", ".join("?" * len(changed))), changed)
     return _with_logs(db, rows)
@@ -437,8 +434,7 @@ def emit(db, event_type, payload, transaction_uuid=None, store_uuid=None, user_u
 
 
 def _order_data(db, order_uuid):
-    from lib import orders
-    return orders.order_json(orders._order_row(db, order_uuid))
+    return order_rows.order_json(order_rows.order_row(db, order_uuid))
 
 
 def order_event(db, event_type, order_uuid, **extra):
@@ -448,7 +444,6 @@ def order_event(db, event_type, order_uuid, **extra):
     t = db.one("SELECT store_uuid, buyer_uuid FROM transactions WHERE uuid = ?", (order_uuid,))
     if t is None:
         return None
-    from lib import mail, notifications  # email and in-app notifications of the same change, same transaction
     mail.notify(db, event_type, order_uuid, t["store_uuid"], t["buyer_uuid"])
     notifications.order_event(db, event_type, order_uuid, t["store_uuid"], t["buyer_uuid"])
     return emit(db, event_type, lambda: dict({"order": _order_data(db, order_uuid)}, **extra),
@@ -467,17 +462,15 @@ def payout_event(db, intent_action, order_uuid):
 
 def dispute_event(db, event_type, dispute_uuid, claim=None):
     """emit() a dispute event: data {"dispute", "order"[, "claim"]}."""
-    from lib import disputes
-    row = disputes._row(db, dispute_uuid)
+    row = order_rows.dispute_row(db, dispute_uuid)
     if row is None:
         return None
 
     def data():
-        out = {"dispute": disputes._json(row), "order": _order_data(db, row["transaction_uuid"])}
+        out = {"dispute": order_rows.dispute_json(row), "order": _order_data(db, row["transaction_uuid"])}
         if claim is not None:
             out["claim"] = claim
         return out
-    from lib import mail, notifications
     mail.notify(db, event_type, row["transaction_uuid"], row["store_uuid"], row["buyer_uuid"])
     actor = claim["user_uuid"] if claim is not None else row["opened_by"] if event_type == "dispute.opened" else None
     notifications.order_event(db, event_type, row["transaction_uuid"], row["store_uuid"], row["buyer_uuid"],

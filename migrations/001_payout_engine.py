@@ -1,4 +1,4 @@
-"""The payout engine of real chains (issue 10).
+"""The payout engine of real chains.
 
 - intents: `failures` and `next_attempt_at` (cron-opened intents are retried with
   backoff), `asset` and `flag_id` (a staff rescue of funds in the wrong place); the new

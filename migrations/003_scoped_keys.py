@@ -1,4 +1,4 @@
-"""Scoped API keys and agent identities (issue 12).
+"""Scoped API keys and agent identities.
 
 api_keys:
 - `scopes`: comma-separated read, orders, store, full (lib/scopes.py). Keys made before

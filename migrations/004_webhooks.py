@@ -1,4 +1,4 @@
-"""Signed webhooks (issue 12, point 3).
+"""Signed webhooks.
 
 - webhooks: an endpoint of a user (store_uuid NULL: events of orders the user buys or
   sells, and staff events for staff) or of a store (store_uuid set: events of the

@@ -1,4 +1,4 @@
-"""Account recovery and two-factor login (issue 14, points 1 and 3).
+"""Account recovery and two-factor login.
 
 - recovery_codes: single-use codes of a user; only sha256 of each code is kept (the
   codes are 80 random bits, so a fast hash is enough); used_at marks a used code. A new

@@ -1,4 +1,4 @@
-"""Email, when configured (issue 14, point 2).
+"""Email, when configured.
 
 - users.email / email_verified_at: the user's verified address (NULL: none). A new
   address waits in email_tokens (purpose 'verify', with the address) until its link is

@@ -1,4 +1,4 @@
-"""Staff tools and the vendor bond (issue 14, points 5 and 6).
+"""Staff tools and the vendor bond.
 
 - users.can_sell: an admin lets a user open stores or not (the original's "grant
   seller"); 1 by default, so every existing user keeps the right they had.

@@ -7,7 +7,7 @@ Form fields: `token` ("CHAIN_ID:SYMBOL") or `chain_id` + `currency`; `refund_add
 """
 from lib import catalog, orders, tokens, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import BadRequest, HttpError
 
 TITLE = "Checkout"
 
@@ -17,14 +17,13 @@ def _package_uuid(request):
     if request.method == "POST":
         value = request.data.get("package_uuid") or value
     if not value:
-        raise HttpError(400, "package_uuid is required: /book.php?package_uuid=PACKAGE_UUID")
+        raise BadRequest("package_uuid is required: /book.php?package_uuid=PACKAGE_UUID")
     return value
 
 
 def _context(db, user, package_uuid):
     package = catalog.package_for_sale(db, package_uuid)
-    if catalog.member_role(db, user, package["store_uuid"]) is not None:
-        raise HttpError(403, "you cannot buy from a store you are a member of")
+    orders.refuse_own_store(db, user, package)
     active = tokens.tokens_for_store(db, package["store_uuid"])
     quotes = catalog.package_quotes(db, package["price_usd"], active)
     options = [(f"{t['chain_id']}:{t['symbol']}", f"{t['symbol']} on {web.chain_name(t['chain_id'])}")

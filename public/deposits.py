@@ -1,13 +1,13 @@
 """GET /deposits.php : my stores' deposits (vendors: members of a store)."""
 from lib import catalog, deposits, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import Forbidden
 
 
 def require_vendor(db, request):
     user = web.login(request)
     if not catalog.user_store_uuids(db, user["uuid"]):
-        raise HttpError(403, "deposits belong to stores: open a store first (/create-store.php)")
+        raise Forbidden("deposits belong to stores: open a store first (/create-store.php)")
     return user
 
 

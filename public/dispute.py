@@ -7,7 +7,7 @@ which goes through lib.disputes.resolve -> lib.orders.take_action like the API.
 """
 from lib import auth, disputes, orders, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import BadRequest, HttpError, NotFound
 
 TITLE = "Dispute"
 
@@ -20,14 +20,14 @@ def _dispute(db, user, value):
             raise
         order = orders.get_order(db, user, value)  # an order uuid: follow it to its dispute
         if not order["dispute_uuid"]:
-            raise HttpError(404, "this order has no dispute")
+            raise NotFound("this order has no dispute")
         return disputes.get_dispute(db, user, order["dispute_uuid"])
 
 
 def _uuid(request):
     value = request.arg("uuid")
     if not value:
-        raise HttpError(400, "uuid is required: /dispute.php?uuid=DISPUTE_UUID")
+        raise BadRequest("uuid is required: /dispute.php?uuid=DISPUTE_UUID")
     return value
 
 
@@ -76,7 +76,7 @@ def post(request):
                                       comment=data.get("comment"), ip=request.client_ip)
             message = f"Dispute resolved ({result['resolution'].replace('_', ' ')}): the payouts follow within minutes."
         else:
-            raise HttpError(400, "action must be claim or resolve", fields={"action": "unknown"})
+            raise BadRequest("action must be claim or resolve", fields={"action": "unknown"})
     except HttpError as e:
         fresh = disputes.get_dispute(db, user, dispute["uuid"])
         return web.form_error(request, e, "dispute.html", TITLE, **_context(db, user, fresh))

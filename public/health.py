@@ -6,16 +6,10 @@ gas station's address and balance per chain, and `warnings` an operator should a
 Public: counts and the gas station only, never order ids or amounts of orders. A few
 indexed queries (payouts by status, intents by status, open flags), so it stays cheap.
 """
-import datetime
 
 from lib import staff
-from lib.db import get_db
+from lib.db import age_seconds, get_db
 from lib.http import json_response
-
-
-def _age_seconds(stamp):
-    then = datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=datetime.timezone.utc)
-    return int((datetime.datetime.now(datetime.timezone.utc) - then).total_seconds())
 
 
 def get(request):
@@ -30,7 +24,7 @@ def get(request):
     cron = None
     if last:
         cron = {"started_at": last["started_at"], "finished_at": last["finished_at"],
-                "ok": bool(last["ok"]), "age_seconds": _age_seconds(last["started_at"])}
+                "ok": bool(last["ok"]), "age_seconds": int(age_seconds(last["started_at"]))}
     return json_response({"ok": True, "database": "reachable", "last_cron_run": cron,
                           "chains": [{"chain_id": h["chain_id"], "head_block": h["block_number"],
                                       "seen_at": h["seen_at"]} for h in heads],

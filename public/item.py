@@ -1,7 +1,7 @@
 """GET /item.php?uuid= : an item with its images, rating and reviews, its packages and a
 live price per accepted token."""
 from lib import catalog, catalog_cache, images, pricing, replica, reviews, tokens, web
-from lib.http import HttpError
+from lib.http import BadRequest
 
 
 def get(request):
@@ -13,7 +13,7 @@ def _get(request, db):
     user = web.user(request)
     item_uuid = request.arg("uuid")
     if not item_uuid:
-        raise HttpError(400, "uuid is required: /item.php?uuid=ITEM_UUID")
+        raise BadRequest("uuid is required: /item.php?uuid=ITEM_UUID")
     item = catalog.get_item(db, item_uuid, user)
     packages = catalog.add_quotes(db, catalog.list_packages(db, item["uuid"], user),
                                   tokens.tokens_for_store(db, item["store_uuid"]))

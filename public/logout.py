@@ -8,16 +8,15 @@ page embeds can log anyone out. Browsers get 303 to /; others `Logged out`.
 POST `everywhere=1` signs out everywhere: every session of the user ends and all their
 API keys are revoked (a session or an API key may ask).
 """
-from lib import account_pages, audit, auth, csrf, session, users
+from lib import account_pages, auth, csrf, session, users
 from lib.db import get_db
-from lib.http import HttpError, redirect, text_response
+from lib.http import BadRequest, Unauthorized, redirect, text_response
 
 
 def _logged_out(request, token, row):
     db = get_db()
     if row is not None:
-        session.destroy(db, token)
-        audit.log(db, "logout", row["user_uuid"], None, None, request.client_ip)
+        session.log_out(db, token, row["user_uuid"], request.client_ip)
     resp = redirect("/") if request.wants_html else text_response("Logged out")
     if token:
         session.clear_cookie(resp)
@@ -41,13 +40,13 @@ def post(request):
     if everywhere in (None, "", "0", 0, False):
         return _logged_out(request, token, row)
     if everywhere not in ("1", 1, True):
-        raise HttpError(400, "everywhere must be 1 or 0", fields={"everywhere": "1 or 0"})
+        raise BadRequest("everywhere must be 1 or 0", fields={"everywhere": "1 or 0"})
     if row is not None:
         user_uuid = row["user_uuid"]
     else:
         user = auth.optional_user(request)  # an API key
         if user is None:
-            raise HttpError(401, "log in first", [("WWW-Authenticate", "Bearer")])
+            raise Unauthorized("log in first", [("WWW-Authenticate", "Bearer")])
         user_uuid = user["uuid"]
     sessions, keys = users.sign_out_everywhere(get_db(), user_uuid, request.client_ip)
     resp = redirect("/") if request.wants_html else text_response(

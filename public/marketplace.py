@@ -1,7 +1,7 @@
 """GET /marketplace.php : items with search `q`, `category`, `sort` (newest, price_asc,
 price_desc, rating) and pagination; each card shows the first image, the price and the rating."""
 from lib import catalog, catalog_cache, item_cards, pricing, replica, web
-from lib.http import HttpError
+from lib.http import BadRequest, HttpError
 
 SORT_LABELS = [("newest", "Newest"), ("price_asc", "Price: low to high"), ("price_desc", "Price: high to low"),
                ("rating", "Best rated")]
@@ -18,7 +18,7 @@ def _get(request, db):
     try:
         category_id = catalog.parse_category_id(db, raw_category)
         if q is not None and len(q) > 100:
-            raise HttpError(400, "the search text is longer than 100 characters", fields={"q": "at most 100 characters"})
+            raise BadRequest("the search text is longer than 100 characters", fields={"q": "at most 100 characters"})
         sort = catalog.parse_sort(request.arg("sort"))
     except HttpError as e:
         return web.form_error(request, e, "marketplace.html", "Marketplace", q=None, category_id=None,

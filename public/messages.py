@@ -10,7 +10,7 @@ threads) comes back to the order's page.
 """
 from lib import messages, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import BadRequest, HttpError
 
 TITLE = "Messages"
 
@@ -61,7 +61,7 @@ def post(request):
             (messages.block if action == "block" else messages.unblock)(db, user, name)
             web.flash(request, f"{'Blocked' if action == 'block' else 'Unblocked'} {name}.")
             return web.see_other(web.same_page(request))
-        raise HttpError(400, "action must be send, block or unblock", fields={"action": "unknown"})
+        raise BadRequest("action must be send, block or unblock", fields={"action": "unknown"})
     except HttpError as e:
         if e.status == 404 and not e.fields:
             raise

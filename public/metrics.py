@@ -2,11 +2,11 @@
 METRICS_ALLOW; everyone else gets the same 404 as a path that does not exist."""
 from lib import metrics
 from lib.db import get_db
-from lib.http import HttpError, Response
+from lib.http import NotFound, Response
 
 
 def get(request):
     if not metrics.allowed(request.client_ip):
-        raise HttpError(404, "not found")
+        raise NotFound("not found")
     return Response(metrics.exposition(get_db()), 200, metrics.CONTENT_TYPE,
                     [("Cache-Control", "no-store")])

@@ -5,7 +5,7 @@ action=read_all marks every one read.
 """
 from lib import notifications, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import BadRequest
 
 TITLE = "Notifications"
 
@@ -31,4 +31,4 @@ def post(request):
         if data.get("go") == "1" and note["link"]:
             return web.see_other(note["link"])
         return web.see_other(web.same_page(request))
-    raise HttpError(400, "action must be read or read_all", fields={"action": "unknown"})
+    raise BadRequest("action must be read or read_all", fields={"action": "unknown"})

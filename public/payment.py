@@ -9,7 +9,7 @@ shown at the end; its form posts to /messages.php?order=.
 """
 from lib import auth, chains, messages, orders, payment_uri, pricing, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import BadRequest, HttpError
 
 ACTIONS = {
     # name: (button label, help text, button style)
@@ -27,7 +27,7 @@ CANCEL_HELP = {"buyer": "Cancel the unpaid order (anything already received is r
 def _order_uuid(request):
     value = request.arg("uuid") or (request.data.get("uuid") if request.method == "POST" else None)
     if not value:
-        raise HttpError(400, "uuid is required: /payment.php?uuid=ORDER_UUID")
+        raise BadRequest("uuid is required: /payment.php?uuid=ORDER_UUID")
     return value
 
 
@@ -51,9 +51,7 @@ def _context(db, user, order_uuid):
             ctx["address_link"] = None
         if order["current_status"] == "PENDING" and "buyer" in roles:
             decimals = order["decimals"]
-            due = pricing.parse_amount(order["required_amount"], decimals)
-            received = pricing.parse_amount(order["received_amount"] or "0", decimals)
-            remaining = max(due - received, 0)
+            received, remaining = orders.amount_due(order)
             if remaining > 0:
                 ctx["pay_uri"] = payment_uri.eip681(order["escrow_address"], order["chain_id"], remaining,
                                                     order["token_contract"] or "")
@@ -62,9 +60,7 @@ def _context(db, user, order_uuid):
                     ctx["remaining_note"] = (f"{pricing.format_amount(received, decimals)} {order['currency']} "
                                              f"received; the code asks for the remaining "
                                              f"{pricing.format_amount(remaining, decimals)}.")
-    waiting = order["current_status"] == "PENDING" or any(
-        i["status"] in ("pending", "processing") for i in order["intents"]) or any(
-        p["status"] in ("signed", "broadcast") for p in order["payouts"])
+    waiting = orders.waiting(order)
     ctx["refresh"] = 15 if waiting else None
     ctx["scripts"] = ["/static/refresh.js"] if waiting else []
     ctx["nav_active"] = "payments"

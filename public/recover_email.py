@@ -1,4 +1,4 @@
-"""GET/POST /recover-email.php : password recovery by an emailed link (lib.mail, issue 14).
+"""GET/POST /recover-email.php : password recovery by an emailed link (lib.mail).
 
 GET                 the form: `email`
 POST email          mails a reset link to the account with this verified address, if any;
@@ -11,7 +11,7 @@ CSRF: as /login.php (the form's token; a foreign Origin is refused).
 """
 from lib import account_pages, csrf, mail
 from lib.db import get_db
-from lib.http import HttpError, text_response
+from lib.http import BadRequest, HttpError, text_response
 from lib.templates import render_string
 
 SENT = "If an account has this verified email address, a link to reset its password is on its way (valid an hour)."
@@ -45,7 +45,7 @@ def get(request):
     mail.require_enabled()
     token = request.arg("code")
     if token is not None and not mail.check_reset_token(get_db(), token):
-        raise HttpError(400, "this link is not valid, was used already or has expired; ask for a new one")
+        raise BadRequest("this link is not valid, was used already or has expired; ask for a new one")
     return _page(request, token=token)
 
 
@@ -59,7 +59,7 @@ def post(request):
         if token:
             new = data.get("new_password")
             if data.get("new_password2") is not None and data.get("new_password2") != new:
-                raise HttpError(400, "the new passwords do not match", fields={"new_password2": "does not match"})
+                raise BadRequest("the new passwords do not match", fields={"new_password2": "does not match"})
             mail.reset_password(db, token, new, request.client_ip)
             message = "Password changed: log in with the new password."
         else:

@@ -6,7 +6,7 @@ CSRF and Origin rules as for /login.php.
 """
 from lib import account_pages, csrf, recovery, session
 from lib.db import get_db
-from lib.http import HttpError, redirect, text_response
+from lib.http import HttpError, NotFound, redirect, text_response
 
 GONE = "this reset link is unknown, used or expired"
 
@@ -17,7 +17,7 @@ def get(request):
     token = request.arg("reset_token")
     user = recovery.link_user(db, token)
     if user is None:
-        raise HttpError(404, GONE)
+        raise NotFound(GONE)
     resp = account_pages.reset_page(csrf.pre_token(request), token, user["username"])
     resp.headers.extend([("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer")])
     return csrf.attach_pre_cookie(request, resp)

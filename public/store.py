@@ -1,6 +1,6 @@
 """GET /store.php?uuid= : a store, its active staff warnings, its rating and reviews, and its items."""
 from lib import catalog, catalog_cache, item_cards, pricing, replica, reviews, store_warnings, web
-from lib.http import HttpError
+from lib.http import BadRequest
 
 
 def get(request):
@@ -12,7 +12,7 @@ def _get(request, db):
     user = web.user(request)
     store_uuid = request.arg("uuid")
     if not store_uuid:
-        raise HttpError(400, "uuid is required: /store.php?uuid=STORE_UUID")
+        raise BadRequest("uuid is required: /store.php?uuid=STORE_UUID")
     store = catalog.get_store(db, store_uuid, user)
     pager = web.pager(request, lambda limit, offset: catalog.list_items(
         db, store_uuid=store["uuid"], limit=limit, offset=offset))

@@ -1,8 +1,11 @@
-"""An in-process WSGI test client with a cookie jar (no network, no threads)."""
+"""An in-process WSGI test client with a cookie jar (no network, no threads). It calls the
+app through wsgiref.validate.validator, which fails a test on any breach of the WSGI spec
+by either side (pass validate=False to send a request the spec forbids on purpose)."""
 import io
 import json
 import urllib.parse
 from http.cookies import SimpleCookie
+from wsgiref.validate import validator
 
 
 class Result:
@@ -28,8 +31,8 @@ class Result:
 
 
 class Client:
-    def __init__(self, app, remote_addr="127.0.0.1"):
-        self.app = app
+    def __init__(self, app, remote_addr="127.0.0.1", validate=True):
+        self.app = validator(app) if validate else app
         self.cookies = {}
         self.remote_addr = remote_addr
 
@@ -48,7 +51,8 @@ class Client:
             "QUERY_STRING": query, "SERVER_NAME": "testserver", "SERVER_PORT": "80",
             "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": self.remote_addr,
             "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http", "wsgi.errors": io.StringIO(),
-            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.version": (1, 0), "wsgi.multithread": False, "wsgi.multiprocess": False,
+            "wsgi.run_once": False, "SCRIPT_NAME": "", "CONTENT_LENGTH": str(len(body)),
         }
         if content_type:
             environ["CONTENT_TYPE"] = content_type
@@ -69,7 +73,11 @@ class Client:
             captured["headers"] = response_headers
 
         chunks = self.app(environ, start_response)
-        out = b"".join(chunks)
+        try:
+            out = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
         result = Result(captured["status"], captured["headers"], out)
         for value in result.header_all("Set-Cookie"):
             jar = SimpleCookie()

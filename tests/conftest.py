@@ -121,13 +121,23 @@ def db(request):
 
 @pytest.fixture
 def app(db):
-    from wsgi import application
-    return application
+    """The application built over the test's database (wsgi.make_app)."""
+    from wsgi import make_app
+    return make_app(db)
 
 
 @pytest.fixture
 def client(app):
+    """A test client of `app`, through wsgiref.validate.validator."""
     return Client(app)
+
+
+@pytest.fixture
+def make_client(db):
+    """make_client(settings) -> a Client of an app over the test's database with these
+    settings (wsgi.make_app): for a test that needs ALLOW_DEV_CHAIN, SITE_URL ... set."""
+    from wsgi import make_app
+    return lambda settings=None, **kw: Client(make_app(db, settings), **kw)
 
 
 def free_port():

@@ -1,4 +1,4 @@
-"""Issue 14, point 1: recovery codes and staff reset links, on SQLite and MariaDB."""
+"""Recovery codes and staff reset links, on SQLite and MariaDB."""
 import datetime
 import re
 import threading

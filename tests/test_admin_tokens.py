@@ -9,7 +9,7 @@ from tests.market import fast_hashing  # noqa: F401 (autouse fixture)
 
 @pytest.fixture(autouse=True)
 def testnets_allowed(monkeypatch):
-    """These tests add Sepolia tokens: the operator allows test networks (issue 11)."""
+    """These tests add Sepolia tokens: the operator allows test networks."""
     monkeypatch.setenv("ALLOW_TESTNETS", "1")
 
 
@@ -68,17 +68,15 @@ def test_add_list_and_remove_tokens(db, client, admin):
     ({"chain_id": "11155111", "symbol": "ETH", "manual_usd_price": "abc"}, 400, "manual_usd_price"),
     ({"chain_id": "11155111", "symbol": "ETH", "manual_usd_price": "1" * 20}, 400, "manual_usd_price"),
 ])
-def test_add_token_bad_input(db, client, admin, data, status, text, monkeypatch):
-    monkeypatch.setenv("ALLOW_DEV_CHAIN", "0")
-    r = client.post("/admin/tokens.php", data=data, headers=admin["headers"])
+def test_add_token_bad_input(db, make_client, admin, data, status, text):
+    r = make_client({"ALLOW_DEV_CHAIN": "0"}).post("/admin/tokens.php", data=data, headers=admin["headers"])
     assert r.status == status, r
     assert text in r.json()["error"]
     assert count(db) == 0
 
 
-def test_dev_chain_token_when_allowed(db, client, admin, monkeypatch):
-    monkeypatch.setenv("ALLOW_DEV_CHAIN", "1")
-    r = client.post("/admin/tokens.php", data={"chain_id": "31337", "symbol": "ETH", "manual_usd_price": "1"},
+def test_dev_chain_token_when_allowed(db, make_client, admin):
+    r = make_client({"ALLOW_DEV_CHAIN": "1"}).post("/admin/tokens.php", data={"chain_id": "31337", "symbol": "ETH", "manual_usd_price": "1"},
                     headers=admin["headers"])
     assert r.status == 200
 

@@ -1,4 +1,4 @@
-"""Agent identity (issue 12, point 2): `X-Agent-Identity` verified against a local fake
+"""Agent identity: `X-Agent-Identity` verified against a local fake
 identity provider (http.server in a thread): off unless configured, valid and invalid
 tokens, the user made on first use, the one-minute cache, the API key rate limit of the
 agent's own, AGENT_IDENTITY_SCOPES, and a provider that is down, slow or talks nonsense

@@ -78,7 +78,7 @@ MATRIX = [
     authed("GET", "/api/keys.php", ok=200),
     authed("POST", "/api/keys.php", {"name": "matrix"}, ok=200),
     authed("POST", "/api/keys-revoke.php", {"id": "999999"}, ok=404),
-    # email recovery and verification (issue 14): 404 for everyone while email is not configured
+    # email recovery and verification: 404 for everyone while email is not configured
     public("GET", "/recover-email.php", status=404),
     public("POST", "/recover-email.php", status=404),
     public("GET", "/verify-email.php", status=404),

@@ -13,7 +13,7 @@ from tests.market import fast_hashing  # noqa: F401 (autouse fixture)
 
 @pytest.fixture(autouse=True)
 def testnets_allowed(monkeypatch):
-    """These tests add Sepolia tokens: the operator allows test networks (issue 11)."""
+    """These tests add Sepolia tokens: the operator allows test networks."""
     monkeypatch.setenv("ALLOW_TESTNETS", "1")
 
 

@@ -1,4 +1,4 @@
-"""The CSRF line (SPEC section 4, issue 12): a state-changing request authenticated by the
+"""The CSRF line (SPEC section 4): a state-changing request authenticated by the
 session cookie needs its csrf_token only when it carries a browser signal (Origin, Referer,
 any Sec-Fetch-* header, or an Accept asking for HTML). The original's MCP plugin logs in
 with a password and POSTs with the cookie and nothing else: that passes. The same request

@@ -1,4 +1,4 @@
-"""Issue 14 point 2: email when configured (verification, recovery by link, notifications),
+"""Email when configured (verification, recovery by link, notifications),
 against a local SMTP server the test starts (tests/smtp_sink.py), on both databases."""
 import re
 

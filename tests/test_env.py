@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 ENV_TEXT = """
@@ -105,3 +107,41 @@ def test_write_env_file_fills_salts(tmp_path):
     assert len(values["SESSION_SALT"]) == 64 and values["SESSION_SALT"] != values["CSRF_SALT"]
     assert oct(os.stat(target).st_mode & 0o777) == "0o600"
     assert env.write_env_file(str(target), str(example)) is False  # never overwritten
+
+
+FLAGS = ("ALLOW_DEV_CHAIN", "ALLOW_TESTNETS", "EMAIL_ENABLED", "WEBHOOK_ALLOW_PRIVATE")
+
+WEB_FLAGS_PROBE = """
+import json, sys
+sys.path.insert(0, %r)
+import wsgi  # noqa: F401 (loads the settings as the web process does)
+from lib import mail, tokens, webhooks
+print(json.dumps({"ALLOW_DEV_CHAIN": tokens.allow_dev(), "ALLOW_TESTNETS": tokens.allow_testnets(),
+                  "EMAIL_ENABLED": mail.enabled(), "WEBHOOK_ALLOW_PRIVATE": webhooks.allow_private(),
+                  "dev_chain_payable": tokens.chain_allowed(31337)}))
+""" % ROOT
+
+CRON_FLAGS_PROBE = """
+import json, sys
+sys.path.insert(0, %r)
+from cron import env
+from lib import chains, webhooks
+from lib.env import flag
+values = env.load()
+print(json.dumps({"ALLOW_DEV_CHAIN": chains.allow_dev_from_env(values),
+                  "ALLOW_TESTNETS": flag("ALLOW_TESTNETS", values),
+                  "EMAIL_ENABLED": flag("EMAIL_ENABLED", values),
+                  "WEBHOOK_ALLOW_PRIVATE": webhooks.allow_private(values)}))
+""" % ROOT
+
+
+@pytest.mark.parametrize("spelling,on", [("1", True), ("true", True), ("TRUE", True), ("yes", True),
+                                         ("on", True), ("0", False), ("false", False), ("no", False),
+                                         ("off", False), ("", False), ("2", False)])
+def test_web_and_cron_read_every_boolean_setting_the_same_way(tmp_path, spelling, on):
+    f = tmp_path / ".env"
+    f.write_text("".join(f"{key}={spelling}\n" for key in FLAGS))
+    web, _ = run(WEB_FLAGS_PROBE, f)
+    cron, _ = run(CRON_FLAGS_PROBE, f)
+    assert {k: web[k] for k in FLAGS} == cron == {k: on for k in FLAGS}
+    assert web["dev_chain_payable"] is on  # cron watches chain 31337 exactly when the web takes its orders

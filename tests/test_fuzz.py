@@ -1,4 +1,4 @@
-"""Issue 11: a hypothesis fuzz test over every endpoint of the OpenAPI document and every
+"""A hypothesis fuzz test over every endpoint of the OpenAPI document and every
 page, as anonymous visitors and with the API key and the session of each role.
 
 Two phases per database, each bounded in time (PHASE_SECONDS):
@@ -183,7 +183,9 @@ def snapshot(db):
 class Fuzzer:
     """The world, one client per kind, and the figures."""
 
-    def __init__(self, db, app, make_client=Client):
+    # In process the fuzzer sends what a WSGI server never passes on (a Content-Length that is
+    # no number), so its clients skip wsgiref's validator; the app must still answer 4xx.
+    def __init__(self, db, app, make_client=lambda app: Client(app, validate=False)):
         self.db, self.app = db, app
         w = market.world(db)
         market.add_token(db, 1, "USDC", contract=market.USDC, decimals=6)

@@ -1,4 +1,4 @@
-"""Issue 11, point 1: inputs that used to give a 500 now get a clear 4xx and change nothing."""
+"""Inputs that used to give a 500 now get a clear 4xx and change nothing."""
 import json
 
 import pytest

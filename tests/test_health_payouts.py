@@ -1,4 +1,4 @@
-"""/health.php and the payout engine (issue 10): per-chain counts, the gas station, warnings;
+"""/health.php and the payout engine: per-chain counts, the gas station, warnings;
 public, so no order ids and no amounts of orders; a few indexed queries. SQLite and MariaDB."""
 import uuid as uuidlib
 
@@ -69,7 +69,7 @@ def test_health_without_payouts_keeps_its_shape(client, db):
     (chain,) = body["payouts"]["chains"]
     assert chain["gas_station_address"] == STATION and chain["gas_station_balance"] == "1"
     assert chain["gas_station_low"] is False and body["warnings"] == []
-    staff_flag(db, None, "an old flag of no order", chain_id=None, address=None)   # written before issue 10
+    staff_flag(db, None, "an old flag of no order", chain_id=None, address=None)   # an older flag: no chain, no address
     body = client.get("/health.php").json()
     assert body["payouts"]["totals"]["open_flags"] == 1 and body["warnings"] == ["1 open staff flag"]
 

@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from lib.http import MAX_BODY, HttpError, Request, error_response
+from lib import env
+from lib.http import MAX_BODY, HttpError, Request
+from lib.web import error_response
 
 
 def environ(method="POST", path="/api/x.php", body=b"", content_type=None, headers=None,
@@ -92,12 +94,13 @@ def test_forwarded_for_ignored_unless_from_trusted_proxy(monkeypatch):
     headers = {"X-Forwarded-For": "1.2.3.4"}
     monkeypatch.delenv("TRUSTED_PROXIES", raising=False)
     assert Request(environ(headers=headers, remote="127.0.0.1")).client_ip == "127.0.0.1"
-    monkeypatch.setenv("TRUSTED_PROXIES", "127.0.0.1")
-    assert Request(environ(headers=headers, remote="127.0.0.1")).client_ip == "1.2.3.4"
-    # Spoofed hops to the left of the one nginx appended are not believed.
-    spoof = {"X-Forwarded-For": "6.6.6.6, 1.2.3.4"}
-    assert Request(environ(headers=spoof, remote="127.0.0.1")).client_ip == "1.2.3.4"
-    assert Request(environ(headers=headers, remote="10.1.1.1")).client_ip == "10.1.1.1"
+    with env.overriding({"TRUSTED_PROXIES": "127.0.0.1"}):
+        assert Request(environ(headers=headers, remote="127.0.0.1")).client_ip == "1.2.3.4"
+        # Spoofed hops to the left of the one nginx appended are not believed.
+        spoof = {"X-Forwarded-For": "6.6.6.6, 1.2.3.4"}
+        assert Request(environ(headers=spoof, remote="127.0.0.1")).client_ip == "1.2.3.4"
+        assert Request(environ(headers=headers, remote="10.1.1.1")).client_ip == "10.1.1.1"
+    assert Request(environ(headers=headers, remote="127.0.0.1")).client_ip == "127.0.0.1"  # only inside
 
 
 def test_error_response_forms():
@@ -108,3 +111,25 @@ def test_error_response_forms():
     assert "&lt;b&gt;bad&lt;/b&gt;" in body and "<b>bad" not in body
     plain = Request(environ(path="/x"))
     assert error_response(plain, 400, "bad").body == b"bad\n"
+
+
+def test_typed_errors_are_http_errors_with_their_status():
+    from lib import http
+    for cls, status in [(http.BadRequest, 400), (http.Unauthorized, 401), (http.Forbidden, 403),
+                        (http.NotFound, 404), (http.MethodNotAllowed, 405), (http.Conflict, 409),
+                        (http.PayloadTooLarge, 413), (http.TooManyRequests, 429),
+                        (http.ServiceUnavailable, 503)]:
+        e = cls("no", [("Retry-After", "1")], fields={"f": "bad"})
+        assert isinstance(e, HttpError)
+        assert (e.status, e.message, e.headers, e.fields) == (status, "no", [("Retry-After", "1")], {"f": "bad"})
+    e = HttpError(418, "teapot")  # the base stays constructible with a status
+    assert (e.status, e.message, e.headers, e.fields) == (418, "teapot", [], {})
+
+
+def test_a_redirect_is_a_bare_response_not_an_error_page(client):
+    r = client.get("/settings/user.php", headers={"Accept": "text/html"})
+    assert r.status == 303
+    assert r.header("Location") == "/login.php?next=%2Fsettings%2Fuser.php"
+    assert r.body == b""
+    r = client.get("/admin/config.php", headers={"Accept": "text/html"})
+    assert r.status == 303 and r.header("Location").startswith("/login.php") and r.body == b""

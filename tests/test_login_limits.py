@@ -1,4 +1,4 @@
-"""Issue 11, point 2: login and registration limits are exact under concurrency (the
+"""Login and registration limits are exact under concurrency (the
 attempt is reserved before the password is checked), on SQLite and MariaDB."""
 import threading
 import urllib.error

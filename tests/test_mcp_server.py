@@ -1,4 +1,4 @@
-"""The MCP server (agent_mcp/, issue 12 point 2) driven by the `mcp` client library against
+"""The MCP server (agent_mcp/) driven by the `mcp` client library against
 the marketplace on a live HTTP server, with the chain on anvil and cron run in-process.
 
 A vendor agent (streamable HTTP transport, sending its own API key in the Authorization header) opens a store, sets its payout

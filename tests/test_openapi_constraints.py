@@ -1,4 +1,4 @@
-"""The OpenAPI document states the constraints the API enforces (issue 12, point 2).
+"""The OpenAPI document states the constraints the API enforces.
 
 For every documented operation and every request parameter or body field that carries a
 constraint (pattern, minLength, maxLength, enum, minimum, maximum), a value just outside
@@ -178,7 +178,7 @@ def baselines(x):
         ("/admin/config.php", "post"): (ad, {"price_max_age": "20m"}, {}),
         ("/admin/users.php", "get"): (ad, {}, {}),
         ("/admin/users.php", "post"): (ad, {"username": "target1", "role": "customer"}, {}),
-        # the webhook endpoints (issue 12, point 3: another branch), when this tree has them
+        # the webhook endpoints, when this tree has them
         ("/api/webhooks.php", "get"): (s, {}, {}),
         ("/api/webhooks.php", "post"): (s, {"url": "https://hooks.example/x", "events": "order.paid"}, {}),
         ("/api/webhooks-delete.php", "post"): (s, {"id": "999999"}, {}),

@@ -1,5 +1,5 @@
-"""What a client of the original (its Python SDK, its MCP plugin, scripts) reads, call by call
-(issue 12, point 1). Each test makes one SDK-style call the way the original's client does
+"""What a client of the original (its Python SDK, its MCP plugin, scripts) reads,
+call by call. Each test makes one SDK-style call the way the original's client does
 (form-encoded bodies, .php URLs, a key in one of the three transports or a session cookie
 without a CSRF token) and asserts the fields and types that client reads. Our answers are
 supersets: extra fields are fine, these must stay. On both databases."""

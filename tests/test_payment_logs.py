@@ -309,7 +309,7 @@ def test_an_accepted_token_sent_to_an_open_eth_escrow_is_flagged_from_its_log(an
 
 def refuse_log_ranges_over(monkeypatch, blocks):
     """The node refuses eth_getLogs over more than `blocks` blocks, as providers cap them."""
-    from cron.alchemy_client import RpcCallError, RpcClient
+    from cron.rpc_client import RpcCallError, RpcClient
     real = RpcClient.batch
 
     def batch(self, calls, raise_errors=True, batch_size=None):
@@ -349,7 +349,7 @@ def test_logs_refused_even_for_one_block_read_every_balance(anvil, db, env, toke
 
 
 def test_the_client_counts_requests_calls_and_batch_sizes(anvil):
-    from cron.alchemy_client import RpcClient
+    from cron.rpc_client import RpcClient
     from tests.chain import fresh_address
     rpc = RpcClient(anvil.url, batch_size=100)
     try:

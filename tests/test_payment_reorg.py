@@ -1,4 +1,4 @@
-"""Issue 10, point 4: a payment counted and then reorganised away returns the order to
+"""A payment counted and then reorganised away returns the order to
 PENDING (with a status row saying so) before anything is paid.
 
 The reorganisations are anvil's own (`anvil_reorg` replaces the newest blocks with empty

@@ -1,4 +1,4 @@
-"""Staff recovery of payouts (issue 10, web side): POST/GET /api/payout-actions.php and the
+"""Staff recovery of payouts: POST/GET /api/payout-actions.php and the
 staff page /staff/payouts.php, on SQLite and MariaDB.
 
 Rows cron would write (intents needing attention, payout legs, staff flags, chain heads)

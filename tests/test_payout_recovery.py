@@ -1,4 +1,4 @@
-"""Payouts on harsh chains (issue 10), on anvil, SQLite and MariaDB: misbehaving tokens,
+"""Payouts on harsh chains, on anvil, SQLite and MariaDB: misbehaving tokens,
 failed legs recovered by staff through POST /api/payout-actions.php, stuck transactions
 replaced, reorganisations, fee ceilings, several RPC endpoints. Every recipient is paid
 exactly once, checked on chain to the base unit."""

@@ -1,4 +1,4 @@
-"""Several RPC endpoints per chain (cron/alchemy_client.py): reads fail over on
+"""Several RPC endpoints per chain (cron/rpc_client.py): reads fail over on
 timeouts, connection errors, 429, 5xx and garbage and stick to the endpoint that
 works; JSON-RPC errors are answers (no failover); broadcasts go to every endpoint.
 
@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from eth_account import Account
 
-from cron.alchemy_client import (ConfigError, RpcCallError, RpcClient, RpcTransportError,
-                                 rpc_url_for, split_urls, tx_hash_of)
+from cron.rpc_client import (ConfigError, RpcCallError, RpcClient, RpcTransportError, rpc_url_for,
+                             split_urls, tx_hash_of)
 from tests.chain import free_port, fresh_address
 from tests.fake_rpc import FaultyRpc
 

@@ -1,4 +1,4 @@
-"""Scoped API keys (issue 12, point 4): creating keys with scopes and a store, each scope
+"""Scoped API keys: creating keys with scopes and a store, each scope
 allowed and refused across representative endpoints, the scope table covering every JSON
 endpoint, x-scope in the OpenAPI document, and keys made before the migration. SQLite and
 MariaDB."""

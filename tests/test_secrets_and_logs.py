@@ -1,4 +1,4 @@
-"""Issue 11, points 3 and 4: no web process has a chain secret in /proc/PID/environ
+"""No web process has a chain secret in /proc/PID/environ
 (dev server and uwsgi), and an API key given as ?token= never reaches a log (the dev
 server's request log, nginx's access log, uwsgi's request lines)."""
 import os

@@ -1,4 +1,4 @@
-"""Issue 14 point 4: my sessions and keys at a glance; end one session; sign out everywhere."""
+"""My sessions and keys at a glance; end one session; sign out everywhere."""
 import re
 
 from lib import session as sessionmod

@@ -1,4 +1,4 @@
-"""GET /api/skill.php: the agent guide, generated from the OpenAPI document (issue 12)."""
+"""GET /api/skill.php: the agent guide, generated from the OpenAPI document."""
 import re
 
 import pytest

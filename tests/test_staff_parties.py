@@ -1,4 +1,4 @@
-"""Issue 11, point 5: a staff member who is a party to an order (its buyer or a member of
+"""A staff member who is a party to an order (its buyer or a member of
 its store) never uses staff powers on it; another staff member or an admin decides."""
 from lib import orders
 from tests import market

@@ -1,4 +1,4 @@
-"""Issue 14, points 5 and 6: staff tools (categories, all deposits, grant seller, the
+"""Staff tools (categories, all deposits, grant seller, the
 vendorship agreement, the tier page) and the vendor bond."""
 import pytest
 

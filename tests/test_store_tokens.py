@@ -1,4 +1,4 @@
-"""Issue 11, point 7: test networks pay only with ALLOW_TESTNETS=1, and a store chooses
+"""Test networks pay only with ALLOW_TESTNETS=1, and a store chooses
 which of the accepted tokens it takes."""
 
 from tests import market

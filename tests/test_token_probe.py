@@ -5,7 +5,7 @@ import json
 import pytest
 
 from cron import token_probe
-from cron.alchemy_client import RpcCallError, RpcClient, RpcTransportError
+from cron.rpc_client import RpcCallError, RpcClient, RpcTransportError
 from cron.token_probe import PROBE_RECIPIENT, ProbeResult, probe_transfer
 from lib.chains import keccak256
 from lib.db import utc_now

@@ -1,4 +1,4 @@
-"""Issue 14, point 3: two-factor login with TOTP (codes made with pyotp), on SQLite and MariaDB."""
+"""Two-factor login with TOTP (codes made with pyotp), on SQLite and MariaDB."""
 import re
 import time
 

@@ -1,4 +1,4 @@
-"""Signed webhooks (issue 12, point 3), on SQLite and MariaDB: endpoints through the API,
+"""Signed webhooks, on SQLite and MariaDB: endpoints through the API,
 the outbox written in the transaction of each change, delivery by cron/webhooks.py to a
 local receiver that checks every signature with the endpoint's secret; retries, no retry
 on 4xx, redelivery with the same id, private addresses refused, a SIGKILLed delivery run

@@ -1,4 +1,4 @@
-"""Issue 10, point 5: money in the wrong place (reconcile, cron duty 7).
+"""Money in the wrong place (reconcile, cron duty 7).
 
 ETH in a token escrow and other accepted tokens in any escrow are flagged 'wrong_asset'
 (never refunded automatically); late token amounts worth less than

@@ -6,9 +6,9 @@ GET  -> the original's flat object {name: value, ...} (every config key at the t
 POST known keys only, each validated (400 names the bad key; nothing is written unless
      every key is valid) -> the same body plus "ok": true and "changed": {name: value}.
 """
-from lib import admin_pages, audit, auth, config
+from lib import admin_pages, auth, config
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, json_response
 
 IGNORED = ("csrf_token",)
 
@@ -42,14 +42,12 @@ def _post(request):
     db = get_db()
     values = {k: v for k, v in request.data.items() if k not in IGNORED}
     if not values:
-        raise HttpError(400, "no config keys given; known keys: " + ", ".join(config.KEYS))
+        raise BadRequest("no config keys given; known keys: " + ", ".join(config.KEYS))
     for name, value in values.items():
         if not isinstance(value, (str, int)) or isinstance(value, bool):
-            raise HttpError(400, f"invalid value for {name}: give a string", fields={name: "bad"})
+            raise BadRequest(f"invalid value for {name}: give a string", fields={name: "bad"})
     try:
-        changed = config.set_values(db, values)
+        changed = config.set_values(db, values, by=admin["uuid"], ip=request.client_ip)
     except config.ConfigError as e:
-        raise HttpError(400, str(e))
-    audit.log(db, "config_changed", admin["uuid"], None,
-              ", ".join(f"{k}={v}" for k, v in changed.items()), request.client_ip)
+        raise BadRequest(str(e))
     return json_response(dict(_body(db), ok=True, changed=changed))

@@ -9,7 +9,7 @@ POST chain_id (SPEC section 8), symbol, contract_address ('' = the chain's nativ
      verifies it.
      409 duplicate (same symbol or contract on that chain).
 """
-from lib import admin_pages, audit, auth, tokens
+from lib import admin_pages, auth, tokens
 from lib.db import get_db
 from lib.http import json_response
 
@@ -32,7 +32,5 @@ def _post(request):
     db = get_db()
     d = request.data
     token = tokens.add_token(db, d.get("chain_id"), d.get("symbol"), d.get("contract_address"),
-                             d.get("decimals"), d.get("manual_usd_price"))
-    audit.log(db, "token_added", admin["uuid"], str(token["id"]),
-              f"{token['symbol']} chain {token['chain_id']} {token['contract_address']}", request.client_ip)
+                             d.get("decimals"), d.get("manual_usd_price"), by=admin["uuid"], ip=request.client_ip)
     return json_response(dict(token, ok=True, token=token))

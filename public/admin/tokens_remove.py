@@ -1,5 +1,5 @@
 """POST /admin/tokens-remove.php (admin): id -> {"ok": true, "id"}; 404 unknown id."""
-from lib import admin_pages, audit, auth, tokens
+from lib import admin_pages, auth, tokens
 from lib.db import get_db
 from lib.http import json_response
 
@@ -13,7 +13,5 @@ def post(request):
 def _post(request):
     admin = auth.require_role(request, "admin")
     db = get_db()
-    token = tokens.remove_token(db, request.data.get("id"))
-    audit.log(db, "token_removed", admin["uuid"], str(token["id"]),
-              f"{token['symbol']} chain {token['chain_id']}", request.client_ip)
+    token = tokens.remove_token(db, request.data.get("id"), by=admin["uuid"], ip=request.client_ip)
     return json_response({"ok": True, "id": token["id"]})

@@ -7,13 +7,9 @@ POST `user_uuid` (or `username`), and `role` (admin|staff|vendor|customer) and/o
      "grant seller") -> {"ok": true, "user": {...}}. Audited. A ban ends
      the user's sessions and stops their keys. Admins cannot demote or ban themselves.
 """
-from lib import admin_pages, auth, users
+from lib import admin_pages, auth, users, validate
 from lib.db import get_db
-from lib.http import HttpError, json_response
-
-TRUE = ("1", "true", "yes", "on")
-FALSE = ("0", "false", "no", "off")
-
+from lib.http import BadRequest, NotFound, json_response
 
 def get(request):
     if request.wants_html:  # the HTML view for browsers (lib/admin_pages.py)
@@ -22,7 +18,7 @@ def get(request):
     limit, offset = request.page()
     q = request.arg("q")
     if q is not None and len(q) > 16:
-        raise HttpError(400, "q is longer than 16 characters")
+        raise BadRequest("q is longer than 16 characters")
     role = request.arg("role")
     if role is not None:
         users.validate_role(role)
@@ -46,40 +42,17 @@ def _post(request):
     elif username:
         target = users.by_username(db, username)
     else:
-        raise HttpError(400, "user_uuid or username is required", fields={"user_uuid": "required"})
+        raise BadRequest("user_uuid or username is required", fields={"user_uuid": "required"})
     if target is None:
-        raise HttpError(404, "no such user")
+        raise NotFound("no such user")
     role = request.field("role", max_length=16)
     banned_raw = request.field("banned", max_length=5)
     can_sell_raw = request.field("can_sell", max_length=5)
     if role is None and banned_raw is None and can_sell_raw is None:
-        raise HttpError(400, "nothing to change: send role, banned and/or can_sell")
+        raise BadRequest("nothing to change: send role, banned and/or can_sell")
     if role is not None:
         users.validate_role(role)
-    banned = None
-    if banned_raw is not None:
-        if banned_raw.lower() in TRUE:
-            banned = True
-        elif banned_raw.lower() in FALSE:
-            banned = False
-        else:
-            raise HttpError(400, "banned must be 1 or 0", fields={"banned": "1 or 0"})
-    can_sell = None
-    if can_sell_raw is not None:
-        if can_sell_raw.lower() in TRUE:
-            can_sell = True
-        elif can_sell_raw.lower() in FALSE:
-            can_sell = False
-        else:
-            raise HttpError(400, "can_sell must be 1 or 0", fields={"can_sell": "1 or 0"})
-    if target["uuid"] == admin["uuid"] and ((role is not None and role != "admin") or banned):
-        raise HttpError(409, "you cannot demote or ban yourself")
-    ip = request.client_ip
-    with db.transaction():
-        if role is not None:
-            users.set_role(db, target["uuid"], role, admin["uuid"], ip)
-        if banned is not None:
-            users.set_banned(db, target["uuid"], banned, admin["uuid"], ip)
-        if can_sell is not None:
-            users.set_can_sell(db, target["uuid"], can_sell, admin["uuid"], ip)
-    return json_response({"ok": True, "user": users.by_uuid(db, target["uuid"])})
+    banned = None if banned_raw is None else validate.boolean(banned_raw, "banned")
+    can_sell = None if can_sell_raw is None else validate.boolean(can_sell_raw, "can_sell")
+    user = users.admin_update(db, admin, target["uuid"], role, banned, can_sell, request.client_ip)
+    return json_response({"ok": True, "user": user})

@@ -8,7 +8,7 @@ POST action=accept (a store owner; optional `version`: the one read, 409 if it c
 """
 from lib import agreement, auth
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, json_response
 
 
 def get(request):
@@ -25,5 +25,5 @@ def post(request):
     elif action == "publish":
         version = agreement.publish(db, user, d.get("body"), ip=request.client_ip)["version"]
     else:
-        raise HttpError(400, "action must be accept or publish", fields={"action": "bad"})
+        raise BadRequest("action must be accept or publish", fields={"action": "bad"})
     return json_response(dict({"ok": True, "version": int(version)}, **agreement.state(db, user)))

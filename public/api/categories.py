@@ -9,7 +9,7 @@ uses it: 409 otherwise) -> {"ok": true, "action", "category": {"id", "name", "pa
 """
 from lib import auth, catalog
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, json_response
 
 ACTIONS = {"add": lambda db, user, d, ip: catalog.add_category(db, user, d.get("name"), d.get("parent_id"), ip=ip),
            "rename": lambda db, user, d, ip: catalog.rename_category(db, user, d.get("category_id"), d.get("name"),
@@ -30,7 +30,7 @@ def post(request):
     db = get_db()
     action = request.data.get("action")
     if not isinstance(action, str) or action not in ACTIONS:
-        raise HttpError(400, "action must be add, rename, move or remove", fields={"action": "bad"})
+        raise BadRequest("action must be add, rename, move or remove", fields={"action": "bad"})
     row = ACTIONS[action](db, user, request.data, request.client_ip)
     return json_response({"ok": True, "action": action,
                           "category": {k: row[k] for k in ("id", "name", "parent_id")},

@@ -11,7 +11,7 @@ POST store_uuid, currency (default ETH), chain_id (default 1) -> {"ok": true, "u
 """
 from lib import auth, deposits
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, json_response
 
 
 def get(request):
@@ -23,7 +23,7 @@ def get(request):
     limit, offset = request.page()
     if request.arg("all") not in (None, "", "0"):
         if request.arg("all") != "1":
-            raise HttpError(400, "all must be 1", fields={"all": "must be 1"})
+            raise BadRequest("all must be 1", fields={"all": "must be 1"})
         return json_response({"deposits": deposits.list_all(db, user, limit, offset),
                               "limit": limit, "offset": offset})
     return json_response({"deposits": deposits.list_deposits(db, user, limit, offset,

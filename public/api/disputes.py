@@ -13,7 +13,7 @@ original's "resolver_user_uuid".
 """
 from lib import auth, compat, disputes
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, json_response
 
 
 def get(request):
@@ -33,7 +33,7 @@ def post(request):
     d = request.data
     dispute_uuid = d.get("dispute_uuid")
     if not dispute_uuid or not isinstance(dispute_uuid, str):
-        raise HttpError(400, "dispute_uuid is required", fields={"dispute_uuid": "required"})
+        raise BadRequest("dispute_uuid is required", fields={"dispute_uuid": "required"})
     if d.get("resolution") not in (None, ""):
         return json_response(compat.action_result(disputes.resolve(
             db, user, dispute_uuid, d.get("resolution"), d.get("refund_percent"), d.get("comment"),

@@ -11,7 +11,7 @@ POST action=add (`email`: a verification link is mailed; the address is used onc
 """
 from lib import auth, mail
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, NotFound, json_response
 
 SWITCH = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False, "no": False}
 
@@ -34,7 +34,7 @@ def _switches(data, current):
             value = "1" if value else "0"
         flag = SWITCH.get(str(value).strip().lower()) if isinstance(value, (str, int)) else None
         if flag is None:
-            raise HttpError(400, f"{kind} must be 1 or 0", fields={kind: "1 or 0"})
+            raise BadRequest(f"{kind} must be 1 or 0", fields={kind: "1 or 0"})
         (on.add if flag else on.discard)(kind)
     return [k for k in mail.KINDS if k in on]
 
@@ -57,13 +57,13 @@ def post(request):
         row = mail.peek_token(db, d.get("code"), "verify")
         if row is None or row["user_uuid"] != user["uuid"]:
             if not isinstance(d.get("code"), str) or not mail.TOKEN_RE.fullmatch(d.get("code")):
-                raise HttpError(400, "code is not a verification code", fields={"code": "not valid"})
-            raise HttpError(404, "no live verification link of yours has this code")
+                raise BadRequest("code is not a verification code", fields={"code": "not valid"})
+            raise NotFound("no live verification link of yours has this code")
         mail.verify(db, d.get("code"), ip)
     elif action == "remove":
         mail.remove_email(db, user["uuid"], ip)
     elif action == "notifications":
         mail.set_notifications(db, user["uuid"], _switches(d, mail.settings_of(db, user["uuid"])["notifications"]), ip)
     else:
-        raise HttpError(400, "action must be add, verify, remove or notifications", fields={"action": "bad"})
+        raise BadRequest("action must be add, verify, remove or notifications", fields={"action": "bad"})
     return json_response(dict({"ok": True}, **_settings(db, user)))

@@ -12,14 +12,14 @@ Anything that is not a valid image is a 400 naming the field, and nothing is sto
 """
 from lib import auth, catalog, images
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, json_response
 
 
 def get(request):
     db = get_db()
     item_uuid = request.arg("item_uuid")
     if not item_uuid:
-        raise HttpError(400, "item_uuid is required", fields={"item_uuid": "required"})
+        raise BadRequest("item_uuid is required", fields={"item_uuid": "required"})
     item = catalog.get_item(db, item_uuid, auth.optional_user(request))
     return json_response({"images": images.list_images(db, item["uuid"])})
 
@@ -33,11 +33,11 @@ def post(request):
     if action == "add":
         upload = request.files.get("image")
         if upload is None:
-            raise HttpError(400, "image: send the file as multipart/form-data field `image`",
+            raise BadRequest("image: send the file as multipart/form-data field `image`",
                             fields={"image": "required"})
         return json_response({"ok": True, "image": images.add_image(db, user, d.get("item_uuid"), upload["data"])})
     if action == "remove":
         return json_response({"ok": True, "image": images.remove_image(db, user, d.get("image_uuid"))})
     if action == "reorder":
         return json_response({"ok": True, "images": images.reorder(db, user, d.get("item_uuid"), d.get("order"))})
-    raise HttpError(400, "action must be add, remove or reorder", fields={"action": "add, remove or reorder"})
+    raise BadRequest("action must be add, remove or reorder", fields={"action": "add, remove or reorder"})

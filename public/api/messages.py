@@ -16,7 +16,7 @@ Bodies: 1-10000 characters. Rate limited per user (429 with Retry-After).
 """
 from lib import auth, messages
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, json_response
 
 
 def get(request):
@@ -27,7 +27,7 @@ def get(request):
     order = request.arg("transaction_uuid")
     thread = request.arg("thread")
     if sum(x is not None for x in (peer, order, thread)) > 1:
-        raise HttpError(400, "give one of with, transaction_uuid, thread", fields={"with": "one of them"})
+        raise BadRequest("give one of with, transaction_uuid, thread", fields={"with": "one of them"})
     if thread is not None:
         return json_response(messages.thread_by_uuid(db, user, thread, limit, offset))
     if peer is not None:
@@ -47,10 +47,10 @@ def post(request):
         change = messages.block if action == "block" else messages.unblock
         return json_response({"ok": True, "blocked": change(db, user, d.get("username"))})
     if action not in (None, "", "send"):
-        raise HttpError(400, "action must be send, block or unblock", fields={"action": "unknown"})
+        raise BadRequest("action must be send, block or unblock", fields={"action": "unknown"})
     if d.get("transaction_uuid") not in (None, ""):
         if d.get("to") not in (None, ""):
-            raise HttpError(400, "give to or transaction_uuid, not both", fields={"to": "not with transaction_uuid"})
+            raise BadRequest("give to or transaction_uuid, not both", fields={"to": "not with transaction_uuid"})
         result = messages.send_order(db, user, d.get("transaction_uuid"), d.get("body"), request.client_ip)
     else:
         result = messages.send_private(db, user, d.get("to"), d.get("body"), request.client_ip)

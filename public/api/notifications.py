@@ -7,7 +7,7 @@ POST all=1 -> {"ok": true, "marked": N}: mark every unread one read.
 """
 from lib import auth, notifications
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, json_response
 
 
 def get(request):
@@ -16,7 +16,7 @@ def get(request):
     limit, offset = request.page()
     unread = request.arg("unread")
     if unread not in (None, "0", "1"):
-        raise HttpError(400, "unread must be 0 or 1", fields={"unread": "0 or 1"})
+        raise BadRequest("unread must be 0 or 1", fields={"unread": "0 or 1"})
     return json_response({"notifications": notifications.list_for(db, user, limit, offset, unread == "1"),
                           "unread": notifications.unread_count(db, user["uuid"]), "limit": limit, "offset": offset})
 
@@ -27,8 +27,8 @@ def post(request):
     d = request.data
     if d.get("all") not in (None, ""):
         if d.get("all") not in ("1", 1, True):
-            raise HttpError(400, "all must be 1", fields={"all": "1"})
+            raise BadRequest("all must be 1", fields={"all": "1"})
         return json_response({"ok": True, "marked": notifications.mark_all_read(db, user)})
     if d.get("id") in (None, ""):
-        raise HttpError(400, "id is required (or all=1)", fields={"id": "required"})
+        raise BadRequest("id is required (or all=1)", fields={"id": "required"})
     return json_response({"ok": True, "notification": notifications.mark_read(db, user, d.get("id"))})

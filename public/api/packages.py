@@ -9,7 +9,7 @@ POST item_uuid, name (1-64), description, price_usd (0.01-1000000, cents) (store
 """
 from lib import auth, catalog, catalog_cache, pricing, replica, tokens
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, json_response
 
 
 def get(request):
@@ -20,7 +20,7 @@ def get(request):
 def _get(request, db):
     item_uuid = request.arg("item_uuid")
     if item_uuid is None:
-        raise HttpError(400, "item_uuid is required")
+        raise BadRequest("item_uuid is required")
     user = auth.optional_user(request)
     packages = catalog.list_packages(db, item_uuid, user)
     store_uuid = catalog.get_item(db, item_uuid, user)["store_uuid"]

@@ -1,4 +1,4 @@
-"""GET/POST /api/payout-actions.php : staff recover payouts (issue 10). Staff and admins only.
+"""GET/POST /api/payout-actions.php : staff recover payouts. Staff and admins only.
 
 GET -> {"needs_attention": [intent with its live legs], "flags": [open staff flag],
 "chains": [per-chain figures], "totals": {counts}, "warnings": [text]} (lib.staff).

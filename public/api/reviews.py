@@ -13,13 +13,13 @@ Hidden reviews leave the lists and ratings (staff still see them, with the reaso
 """
 from lib import auth, catalog, reviews
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, json_response
 
 
 def _uuid_arg(request, name):
     value = request.arg(name)
     if value is not None and not catalog.is_uuid(value):
-        raise HttpError(400, f"{name} is not a uuid", fields={name: "not a uuid"})
+        raise BadRequest(f"{name} is not a uuid", fields={name: "not a uuid"})
     return value
 
 
@@ -46,7 +46,7 @@ def get(request):
         catalog.get_item(db, item_uuid, user)
         rating = reviews.rating(db, item_uuid=item_uuid)
     else:
-        raise HttpError(400, "give store_uuid, item_uuid, uuid, transaction_uuid or mine=1")
+        raise BadRequest("give store_uuid, item_uuid, uuid, transaction_uuid or mine=1")
     found = reviews.list_reviews(db, user, store_uuid=store_uuid, item_uuid=item_uuid, limit=limit, offset=offset)
     return json_response({"reviews": found, "rating": rating, "limit": limit, "offset": offset})
 
@@ -63,5 +63,5 @@ def post(request):
     elif action == "hide":
         review = reviews.hide(db, user, d.get("review_uuid"), d.get("reason"), ip=request.client_ip)
     else:
-        raise HttpError(400, "action must be add, reply or hide", fields={"action": "add, reply or hide"})
+        raise BadRequest("action must be add, reply or hide", fields={"action": "add, reply or hide"})
     return json_response({"ok": True, "review": review})

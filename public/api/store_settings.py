@@ -6,14 +6,14 @@ tokens (the accepted tokens the store takes: a list or comma-separated "CHAIN_ID
 """
 from lib import auth, catalog
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, json_response
 
 
 def post(request):
     user = auth.require_user(request)
     d = request.data
     if not d.get("store_uuid"):
-        raise HttpError(400, "store_uuid is required", fields={"store_uuid": "required"})
+        raise BadRequest("store_uuid is required", fields={"store_uuid": "required"})
     store = catalog.update_store(get_db(), user, d.get("store_uuid"),
                                  description=d.get("description"), payout_address=d.get("payout_address"),
                                  tokens=d.get("tokens"))

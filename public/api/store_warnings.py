@@ -6,7 +6,7 @@ POST action=add (store: name or uuid, reason) | retire (id)  -> {"ok": true, "wa
 """
 from lib import auth, catalog, store_warnings
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, json_response
 
 
 def get(request):
@@ -19,7 +19,7 @@ def get(request):
     catalog.require_staff(user)
     retired = request.arg("retired")
     if retired not in (None, "0", "1"):
-        raise HttpError(400, "retired must be 0 or 1", fields={"retired": "0 or 1"})
+        raise BadRequest("retired must be 0 or 1", fields={"retired": "0 or 1"})
     limit, offset = request.page()
     return json_response({"warnings": store_warnings.list_all(db, retired == "1", limit, offset),
                           "limit": limit, "offset": offset})
@@ -36,5 +36,5 @@ def post(request):
     elif action == "retire":
         row = store_warnings.retire(db, user, d.get("id"), ip=request.client_ip)
     else:
-        raise HttpError(400, "action must be add or retire", fields={"action": "bad"})
+        raise BadRequest("action must be add or retire", fields={"action": "bad"})
     return json_response({"ok": True, "warning": row})

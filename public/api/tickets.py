@@ -9,7 +9,7 @@ POST action=create (subject, body, optional transaction_uuid: an order I am a pa
 """
 from lib import auth, catalog, tickets
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, json_response
 
 
 def get(request):
@@ -21,7 +21,7 @@ def get(request):
     limit, offset = request.page()
     queue = request.arg("queue")
     if queue not in (None, "0", "1"):
-        raise HttpError(400, "queue must be 0 or 1", fields={"queue": "0 or 1"})
+        raise BadRequest("queue must be 0 or 1", fields={"queue": "0 or 1"})
     if queue == "1":
         rows = tickets.queue(db, user, request.arg("status"), limit, offset)
     else:
@@ -46,5 +46,5 @@ def post(request):
         catalog.require_staff(user)
         ticket = tickets.close(db, user, d.get("uuid"), d.get("comment"), ip=ip)
     else:
-        raise HttpError(400, "action must be create, reply, assign or close", fields={"action": "bad"})
+        raise BadRequest("action must be create, reply, assign or close", fields={"action": "bad"})
     return json_response({"ok": True, "ticket": ticket})

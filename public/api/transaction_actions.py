@@ -9,14 +9,14 @@ in progress, 404 not my order (SPEC section 6).
 """
 from lib import auth, compat, orders
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, json_response
 
 
 def post(request):
     user = auth.require_user(request)
     d = request.data
     if not d.get("transaction_uuid"):
-        raise HttpError(400, "transaction_uuid is required", fields={"transaction_uuid": "required"})
+        raise BadRequest("transaction_uuid is required", fields={"transaction_uuid": "required"})
     result = orders.take_action(get_db(), user, d.get("transaction_uuid"), d.get("action"),
                                 refund_percent=d.get("refund_percent"), comment=d.get("comment"),
                                 ip=request.client_ip)

@@ -10,7 +10,7 @@ a new key (shown only here; put it in an authenticator app) | confirm (`otp`: it
 """
 from lib import auth, totp, web
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, json_response
 
 
 def _state(db, user):
@@ -36,11 +36,11 @@ def post(request):
                                   **_state(db, user)), headers=[("Cache-Control", "no-store")])
     otp = d.get("otp")
     if otp is not None and (not isinstance(otp, str) or len(otp) > 64):
-        raise HttpError(400, "otp must be a code of at most 64 characters", fields={"otp": "bad"})
+        raise BadRequest("otp must be a code of at most 64 characters", fields={"otp": "bad"})
     if action == "confirm":
         totp.confirm(db, user["uuid"], otp, request.client_ip)
     elif action == "disable":
         totp.disable(db, user["uuid"], otp, request.client_ip)
     else:
-        raise HttpError(400, "action must be begin, confirm or disable", fields={"action": "bad"})
+        raise BadRequest("action must be begin, confirm or disable", fields={"action": "bad"})
     return json_response(dict({"ok": True}, **_state(db, user)))

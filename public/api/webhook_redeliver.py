@@ -5,7 +5,7 @@ only `webhook_id`'s if given) -> {"ok": true, "deliveries": [...]} now pending; 
 them on its next run. 404 unknown or not mine; 409 still pending."""
 from lib import auth, webhooks
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, json_response
 
 
 def post(request):
@@ -14,7 +14,7 @@ def post(request):
     delivery_id = d.get("delivery_id")
     event_id = d.get("event_id")
     if delivery_id in (None, "") and event_id in (None, ""):
-        raise HttpError(400, "delivery_id or event_id is required", fields={"delivery_id": "required"})
+        raise BadRequest("delivery_id or event_id is required", fields={"delivery_id": "required"})
     webhook_id = None if d.get("webhook_id") in (None, "") else webhooks.parse_id(d.get("webhook_id"), "webhook_id")
     if delivery_id not in (None, ""):
         rows = webhooks.redeliver(get_db(), user, delivery_id=webhooks.parse_id(delivery_id, "delivery_id"),

@@ -5,7 +5,7 @@ lib.deposits.open_deposit (as POST /api/deposits.php).
 """
 from lib import catalog, deposits, tokens, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import Forbidden, HttpError
 
 TITLE = "Add a deposit"
 
@@ -13,7 +13,7 @@ TITLE = "Add a deposit"
 def _context(db, user):
     stores = catalog.my_stores(db, user)
     if not stores:
-        raise HttpError(403, "deposits belong to stores: open a store first (/create-store.php)")
+        raise Forbidden("deposits belong to stores: open a store first (/create-store.php)")
     return {"store_options": [(s["uuid"], s["storename"]) for s in stores],
             "token_options": [(f"{t['chain_id']}:{t['symbol']}", f"{t['symbol']} on {web.chain_name(t['chain_id'])}")
                               for t in tokens.active_tokens(db)],

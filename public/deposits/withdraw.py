@@ -5,14 +5,14 @@ the balance to the store's payout address.
 """
 from lib import catalog, deposits, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import BadRequest, HttpError
 
 TITLE = "Deposit"
 
 
 def _context(db, user, deposit_uuid):
     if not deposit_uuid:
-        raise HttpError(400, "uuid is required: /deposits/withdraw.php?uuid=DEPOSIT_UUID")
+        raise BadRequest("uuid is required: /deposits/withdraw.php?uuid=DEPOSIT_UUID")
     deposit = deposits.get_deposit(db, user, deposit_uuid)
     store = catalog.store_row(db, deposit["store_uuid"])
     return {"deposit": deposit, "payout_address": store["payout_address"] if store else None,

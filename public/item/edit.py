@@ -14,7 +14,7 @@ and /api/item-images.php).
 """
 from lib import catalog, images, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import BadRequest, Forbidden, HttpError, NotFound
 
 TITLE = "Items"
 
@@ -22,7 +22,7 @@ TITLE = "Items"
 def _stores(db, user):
     stores = catalog.my_stores(db, user)
     if not stores:
-        raise HttpError(403, "you have no store yet: open one at /create-store.php")
+        raise Forbidden("you have no store yet: open one at /create-store.php")
     return stores
 
 
@@ -37,7 +37,7 @@ def _context(db, user, request, form_name=None):
     if item_uuid:
         item = catalog.get_item(db, item_uuid, user)
         if catalog.member_role(db, user, item["store_uuid"]) is None:
-            raise HttpError(403, "you are not a member of this item's store")
+            raise Forbidden("you are not a member of this item's store")
         packages = catalog.list_packages(db, item["uuid"], user, include_inactive=True)
         for p in packages:
             p["history"] = catalog.price_history(db, p["uuid"])
@@ -46,7 +46,7 @@ def _context(db, user, request, form_name=None):
     elif store_uuid:
         store = next((s for s in stores if s["uuid"] == store_uuid), None)
         if store is None:
-            raise HttpError(404, "no such store among yours")
+            raise NotFound("no such store among yours")
         ctx.update(mode="new", store=store)
     else:
         for s in stores:
@@ -76,7 +76,7 @@ def post(request):
         if which == "image_upload":
             upload = request.files.get("image")
             if upload is None or not upload["data"]:
-                raise HttpError(400, "image: choose a JPEG, PNG or WebP file", fields={"image": "required"})
+                raise BadRequest("image: choose a JPEG, PNG or WebP file", fields={"image": "required"})
             image = images.add_image(db, user, data.get("item_uuid"), upload["data"])
             web.flash(request, "Image added.")
             return web.see_other(web.url("/item/edit.php", uuid=image["item_uuid"]) + "#images")
@@ -107,7 +107,7 @@ def post(request):
                                              price_usd=data.get("price_usd"), active=_active(data))
             web.flash(request, "Package saved.")
             return web.see_other(web.url("/item/edit.php", uuid=package["item_uuid"]))
-        raise HttpError(400, "form must be item_create, item_update, package_create, package_update, "
+        raise BadRequest("form must be item_create, item_update, package_create, package_update, "
                              "image_upload, image_remove or image_first")
     except HttpError as e:
         if e.status in (403, 404):

@@ -6,7 +6,7 @@ lib.reviews holds the rules, as for POST /api/reviews.php.
 """
 from lib import reviews, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import BadRequest, HttpError
 
 TITLE = "Review your order"
 SCORES = [(5, "5 - excellent"), (4, "4 - good"), (3, "3 - fair"), (2, "2 - poor"), (1, "1 - bad")]
@@ -15,7 +15,7 @@ SCORES = [(5, "5 - excellent"), (4, "4 - good"), (3, "3 - fair"), (2, "2 - poor"
 def _order_uuid(request):
     value = request.arg("transaction_uuid")
     if not value:
-        raise HttpError(400, "transaction_uuid is required: /review/add.php?transaction_uuid=ORDER_UUID")
+        raise BadRequest("transaction_uuid is required: /review/add.php?transaction_uuid=ORDER_UUID")
     return value
 
 

@@ -6,7 +6,7 @@ Both go back to the store page; the rules are lib.reviews's (as POST /api/review
 """
 from lib import reviews, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import BadRequest
 
 
 def post(request):
@@ -21,5 +21,5 @@ def post(request):
         review = reviews.hide(db, user, data.get("review_uuid"), data.get("reason"), ip=request.client_ip)
         message = "The review is hidden."
     else:
-        raise HttpError(400, "form must be reply or hide", fields={"form": "reply or hide"})
+        raise BadRequest("form must be reply or hide", fields={"form": "reply or hide"})
     return web.see_other(web.url("/store.php", uuid=review["store_uuid"]) + "#reviews", message, request)

@@ -6,7 +6,7 @@ checkbox `take:CHAIN_ID:SYMBOL` per token the store takes (none checked: every a
 """
 from lib import catalog, config, tokens, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import Forbidden, HttpError, NotFound
 
 TITLE = "Store settings"
 
@@ -14,12 +14,12 @@ TITLE = "Store settings"
 def _context(db, user, store_uuid):
     stores = catalog.my_stores(db, user)
     if not stores and not store_uuid:
-        raise HttpError(403, "you have no store yet: open one at /create-store.php")
+        raise Forbidden("you have no store yet: open one at /create-store.php")
     if not store_uuid:
         store_uuid = stores[0]["uuid"]
     role = catalog.member_role(db, user, store_uuid) if catalog.is_uuid(store_uuid) else None
     if role is None:
-        raise HttpError(404, "no such store among yours")
+        raise NotFound("no such store among yours")
     store = catalog.get_store(db, store_uuid, user)
     form = {"description": store["description"] or "", "payout_address": store["payout_address"] or ""}
     taken = set(store["tokens"] or [])

@@ -7,7 +7,7 @@ JSON: {"secret", "otpauth_uri"} for begin, {"enabled"} otherwise.
 """
 from lib import payment_uri, totp, web
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, HttpError, json_response
 
 TITLE = "Two-factor login"
 
@@ -50,7 +50,7 @@ def post(request):
             totp.disable(db, user["uuid"], data.get("otp"), request.client_ip)
             message = "Two-factor login is off."
         else:
-            raise HttpError(400, "form must be begin, confirm or disable")
+            raise BadRequest("form must be begin, confirm or disable")
     except HttpError as e:
         if not request.wants_html:
             raise

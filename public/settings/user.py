@@ -15,7 +15,7 @@ shown once on the answer page; the old set stops working (lib.recovery).
 """
 from lib import account_pages, api_keys, mail, recovery, session, users, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import BadRequest, Forbidden, HttpError
 
 TITLE = "Settings"
 
@@ -59,7 +59,7 @@ def post(request):
         elif which == "password":
             new = data.get("new_password")
             if new != data.get("new_password2"):
-                raise HttpError(400, "the new passwords do not match", fields={"new_password2": "does not match"})
+                raise BadRequest("the new passwords do not match", fields={"new_password2": "does not match"})
             users.change_password(db, user["uuid"], data.get("old_password"), new, request.client_ip,
                                   keep_session_id=request.session["id"] if request.session else None)
             message = "Password changed. Your other sessions were logged out."
@@ -92,11 +92,11 @@ def post(request):
             row = db.one("SELECT password_hash FROM users WHERE uuid = ?", (user["uuid"],))
             given = data.get("password")
             if not isinstance(given, str) or not users.verify_password(given, row["password_hash"]):
-                raise HttpError(403, "the current password is wrong", fields={"password": "wrong password"})
+                raise Forbidden("the current password is wrong", fields={"password": "wrong password"})
             codes = recovery.issue_codes(db, user["uuid"], request.client_ip)
             return account_pages.codes_page(codes, "/settings/user.php")
         else:
-            raise HttpError(400, "form must be addresses, password, recovery_codes, end_session, revoke_key or email*")
+            raise BadRequest("form must be addresses, password, recovery_codes, end_session, revoke_key or email*")
     except HttpError as e:
         form = _form(user)
         if which == "addresses":

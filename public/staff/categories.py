@@ -11,7 +11,7 @@ POST {"ok": true, "action", "category": {"id", "name", "parent_id"}, "categories
 """
 from lib import catalog, web
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, HttpError, json_response
 
 TITLE = "Categories"
 
@@ -49,7 +49,7 @@ def post(request):
             row = catalog.remove_category(db, user, data.get("category_id"), ip=ip)
             message = f"Category {row['name']} removed."
         else:
-            raise HttpError(400, "action must be add, rename, move or remove", fields={"action": "bad"})
+            raise BadRequest("action must be add, rename, move or remove", fields={"action": "bad"})
     except HttpError as e:
         if not request.wants_html:
             raise

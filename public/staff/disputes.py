@@ -6,8 +6,7 @@ from lib.db import get_db
 def get(request):
     user = web.staff(request)
     db = get_db()
-    status = request.arg("status")
-    disputes.list_disputes(db, user, limit=1, status=status)  # 400 for a bad status
+    status = disputes.parse_status(request.arg("status"))
     pager = web.pager(request, lambda limit, offset: disputes.list_disputes(
         db, user, limit=limit, offset=offset, status=status))
     return web.page(request, "staff/disputes.html", "Disputes", pager=pager, staff_tab="disputes",

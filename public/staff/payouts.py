@@ -1,4 +1,4 @@
-"""GET/POST /staff/payouts.php : payouts that need staff (issue 10).
+"""GET/POST /staff/payouts.php : payouts that need staff.
 
 GET lists the intents needing attention (order, action, reason, each live leg) and the
 open staff flags, with the warnings of lib.staff.payout_figures.

@@ -4,7 +4,7 @@ POST `store_uuid`, `action` = suspend | reinstate | tier (+ `tier`) -> lib.catal
 """
 from lib import catalog, config, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import BadRequest, HttpError
 
 TITLE = "Stores"
 
@@ -35,7 +35,7 @@ def post(request):
             catalog.set_store_tier(db, user, store_uuid, data.get("tier"))
             message = f"Tier set to {data.get('tier')}."
         else:
-            raise HttpError(400, "action must be suspend, reinstate or tier")
+            raise BadRequest("action must be suspend, reinstate or tier")
     except HttpError as e:
         return _page(request, db, status=e.status, error=e.message)
     web.flash(request, message)

@@ -7,7 +7,7 @@ close (optional `comment`). Each is audited; 400 names the bad field, 409 a clos
 """
 from lib import tickets, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import BadRequest, HttpError
 
 TITLE = "Support tickets"
 
@@ -50,7 +50,7 @@ def post(request):
             tickets.close(db, user, uuid, data.get("comment"), ip=ip)
             message = "Ticket closed."
         else:
-            raise HttpError(400, "action must be reply, assign or close", fields={"action": "bad"})
+            raise BadRequest("action must be reply, assign or close", fields={"action": "bad"})
     except HttpError as e:
         if e.status == 404:
             raise

@@ -6,7 +6,7 @@ or oneself), shown only in this answer, audited.
 """
 from lib import env, recovery, staff, web
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, HttpError, json_response
 
 TITLE = "Users"
 
@@ -14,7 +14,7 @@ TITLE = "Users"
 def _page(request, db, user, status=200, error=None):
     q = request.arg("q")
     try:
-        staff.list_users(db, q, limit=1)
+        staff.search_text(q)
     except HttpError as e:
         status, error, q = e.status, e.message, None
     pager = web.pager(request, lambda limit, offset: staff.list_users(db, q, limit=limit, offset=offset))
@@ -50,7 +50,7 @@ def post(request):
     try:
         flag = data.get("banned")
         if flag not in ("0", "1"):
-            raise HttpError(400, "banned must be 1 or 0")
+            raise BadRequest("banned must be 1 or 0")
         target = staff.set_banned(db, user, data.get("user_uuid"), flag == "1", request.client_ip)
     except HttpError as e:
         return _page(request, db, user, status=e.status, error=e.message)

@@ -7,7 +7,7 @@ the active ones (as does GET /api/store-warnings.php).
 """
 from lib import store_warnings, web
 from lib.db import get_db
-from lib.http import HttpError
+from lib.http import BadRequest, HttpError
 
 TITLE = "Store warnings"
 
@@ -38,7 +38,7 @@ def post(request):
             row = store_warnings.retire(db, user, data.get("id"), ip=request.client_ip)
             message = f"Warning on {row['storename']} retired."
         else:
-            raise HttpError(400, "action must be add or retire", fields={"action": "bad"})
+            raise BadRequest("action must be add or retire", fields={"action": "bad"})
     except HttpError as e:
         return _page(request, db, status=e.status, error=e.message, errors=e.fields)
     return web.see_other(web.same_page(request), message, request)

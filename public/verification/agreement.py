@@ -10,7 +10,7 @@ changes), 403 not an owner / not an admin, 409 no agreement yet or the version c
 """
 from lib import agreement, auth, web
 from lib.db import get_db
-from lib.http import HttpError, json_response
+from lib.http import BadRequest, HttpError, json_response
 
 TITLE = "Vendorship agreement"
 
@@ -39,7 +39,7 @@ def _act(request, db, user):
     if action == "publish":
         row = agreement.publish(db, user, data.get("body"), ip=request.client_ip)
         return row["version"], f"Version {row['version']} of the vendorship agreement is published."
-    raise HttpError(400, "action must be accept or publish", fields={"action": "bad"})
+    raise BadRequest("action must be accept or publish", fields={"action": "bad"})
 
 
 def post(request):

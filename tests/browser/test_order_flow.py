@@ -86,7 +86,7 @@ def test_buyer_pays_vendor_dispatches_buyer_releases(db, site, ui, shots, anvil,
     buyer.fill("#f-username", "alice")
     buyer.fill("#f-password", "correct horse")
     submit(buyer, "form[action='/register.php'] button[type=submit]")
-    expect(buyer.locator("#recovery-codes li")).to_have_count(10)  # shown once (issue 14)
+    expect(buyer.locator("#recovery-codes li")).to_have_count(10)  # shown once
     submit(buyer, "#codes-continue")
     assert buyer.url.endswith("/marketplace.php")
     expect(buyer.locator("nav.bar")).to_contain_text("alice")

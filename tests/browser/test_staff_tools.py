@@ -1,4 +1,4 @@
-"""Issue 14, point 5 in Chromium: staff build the category tree; an admin publishes the
+"""In Chromium: staff build the category tree; an admin publishes the
 vendorship agreement and a vendor accepts it; the tier page."""
 from playwright.sync_api import expect
 

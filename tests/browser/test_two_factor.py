@@ -1,4 +1,4 @@
-"""Issue 14: a user turns on two-factor login through the settings page in Chromium (the QR
+"""A user turns on two-factor login through the settings page in Chromium (the QR
 code is shown, a pyotp code confirms it), and the next login needs the code."""
 import pyotp
 from playwright.sync_api import expect

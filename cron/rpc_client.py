@@ -1,4 +1,5 @@
-"""Ethereum JSON-RPC and Alchemy Prices API clients (standard library only).
+"""An Ethereum JSON-RPC client (standard library only); the Prices API client over the same
+HTTP layer is cron/prices_client.py.
 
 Used only by the cron layer: the web process never talks to a provider.
 
@@ -42,7 +43,6 @@ import time
 import urllib.parse
 from collections import Counter
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from itertools import count
 from typing import Optional
 
@@ -91,7 +91,7 @@ def redact_url(url):
         return "<url>"
 
 
-def _snippet(body, n=200):
+def snippet(body, n=200):
     text = body[:n].decode("utf-8", "replace") if isinstance(body, bytes) else str(body)[:n]
     return " ".join(text.split())
 
@@ -106,7 +106,7 @@ def _parse_retry_after(value):
         return None
 
 
-class _HttpJson:
+class HttpJson:
     """Keep-alive HTTP(S) transport with the retry policy described above."""
 
     def __init__(self, url, timeout=10, retries=4, backoff=0.5, max_retry_after=10.0,
@@ -191,17 +191,17 @@ class _HttpJson:
         body = None if payload is None else json.dumps(payload).encode("utf-8")
         status, headers, data = self._exchange(method, path, body)
         if status == 429 or status >= 500:
-            err = RpcTransportError("%s answered HTTP %d: %s" % (self.safe_url, status, _snippet(data)),
+            err = RpcTransportError("%s answered HTTP %d: %s" % (self.safe_url, status, snippet(data)),
                                     http_status=status)
             raise _Retry(err, _parse_retry_after(headers.get("Retry-After")))
         if status != 200:
-            raise RpcTransportError("%s answered HTTP %d: %s" % (self.safe_url, status, _snippet(data)),
+            raise RpcTransportError("%s answered HTTP %d: %s" % (self.safe_url, status, snippet(data)),
                                     http_status=status)
         try:
             return json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             raise _Retry(RpcTransportError("%s sent a non-JSON reply: %r"
-                                           % (self.safe_url, _snippet(data, 80)), http_status=status))
+                                           % (self.safe_url, snippet(data, 80)), http_status=status))
 
     def _with_retries(self, attempt):
         """Run attempt() until it returns, retrying on _Retry per the policy."""
@@ -395,7 +395,7 @@ class RpcClient:
         if not urls:
             raise ConfigError("no RPC URL given")
         per_endpoint = retries if len(urls) == 1 else min(retries, 1)
-        self._endpoints = [_HttpJson(u, timeout, per_endpoint, backoff, max_retry_after, sleep)
+        self._endpoints = [HttpJson(u, timeout, per_endpoint, backoff, max_retry_after, sleep)
                            for u in urls]
         self._current = 0
         self.timeout = timeout
@@ -500,7 +500,7 @@ class RpcClient:
                 "jsonrpc": "2.0", "id": rid, "method": method, "params": params})
             if not isinstance(reply, dict) or ("result" not in reply and "error" not in reply):
                 raise _Retry(RpcTransportError("%s: malformed JSON-RPC reply to %s: %r"
-                                               % (ep.safe_url, method, _snippet(json.dumps(reply), 80))))
+                                               % (ep.safe_url, method, snippet(json.dumps(reply), 80))))
             if reply.get("error") is not None:
                 if _is_rate_limit_error(reply["error"]):
                     raise _Retry(_limit_error(reply["error"], method))
@@ -560,7 +560,7 @@ class RpcClient:
                 return
             if not isinstance(reply, list):
                 raise _Retry(RpcTransportError("%s: malformed JSON-RPC batch reply: %r"
-                                               % (ep.safe_url, _snippet(json.dumps(reply), 80))))
+                                               % (ep.safe_url, snippet(json.dumps(reply), 80))))
             limited = None
             for item in reply:
                 i = ids.get(item.get("id")) if isinstance(item, dict) else None
@@ -600,9 +600,6 @@ class RpcClient:
         addrs = list(addrs)
         res = self.batch([("eth_getBalance", [_addr(a), blk]) for a in addrs])
         return {a: hex_to_int(r, "balance") for a, r in zip(addrs, res)}
-
-    def get_code(self, addr, block="latest"):
-        return self.call("eth_getCode", [_addr(addr), block_param(block)])
 
     def get_transaction_count(self, addr, block="pending"):
         return hex_to_int(self.call("eth_getTransactionCount", [_addr(addr), block_param(block)]), "nonce")
@@ -710,7 +707,7 @@ class RpcClient:
                 flt[k] = block_param(flt[k])
         res = self.call("eth_getLogs", [flt])
         if not isinstance(res, list):
-            raise RpcError("malformed eth_getLogs reply: %r" % (_snippet(json.dumps(res), 80),))
+            raise RpcError("malformed eth_getLogs reply: %r" % (snippet(json.dumps(res), 80),))
         return res
 
     def erc20_transfers(self, token, from_block, to_block, block_range=2000):
@@ -736,7 +733,7 @@ class RpcClient:
                     again += [(a, mid), (mid + 1, b)]
                     continue
                 if not isinstance(reply, list):
-                    raise RpcError("malformed eth_getLogs reply: %r" % (_snippet(json.dumps(reply), 80),))
+                    raise RpcError("malformed eth_getLogs reply: %r" % (snippet(json.dumps(reply), 80),))
                 for log in reply:
                     t = log.get("topics") or []
                     if log.get("removed") or len(t) < 3 or str(t[0]).lower() != TRANSFER_TOPIC:
@@ -813,9 +810,6 @@ class RpcClient:
             raise RpcError("node returned hash %r for a transaction hashing to %s" % (got, expected))
         return expected
 
-    def get_transaction(self, tx_hash):
-        return self.call("eth_getTransactionByHash", [tx_hash])
-
     def get_transaction_receipt(self, tx_hash):
         """None while pending/unknown; else the receipt dict with the numeric
         fields (status, blockNumber, gasUsed, effectiveGasPrice, ...) as int."""
@@ -854,99 +848,3 @@ def rpc_url_for(chain_id, env):
         return "https://%s.g.alchemy.com/v2/%s" % (chain.alchemy_network, urllib.parse.quote(key, safe=""))
     raise ConfigError("no RPC URL for chain %d (%s): set RPC_URL_%d or ALCHEMY_API_KEY"
                       % (chain_id, chain.name, chain_id))
-
-
-# --- Prices API ---------------------------------------------------------------
-
-@dataclass(frozen=True)
-class PriceQuote:
-    usd: Optional[Decimal]          # None when the API had no price
-    last_updated_at: Optional[str]  # ISO timestamp from the API
-    error: Optional[str] = None
-
-
-def _parse_quote(item):
-    err = item.get("error")
-    if isinstance(err, dict):
-        err = err.get("message") or json.dumps(err)
-    for p in item.get("prices") or []:
-        if isinstance(p, dict) and str(p.get("currency", "")).lower() == "usd":
-            try:
-                value = Decimal(str(p.get("value")))
-            except InvalidOperation:
-                return PriceQuote(None, None, "unparseable price %r" % (p.get("value"),))
-            if not value.is_finite() or value <= 0:
-                return PriceQuote(None, None, "invalid price %r" % (p.get("value"),))
-            return PriceQuote(value, p.get("lastUpdatedAt"), None)
-    return PriceQuote(None, None, err or "no usd price")
-
-
-class PricesClient(_HttpJson):
-    """Alchemy Prices API: current USD prices as Decimal (parsed from strings).
-
-    base_url defaults to https://api.g.alchemy.com/prices/v1/<api_key>;
-    ALCHEMY_PRICES_URL (see from_env) replaces it for tests.
-    """
-
-    MAX_PER_REQUEST = 25  # the API's limit on symbols / addresses per call
-
-    def __init__(self, api_key, base_url=None, timeout=10, retries=4, backoff=0.5,
-                 max_retry_after=10.0, sleep=time.sleep):
-        if not base_url:
-            if not api_key:
-                raise ConfigError("Prices API needs ALCHEMY_API_KEY (or ALCHEMY_PRICES_URL)")
-            base_url = "https://api.g.alchemy.com/prices/v1/%s" % urllib.parse.quote(api_key, safe="")
-        super().__init__(base_url, timeout, retries, backoff, max_retry_after, sleep)
-
-    @classmethod
-    def from_env(cls, env, **kw):
-        return cls(env.get("ALCHEMY_API_KEY"), base_url=env.get("ALCHEMY_PRICES_URL") or None, **kw)
-
-    def _get(self, suffix, query):
-        return self._with_retries(lambda: self._attempt_json("GET", self._path(suffix, query), None))
-
-    def _post(self, suffix, payload):
-        return self._with_retries(lambda: self._attempt_json("POST", self._path(suffix), payload))
-
-    @staticmethod
-    def _data(reply):
-        if not isinstance(reply, dict) or not isinstance(reply.get("data"), list):
-            raise RpcTransportError("Prices API reply has no data list: %r" % _snippet(json.dumps(reply), 120))
-        return [x for x in reply["data"] if isinstance(x, dict)]
-
-    def quotes_by_symbols(self, symbols):
-        """{symbol: PriceQuote}; keys exactly as given, matched case-insensitively."""
-        symbols = list(dict.fromkeys(symbols))
-        out = {s: PriceQuote(None, None, "missing from reply") for s in symbols}
-        by_upper = {s.upper(): s for s in symbols}
-        for i in range(0, len(symbols), self.MAX_PER_REQUEST):
-            chunk = symbols[i:i + self.MAX_PER_REQUEST]
-            query = urllib.parse.urlencode([("symbols", s) for s in chunk])
-            for item in self._data(self._get("/tokens/by-symbol", query)):
-                key = by_upper.get(str(item.get("symbol", "")).upper())
-                if key is not None:
-                    out[key] = _parse_quote(item)
-        return out
-
-    def by_symbols(self, symbols):
-        """{symbol: Decimal USD price or None}."""
-        return {s: q.usd for s, q in self.quotes_by_symbols(symbols).items()}
-
-    def quotes_by_addresses(self, pairs):
-        """{(network, address): PriceQuote} for [(alchemy network, token address), ...]."""
-        pairs = list(dict.fromkeys((n, a) for n, a in pairs))
-        out = {p: PriceQuote(None, None, "missing from reply") for p in pairs}
-        norm = {(n, a.lower()): (n, a) for n, a in pairs}
-        for i in range(0, len(pairs), self.MAX_PER_REQUEST):
-            chunk = pairs[i:i + self.MAX_PER_REQUEST]
-            reply = self._post("/tokens/by-address",
-                               {"addresses": [{"network": n, "address": a} for n, a in chunk]})
-            for item in self._data(reply):
-                key = norm.get((str(item.get("network", "")), str(item.get("address", "")).lower()))
-                if key is not None:
-                    out[key] = _parse_quote(item)
-        return out
-
-    def by_addresses(self, pairs):
-        """{(network, address): Decimal USD price or None}."""
-        return {p: q.usd for p, q in self.quotes_by_addresses(pairs).items()}

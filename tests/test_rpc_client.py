@@ -1,4 +1,4 @@
-"""cron/alchemy_client.py against a real anvil node, and against a scripted
+"""cron/rpc_client.py and cron/prices_client.py against a real anvil node, and against a scripted
 local HTTP server for the failure modes a real provider shows (timeouts, 429,
 5xx, garbage, JSON-RPC errors) and for the Prices API."""
 import json
@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from eth_account import Account
 
-from cron.alchemy_client import (ConfigError, PricesClient, RpcCallError, RpcClient, RpcError,
-                                 RpcTransportError, decode_string_or_bytes32, rpc_url_for,
-                                 tx_hash_of)
+from cron.prices_client import PricesClient
+from cron.rpc_client import (ConfigError, RpcCallError, RpcClient, RpcError, RpcTransportError,
+                             decode_string_or_bytes32, rpc_url_for, tx_hash_of)
 from tests.chain import fresh_address
 
 # ---------------------------------------------------------------- anvil ----
