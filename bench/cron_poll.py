@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Cron cycle time with 100,000 open escrows (SPEC section 10, issue 16 point 4).
+"""Cron cycle time with 100,000 open escrows (SPEC section 10).
 
 A fresh anvil and a fresh SQLite database with N PENDING orders (default 100,000; half of
 them paid in ETH, half in an ERC-20 test token, --token-share, which is an active accepted

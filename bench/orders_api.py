@@ -1,4 +1,4 @@
-"""GET /api/transactions.php in-process (issue 16, point 2): the order list of a buyer
+"""GET /api/transactions.php in-process: the order list of a buyer
 with an API key, per request, with the queries it runs.
 
     .venv/bin/python bench/orders_api.py [--orders 100] [--requests 3000] [--dsn 'mysql:...']

@@ -1,5 +1,5 @@
-"""The newest 50 orders of a buyer and of a store at 10,000 and at 1,000,000 orders
-(issue 16, point 3): the cost at the large size over the cost at the small one.
+"""The newest 50 orders of a buyer and of a store at 10,000 and at 1,000,000 orders:
+the cost at the large size over the cost at the small one.
 
     .venv/bin/python bench/orders_scale.py [--small 10000] [--large 1000000] [--runs 300]
     .venv/bin/python bench/orders_scale.py --dsn 'mysql:host=127.0.0.1;port=3306;dbname=bench_scale;charset=utf8mb4'

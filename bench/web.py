@@ -1,4 +1,4 @@
-"""Web requests per second under uwsgi behind nginx (SPEC section 10, issue 16).
+"""Web requests per second under uwsgi behind nginx (SPEC section 10).
 
     .venv/bin/python bench/web.py [SECONDS] [CONNECTIONS]      (or `make bench-web`)
     .venv/bin/python bench/web.py --memory [REQUESTS]          worker RSS over REQUESTS

@@ -25,7 +25,7 @@ import re
 
 from lib import auth, catalog
 from lib.db import get_db
-from lib.http import Forbidden, NotFound, bad_request
+from lib.http import BadRequest, Forbidden, NotFound
 from lib.pricing import format_amount
 
 CHUNK = 500
@@ -54,16 +54,21 @@ COLUMNS["commissions"] = COLUMNS["payouts"]
 
 # -- the request ---------------------------------------------------------------------------
 
+def _bad(message, field):
+    """400 naming the field, with the message as the field's reason."""
+    return BadRequest(message, fields={field: message})
+
+
 def _date(request, name):
     value = request.arg(name)
     if value is None:
-        raise bad_request(f"{name} is required (a date YYYY-MM-DD)", name)
+        raise _bad(f"{name} is required (a date YYYY-MM-DD)", name)
     try:
         if not DATE.match(value):
             raise ValueError
         return datetime.date.fromisoformat(value)
     except ValueError:
-        raise bad_request(f"{name} must be a date YYYY-MM-DD", name)
+        raise _bad(f"{name} must be a date YYYY-MM-DD", name)
 
 
 def parse(request):
@@ -72,21 +77,21 @@ def parse(request):
     user = auth.require_user(request)
     kind = request.arg("kind", "sales")
     if kind not in KINDS:
-        raise bad_request(f"kind must be one of {', '.join(KINDS)}", "kind")
+        raise _bad(f"kind must be one of {', '.join(KINDS)}", "kind")
     fmt = request.arg("format", "csv")
     if fmt not in FORMATS:
-        raise bad_request("format must be csv or json", "format")
+        raise _bad("format must be csv or json", "format")
     first, last = _date(request, "from"), _date(request, "to")
     if last < first:
-        raise bad_request("to must be on or after from", "to")
+        raise _bad("to must be on or after from", "to")
     if (last - first).days >= MAX_DAYS:
-        raise bad_request(f"to must be less than {MAX_DAYS} days after from", "to")
+        raise _bad(f"to must be less than {MAX_DAYS} days after from", "to")
     spec = {"kind": kind, "format": fmt, "from": first.isoformat(), "to": last.isoformat(),
             "start": f"{first.isoformat()} 00:00:00",
             "end": f"{(last + datetime.timedelta(days=1)).isoformat()} 00:00:00", "store_uuids": None}
     store_uuid = request.arg("store_uuid")
     if store_uuid is not None and not catalog.is_uuid(store_uuid):
-        raise bad_request("store_uuid must be a uuid", "store_uuid")
+        raise _bad("store_uuid must be a uuid", "store_uuid")
     db = get_db()
     if kind in STAFF_KINDS:
         if not auth.is_staff(user):

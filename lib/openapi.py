@@ -684,7 +684,7 @@ PATHS.update({
 })
 
 
-# -- exports (issue 17): streamed CSV or JSON of a date range --------------------------------
+# -- exports: streamed CSV or JSON of a date range --------------------------------
 _DATE = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
 PATHS.update({
     "/api/exports.php": {
@@ -712,7 +712,7 @@ PATHS.update({
 })
 _export_ok = PATHS["/api/exports.php"]["get"]["responses"]["200"]
 _export_ok["content"]["text/csv"] = {"schema": {"type": "string", "description": "the CSV file (format=csv)"}}
-# -- messages and notifications (issue 13; lib/messages.py, lib/notifications.py) --
+# -- messages and notifications (lib/messages.py, lib/notifications.py) --
 _PEER = {"anyOf": [_obj({"uuid": UUID, "username": _t(S)}), {"type": "null"}]}
 SCHEMAS["Message"] = _obj({"id": _t(N), "thread_uuid": UUID, "sender_uuid": UUID, "sender_username": STR_N,
                            "body": _t(S), "created_at": TIME})
@@ -775,7 +775,7 @@ PATHS.update({
                                        all=_in("1: mark every unread one read", enum=["1"], examples=["1"])))),
     },
 })
-# -- reviews, ratings and item images (issue 13) ---------------------------------------------
+# -- reviews, ratings and item images ---------------------------------------------
 SCHEMAS["Rating"] = _obj({"average": _t(S, nullable=True, pattern=r"^[1-5]\.[0-9]{2}$",
                                         description="exact mean of the visible scores, 2 places; null: none"),
                           "count": _t(N, description="visible reviews")})
@@ -939,8 +939,8 @@ def document():
     return scopes.annotate_openapi(doc)
 
 
-# -- support tickets and store warnings (issue 13); email settings, categories and the
-# vendorship agreement as JSON (issue 14) --
+# -- support tickets and store warnings; email settings, categories and the
+# vendorship agreement as JSON --
 _TICKET_STATUS = {"enum": ["open", "answered", "closed"]}
 SCHEMAS["Ticket"] = _obj({"uuid": UUID, "user_uuid": UUID, "username": _t(S), "subject": _t(S),
                           "transaction_uuid": UUID_N, "assigned_to": UUID_N, "assigned_username": STR_N,

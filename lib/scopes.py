@@ -174,7 +174,7 @@ TABLE = {
                                                     "partial_refund: full")},
     "api/transactions": {"GET": Rule(READ), "POST": Rule(ORDERS)},
     "api/user_settings": {"GET": Rule(READ), "POST": Rule(FULL)},
-    # Exports (issue 17): a read; a key limited to one store exports that store only.
+    # Exports: a read; a key limited to one store exports that store only.
     "api/exports": {"GET": Rule(READ)},
     # messages (order threads by party) and notifications (marking read changes only my flags)
     "api/messages": {"GET": Rule(READ), "POST": Rule(ORDERS, STORE, resolve=_message_post,
@@ -185,7 +185,7 @@ TABLE = {
     "admin/tokens": {"GET": Rule(READ), "POST": Rule(FULL)},
     "admin/tokens_remove": {"POST": Rule(FULL)},
     "admin/users": {"GET": Rule(READ), "POST": Rule(FULL)},
-    # support tickets and store warnings (issue 13); account and staff tools (issue 14)
+    # support tickets and store warnings; account and staff tools
     "api/tickets": {"GET": Rule(READ), "POST": Rule(FULL)},
     "api/store_warnings": {"GET": Rule(READ), "POST": Rule(FULL)},
     "api/email_settings": {"GET": Rule(READ), "POST": Rule(FULL)},
@@ -207,7 +207,7 @@ TABLE = {
     "deposits/withdraw": {"GET": Rule(READ), "POST": Rule(STORE, resolve=_deposit_store)},
 }
 
-# Reviews and item images (issue 13).
+# Reviews and item images.
 def _review_store(request, db):
     uuid = _data(request, "review_uuid")
     return db.value("SELECT store_uuid FROM reviews WHERE uuid = ?", (uuid,)) if uuid else None

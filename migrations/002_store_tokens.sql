@@ -1,4 +1,4 @@
--- Issue 11, point 7: a store may choose which of the accepted tokens it takes.
+-- A store may choose which of the accepted tokens it takes.
 -- No row for a store: it takes every accepted token (as before this migration).
 -- Tokens are named by chain and symbol (accepted_tokens is UNIQUE on both), so a
 -- token an admin removes and adds again keeps the stores' choices.

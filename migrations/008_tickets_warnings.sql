@@ -1,4 +1,4 @@
--- Support tickets and store warnings (issue 13, points 2 and 4).
+-- Support tickets and store warnings.
 -- support_tickets: one row per ticket (opener, subject, optional order, assigned staff member).
 -- ticket_messages: the thread; staff_reply marks an answer by staff (not the opener).
 -- ticket_statuses: append-only status history (open, answered, closed); the newest row is

@@ -1,4 +1,4 @@
-"""Messages, blocks and in-app notifications (issue 13, points 1 and 6).
+"""Messages, blocks and in-app notifications.
 
 - message_threads: a private conversation between two users (kind 'private': user_a <
   user_b, the two uuids sorted, so a pair has one thread) or an order's thread (kind

@@ -1,4 +1,4 @@
-"""The catalog version (issue 16): one row whose `version` every write to what the public
+"""The catalog version: one row whose `version` every write to what the public
 catalog pages show increments in its own transaction (lib/catalog_cache.py). A web
 process keeps a rendered page only while the version it was rendered at is current.
 The indexes on the time stamps cron writes let the same read follow those tables."""

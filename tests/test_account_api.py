@@ -1,16 +1,13 @@
-"""Issue 14 through the JSON API, on SQLite and MariaDB: email settings
+"""Account and staff tools through the JSON API, on SQLite and MariaDB: email settings
 (/api/email-settings.php, against the local SMTP sink), the category tree
 (/api/categories.php) and the vendorship agreement (/api/agreement.php); and the email
 recovery limits exact under concurrent requests."""
-import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import pytest
 
 from lib import mail
 from tests import market
+from tests.concurrency import at_once, post
 from tests.factories import make_user
 from tests.market import fast_hashing  # noqa: F401 (autouse fixture)
 from tests.smtp_sink import SmtpSink
@@ -145,39 +142,12 @@ def test_agreement_api(db, client):
     assert r.status == 403 and "agreement" in r.json()["error"]
 
 
-def _post(url, data):
-    req = urllib.request.Request(url, data=urllib.parse.urlencode(data).encode(), method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=120) as resp:
-            return resp.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
-def at_once(n, call):
-    barrier = threading.Barrier(n)
-    results, lock = [], threading.Lock()
-
-    def worker(i):
-        barrier.wait()
-        status = call(i)
-        with lock:
-            results.append(status)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(180)
-    assert len(results) == n
-    return results
-
 
 def test_concurrent_email_recovery_requests_get_exactly_the_limits(live_server, db, sink):
     alice = make_user(db, "alice")
     db.execute("UPDATE users SET email = 'alice@example.com', email_verified_at = '2026-01-01 00:00:00' "
                "WHERE uuid = ?", (alice["uuid"],))
-    statuses = at_once(30, lambda i: _post(live_server + "/recover-email.php", {"email": "alice@example.com"}))
+    statuses = at_once(30, lambda i: post(live_server + "/recover-email.php", {"email": "alice@example.com"}))
     # per IP: exactly RESET_PER_IP requests counted, the rest 429
     assert statuses.count(200) == mail.RESET_PER_IP and statuses.count(429) == 30 - mail.RESET_PER_IP, statuses
     assert rows(db, "email_requests") == mail.RESET_PER_IP

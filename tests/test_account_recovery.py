@@ -1,15 +1,12 @@
 """Recovery codes and staff reset links, on SQLite and MariaDB."""
 import datetime
 import re
-import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import pytest
 
 from lib import recovery, users
 from tests.client import Client
+from tests.concurrency import at_once, post
 from tests.factories import login, make_user
 from tests.market import fast_hashing  # noqa: F401 (autouse fixture)
 
@@ -139,43 +136,17 @@ def test_regenerate_invalidates_the_old_set(client, db, app):
     assert count(db, "audit_log", "action = 'recovery_codes_issued' AND user_uuid = ?", (body["user_uuid"],)) == 2
 
 
-def _post(url, data):
-    req = urllib.request.Request(url, data=urllib.parse.urlencode(data).encode(), method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=120) as resp:
-            return resp.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
-def _at_once(n, call):
-    barrier = threading.Barrier(n)
-    results, lock = [], threading.Lock()
-
-    def worker(i):
-        barrier.wait()
-        status = call(i)
-        with lock:
-            results.append(status)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sorted(results)
-
 
 def test_rate_limit_per_username_is_exact_under_concurrency(live_server, db):
     user = make_user(db, "alice")
     codes = recovery.issue_codes(db, user["uuid"])
-    statuses = _at_once(20, lambda i: _post(live_server + "/recover.php", {
+    statuses = at_once(20, lambda i: post(live_server + "/recover.php", {
         "username": "alice", "recovery_code": "AAAA-BBBB-CCCC-DDDD",
         "new_password": "new-password-1"}))
     assert statuses.count(401) == recovery.RECOVER_FAILS_PER_USERNAME
     assert statuses.count(429) == 20 - recovery.RECOVER_FAILS_PER_USERNAME
     # the limit holds for a right code too, and nothing changed
-    assert _post(live_server + "/recover.php", {"username": "alice", "recovery_code": codes[0],
+    assert post(live_server + "/recover.php", {"username": "alice", "recovery_code": codes[0],
                                                 "new_password": "new-password-1"}) == 429
     assert recovery.codes_left(db, user["uuid"]) == 10
 
@@ -183,7 +154,7 @@ def test_rate_limit_per_username_is_exact_under_concurrency(live_server, db):
 def test_rate_limit_per_ip_is_exact_under_concurrency(live_server, db):
     for i in range(3):
         make_user(db, f"u{i}")
-    statuses = _at_once(30, lambda i: _post(live_server + "/recover.php", {
+    statuses = at_once(30, lambda i: post(live_server + "/recover.php", {
         "username": f"x{i}", "recovery_code": "AAAA-BBBB-CCCC-DDDD", "new_password": "new-password-1"}))
     assert statuses.count(401) == recovery.RECOVER_FAILS_PER_IP
     assert statuses.count(429) == 30 - recovery.RECOVER_FAILS_PER_IP

@@ -1,4 +1,4 @@
-"""The auditor (issue 17, point 6): `make audit` is cron/audit.py.
+"""The auditor: `make audit` is cron/audit.py.
 
 On anvil, on both databases: after released, cancelled, paid and unpaid orders (native
 and ERC-20) the audit is clean (exit 0, no flag); funds moved out of an escrow behind

@@ -135,7 +135,7 @@ MATRIX = [
     authed("POST", "/deposits/add.php", ok=AUTHED),
     authed("GET", "/deposits/withdraw.php", ok=AUTHED),
     authed("POST", "/deposits/withdraw.php", ok=AUTHED),
-    # messages and notifications (issue 13)
+    # messages and notifications
     authed("GET", "/api/messages.php", ok=200),
     authed("POST", "/api/messages.php", {"to": "target", "body": "hello"}, ok=200),
     authed("GET", "/messages.php", ok=200),
@@ -146,7 +146,7 @@ MATRIX = [
     authed("POST", "/notifications.php", {"action": "read_all"}, ok=303),
     authed("GET", "/api/user-settings.php", ok=200),
     authed("POST", "/api/user-settings.php"),
-    # exports (issue 17): sales for vendors (others: 404, no store), staff kinds for staff
+    # exports: sales for vendors (others: 404, no store), staff kinds for staff
     authed("GET", "/api/exports.php?from=2026-03-01&to=2026-03-31", ok=AUTHED),
     staff_only("GET", "/api/exports.php?kind=orders&from=2026-03-01&to=2026-03-31", ok=200),
     authed("GET", "/exports.php", ok=200),
@@ -178,7 +178,7 @@ MATRIX = [
     admin_only("GET", "/admin/tokens.php", ok=200),
     admin_only("POST", "/admin/tokens.php"),
     admin_only("POST", "/admin/tokens-remove.php"),
-    # support tickets and store warnings (issue 13)
+    # support tickets and store warnings
     authed("GET", "/support.php", ok=200),
     authed("GET", "/support/new.php", ok=200),
     authed("POST", "/support/new.php", ok=400),                        # empty body
@@ -192,7 +192,7 @@ MATRIX = [
     authed("POST", "/api/tickets.php", ok=400),
     public("GET", f"/api/store-warnings.php?store_uuid={NOBODY_UUID}", status=404),
     staff_only("POST", "/api/store-warnings.php", ok=400),
-    # issue 14 as JSON: email settings (email not configured here), categories, the agreement
+    # account and staff tools as JSON: email settings (email not configured here), categories, the agreement
     authed("GET", "/api/email-settings.php", ok=200),
     authed("POST", "/api/email-settings.php", ok=404),
     public("GET", "/api/categories.php"),
@@ -204,7 +204,7 @@ MATRIX = [
     authed("GET", "/api/two-factor.php", ok=200),
     authed("POST", "/api/two-factor.php", ok=400),               # no action
     public("GET", "/api/plan.php"),
-    # reviews, profiles and item images (issue 13)
+    # reviews, profiles and item images
     public("GET", f"/api/reviews.php?store_uuid={NOBODY_UUID}", status=404),
     authed("POST", "/api/reviews.php", {"action": "add", "transaction_uuid": NOBODY_UUID, "score": "5"}, ok=404),
     authed("GET", f"/review/add.php?transaction_uuid={NOBODY_UUID}", ok=404),

@@ -1,4 +1,4 @@
-"""Backups (issue 17, point 7): `make backup` and the documented restore.
+"""Backups: `make backup` and the documented restore.
 
 On both databases: cron/backup.py writes a backup (SQLite online backup API, MariaDB
 mariadb-dump --single-transaction), it is restored into a fresh database, and the web

@@ -1,4 +1,4 @@
-"""Public catalog pages from the per-process cache (lib/catalog_cache.py, issue 16):
+"""Public catalog pages from the per-process cache (lib/catalog_cache.py):
 after every kind of write the next guest read shows it, in-process and through real
 nginx -> uwsgi with two workers in each of two uwsgi instances on one database."""
 import os

@@ -1,4 +1,4 @@
-"""Cron on several hosts (issue 17, point 1): database leases per duty and chain.
+"""Cron on several hosts: database leases per duty and chain.
 
 Unit tests of cron/leases.py on both databases (exclusive, atomic under a race of many
 processes' connections, expiry, renewal, a lost lease's holder changes nothing), and

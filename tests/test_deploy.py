@@ -602,7 +602,7 @@ def test_render_refuses_missing_or_unknown_placeholders(tmp_path):
     assert out.read_text() == "root /srv; port 8;\n"
 
 
-# --- item images (issue 13): the app stores an upload, nginx serves it from MEDIA_DIR -----------
+# --- item images: the app stores an upload, nginx serves it from MEDIA_DIR -----------
 def _multipart(fields, files):
     boundary = "----deploy" + uuid.uuid4().hex
     out = b""

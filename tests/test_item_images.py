@@ -1,4 +1,4 @@
-"""Item images (issue 13 point 7), on SQLite and MariaDB: at most 5 per item, JPEG/PNG/WebP
+"""Item images, on SQLite and MariaDB: at most 5 per item, JPEG/PNG/WebP
 of at most 5 MB, decoded and re-encoded (EXIF stripped), thumbnails, decompression bombs
 and non-images refused with a 400 naming the field and nothing stored; remove, reorder;
 marketplace cards (first image, USD price, rating) and sorting."""

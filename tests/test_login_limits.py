@@ -1,42 +1,9 @@
 """Login and registration limits are exact under concurrency (the
 attempt is reserved before the password is checked), on SQLite and MariaDB."""
-import threading
-import urllib.error
-import urllib.parse
-import urllib.request
-
 from lib import users
+from tests.concurrency import at_once, post
 from tests.factories import make_user
 from tests.market import fast_hashing  # noqa: F401 (autouse fixture)
-
-
-def post(url, data):
-    req = urllib.request.Request(url, data=urllib.parse.urlencode(data).encode(), method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=120) as resp:
-            return resp.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
-def at_once(n, call):
-    """Run call(i) in n threads released together; return the statuses."""
-    barrier = threading.Barrier(n)
-    results, lock = [], threading.Lock()
-
-    def worker(i):
-        barrier.wait()
-        status = call(i)
-        with lock:
-            results.append(status)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(180)
-    assert len(results) == n
-    return sorted(results)
 
 
 def test_concurrent_wrong_passwords_get_exactly_the_limit(live_server, db):

@@ -1,16 +1,12 @@
-"""Issue 13, point 1: private messages and order threads, by the API and the pages, on
+"""Private messages and order threads, by the API and the pages, on
 SQLite and MariaDB: privacy (404 for outsiders), staff only on disputed orders, blocking,
 the per-user limit exact under concurrency, bad input refused with nothing written."""
-import json
-import threading
-import urllib.error
-import urllib.request
-
 import pytest
 
 from lib import messages, orders
 from tests import market
 from tests.client import Client
+from tests.concurrency import at_once, post
 from tests.factories import login
 from tests.market import fast_hashing  # noqa: F401 (autouse fixture)
 
@@ -240,37 +236,17 @@ def test_pages_send_reply_and_return_to_the_order(db, app):
     assert db.value("SELECT COUNT(*) FROM messages") == 2
 
 
-def _post_json(url, key, data):
-    req = urllib.request.Request(url, data=json.dumps(data).encode(), method="POST",
-                                 headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=120) as resp:
-            return resp.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
 def test_the_limit_is_exact_under_concurrency(db, live_server, monkeypatch):
     monkeypatch.setattr(messages, "MESSAGES_PER_WINDOW", 5)
     w = market.world(db)
     order_uuid = market.order(db, w, "COMPLETED")
     n = 16
-    barrier = threading.Barrier(n)
-    results, lock = [], threading.Lock()
 
-    def worker(i):
+    def send_one(i):
         data = {"to": "vendor1", "body": f"m{i}"} if i % 2 else {"transaction_uuid": order_uuid, "body": f"m{i}"}
-        barrier.wait()
-        status = _post_json(live_server + API, w.buyer["api_key"], data)
-        with lock:
-            results.append(status)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(180)
-    assert sorted(results) == [200] * 5 + [429] * (n - 5), results
+        return post(live_server + API, headers={"Authorization": "Bearer " + w.buyer["api_key"]}, json_body=data)
+    results = at_once(n, send_one)
+    assert results == [200] * 5 + [429] * (n - 5), results
     assert db.value("SELECT COUNT(*) FROM messages") == 5
     assert db.value("SELECT COUNT(*) FROM login_attempts WHERE kind = 'message'") == 5
     # another user has a limit of their own

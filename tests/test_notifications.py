@@ -1,4 +1,4 @@
-"""Issue 13, point 6: in-app notifications, on SQLite and MariaDB: one for each event kind
+"""in-app notifications, on SQLite and MariaDB: one for each event kind
 (new message, order status changes, dispute updates) to the people concerned, the unread
 count in the navigation, mark read / mark all read, privacy (404 on another's), and the
 message.created webhook event."""

@@ -233,7 +233,7 @@ def scenario(db, rec):
     rec.call(G, f"/api/packages.php?item_uuid={w.item['uuid']}")
     rec.call(G, "/api/packages.php")
     rec.call(G, "/api/packages.php?item_uuid=00000000-0000-0000-0000-000000000000")
-    # webhooks (issue 12): a store's endpoint gets the events of the orders below
+    # webhooks: a store's endpoint gets the events of the orders below
     WH = "/api/webhooks.php"
     hook = rec.call(P, WH, headers=v, json_body={"url": "https://93.184.216.34/hook", "store_uuid": w.store["uuid"],
                                                  "events": ["order.dispatched", "dispute.opened"]}).json()["webhook"]
@@ -355,7 +355,7 @@ def scenario(db, rec):
     rec.call(P, "/admin/users.php", headers=ad, data={"username": "stranger1", "can_sell": "0"})
     rec.call(P, "/admin/users.php", headers=ad, data={"username": "stranger1", "can_sell": "x"})
     rec.call(P, "/admin/users.php", headers=ad, data={"username": "stranger1", "can_sell": "1"})
-    # payout actions (issue 10): an order's RELEASE that cron handed to staff
+    # payout actions: an order's RELEASE that cron handed to staff
     stuck = intents.open_intent(db, market.order(db, w, "COMPLETED"), intents.RELEASE, None)
     intents.needs_attention(db, intents.ORDERS, stuck, "commission leg failed", chain_id=1)
     PA = "/api/payout-actions.php"
@@ -377,7 +377,7 @@ def scenario(db, rec):
     rec.call(P, "/api/webhooks-delete.php", headers=x, data={"id": str(hook["id"])})
     rec.call(P, "/api/webhooks-delete.php", headers=v, data={"id": str(hook["id"])})
     rec.call(P, "/api/webhooks-delete.php", headers=v, data={"id": "x"})
-    # exports (issue 17): JSON and CSV, a vendor's and staff's, bad ranges
+    # exports: JSON and CSV, a vendor's and staff's, bad ranges
     EX = "/api/exports.php?from=2021-01-01&to=2030-12-31"
     r = rec.call(G, f"{EX}&format=json", headers=v)
     assert r.status == 200, r
@@ -389,7 +389,7 @@ def scenario(db, rec):
     rec.call(G, f"{EX}&kind=orders", headers=v)
     rec.call(G, "/api/exports.php?from=2020-01-01&to=2019-12-31", headers=v)
     rec.call(G, f"{EX}&store_uuid={w.store['uuid']}", headers=x)
-    # messages and notifications (issue 13)
+    # messages and notifications
     M, NT = "/api/messages.php", "/api/notifications.php"
     talk = market.order(db, w, "COMPLETED")
     sent = rec.call(P, M, headers=b, data={"to": "vendor1", "body": "hello"}).json()
@@ -411,7 +411,7 @@ def scenario(db, rec):
     rec.call(P, NT, headers=x, data={"id": str(notes[0]["id"])})
     rec.call(P, NT, headers=v, data={"id": "x"})
     rec.call(P, NT, headers=v, data={"all": "1"})
-    # support tickets and store warnings (issue 13)
+    # support tickets and store warnings
     TK = "/api/tickets.php"
     ticket = rec.call(P, TK, headers=b, data={"action": "create", "subject": "Help", "body": "Where is it?",
                                               "transaction_uuid": uuid}).json()["ticket"]
@@ -441,7 +441,7 @@ def scenario(db, rec):
     rec.call(G, SW + "?retired=1&limit=5", headers=st)
     rec.call(G, SW, headers=b)
     rec.call(G, SW + "?retired=2", headers=st)
-    # email settings, categories and the agreement as JSON (issue 14)
+    # email settings, categories and the agreement as JSON
     EM = "/api/email-settings.php"
     os.environ["EMAIL_ENABLED"] = "1"
     try:
@@ -492,7 +492,7 @@ def scenario(db, rec):
 
 
 def reviews_and_images(db, rec, w):
-    """Reviews, ratings and item images (issue 13)."""
+    """Reviews, ratings and item images."""
     from tests.test_item_images import multipart, picture
     v, b, st = (w[k]["headers"] for k in ("vendor", "buyer", "staff"))
     G, P, R = "get", "post", "/api/reviews.php"

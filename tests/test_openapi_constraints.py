@@ -184,10 +184,10 @@ def baselines(x):
         ("/api/webhooks-delete.php", "post"): (s, {"id": "999999"}, {}),
         ("/api/webhook-deliveries.php", "get"): (s, {"webhook_id": "999999"}, {}),
         ("/api/webhook-redeliver.php", "post"): (s, {"delivery_id": "999999"}, {}),
-        # exports (issue 17)
+        # exports
         ("/api/exports.php", "get"): (st, {"kind": "orders", "from": "2026-03-01", "to": "2026-03-31",
                                            "format": "json"}, {}),
-        # messages and notifications (issue 13)
+        # messages and notifications
         ("/api/messages.php", "get"): (b, {"with": "vendor1"},
                                        {"transaction_uuid": (b, {"transaction_uuid": x.completed}),
                                         "thread": (b, {"thread": openapi.EXAMPLE_UUID})}),
@@ -197,7 +197,7 @@ def baselines(x):
                                          "username": (b, {"action": "unblock", "username": "stranger1"})}),
         ("/api/notifications.php", "get"): (b, {}, {}),
         ("/api/notifications.php", "post"): (b, {"id": "999999"}, {"all": (b, {})}),
-        # support tickets and store warnings (issue 13)
+        # support tickets and store warnings
         ("/api/tickets.php", "get"): (b, {}, {"status": (st, {"queue": "1"})}),
         ("/api/tickets.php", "post"): (
             b, {"action": "create", "subject": "Help", "body": "b", "transaction_uuid": x.completed},
@@ -207,7 +207,7 @@ def baselines(x):
         ("/api/store-warnings.php", "get"): (st, {}, {}),
         ("/api/store-warnings.php", "post"): (st, {"action": "add", "store": "shop", "reason": "Late"},
                                               {"id": (st, {"action": "retire"})}),
-        # issue 14 as JSON (EMAIL_ENABLED is set for this test)
+        # account and staff tools as JSON (EMAIL_ENABLED is set for this test)
         ("/api/email-settings.php", "get"): (s, {}, {}),
         ("/api/email-settings.php", "post"): (s, {"action": "notifications"}, {"code": (s, {"action": "verify"})}),
         ("/api/categories.php", "get"): (None, {}, {}),
@@ -222,7 +222,7 @@ def baselines(x):
         ("/api/recovery-codes.php", "post"): (s, {"password": "password123"}, {}),
         ("/api/agreement.php", "post"): (ad, {"action": "publish", "body": "Terms"},
                                          {"version": (v, {"action": "accept"})}),
-        # reviews and item images (issue 13)
+        # reviews and item images
         ("/api/reviews.php", "get"): (None, {"store_uuid": w.store["uuid"]}, {}),
         ("/api/reviews.php", "post"): (b, {"action": "add", "transaction_uuid": x.completed, "score": "5"}, {}),
         ("/api/item-images.php", "get"): (None, {"item_uuid": w.item["uuid"]}, {}),

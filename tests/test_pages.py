@@ -110,7 +110,7 @@ def matrix(shop):
         "/staff/deposits.php?limit=1&offset=0": staff,
         "/verification/agreement.php": everyone,
         "/verification/plan.php": everyone,
-        # support tickets and store warnings (issue 13); the ticket is the buyer's
+        # support tickets and store warnings; the ticket is the buyer's
         "/support.php": session,
         "/support/new.php": session,
         "/support/ticket.php?uuid=" + shop.get("ticket", ""): (303, 200, 404, 200, 200),
@@ -126,7 +126,7 @@ def matrix(shop):
         # reviews and profiles: the review form is the buyer's alone (the order is not released yet)
         "/review/add.php?transaction_uuid=" + shop["order"]: (303, 200, 404, 404, 404),
         "/user.php?username=vendor1": everyone,
-        # exports (issue 17): the form for vendors and staff; a customer reads why there is none
+        # exports: the form for vendors and staff; a customer reads why there is none
         "/exports.php": session,
     }
 

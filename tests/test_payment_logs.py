@@ -1,4 +1,4 @@
-"""ERC-20 payments found through the tokens' Transfer logs (issue 16, point 4).
+"""ERC-20 payments found through the tokens' Transfer logs.
 
 The poll asks eth_getLogs for the blocks since the last scan and reads balanceOf only for
 the escrows a log names (plus those partly paid, or whose order has had an intent); the

@@ -1,4 +1,4 @@
-"""Reviews (issue 13 point 3) and public profiles (point 5), on SQLite and MariaDB:
+"""Reviews and public profiles (point 5), on SQLite and MariaDB:
 only the buyer of a RELEASED order reviews it, once; the store answers once; staff hide a
 review (audited) and it leaves the lists and the averages; outsiders get 404; the profile
 shows nothing private."""

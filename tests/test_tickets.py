@@ -1,4 +1,4 @@
-"""Support tickets and store warnings (issue 13, points 2 and 4), through the JSON API and
+"""Support tickets and store warnings, through the JSON API and
 the pages, on SQLite and MariaDB: who sees a ticket, the status transitions, bad input
 (400 naming the field, nothing written), CSRF on the pages, the audit rows."""
 import re

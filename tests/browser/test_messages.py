@@ -1,4 +1,4 @@
-"""Issue 13 in Chromium: a buyer writes to a vendor; the vendor sees the unread badge in the
+"""In Chromium: a buyer writes to a vendor; the vendor sees the unread badge in the
 navigation, opens the conversation and replies; the buyer sees the reply. Then the order's
 thread on the order page, and a block that refuses the buyer's next message."""
 from playwright.sync_api import expect

@@ -1,4 +1,4 @@
-"""Issue 13 in Chromium: a buyer reviews an order after its release (and the store
+"""In Chromium: a buyer reviews an order after its release (and the store
 answers), a vendor uploads an image that then shows on the marketplace card, and a file
 that is not an image is refused with the field named."""
 import io

@@ -1,7 +1,7 @@
 """In Chromium: the settings page's email section (add an address, open the link the test
 SMTP sink received, turn a notification off) and sessions section (list, end another
-session, sign out everywhere) (issue 14); a user opens a support ticket that staff answer
-and close (issue 13)."""
+session, sign out everywhere); a user opens a support ticket that staff answer
+and close."""
 import re
 
 from playwright.sync_api import expect
