@@ -96,7 +96,7 @@ def run_once(env, db, log=_say, worker=None, leases=None, chains=None):
                                  on_lost=lambda lost: ctx.error("leases", "lost %r to another host" % (lost,)))
     leases.start()
     served = served_chains(env, chains)
-    skipped = []
+    skipped, duty_ms = [], {}
     try:
         for name, fn, lease, per_chain in TASKS:
             try:
@@ -111,9 +111,11 @@ def run_once(env, db, log=_say, worker=None, leases=None, chains=None):
                 else:
                     skipped.append(name)
                     continue
+                started = time.monotonic()
                 try:
                     fn(ctx)
                 finally:
+                    duty_ms[name] = int((time.monotonic() - started) * 1000)
                     leases.release(lease)
             except Exception as e:
                 ctx.error(name, "%s: %s" % (type(e).__name__, e))
@@ -128,6 +130,7 @@ def run_once(env, db, log=_say, worker=None, leases=None, chains=None):
     ms = int((time.monotonic() - t0) * 1000)
     ok = not ctx.errors
     summary = dict(ctx.counts)
+    summary["duty_ms"] = duty_ms          # what each duty this host ran took (/metrics shows it)
     if skipped:
         summary["leased_elsewhere"] = {"duties": len(skipped)}
     db.execute("UPDATE cron_runs SET finished_at = ?, duration_ms = ?, ok = ?, summary = ?, errors = ? "

@@ -810,6 +810,9 @@ class RpcClient:
             raise RpcError("node returned hash %r for a transaction hashing to %s" % (got, expected))
         return expected
 
+    def get_transaction(self, tx_hash):
+        return self.call("eth_getTransactionByHash", [tx_hash])
+
     def get_transaction_receipt(self, tx_hash):
         """None while pending/unknown; else the receipt dict with the numeric
         fields (status, blockNumber, gasUsed, effectiveGasPrice, ...) as int."""

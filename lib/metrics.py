@@ -96,7 +96,7 @@ class CronCollector:
         from lib import staff  # the operator figures /health.php shows
         db = self.db
         now = datetime.datetime.now(datetime.timezone.utc)
-        last = db.one("SELECT id, started_at, finished_at, duration_ms, ok, errors FROM cron_runs "
+        last = db.one("SELECT id, started_at, finished_at, duration_ms, ok, summary, errors FROM cron_runs "
                       "WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1")
         duration = GaugeMetricFamily("marketplace_cron_last_run_duration_seconds",
                                      "Duration of the newest finished cron run")
@@ -104,6 +104,9 @@ class CronCollector:
                                 "Seconds since the newest finished cron run started")
         duty_errors = GaugeMetricFamily("marketplace_cron_duty_errors",
                                         "Errors per duty in the newest finished cron run", labels=["duty"])
+        duty_duration = GaugeMetricFamily("marketplace_cron_duty_duration_seconds",
+                                          "How long each duty took in the newest finished cron run",
+                                          labels=["duty"])
         if last:
             duration.add_metric([], (last["duration_ms"] or 0) / 1000)
             age.add_metric([], _age_seconds(last["started_at"], now))
@@ -116,12 +119,19 @@ class CronCollector:
                 per_duty[_duty(str(error))] = per_duty.get(_duty(str(error)), 0) + 1
             for duty, n in sorted(per_duty.items()):
                 duty_errors.add_metric([duty], n)
+            try:
+                timings = (json.loads(last["summary"]) if last["summary"] else {}).get("duty_ms") or {}
+            except (ValueError, AttributeError):
+                timings = {}
+            for duty, ms in sorted(timings.items()):
+                if isinstance(ms, int):
+                    duty_duration.add_metric([str(duty)], ms / 1000)
         since = (now - datetime.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
         failed = GaugeMetricFamily("marketplace_cron_failed_runs_last_hour",
                                    "Finished cron runs with an error in the last hour")
         failed.add_metric([], int(db.value("SELECT COUNT(*) FROM cron_runs WHERE started_at >= ? "
                                            "AND finished_at IS NOT NULL AND ok = 0", (since,)) or 0))
-        yield from (duration, age, duty_errors, failed)
+        yield from (duration, age, duty_errors, duty_duration, failed)
 
         figures = staff.payout_figures(db)
         # Every chain cron knows gets a value, 0 included (a missing series is not a zero).

@@ -55,8 +55,7 @@ def test_email_settings_api_add_verify_switch_remove(db, client, sink):
     assert r.status == 200 and r.json()["email"] == "alice@example.com" and r.json()["email_verified_at"]
     assert client.post(EMAIL, data={"action": "verify", "code": code}, headers=h).status == 404     # once
     r = client.post(EMAIL, json_body={"action": "notifications", "order.paid": "0", "dispute": False}, headers=h)
-    assert r.json()["notifications"] == {"order.paid": False, "order.dispatched": True, "order.released": True,
-                                         "dispute": False}
+    assert r.json()["notifications"] == dict({k: True for k in mail.KINDS}, **{"order.paid": False, "dispute": False})
     r = client.post(EMAIL, data={"action": "notifications", "dispute": "1"}, headers=h)     # others unchanged
     assert r.json()["notifications"]["order.paid"] is False and r.json()["notifications"]["dispute"] is True
     assert db.value("SELECT email_off FROM users WHERE uuid = ?", (alice["uuid"],)) == "order.paid"

@@ -286,6 +286,8 @@ def test_cron_process_records_errors_and_exits_non_zero(anvil, db, env):
     assert "127.0.0.1:9/..." in " ".join(errors) or "connection" in " ".join(errors).lower()
     summary = json.loads(row["summary"])
     assert summary["escrow_addresses"]["assigned"] == 1       # the other duties still ran
+    assert {"poll", "payouts", "prices"} <= set(summary["duty_ms"])   # each duty's time, for /metrics
+    assert all(isinstance(ms, int) and ms >= 0 for ms in summary["duty_ms"].values())
 
 
 def test_erc20_deposit_withdrawal_uses_the_gas_station(anvil, db, env):

@@ -90,6 +90,7 @@ def test_cron_figures_are_read_from_the_database(app, db, allowed):
                                       "action": "CANCEL", "status": "failed", "error": "refused",
                                       "created_at": utc_now(), "updated_at": utc_now()})
     db.insert("cron_runs", {"started_at": ago(90), "finished_at": ago(88), "duration_ms": 2345, "ok": 0,
+                            "summary": json.dumps({"duty_ms": {"poll": 1200, "payouts": 845}}),
                             "errors": json.dumps(["payouts: RpcError: timeout", "payouts: again",
                                                   "prices: HTTP 503"])})
     db.insert("cron_runs", {"started_at": ago(30), "ok": 0})     # still running: not the newest finished
@@ -100,6 +101,8 @@ def test_cron_figures_are_read_from_the_database(app, db, allowed):
     assert 88 <= value(text, "marketplace_cron_last_run_age_seconds") <= 120
     assert value(text, "marketplace_cron_duty_errors", duty="payouts") == 2
     assert value(text, "marketplace_cron_duty_errors", duty="prices") == 1
+    assert value(text, "marketplace_cron_duty_duration_seconds", duty="poll") == 1.2
+    assert value(text, "marketplace_cron_duty_duration_seconds", duty="payouts") == 0.845
     assert value(text, "marketplace_cron_failed_runs_last_hour") == 1
     assert value(text, "marketplace_intents_open", chain_id="1") == 1
     assert value(text, "marketplace_gas_station_balance", chain_id="1", symbol="ETH") == 0.25
@@ -152,7 +155,7 @@ def test_the_grafana_dashboard_uses_only_metrics_that_exist(app, db, allowed):
     used = {name for panel in dashboard["panels"] for target in panel["targets"]
             for name in re.findall(r"marketplace_[a-z_]+", target["expr"])}
     db.insert("cron_runs", {"started_at": ago(60), "finished_at": ago(59), "duration_ms": 1000, "ok": 0,
-                            "errors": json.dumps(["poll: x"])})
+                            "summary": json.dumps({"duty_ms": {"poll": 10}}), "errors": json.dumps(["poll: x"])})
     db.upsert("chain_heads", {"chain_id": 1}, {"block_number": 5, "seen_at": ago(5),
                                                "gas_station_balance": "1"})
     client = Client(app)
