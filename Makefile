@@ -79,7 +79,7 @@ bench-cron: install
 	$(PY) bench/cron_poll.py
 
 test: install-test deploy-deps browser-deps
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 # Debian's Chromium for the browser tests (tests/browser, Playwright for Python with
 # executable_path=/usr/bin/chromium). Playwright's own browser download is never used.
