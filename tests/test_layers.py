@@ -73,3 +73,27 @@ def test_find_cycle_sees_lazy_and_long_cycles(tmp_path):
 
 def test_http_is_the_bottom_layer():
     assert graph()["http"] <= {"env"}
+
+
+def levels(edges):
+    """Each module's level: 0 imports nothing of lib/, else one above its highest import."""
+    out = {}
+
+    def level(m):
+        if m not in out:
+            out[m] = 1 + max((level(d) for d in edges[m]), default=-1)
+        return out[m]
+    for m in edges:
+        level(m)
+    return out
+
+
+def test_the_architecture_document_shows_the_levels_as_they_are():
+    import re
+    with open(os.path.join(ROOT, "docs", "architecture.md"), encoding="utf-8") as f:
+        text = f.read()
+    documented = {}
+    for number, names in re.findall(r"^\| (\d+) \| ([a-z_, ]+) \|$", text, flags=re.M):
+        for name in names.split(","):
+            documented[name.strip()] = int(number)
+    assert documented == levels(graph()), "docs/architecture.md's level table is out of date"
