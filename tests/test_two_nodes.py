@@ -2,8 +2,8 @@
 instances, deploy/localstack.py Stack(nodes=2)), on SQLite and on MariaDB.
 
 Each check repeats its step over many requests and reads both instances' own request
-counters (their stats sockets): both nodes answered, and the session, the CSRF token
-and the login limit behaved the same whichever did. With CI=true missing nginx/uwsgi
+counters (their stats sockets): both nodes answered, and the session, the CSRF token,
+the login and key limits and the guests' catalog cache behaved the same whichever did. With CI=true missing nginx/uwsgi
 fail instead of skipping.
 """
 import json
@@ -143,3 +143,36 @@ def test_the_api_key_rate_limit_is_one_count_over_both_nodes(nodes):
             statuses.append(status)
     assert min(counts.served) >= 2, counts.served
     assert statuses == [200] * api_keys.RATE_LIMIT + [429] * 3, statuses
+
+
+def test_the_catalog_cache_serves_the_same_page_on_both_nodes_and_no_stale_one(nodes):
+    import time
+
+    from lib import catalog, catalog_cache
+    from tests import market
+    s, db = nodes
+    owner = make_user(db, unique("cat"), role="vendor")
+    shop = market.store(db, owner, unique("shop")[:16])
+    market.item(db, owner, shop["uuid"], name="first thing")
+    url = "/api/items.php?store_uuid=" + shop["uuid"]
+    while not catalog_cache._settled(catalog_cache.version(db)):   # so that both nodes keep it
+        time.sleep(0.2)
+
+    def reads(n=8, headers=None):
+        out = []
+        for _ in range(n):
+            status, got, body = s.request("GET", url, headers=headers)
+            out.append((status, dict((k.lower(), v) for k, v in got).get("etag"), body))
+        return out
+    with Counts(s) as counts:
+        first = reads()
+    assert min(counts.served) >= 1, counts.served
+    assert {(st, tag) for st, tag, _ in first} == {(200, first[0][1])}   # one body, one ETag, both nodes
+    with Counts(s) as counts:                     # a tag one node gave is a 304 on the other
+        assert {st for st, _t, _b in reads(headers={"If-None-Match": first[0][1]})} == {304}
+    assert min(counts.served) >= 1, counts.served
+    catalog.create_item(db, owner, shop["uuid"], "second thing", "new", None)
+    with Counts(s) as counts:
+        after = reads()
+    assert min(counts.served) >= 1, counts.served
+    assert all(st == 200 and b"second thing" in body for st, _t, body in after)   # no node serves the old page
