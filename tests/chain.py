@@ -192,7 +192,12 @@ class AnvilNode:
                 except AnvilError:
                     pass        # dropping the first drops its dependents too
             for raw in raws:
-                self.rpc("eth_sendRawTransaction", raw)
+                try:
+                    self.rpc("eth_sendRawTransaction", raw)
+                except AnvilError as e:
+                    if "nonce too low" not in str(e):
+                        raise
+                    continue    # the auto-miner took it between our read of the pool and now
                 resent += 1
         return resent
 
