@@ -312,6 +312,13 @@ def user_store_uuids(db, user_uuid):
         "SELECT store_uuid FROM store_users WHERE user_uuid = ? ORDER BY id", (user_uuid,))]
 
 
+def store_owner(db, store_uuid):
+    """The username of the store's (first, not banned) owner, or None."""
+    return db.value("SELECT u.username FROM store_users su JOIN users u ON u.uuid = su.user_uuid "
+                    "WHERE su.store_uuid = ? AND su.role = 'owner' AND u.banned = 0 ORDER BY su.id LIMIT 1",
+                    (store_uuid,))
+
+
 def my_stores(db, user):
     """Stores `user` is a member of (suspended ones included), with role and payout address."""
     rows = db.query(f"SELECT {STORE_PUBLIC}, s.payout_address, s.suspended, su.role AS member_role "

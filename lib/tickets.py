@@ -200,6 +200,14 @@ def get(db, user, ticket_uuid):
     return row
 
 
+def orders_to_choose(db, user, limit=100):
+    """The orders `user` is a party to (buyer or store member), newest first: what a ticket
+    may be about."""
+    return db.query("SELECT t.uuid, t.description, t.created_at FROM transactions t WHERE t.buyer_uuid = ? OR "
+                    "t.store_uuid IN (SELECT store_uuid FROM store_users WHERE user_uuid = ?) "
+                    "ORDER BY t.id DESC LIMIT ?", (user["uuid"], user["uuid"], limit))
+
+
 def parse_status(value, field="status"):
     """A status filter: one of STATUSES, or None for '' / 'all'."""
     if value in (None, "", "all"):

@@ -320,13 +320,19 @@ def sign_out_everywhere(db, uuid, ip=None):
     return sessions, len(keys)
 
 
-def change_password(db, uuid, old_password, new_password, ip=None, keep_session_id=None):
-    """The user's own password change: the old password must match (403 otherwise)."""
+def require_current_password(db, uuid, password, field="password"):
+    """403 naming `field` unless `password` is the user's current password."""
     row = db.one("SELECT password_hash FROM users WHERE uuid = ?", (uuid,))
     if row is None:
         raise NotFound("no such user")
-    if not isinstance(old_password, str) or not verify_password(old_password, row["password_hash"]):
-        raise Forbidden("the current password is wrong", fields={"old_password": "wrong password"})
+    if not isinstance(password, str) or len(password) > PASSWORD_MAX or \
+            not verify_password(password, row["password_hash"]):
+        raise Forbidden("the current password is wrong", fields={field: "wrong password"})
+
+
+def change_password(db, uuid, old_password, new_password, ip=None, keep_session_id=None):
+    """The user's own password change: the old password must match (403 otherwise)."""
+    require_current_password(db, uuid, old_password, "old_password")
     return set_password(db, uuid, new_password, uuid, ip, keep_session_id)
 
 

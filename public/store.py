@@ -18,9 +18,7 @@ def _get(request, db):
         db, store_uuid=store["uuid"], limit=limit, offset=offset))
     item_cards.add_card_facts(db, pager.rows)
     is_member = catalog.member_role(db, user, store["uuid"]) is not None
-    owner = db.value("SELECT u.username FROM store_users su JOIN users u ON u.uuid = su.user_uuid "
-                     "WHERE su.store_uuid = ? AND su.role = 'owner' AND u.banned = 0 ORDER BY su.id LIMIT 1",
-                     (store["uuid"],))
+    owner = catalog.store_owner(db, store["uuid"])
     return web.page(request, "store.html", store["storename"], store=store, pager=pager, owner=owner,
                     is_member=is_member, nav_active="vendors", warnings=store_warnings.active(db, store["uuid"]),
                     rating=reviews.rating(db, store_uuid=store["uuid"]),

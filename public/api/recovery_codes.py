@@ -7,7 +7,7 @@ a new set, shown only in this answer; the old set stops working. A wrong passwor
 """
 from lib import auth, recovery, users
 from lib.db import get_db
-from lib.http import BadRequest, Forbidden, json_response
+from lib.http import BadRequest, json_response
 
 
 def get(request):
@@ -21,9 +21,7 @@ def post(request):
     given = request.data.get("password")
     if not isinstance(given, str) or given == "":
         raise BadRequest("password is required (your current password)", fields={"password": "required"})
-    row = db.one("SELECT password_hash FROM users WHERE uuid = ?", (user["uuid"],))
-    if len(given) > users.PASSWORD_MAX or not users.verify_password(given, row["password_hash"]):
-        raise Forbidden("the current password is wrong", fields={"password": "wrong password"})
+    users.require_current_password(db, user["uuid"], given)
     codes = recovery.issue_codes(db, user["uuid"], request.client_ip)
     return json_response({"ok": True, "recovery_codes": codes, "codes_left": len(codes)},
                          headers=[("Cache-Control", "no-store")])

@@ -15,7 +15,7 @@ shown once on the answer page; the old set stops working (lib.recovery).
 """
 from lib import account_pages, api_keys, mail, recovery, session, users, web
 from lib.db import get_db
-from lib.http import BadRequest, Forbidden, HttpError
+from lib.http import BadRequest, HttpError
 
 TITLE = "Settings"
 
@@ -89,10 +89,7 @@ def post(request):
                             request.client_ip)
             message = "API key revoked."
         elif which == "recovery_codes":
-            row = db.one("SELECT password_hash FROM users WHERE uuid = ?", (user["uuid"],))
-            given = data.get("password")
-            if not isinstance(given, str) or not users.verify_password(given, row["password_hash"]):
-                raise Forbidden("the current password is wrong", fields={"password": "wrong password"})
+            users.require_current_password(db, user["uuid"], data.get("password"))
             codes = recovery.issue_codes(db, user["uuid"], request.client_ip)
             return account_pages.codes_page(codes, "/settings/user.php")
         else:

@@ -13,9 +13,7 @@ TITLE = "Open a support ticket"
 
 def _my_orders(db, user):
     """(uuid, label) of the orders I am a party to, newest first, for the form's choice."""
-    rows = db.query("SELECT t.uuid, t.description, t.created_at FROM transactions t WHERE t.buyer_uuid = ? OR "
-                    "t.store_uuid IN (SELECT store_uuid FROM store_users WHERE user_uuid = ?) "
-                    "ORDER BY t.id DESC LIMIT 100", (user["uuid"], user["uuid"]))
+    rows = tickets.orders_to_choose(db, user)
     return [(r["uuid"], f"{r['uuid'][:8]} · {(r['description'] or '')[:40]} · {r['created_at'][:10]}") for r in rows]
 
 
