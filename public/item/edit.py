@@ -19,15 +19,8 @@ from lib.http import BadRequest, Forbidden, NotFound
 TITLE = "Items"
 
 
-def _stores(db, user):
-    stores = catalog.my_stores(db, user)
-    if not stores:
-        raise Forbidden("you have no store yet: open one at /create-store.php")
-    return stores
-
-
 def _context(db, user, request, form_name=None):
-    stores = _stores(db, user)
+    stores = catalog.require_my_stores(db, user, "you have no store yet: open one at /create-store.php")
     from lib import agreement
     for s in stores:
         s["needs_agreement"] = agreement.store_needs_acceptance(db, s["uuid"])
