@@ -453,6 +453,16 @@ def json_response(obj, status=200, headers=None):
     return Response(body, status, "application/json", headers)
 
 
+def json_one_or_page(request, name, one, plural, page):
+    """The GET of an API list: ?uuid= -> {name: one(uuid)}; else a page of the list,
+    {plural: page(limit, offset), "limit", "offset"}."""
+    uuid = request.arg("uuid")
+    if uuid is not None:
+        return json_response({name: one(uuid)})
+    limit, offset = request.page()
+    return json_response({plural: page(limit, offset), "limit": limit, "offset": offset})
+
+
 def html_response(text, status=200, headers=None):
     return Response(text, status, "text/html; charset=utf-8", headers)
 

@@ -25,7 +25,7 @@ import html
 import logging
 import urllib.parse
 
-from lib import auth, chains, csrf as csrfmod, env, session
+from lib import auth, chains, csrf as csrfmod, env, session, validate
 from lib.db import get_db
 from lib.http import REASONS, BadRequest, HttpError, Response, html_response, json_response, redirect, text_response
 from lib.templates import DEFAULT_PAGE, Markup, Pager, escape, render  # noqa: F401
@@ -147,20 +147,10 @@ def submit(request, user, change, show, passes=None, location=None):
     return see_other(location or same_page(request), outcome, request)
 
 
-def choice(data, field, handlers):
-    """handlers[data[field]]: what the form's `field` (its `action` or `form`) names; 400
-    listing the names for anything else."""
-    name = data.get(field)
-    if not isinstance(name, str) or name not in handlers:
-        names = list(handlers)
-        raise BadRequest(f"{field} must be {', '.join(names[:-1])} or {names[-1]}", fields={field: "bad"})
-    return handlers[name]
-
-
 def act(request, user, handlers, show, field="action", passes=None, location=None):
     """submit() for a form whose `field` names one of `handlers` (each a change)."""
     def change(request, db, user):
-        return choice(request.data, field, handlers)(request, db, user)
+        return validate.choice(request.data, field, handlers)(request, db, user)
     return submit(request, user, change, show, passes, location)
 
 
