@@ -18,6 +18,20 @@ A page script stays thin:
         web.flash(request, "Saved.")
         return web.see_other("/settings/user.php")
 
+A page whose form has several buttons names each change in a table and lets act() run
+the chosen one (submit() for a single change): the flash and 303 on success, the page
+again through `show` after an HttpError:
+
+    def _page(request, db, user, error=None):
+        return web.form_page(request, "staff/stores.html", "Stores", error, ...)
+
+    def _suspend(request, db, user):
+        catalog.set_store_suspended(db, user, request.data.get("store_uuid"), True)
+        return "Store suspended."                   # the flash message
+
+    def post(request):
+        return web.act(request, web.staff(request), {"suspend": _suspend, ...}, _page)
+
 Authorization is the same as the API's: lib/auth for who is asking, the lib/
 modules (catalog, orders, disputes, ...) for what they may do.
 """
@@ -27,7 +41,8 @@ import urllib.parse
 
 from lib import auth, chains, csrf as csrfmod, env, session, validate
 from lib.db import get_db
-from lib.http import REASONS, BadRequest, HttpError, Response, html_response, json_response, redirect, text_response
+from lib.http import (REASONS, BadRequest, HttpError, Response, html_response, json_response, redirect,
+                      text_response)
 from lib.templates import DEFAULT_PAGE, Markup, Pager, escape, render  # noqa: F401
 
 
