@@ -497,6 +497,15 @@ def wait_for_fees(ctx, table, intent, reason):
     ctx.log("intent %s: %s" % (intent["uuid"], reason))
 
 
+def stop_planning(ctx, table, intent, error, refused):
+    """No plan could be made: a network fee over the ceiling waits for a cheaper one
+    (wait_for_fees); any other refusal goes to refused(ctx, table, intent, reason)."""
+    if isinstance(error, feemod.FeeTooHigh):
+        wait_for_fees(ctx, table, intent, error)
+    else:
+        refused(ctx, table, intent, str(error))
+
+
 def fail_intent(ctx, table, intent, reason):
     """Claim and fail in one transaction: the intent can no longer execute at all."""
     with ctx.db.transaction():
@@ -645,11 +654,8 @@ def execute_order_intent(ctx, intent):
                 if intent["action"] in (sm.RELEASE, sm.PARTIAL_REFUND):
                     raise PayoutRefused("escrow balance too small: %s" % e)
                 nothing = "nothing refunded: %s" % e
-    except PayoutRefused as e:
-        refuse(ctx, table, intent, str(e))
-        return
-    except feemod.FeeTooHigh as e:
-        wait_for_fees(ctx, table, intent, e)
+    except (PayoutRefused, feemod.FeeTooHigh) as e:
+        stop_planning(ctx, table, intent, e, refuse)
         return
 
     def recheck(db):
@@ -716,11 +722,8 @@ def retry_failed_legs(ctx, table, intent, order=None, source=None, fee_order=Non
     except NothingToPay as e:
         _back_to_staff(ctx, table, intent, "the failed legs hold too little to pay their own network fee: %s" % e)
         return
-    except PayoutRefused as e:
-        _back_to_staff(ctx, table, intent, str(e))
-        return
-    except feemod.FeeTooHigh as e:
-        wait_for_fees(ctx, table, intent, e)
+    except (PayoutRefused, feemod.FeeTooHigh) as e:
+        stop_planning(ctx, table, intent, e, _back_to_staff)
         return
     if commit_plan(ctx, table, intent, plan, intent.get(table.ref_column)):
         ctx.count("payouts", "retried", len(failed))

@@ -689,15 +689,7 @@ class RpcClient:
         baseFeePerGas, gasLimit and gasUsed are int where present; hash stays a string;
         with full=True transactions are objects (as sent), else hashes."""
         b = self.call("eth_getBlockByNumber", [block_param(block), bool(full)])
-        if b is None:
-            return None
-        if not isinstance(b, dict):
-            raise RpcError("malformed block %s: %r" % (block, b))
-        b = dict(b)
-        for f in _BLOCK_INT_FIELDS:
-            if isinstance(b.get(f), str):
-                b[f] = hex_to_int(b[f], f)
-        return b
+        return _with_ints(b, _BLOCK_INT_FIELDS, "block %s" % (block,))
 
     def get_logs(self, filter_dict):
         """eth_getLogs: the raw list of log objects. Int fromBlock/toBlock become hex."""
@@ -817,15 +809,20 @@ class RpcClient:
         """None while pending/unknown; else the receipt dict with the numeric
         fields (status, blockNumber, gasUsed, effectiveGasPrice, ...) as int."""
         r = self.call("eth_getTransactionReceipt", [tx_hash])
-        if r is None:
-            return None
-        if not isinstance(r, dict):
-            raise RpcError("malformed receipt for %s: %r" % (tx_hash, r))
-        r = dict(r)
-        for f in _RECEIPT_INT_FIELDS:
-            if isinstance(r.get(f), str):
-                r[f] = hex_to_int(r[f], f)
-        return r
+        return _with_ints(r, _RECEIPT_INT_FIELDS, "receipt for %s" % (tx_hash,))
+
+
+def _with_ints(obj, fields, what):
+    """A copy of the node's object `obj` with its hex `fields` as int; None stays None."""
+    if obj is None:
+        return None
+    if not isinstance(obj, dict):
+        raise RpcError("malformed %s: %r" % (what, obj))
+    obj = dict(obj)
+    for f in fields:
+        if isinstance(obj.get(f), str):
+            obj[f] = hex_to_int(obj[f], f)
+    return obj
 
 
 def rpc_url_for(chain_id, env):

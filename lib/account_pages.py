@@ -2,7 +2,7 @@
 site layout (lib.web.standalone, which does no auth lookups). Every value is escaped
 by lib.templates; each form carries its CSRF token.
 """
-from lib import web
+from lib import csrf, session, web
 from lib.templates import escape, render_string, safe
 
 _LOGIN = """<form method="post" action="/login.php" class="card">
@@ -69,6 +69,31 @@ def page(title, content, error=None, status=200, headers=None):
     return web.standalone(title, safe(content), error, status, headers)
 
 
+def show(request, render, *args, **kw):
+    """The account form `render(csrf_token, ...)` for a visitor without a session, with the
+    CSRF cookie its token needs."""
+    return csrf.attach_pre_cookie(request, render(csrf.pre_token(request), *args, **kw))
+
+
+def posted(db, request):
+    """The start of an account form's POST: (the token of the visitor's session if any, for
+    session.log_in to replace; the form's fields). 400/413 for a body that cannot be read."""
+    old_token = session.load_request(db, request)
+    return old_token, request.data
+
+
+def refused(request, render, error, **kw):
+    """The answer to an account form's POST that failed with `error` (an HttpError): for a
+    browser the form `render` again (the fields as sent, the message, field errors, status and
+    headers); any other client gets the error itself."""
+    if not request.wants_html:
+        raise error
+    resp = render(csrf.pre_token(request), form=request.data, errors=error.fields, error=error.message,
+                  status=error.status, **kw)
+    resp.headers.extend(error.headers)
+    return csrf.attach_pre_cookie(request, resp)
+
+
 def _form_values(form):
     return {k: v for k, v in (form or {}).items() if k in ("username", "invite") and isinstance(v, str)}
 
@@ -105,5 +130,5 @@ def logout_page(csrf_token, username):
     return page("Log out", render_string(_LOGOUT, csrf_token=csrf_token, username=username))
 
 
-__all__ = ["page", "login_page", "register_page", "logout_page", "recover_page", "reset_page", "codes_page",
+__all__ = ["page", "show", "posted", "refused", "login_page", "register_page", "logout_page", "recover_page", "reset_page", "codes_page",
            "escape"]

@@ -55,7 +55,10 @@ PAGES = {"config": (config_page, "/admin/config.php", "Configuration saved."),
 
 
 def form_post(request, handler, which):
-    """Run the JSON `handler(request)`; on success 303 back with a flash, else the page with the error."""
+    """The POST of an admin script: its JSON `handler(request)` answers an API client; for a
+    browser it runs the same handler, then 303 back with a flash, else the page with the error."""
+    if not request.wants_html:
+        return handler(request)
     page_func, back, message = PAGES[which]
     require_admin(request)  # 401/403 (JSON, as every admin path) before anything else
     try:

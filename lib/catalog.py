@@ -319,6 +319,14 @@ def store_owner(db, store_uuid):
                     (store_uuid,))
 
 
+def require_my_stores(db, user, refusal):
+    """my_stores(), or 403 `refusal` for a user who is a member of no store."""
+    stores = my_stores(db, user)
+    if not stores:
+        raise Forbidden(refusal)
+    return stores
+
+
 def my_stores(db, user):
     """Stores `user` is a member of (suspended ones included), with role and payout address."""
     rows = db.query(f"SELECT {STORE_PUBLIC}, s.payout_address, s.suspended, su.role AS member_role "

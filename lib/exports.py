@@ -136,6 +136,12 @@ def _chunks(db, sql, params):
         last = rows[-1]["id"]
 
 
+def _period_rows(db, sql, spec):
+    """The rows of `sql` (as _chunks takes it, with the period's start and end first) one by one."""
+    for chunk in _chunks(db, sql, [spec["start"], spec["end"]]):
+        yield from chunk
+
+
 def _units(base, decimals):
     return None if base is None or decimals is None else format_amount(int(base), int(decimals))
 
@@ -212,17 +218,16 @@ def _payout_rows(db, spec, commissions_only):
            "FROM payouts p LEFT JOIN evm_transactions e ON e.transaction_uuid = p.transaction_uuid "
            "LEFT JOIN deposits d ON d.uuid = p.deposit_uuid "
            f"WHERE {where} AND p.id > ? ORDER BY p.id LIMIT ?")
-    for chunk in _chunks(db, sql, [spec["start"], spec["end"]]):
-        for r in chunk:
-            decimals = r["order_decimals"] if r["order_decimals"] is not None else r["deposit_decimals"]
-            if decimals is None and r["token_contract"] == "":
-                decimals = 18            # gas top-ups: the chain's coin (every supported chain: 18)
-            yield {"id": r["id"], "created_at": r["created_at"], "kind": r["kind"],
-                   "recipient_role": r["recipient_role"], "order_uuid": r["order_uuid"],
-                   "deposit_uuid": r["deposit_uuid"], "chain_id": r["chain_id"], "currency": r["currency"],
-                   "to_address": r["to_address"], "amount": _units(r["amount"], decimals),
-                   "amount_base_units": str(r["amount"]), "status": r["status"], "tx_hash": r["tx_hash"],
-                   "block_number": r["block_number"]}
+    for r in _period_rows(db, sql, spec):
+        decimals = r["order_decimals"] if r["order_decimals"] is not None else r["deposit_decimals"]
+        if decimals is None and r["token_contract"] == "":
+            decimals = 18            # gas top-ups: the chain's coin (every supported chain: 18)
+        yield {"id": r["id"], "created_at": r["created_at"], "kind": r["kind"],
+               "recipient_role": r["recipient_role"], "order_uuid": r["order_uuid"],
+               "deposit_uuid": r["deposit_uuid"], "chain_id": r["chain_id"], "currency": r["currency"],
+               "to_address": r["to_address"], "amount": _units(r["amount"], decimals),
+               "amount_base_units": str(r["amount"]), "status": r["status"], "tx_hash": r["tx_hash"],
+               "block_number": r["block_number"]}
 
 
 def _referral_rows(db, spec):
@@ -232,26 +237,23 @@ def _referral_rows(db, spec):
            "FROM referral_payments r LEFT JOIN users u ON u.uuid = r.referrer_uuid "
            "LEFT JOIN evm_transactions e ON e.transaction_uuid = r.transaction_uuid "
            "WHERE r.created_at >= ? AND r.created_at < ? AND r.id > ? ORDER BY r.id LIMIT ?")
-    for chunk in _chunks(db, sql, [spec["start"], spec["end"]]):
-        for r in chunk:
-            yield {"id": r["id"], "created_at": r["created_at"], "order_uuid": r["order_uuid"],
-                   "referrer": r["referrer"], "chain_id": r["chain_id"], "currency": r["currency"],
-                   "amount": _units(r["amount"], r["decimals"]), "amount_base_units": str(r["amount"]),
-                   "tx_hash": r["tx_hash"]}
+    for r in _period_rows(db, sql, spec):
+        yield {"id": r["id"], "created_at": r["created_at"], "order_uuid": r["order_uuid"],
+               "referrer": r["referrer"], "chain_id": r["chain_id"], "currency": r["currency"],
+               "amount": _units(r["amount"], r["decimals"]), "amount_base_units": str(r["amount"]),
+               "tx_hash": r["tx_hash"]}
 
 
 def _dispute_rows(db, spec):
-    sql = ("SELECT d.id AS id, d.uuid AS uuid, d.created_at AS created_at, d.transaction_uuid AS order_uuid, "
+    sql = ("SELECT d.id AS id, d.uuid AS dispute_uuid, d.created_at AS created_at, d.transaction_uuid AS order_uuid, "
            "o.username AS opened_by, d.status AS status, d.resolution AS resolution, "
            "d.refund_percent AS refund_percent, r.username AS resolved_by, d.resolved_at AS resolved_at "
            "FROM disputes d LEFT JOIN users o ON o.uuid = d.opened_by LEFT JOIN users r ON r.uuid = d.resolved_by "
            "WHERE d.created_at >= ? AND d.created_at < ? AND d.id > ? ORDER BY d.id LIMIT ?")
-    for chunk in _chunks(db, sql, [spec["start"], spec["end"]]):
-        for r in chunk:
-            yield {"dispute_uuid": r["uuid"], "created_at": r["created_at"], "order_uuid": r["order_uuid"],
-                   "opened_by": r["opened_by"], "status": r["status"], "resolution": r["resolution"],
-                   "refund_percent": r["refund_percent"], "resolved_by": r["resolved_by"],
-                   "resolved_at": r["resolved_at"]}
+    columns = ("dispute_uuid", "created_at", "order_uuid", "opened_by", "status", "resolution", "refund_percent",
+               "resolved_by", "resolved_at")
+    for r in _period_rows(db, sql, spec):
+        yield {k: r[k] for k in columns}
 
 
 def rows(db, spec):

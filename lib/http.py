@@ -53,44 +53,21 @@ class _StatusError(HttpError):
         super().__init__(type(self).status, message, headers, fields)
 
 
-class BadRequest(_StatusError):
-    """400: the input is wrong (fields names the bad ones)."""
-    status = 400
+def _typed(status, name, doc):
+    """A subclass of HttpError for one status: raise it with the message alone."""
+    return type(name, (_StatusError,), {"status": status, "__doc__": doc, "__module__": __name__})
 
 
-class Unauthorized(_StatusError):
-    """401: not authenticated, or the credentials are wrong."""
-    status = 401
-
-
-class Forbidden(_StatusError):
-    """403: authenticated, and this person may not."""
-    status = 403
-
-
-class NotFound(_StatusError):
-    status = 404
-
-
-class MethodNotAllowed(_StatusError):
-    status = 405
-
-
-class Conflict(_StatusError):
-    """409: not in this state, or it already exists."""
-    status = 409
-
-
-class PayloadTooLarge(_StatusError):
-    status = 413
-
-
-class TooManyRequests(_StatusError):
-    status = 429
-
-
-class ServiceUnavailable(_StatusError):
-    status = 503
+# The typed errors: raise NotFound("no such order"), never HttpError(404, ...).
+BadRequest = _typed(400, "BadRequest", "The input is wrong (fields names the bad ones).")
+Unauthorized = _typed(401, "Unauthorized", "Not authenticated, or the credentials are wrong.")
+Forbidden = _typed(403, "Forbidden", "Authenticated, and this person may not.")
+NotFound = _typed(404, "NotFound", "No such thing.")
+MethodNotAllowed = _typed(405, "MethodNotAllowed", "The URL does not take this method (headers: Allow).")
+Conflict = _typed(409, "Conflict", "Not in this state, or it already exists.")
+PayloadTooLarge = _typed(413, "PayloadTooLarge", "The body is larger than the limit.")
+TooManyRequests = _typed(429, "TooManyRequests", "Over a rate limit (headers: Retry-After).")
+ServiceUnavailable = _typed(503, "ServiceUnavailable", "Not available now; try again later.")
 
 
 class Redirect(Exception):
@@ -474,6 +451,16 @@ def _json_default(value):
 def json_response(obj, status=200, headers=None):
     body = json.dumps(obj, default=_json_default, ensure_ascii=False)
     return Response(body, status, "application/json", headers)
+
+
+def json_one_or_page(request, name, one, plural, page):
+    """The GET of an API list: ?uuid= -> {name: one(uuid)}; else a page of the list,
+    {plural: page(limit, offset), "limit", "offset"}."""
+    uuid = request.arg("uuid")
+    if uuid is not None:
+        return json_response({name: one(uuid)})
+    limit, offset = request.page()
+    return json_response({plural: page(limit, offset), "limit": limit, "offset": offset})
 
 
 def html_response(text, status=200, headers=None):

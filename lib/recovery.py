@@ -20,7 +20,7 @@ import secrets
 
 from lib import audit, roles, users
 from lib.db import shift_time, utc_now
-from lib.http import BadRequest, Forbidden, HttpError, NotFound, Unauthorized
+from lib.http import BadRequest, NotFound, Unauthorized
 from lib.recovery_codes import CODES_PER_SET, codes_left, digest, issue_codes, normalize, use_code  # noqa: F401
 
 RECOVER_WINDOW_MS = 15 * 60 * 1000
@@ -56,13 +56,8 @@ def recover(db, username, code, new_password, ip=None):
     name = username.lower()
     attempt_id = _reserve(db, ip, name, users._now_ms())
     row = db.one("SELECT uuid, username, banned FROM users WHERE username_lower = ?", (name,))
-    if row is None or normalize(code) is None:
-        audit.log(db, "recover_failed", row["uuid"] if row else None, username,
-                  "bad code" if row else "unknown user", ip)
-        raise Unauthorized("wrong username or recovery code")
-    if row["banned"]:
-        audit.log(db, "recover_failed", row["uuid"], row["username"], "banned", ip)
-        raise Forbidden("this account is banned")
+    users.refuse_attempt(db, "recover_failed", row, row is not None and normalize(code) is not None, username,
+                         "bad code", "wrong username or recovery code", ip)
     password_hash = users.hash_password(new_password)
     with db.transaction():
         if not use_code(db, row["uuid"], code):
@@ -94,12 +89,7 @@ def reset_refusal(actor, target):
 
 def issue_reset_link(db, actor, target_uuid, ip=None):
     """A one-time reset token for the user (audited); returns (token, user dict)."""
-    target = users.by_uuid(db, target_uuid) if isinstance(target_uuid, str) else None
-    if target is None:
-        raise NotFound("no such user")
-    refusal = reset_refusal(actor, target)
-    if refusal:
-        raise HttpError(*refusal)
+    target = users.acted_on(db, actor, target_uuid, reset_refusal)
     token = secrets.token_urlsafe(32)
     now = utc_now()
     expires = shift_time(now, seconds=RESET_LINK_SECONDS)

@@ -8,7 +8,7 @@ through lib.disputes.resolve; payouts are recovered through lib.intents.staff_ac
 and lib.intents.rescue; this module adds what none of them covers.
 """
 from lib import chains, intents, roles, status_machine, users
-from lib.http import BadRequest, Forbidden, HttpError, NotFound
+from lib.http import BadRequest, Forbidden
 from lib.pricing import format_amount
 from lib.roles import STAFF_ROLES  # noqa: F401 (staff.STAFF_ROLES: pages use the name)
 
@@ -36,12 +36,7 @@ def set_banned(db, actor, target_uuid, banned, ip=None):
     Returns the user dict."""
     if not roles.is_staff(actor):
         raise Forbidden("staff only")
-    target = users.by_uuid(db, target_uuid) if isinstance(target_uuid, str) else None
-    if target is None:
-        raise NotFound("no such user")
-    refusal = ban_refusal(actor, target)
-    if refusal:
-        raise HttpError(*refusal)
+    target = users.acted_on(db, actor, target_uuid, ban_refusal)
     return users.set_banned(db, target["uuid"], bool(banned), actor["uuid"], ip)
 
 

@@ -249,23 +249,17 @@ def compile_template(text, name="<string>"):
             emit("pass")
             depth -= 1
         elif word == "for":
-            fm = _FOR.match(stmt)
-            if not fm:
-                raise TemplateError(f"{where}: bad for: {stmt}")
+            fm = _tag(_FOR, word, stmt, where)
             _check_expr(fm.group(2), where)
             emit(f"for {fm.group(1)} in {fm.group(2)}:")
             depth += 1
             stack.append(("for", where))
         elif word == "set":
-            sm = _SET.match(stmt)
-            if not sm:
-                raise TemplateError(f"{where}: bad set: {stmt}")
+            sm = _tag(_SET, word, stmt, where)
             _check_expr(sm.group(2), where)
             emit(f"{sm.group(1)} = {sm.group(2)}")
         elif word == "include":
-            im = _INCLUDE.match(stmt)
-            if not im:
-                raise TemplateError(f"{where}: bad include: {stmt}")
+            im = _tag(_INCLUDE, word, stmt, where)
             emit(f"_w(_include({im.group(2)!r}, globals()))")
         else:
             raise TemplateError(f"{where}: unknown tag {{% {stmt} %}}")
@@ -279,6 +273,14 @@ def compile_template(text, name="<string>"):
         return compile(source, f"<template {name}>", "exec")
     except SyntaxError as e:
         raise TemplateError(f"{name}: {e}") from None
+
+
+def _tag(pattern, word, stmt, where):
+    """The match of a {% word ... %} tag's pattern; TemplateError when the tag does not fit it."""
+    m = pattern.match(stmt)
+    if not m:
+        raise TemplateError(f"{where}: bad {word}: {stmt}")
+    return m
 
 
 def _check_expr(expr, where):
@@ -358,8 +360,13 @@ def field(name, label, form=None, errors=None, type="text", value=None, help=Non
     invalid = bool((errors or {}).get(name))
     fid = id or "f-" + name
     control = Markup(f"<input{attrs(type=type, name=name, id=fid, value=value, aria_invalid='true' if invalid else None, aria_describedby=(name + '-error') if invalid else None, **extra)}>")
+    return _field_div(name, label, fid, control, help, errors)
+
+
+def _field_div(name, label, fid, control, help, errors):
+    """The <div> around a form control: its label (none without `label`), help text and error."""
     hint = Markup(f'<small class="help">{escape(help)}</small>') if help else Markup("")
-    css = "field has-error" if invalid else "field"
+    css = "field has-error" if (errors or {}).get(name) else "field"
     label_html = Markup(f'<label for="{escape(fid)}">{escape(label)}</label>') if label else Markup("")
     return Markup(f'<div class="{css}">{label_html}{control}{hint}{_error_for(name, errors)}</div>')
 
@@ -369,11 +376,9 @@ def textarea(name, label, form=None, errors=None, value=None, help=None, rows=5,
         value = form.get(name)
     fid = id or "f-" + name
     invalid = bool((errors or {}).get(name))
-    hint = Markup(f'<small class="help">{escape(help)}</small>') if help else Markup("")
-    css = "field has-error" if invalid else "field"
-    return Markup(f'<div class="{css}"><label for="{escape(fid)}">{escape(label)}</label>'
-                  f"<textarea{attrs(name=name, id=fid, rows=rows, aria_invalid='true' if invalid else None, **extra)}>"
-                  f"{escape(value)}</textarea>{hint}{_error_for(name, errors)}</div>")
+    control = Markup(f"<textarea{attrs(name=name, id=fid, rows=rows, aria_invalid='true' if invalid else None, **extra)}>"
+                     f"{escape(value)}</textarea>")
+    return _field_div(name, label, fid, control, help, errors)
 
 
 def select(name, label, options, form=None, errors=None, value=None, help=None, blank=None, id=None,
@@ -390,11 +395,9 @@ def select(name, label, options, form=None, errors=None, value=None, help=None, 
         chosen = " selected" if str(opt_value) == current else ""
         opts.append(f'<option value="{escape(opt_value)}"{chosen}>{escape(text)}</option>')
     invalid = bool((errors or {}).get(name))
-    hint = Markup(f'<small class="help">{escape(help)}</small>') if help else Markup("")
-    css = "field has-error" if invalid else "field"
-    return Markup(f'<div class="{css}"><label for="{escape(fid)}">{escape(label)}</label>'
-                  f"<select{attrs(name=name, id=fid, aria_invalid='true' if invalid else None, **extra)}>"
-                  f"{''.join(opts)}</select>{hint}{_error_for(name, errors)}</div>")
+    control = Markup(f"<select{attrs(name=name, id=fid, aria_invalid='true' if invalid else None, **extra)}>"
+                     f"{''.join(opts)}</select>")
+    return _field_div(name, label, fid, control, help, errors)
 
 
 def checkbox(name, label, form=None, errors=None, checked=None, value="1", **extra):

@@ -171,6 +171,18 @@ def by_uuid(db, uuid):
     return public(db.one("SELECT * FROM users WHERE uuid = ?", (uuid,)))
 
 
+def acted_on(db, actor, target_uuid, refusal):
+    """The user `target_uuid` that `actor` acts on (a ban, a reset link): 404 for no such
+    user, else the error refusal(actor, target) names as (status, message), if any."""
+    target = by_uuid(db, target_uuid) if isinstance(target_uuid, str) else None
+    if target is None:
+        raise NotFound("no such user")
+    refused = refusal(actor, target)
+    if refused:
+        raise HttpError(*refused)
+    return target
+
+
 def by_username(db, name):
     """Case-insensitive lookup."""
     if not name or not isinstance(name, str) or len(name) > USERNAME_MAX:
@@ -239,35 +251,37 @@ def set_role(db, uuid, role, actor_uuid=None, ip=None):
     return by_uuid(db, uuid)
 
 
-def set_banned(db, uuid, banned, actor_uuid=None, ip=None):
-    """Ban or unban (audited). A ban ends the user's sessions at once; their API keys
-    are refused while banned. Returns the user dict, None if no such user."""
-    banned = 1 if banned else 0
+def _set_flag(db, uuid, column, flag, events, actor_uuid, ip, then=None):
+    """Set a user's 0/1 `column` to `flag` in one transaction, audited as events[flag] when it
+    changes; then(changed) runs inside the same transaction. The user dict, None if no such user."""
     with db.transaction():
         user = db.one("SELECT * FROM users WHERE uuid = ? FOR UPDATE", (uuid,))
         if user is None:
             return None
-        if int(user["banned"]) != banned:
-            db.execute("UPDATE users SET banned = ?, updated_at = ? WHERE uuid = ?", (banned, utc_now(), uuid))
-            audit.log(db, "banned" if banned else "unbanned", actor_uuid, uuid, user["username"], ip)
+        changed = int(user[column]) != flag
+        if changed:
+            db.execute(f"UPDATE users SET {column} = ?, updated_at = ? WHERE uuid = ?", (flag, utc_now(), uuid))
+            audit.log(db, events[flag], actor_uuid, uuid, user["username"], ip)
+        if then is not None:
+            then(changed)
+    return by_uuid(db, uuid)
+
+
+def set_banned(db, uuid, banned, actor_uuid=None, ip=None):
+    """Ban or unban (audited). A ban ends the user's sessions at once; their API keys
+    are refused while banned. Returns the user dict, None if no such user."""
+    def then(changed):
+        if changed:
             catalog_cache.changed(db)
         if banned:
             db.execute("DELETE FROM sessions WHERE user_uuid = ?", (uuid,))
-    return by_uuid(db, uuid)
+    return _set_flag(db, uuid, "banned", 1 if banned else 0, ("unbanned", "banned"), actor_uuid, ip, then)
 
 
 def set_can_sell(db, uuid, can_sell, actor_uuid=None, ip=None):
     """An admin lets a user open stores or not (the original's "grant seller"; audited).
     Stores the user already has are not touched. Returns the user dict, None if no such user."""
-    flag = 1 if can_sell else 0
-    with db.transaction():
-        user = db.one("SELECT * FROM users WHERE uuid = ? FOR UPDATE", (uuid,))
-        if user is None:
-            return None
-        if int(user["can_sell"]) != flag:
-            db.execute("UPDATE users SET can_sell = ?, updated_at = ? WHERE uuid = ?", (flag, utc_now(), uuid))
-            audit.log(db, "seller_granted" if flag else "seller_revoked", actor_uuid, uuid, user["username"], ip)
-    return by_uuid(db, uuid)
+    return _set_flag(db, uuid, "can_sell", 1 if can_sell else 0, ("seller_revoked", "seller_granted"), actor_uuid, ip)
 
 
 def admin_update(db, admin, target_uuid, role=None, banned=None, can_sell=None, ip=None):
@@ -442,6 +456,18 @@ class OtpRequired(Unauthorized):
     otp_required = True
 
 
+def refuse_attempt(db, event, row, ok, username, wrong, message, ip):
+    """The refusals of a sign-in attempt (a login, a recovery) for the user `row` (None: no
+    such name) whose secret was `ok` or not: 401 `message` (the same for an unknown name), 403
+    for a banned user; each audited as `event` with its reason (`wrong` for a wrong secret)."""
+    if row is None or not ok:
+        audit.log(db, event, row["uuid"] if row else None, username, wrong if row else "unknown user", ip)
+        raise Unauthorized(message)
+    if row["banned"]:
+        audit.log(db, event, row["uuid"], row["username"], "banned", ip)
+        raise Forbidden("this account is banned")
+
+
 def authenticate(db, username, password, ip=None, otp=None):
     """Check a login; return the user dict. 400 bad input, 401 wrong name or password,
     403 banned, 429 too many failures (per IP and per username). A user with two-factor
@@ -462,13 +488,7 @@ def authenticate(db, username, password, ip=None, otp=None):
     attempt_id = _reserve_login(db, ip, username.lower(), now_ms)
     row = db.one("SELECT * FROM users WHERE username_lower = ?", (username.lower(),))
     ok = verify_password(password, row["password_hash"] if row else _dummy_hash())
-    if not row or not ok:
-        audit.log(db, "login_failed", row["uuid"] if row else None, username,
-                  "wrong password" if row else "unknown user", ip)
-        raise Unauthorized("wrong username or password")
-    if row["banned"]:
-        audit.log(db, "login_failed", row["uuid"], row["username"], "banned", ip)
-        raise Forbidden("this account is banned")
+    refuse_attempt(db, "login_failed", row, ok, username, "wrong password", "wrong username or password", ip)
     if row.get("totp_enabled"):
         if otp is None or otp == "":
             db.execute("DELETE FROM login_attempts WHERE id = ?", (attempt_id,))

@@ -49,3 +49,13 @@ def boolean(value, field):
     if word in FALSE_WORDS:
         return False
     raise BadRequest(f"{field} must be 1 or 0", fields={field: "1 or 0"})
+
+
+def choice(data, field, handlers):
+    """handlers[data[field]]: the handler a request's `field` (its `action`, a form's `form`)
+    names; 400 listing the names for anything else."""
+    name = data.get(field)
+    if not isinstance(name, str) or name not in handlers:
+        names = list(handlers)
+        raise BadRequest(f"{field} must be {', '.join(names[:-1])} or {names[-1]}", fields={field: "bad"})
+    return handlers[name]

@@ -18,6 +18,20 @@ A page script stays thin:
         web.flash(request, "Saved.")
         return web.see_other("/settings/user.php")
 
+A page whose form has several buttons names each change in a table and lets act() run
+the chosen one (submit() for a single change): the flash and 303 on success, the page
+again through `show` after an HttpError:
+
+    def _page(request, db, user, error=None):
+        return web.form_page(request, "staff/stores.html", "Stores", error, ...)
+
+    def _suspend(request, db, user):
+        catalog.set_store_suspended(db, user, request.data.get("store_uuid"), True)
+        return "Store suspended."                   # the flash message
+
+    def post(request):
+        return web.act(request, web.staff(request), {"suspend": _suspend, ...}, _page)
+
 Authorization is the same as the API's: lib/auth for who is asking, the lib/
 modules (catalog, orders, disputes, ...) for what they may do.
 """
@@ -25,9 +39,10 @@ import html
 import logging
 import urllib.parse
 
-from lib import auth, chains, csrf as csrfmod, env, session
+from lib import auth, chains, csrf as csrfmod, env, session, validate
 from lib.db import get_db
-from lib.http import REASONS, BadRequest, html_response, json_response, redirect, text_response
+from lib.http import (REASONS, BadRequest, HttpError, Response, html_response, json_response, redirect,
+                      text_response)
 from lib.templates import DEFAULT_PAGE, Markup, Pager, escape, render  # noqa: F401
 
 
@@ -120,6 +135,38 @@ def form_error(request, error, template, title, **ctx):
     ctx["errors"] = dict(error.fields or {})
     ctx["error"] = error.message
     return page(request, template, title, status=error.status, headers=error.headers or None, **ctx)
+
+
+def form_page(request, template, title, error=None, **ctx):
+    """The page of a form; after `error` (an HttpError) the form again, as form_error shows it."""
+    if error is None:
+        return page(request, template, title, **ctx)
+    return form_error(request, error, template, title, **ctx)
+
+
+def submit(request, user, change, show, passes=None, location=None):
+    """The POST of a form: change(request, db, user) makes the change and returns the flash
+    message (then 303 to `location`, by default back to the same page) or a Response to answer
+    as it is. An HttpError from it is answered by show(request, db, user, error), the form
+    again with the message, unless passes(error): then it is raised (the plain error page, or
+    JSON for an API client)."""
+    db = get_db()
+    try:
+        outcome = change(request, db, user)
+    except HttpError as e:
+        if passes is not None and passes(e):
+            raise
+        return show(request, db, user, e)
+    if isinstance(outcome, Response):
+        return outcome
+    return see_other(location or same_page(request), outcome, request)
+
+
+def act(request, user, handlers, show, field="action", passes=None, location=None):
+    """submit() for a form whose `field` names one of `handlers` (each a change)."""
+    def change(request, db, user):
+        return validate.choice(request.data, field, handlers)(request, db, user)
+    return submit(request, user, change, show, passes, location)
 
 
 def see_other(location, message=None, request=None):

@@ -5,7 +5,6 @@ POST /api/stores.php): the creator becomes its owner and a vendor.
 """
 from lib import catalog, config, web
 from lib.db import get_db
-from lib.http import HttpError
 
 TITLE = "Open a store"
 
@@ -22,19 +21,21 @@ def _context(db, user):
             "can_sell": can_sell}
 
 
+def _page(request, db, user, error=None):
+    return web.form_page(request, "create_store.html", TITLE, error, **_context(db, user))
+
+
+def _create(request, db, user):
+    data = request.data
+    store = catalog.create_store(db, user, data.get("storename"), data.get("description"),
+                                 agreed=data.get("vendorship_agree"))
+    message = f"Your store {store['storename']} is open. Set its payout address, then add items."
+    return web.see_other(web.url("/settings/store.php", uuid=store["uuid"]), message, request)
+
+
 def get(request):
-    user = web.login(request)
-    return web.page(request, "create_store.html", TITLE, **_context(get_db(), user))
+    return _page(request, get_db(), web.login(request))
 
 
 def post(request):
-    user = web.login(request)
-    db = get_db()
-    data = request.data
-    try:
-        store = catalog.create_store(db, user, data.get("storename"), data.get("description"),
-                                     agreed=data.get("vendorship_agree"))
-    except HttpError as e:
-        return web.form_error(request, e, "create_store.html", TITLE, **_context(db, user))
-    web.flash(request, f"Your store {store['storename']} is open. Set its payout address, then add items.")
-    return web.see_other(web.url("/settings/store.php", uuid=store["uuid"]))
+    return web.submit(request, web.login(request), _create, _page)

@@ -24,33 +24,19 @@ def safe_next(value):
 
 def get(request):
     session.load_request(get_db(), request)
-    resp = account_pages.login_page(csrf.pre_token(request), next_url=safe_next(request.arg("next")))
-    return csrf.attach_pre_cookie(request, resp)
-
-
-def _form_again(request, error):
-    """Re-show the form to a browser with the error and the error's status."""
-    form = request.data
-    resp = account_pages.login_page(csrf.pre_token(request), form=form, errors=error.fields,
-                                    error=error.message, next_url=safe_next(form.get("next")),
-                                    status=error.status)
-    resp.headers.extend(error.headers)
-    return csrf.attach_pre_cookie(request, resp)
+    return account_pages.show(request, account_pages.login_page, next_url=safe_next(request.arg("next")))
 
 
 def post(request):
     db = get_db()
-    old_token = session.load_request(db, request)
-    data = request.data  # 400/413 for bodies that cannot be read
+    old_token, data = account_pages.posted(db, request)
     try:
         csrf.check_login_request(request)
         user = users.authenticate(db, data.get("username"), data.get("password"), request.client_ip,
                                   data.get("otp"))
     except HttpError as e:
-        if request.wants_html:
-            return _form_again(request, e)
-        if getattr(e, "otp_required", False):
+        if getattr(e, "otp_required", False) and not request.wants_html:
             return json_response({"error": e.message, "otp_required": True}, e.status)
-        raise
+        return account_pages.refused(request, account_pages.login_page, e, next_url=safe_next(data.get("next")))
     return session.log_in(db, request, user, old_token, safe_next(data.get("next")) or DEFAULT_NEXT,
                           f"Logged in as {user['username']}")

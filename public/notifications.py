@@ -3,9 +3,8 @@
 POST action=read with `id` marks one read (and follows its link when `go=1`);
 action=read_all marks every one read.
 """
-from lib import notifications, web
+from lib import notifications, validate, web
 from lib.db import get_db
-from lib.http import BadRequest
 
 TITLE = "Notifications"
 
@@ -18,17 +17,21 @@ def get(request):
                     unread=notifications.unread_count(db, user["uuid"]))
 
 
+def _read(request, db, user):
+    note = notifications.mark_read(db, user, request.data.get("id"))
+    if request.data.get("go") == "1" and note["link"]:
+        return web.see_other(note["link"])
+    return web.see_other(web.same_page(request))
+
+
+def _read_all(request, db, user):
+    n = notifications.mark_all_read(db, user)
+    return web.see_other("/notifications.php", f"Marked {n} notification{'s' if n != 1 else ''} read.", request)
+
+
+ACTIONS = {"read": _read, "read_all": _read_all}
+
+
 def post(request):
     user = web.login(request)
-    db = get_db()
-    data = request.data
-    action = data.get("action")
-    if action == "read_all":
-        n = notifications.mark_all_read(db, user)
-        return web.see_other("/notifications.php", f"Marked {n} notification{'s' if n != 1 else ''} read.", request)
-    if action == "read":
-        note = notifications.mark_read(db, user, data.get("id"))
-        if data.get("go") == "1" and note["link"]:
-            return web.see_other(note["link"])
-        return web.see_other(web.same_page(request))
-    raise BadRequest("action must be read or read_all", fields={"action": "unknown"})
+    return validate.choice(request.data, "action", ACTIONS)(request, get_db(), user)

@@ -13,25 +13,18 @@ from lib.http import HttpError, redirect, text_response
 
 def get(request):
     session.load_request(get_db(), request)
-    resp = account_pages.recover_page(csrf.pre_token(request))
-    return csrf.attach_pre_cookie(request, resp)
+    return account_pages.show(request, account_pages.recover_page)
 
 
 def post(request):
     db = get_db()
-    session.load_request(db, request)
-    data = request.data
+    _, data = account_pages.posted(db, request)
     try:
         csrf.check_login_request(request)
         user = recovery.recover(db, data.get("username"), data.get("recovery_code"), data.get("new_password"),
                                 request.client_ip)
     except HttpError as e:
-        if request.wants_html:
-            resp = account_pages.recover_page(csrf.pre_token(request), form=data, errors=e.fields,
-                                              error=e.message, status=e.status)
-            resp.headers.extend(e.headers)
-            return csrf.attach_pre_cookie(request, resp)
-        raise
+        return account_pages.refused(request, account_pages.recover_page, e)
     if request.wants_html:
         resp = redirect("/login.php?recovered=1")
     else:

@@ -20,25 +20,17 @@ def get(request):
     session.load_request(get_db(), request)
     invite = request.arg("invite")
     form = {"invite": invite[:16]} if isinstance(invite, str) else {}
-    resp = account_pages.register_page(csrf.pre_token(request), form=form)
-    return csrf.attach_pre_cookie(request, resp)
+    return account_pages.show(request, account_pages.register_page, form=form)
 
 
 def post(request):
     db = get_db()
-    old_token = session.load_request(db, request)
-    data = request.data  # 400/413 for bodies that cannot be read
+    old_token, data = account_pages.posted(db, request)
     try:
         csrf.check_login_request(request)
-        password = data.get("password")
-        user = users.register(db, data.get("username"), password, data.get("invite"), request.client_ip)
+        user = users.register(db, data.get("username"), data.get("password"), data.get("invite"), request.client_ip)
     except HttpError as e:
-        if request.wants_html:
-            resp = account_pages.register_page(csrf.pre_token(request), form=data, errors=e.fields,
-                                               error=e.message, status=e.status)
-            resp.headers.extend(e.headers)
-            return csrf.attach_pre_cookie(request, resp)
-        raise
+        return account_pages.refused(request, account_pages.register_page, e)
     codes = recovery.issue_codes(db, user["uuid"], request.client_ip)
     resp = session.log_in(db, request, user, old_token, NEXT, f"Registered as {user['username']}")
     if request.wants_html:

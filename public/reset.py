@@ -18,15 +18,14 @@ def get(request):
     user = recovery.link_user(db, token)
     if user is None:
         raise NotFound(GONE)
-    resp = account_pages.reset_page(csrf.pre_token(request), token, user["username"])
+    resp = account_pages.show(request, account_pages.reset_page, token, user["username"])
     resp.headers.extend([("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer")])
-    return csrf.attach_pre_cookie(request, resp)
+    return resp
 
 
 def post(request):
     db = get_db()
-    session.load_request(db, request)
-    data = request.data
+    _, data = account_pages.posted(db, request)
     token = data.get("reset_token")
     try:
         csrf.check_login_request(request)
@@ -34,9 +33,8 @@ def post(request):
     except HttpError as e:
         target = recovery.link_user(db, token) if e.status == 400 else None
         if request.wants_html and target is not None:
-            resp = account_pages.reset_page(csrf.pre_token(request), token, target["username"], errors=e.fields,
-                                            error=e.message, status=e.status)
-            return csrf.attach_pre_cookie(request, resp)
+            return account_pages.show(request, account_pages.reset_page, token, target["username"],
+                                      errors=e.fields, error=e.message, status=e.status)
         raise
     resp = redirect("/login.php?recovered=1") if request.wants_html else \
         text_response(f"Password reset for {user['username']}")

@@ -22,9 +22,7 @@ def get(request):
 
 
 def post(request):
-    if request.wants_html:  # a browser form: same handler, then redirect or re-show the form
-        return admin_pages.form_post(request, _post, "tokens")
-    return _post(request)
+    return admin_pages.form_post(request, _post, "tokens")
 
 
 def _post(request):

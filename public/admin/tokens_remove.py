@@ -5,9 +5,7 @@ from lib.http import json_response
 
 
 def post(request):
-    if request.wants_html:  # a browser form: same handler, then back to /admin/tokens.php
-        return admin_pages.form_post(request, _post, "tokens_remove")
-    return _post(request)
+    return admin_pages.form_post(request, _post, "tokens_remove")
 
 
 def _post(request):

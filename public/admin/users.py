@@ -27,9 +27,7 @@ def get(request):
 
 
 def post(request):
-    if request.wants_html:  # a browser form: same handler, then redirect or re-show the page
-        return admin_pages.form_post(request, _post, "users")
-    return _post(request)
+    return admin_pages.form_post(request, _post, "users")
 
 
 def _post(request):

@@ -11,24 +11,22 @@ POST store_uuid, currency (default ETH), chain_id (default 1) -> {"ok": true, "u
 """
 from lib import auth, deposits
 from lib.db import get_db
-from lib.http import BadRequest, json_response
+from lib.http import BadRequest, json_one_or_page, json_response
 
 
 def get(request):
     user = auth.require_user(request)
     db = get_db()
-    uuid = request.arg("uuid")
-    if uuid is not None:
-        return json_response({"deposit": deposits.get_deposit(db, user, uuid)})
-    limit, offset = request.page()
-    if request.arg("all") not in (None, "", "0"):
-        if request.arg("all") != "1":
-            raise BadRequest("all must be 1", fields={"all": "must be 1"})
-        return json_response({"deposits": deposits.list_all(db, user, limit, offset),
-                              "limit": limit, "offset": offset})
-    return json_response({"deposits": deposits.list_deposits(db, user, limit, offset,
-                                                             request.arg("store_uuid")),
-                          "limit": limit, "offset": offset})
+    return json_one_or_page(request, "deposit", lambda uuid: deposits.get_deposit(db, user, uuid),
+                            "deposits", lambda limit, offset: _list(request, db, user, limit, offset))
+
+
+def _list(request, db, user, limit, offset):
+    if request.arg("all") in (None, "", "0"):
+        return deposits.list_deposits(db, user, limit, offset, request.arg("store_uuid"))
+    if request.arg("all") != "1":
+        raise BadRequest("all must be 1", fields={"all": "must be 1"})
+    return deposits.list_all(db, user, limit, offset)
 
 
 def post(request):

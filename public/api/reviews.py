@@ -11,7 +11,7 @@ POST action=add   transaction_uuid, score (1-5), body (optional, <= 2000): the b
      -> {"ok": true, "review": {...}}
 Hidden reviews leave the lists and ratings (staff still see them, with the reason).
 """
-from lib import auth, catalog, reviews
+from lib import auth, catalog, reviews, validate
 from lib.db import get_db
 from lib.http import BadRequest, json_response
 
@@ -51,17 +51,23 @@ def get(request):
     return json_response({"reviews": found, "rating": rating, "limit": limit, "offset": offset})
 
 
+def _add(request, db, user):
+    d = request.data
+    return reviews.add_review(db, user, d.get("transaction_uuid"), d.get("score"), d.get("body"))
+
+
+def _reply(request, db, user):
+    return reviews.reply(db, user, request.data.get("review_uuid"), request.data.get("reply"))
+
+
+def _hide(request, db, user):
+    return reviews.hide(db, user, request.data.get("review_uuid"), request.data.get("reason"), ip=request.client_ip)
+
+
+ACTIONS = {"add": _add, "reply": _reply, "hide": _hide}
+
+
 def post(request):
     user = auth.require_user(request)
     db = get_db()
-    d = request.data
-    action = d.get("action")
-    if action == "add":
-        review = reviews.add_review(db, user, d.get("transaction_uuid"), d.get("score"), d.get("body"))
-    elif action == "reply":
-        review = reviews.reply(db, user, d.get("review_uuid"), d.get("reply"))
-    elif action == "hide":
-        review = reviews.hide(db, user, d.get("review_uuid"), d.get("reason"), ip=request.client_ip)
-    else:
-        raise BadRequest("action must be add, reply or hide", fields={"action": "add, reply or hide"})
-    return json_response({"ok": True, "review": review})
+    return json_response({"ok": True, "review": validate.choice(request.data, "action", ACTIONS)(request, db, user)})

@@ -4,7 +4,7 @@ GET ?store_uuid=  -> {"warnings": [{id, reason, created_at}]}: a store's active 
 GET (staff)       -> {"warnings": [...full rows...], "limit", "offset"}; ?retired=1 includes retired ones
 POST action=add (store: name or uuid, reason) | retire (id)  -> {"ok": true, "warning": {...}} (staff, audited)
 """
-from lib import auth, catalog, store_warnings
+from lib import auth, catalog, store_warnings, validate
 from lib.db import get_db
 from lib.http import BadRequest, json_response
 
@@ -25,16 +25,20 @@ def get(request):
                           "limit": limit, "offset": offset})
 
 
+def _add(request, db, user):
+    return store_warnings.add(db, user, request.data.get("store"), request.data.get("reason"), ip=request.client_ip)
+
+
+def _retire(request, db, user):
+    return store_warnings.retire(db, user, request.data.get("id"), ip=request.client_ip)
+
+
+ACTIONS = {"add": _add, "retire": _retire}
+
+
 def post(request):
     user = auth.require_user(request)
     db = get_db()
-    d = request.data
-    action = d.get("action")
+    data = request.data  # 400/413 for a body that cannot be read, before the staff check
     catalog.require_staff(user)
-    if action == "add":
-        row = store_warnings.add(db, user, d.get("store"), d.get("reason"), ip=request.client_ip)
-    elif action == "retire":
-        row = store_warnings.retire(db, user, d.get("id"), ip=request.client_ip)
-    else:
-        raise BadRequest("action must be add or retire", fields={"action": "bad"})
-    return json_response({"ok": True, "warning": row})
+    return json_response({"ok": True, "warning": validate.choice(data, "action", ACTIONS)(request, db, user)})

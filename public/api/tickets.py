@@ -9,24 +9,23 @@ POST action=create (subject, body, optional transaction_uuid: an order I am a pa
 """
 from lib import auth, catalog, tickets
 from lib.db import get_db
-from lib.http import BadRequest, json_response
+from lib.http import BadRequest, json_one_or_page, json_response
+
+
+def _list(request, db, user, limit, offset):
+    queue = request.arg("queue")
+    if queue not in (None, "0", "1"):
+        raise BadRequest("queue must be 0 or 1", fields={"queue": "0 or 1"})
+    if queue == "1":
+        return tickets.queue(db, user, request.arg("status"), limit, offset)
+    return tickets.list_mine(db, user, limit, offset)
 
 
 def get(request):
     user = auth.require_user(request)
     db = get_db()
-    uuid = request.arg("uuid")
-    if uuid is not None:
-        return json_response({"ticket": tickets.get(db, user, uuid)})
-    limit, offset = request.page()
-    queue = request.arg("queue")
-    if queue not in (None, "0", "1"):
-        raise BadRequest("queue must be 0 or 1", fields={"queue": "0 or 1"})
-    if queue == "1":
-        rows = tickets.queue(db, user, request.arg("status"), limit, offset)
-    else:
-        rows = tickets.list_mine(db, user, limit, offset)
-    return json_response({"tickets": rows, "limit": limit, "offset": offset})
+    return json_one_or_page(request, "ticket", lambda uuid: tickets.get(db, user, uuid),
+                            "tickets", lambda limit, offset: _list(request, db, user, limit, offset))
 
 
 def post(request):

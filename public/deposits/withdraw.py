@@ -5,7 +5,7 @@ the balance to the store's payout address.
 """
 from lib import catalog, deposits, web
 from lib.db import get_db
-from lib.http import BadRequest, HttpError
+from lib.http import BadRequest
 
 TITLE = "Deposit"
 
@@ -19,21 +19,29 @@ def _context(db, user, deposit_uuid):
             "nav_active": "deposits"}
 
 
+def _deposit_uuid(request):
+    if request.method == "POST":
+        return request.data.get("deposit_uuid") or request.arg("uuid")
+    return request.arg("uuid")
+
+
+def _page(request, db, user, error=None):
+    ctx = _context(db, user, _deposit_uuid(request))
+    return web.form_page(request, "deposits/withdraw.html", TITLE, error, **ctx)
+
+
+def _withdraw(request, db, user):
+    deposit_uuid = _deposit_uuid(request)
+    deposits.withdraw(db, user, deposit_uuid, ip=request.client_ip)
+    return web.see_other(web.url("/deposits/withdraw.php", uuid=deposit_uuid),
+                         "Withdrawal requested: cron sends it within a few minutes.", request)
+
+
 def get(request):
-    user = web.login(request)
-    return web.page(request, "deposits/withdraw.html", TITLE, **_context(get_db(), user, request.arg("uuid")))
+    return _page(request, get_db(), web.login(request))
 
 
 def post(request):
     user = web.login(request)
-    db = get_db()
-    deposit_uuid = request.data.get("deposit_uuid") or request.arg("uuid")
-    ctx = _context(db, user, deposit_uuid)
-    try:
-        deposits.withdraw(db, user, deposit_uuid, ip=request.client_ip)
-    except HttpError as e:
-        if e.status == 404:
-            raise
-        return web.form_error(request, e, "deposits/withdraw.html", TITLE, **ctx)
-    web.flash(request, "Withdrawal requested: cron sends it within a few minutes.")
-    return web.see_other(web.url("/deposits/withdraw.php", uuid=deposit_uuid))
+    _context(get_db(), user, _deposit_uuid(request))  # 400 without a uuid, 404 unless the deposit is yours
+    return web.submit(request, user, _withdraw, _page, passes=lambda e: e.status == 404)

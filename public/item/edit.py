@@ -14,20 +14,13 @@ and /api/item-images.php).
 """
 from lib import catalog, images, web
 from lib.db import get_db
-from lib.http import BadRequest, Forbidden, HttpError, NotFound
+from lib.http import BadRequest, Forbidden, NotFound
 
 TITLE = "Items"
 
 
-def _stores(db, user):
-    stores = catalog.my_stores(db, user)
-    if not stores:
-        raise Forbidden("you have no store yet: open one at /create-store.php")
-    return stores
-
-
 def _context(db, user, request, form_name=None):
-    stores = _stores(db, user)
+    stores = catalog.require_my_stores(db, user, "you have no store yet: open one at /create-store.php")
     from lib import agreement
     for s in stores:
         s["needs_agreement"] = agreement.store_needs_acceptance(db, s["uuid"])
@@ -55,9 +48,13 @@ def _context(db, user, request, form_name=None):
     return ctx
 
 
+def _page(request, db, user, error=None):
+    ctx = _context(db, user, request, form_name=request.data.get("form") if error else None)
+    return web.form_page(request, "item/edit.html", TITLE, error, **ctx)
+
+
 def get(request):
-    user = web.login(request)
-    return web.page(request, "item/edit.html", TITLE, **_context(get_db(), user, request))
+    return _page(request, get_db(), web.login(request))
 
 
 def _active(data):
@@ -66,51 +63,67 @@ def _active(data):
     return "1" if data.get("active") else "0"
 
 
+def _edited(data, **more):
+    """The changes of the fields an item and a package share, as their edit forms send them."""
+    return dict(name=data.get("name"), description=data.get("description", ""), active=_active(data), **more)
+
+
+def _values(data, *names):
+    return [data.get(name) for name in names]
+
+
+def _to_item(request, item_uuid, message, anchor=""):
+    return web.see_other(web.url("/item/edit.php", uuid=item_uuid) + anchor, message, request)
+
+
+def _image_upload(request, db, user):
+    upload = request.files.get("image")
+    if upload is None or not upload["data"]:
+        raise BadRequest("image: choose a JPEG, PNG or WebP file", fields={"image": "required"})
+    image = images.add_image(db, user, request.data.get("item_uuid"), upload["data"])
+    return _to_item(request, image["item_uuid"], "Image added.", "#images")
+
+
+def _image_remove(request, db, user):
+    images.remove_image(db, user, request.data.get("image_uuid"))
+    return web.see_other(web.same_page(request) + "#images", "Image removed.", request)
+
+
+def _image_first(request, db, user):
+    images.move_first(db, user, request.data.get("image_uuid"))
+    return web.see_other(web.same_page(request) + "#images", "That image now shows on the card.", request)
+
+
+def _item_create(request, db, user):
+    data = request.data
+    item = catalog.create_item(db, user, *_values(data, "store_uuid", "name", "description", "category_id"))
+    return _to_item(request, item["uuid"], f"Item {item['name']} created. Now add its packages.")
+
+
+def _package_create(request, db, user):
+    data = request.data
+    package = catalog.create_package(db, user, *_values(data, "item_uuid", "name", "description", "price_usd"))
+    return _to_item(request, package["item_uuid"], f"Package {package['name']} added at ${package['price_usd']}.")
+
+
+def _item_update(request, db, user):
+    data = request.data
+    item = catalog.update_item(db, user, data.get("uuid"), **_edited(data, category_id=data.get("category_id", "")))
+    return _to_item(request, item["uuid"], "Item saved.")
+
+
+def _package_update(request, db, user):
+    data = request.data
+    package = catalog.update_package(db, user, data.get("package_uuid"),
+                                     **_edited(data, price_usd=data.get("price_usd")))
+    return _to_item(request, package["item_uuid"], "Package saved.")
+
+
+FORMS = {"item_create": _item_create, "item_update": _item_update, "package_create": _package_create,
+         "package_update": _package_update, "image_upload": _image_upload, "image_remove": _image_remove,
+         "image_first": _image_first}
+
+
 def post(request):
     request.allow_upload()
-    user = web.login(request)
-    db = get_db()
-    data = request.data
-    which = data.get("form")
-    try:
-        if which == "image_upload":
-            upload = request.files.get("image")
-            if upload is None or not upload["data"]:
-                raise BadRequest("image: choose a JPEG, PNG or WebP file", fields={"image": "required"})
-            image = images.add_image(db, user, data.get("item_uuid"), upload["data"])
-            web.flash(request, "Image added.")
-            return web.see_other(web.url("/item/edit.php", uuid=image["item_uuid"]) + "#images")
-        if which in ("image_remove", "image_first"):
-            change = images.remove_image if which == "image_remove" else images.move_first
-            change(db, user, data.get("image_uuid"))
-            web.flash(request, "Image removed." if which == "image_remove" else "That image now shows on the card.")
-            return web.see_other(web.same_page(request) + "#images")
-        if which == "item_create":
-            item = catalog.create_item(db, user, data.get("store_uuid"), data.get("name"),
-                                       data.get("description"), data.get("category_id"))
-            web.flash(request, f"Item {item['name']} created. Now add its packages.")
-            return web.see_other(web.url("/item/edit.php", uuid=item["uuid"]))
-        if which == "item_update":
-            item = catalog.update_item(db, user, data.get("uuid"), name=data.get("name"),
-                                       description=data.get("description", ""),
-                                       category_id=data.get("category_id", ""), active=_active(data))
-            web.flash(request, "Item saved.")
-            return web.see_other(web.url("/item/edit.php", uuid=item["uuid"]))
-        if which == "package_create":
-            package = catalog.create_package(db, user, data.get("item_uuid"), data.get("name"),
-                                             data.get("description"), data.get("price_usd"))
-            web.flash(request, f"Package {package['name']} added at ${package['price_usd']}.")
-            return web.see_other(web.url("/item/edit.php", uuid=package["item_uuid"]))
-        if which == "package_update":
-            package = catalog.update_package(db, user, data.get("package_uuid"), name=data.get("name"),
-                                             description=data.get("description", ""),
-                                             price_usd=data.get("price_usd"), active=_active(data))
-            web.flash(request, "Package saved.")
-            return web.see_other(web.url("/item/edit.php", uuid=package["item_uuid"]))
-        raise BadRequest("form must be item_create, item_update, package_create, package_update, "
-                             "image_upload, image_remove or image_first")
-    except HttpError as e:
-        if e.status in (403, 404):
-            raise
-        ctx = _context(db, user, request, form_name=which)
-        return web.form_error(request, e, "item/edit.html", TITLE, **ctx)
+    return web.act(request, web.login(request), FORMS, _page, field="form", passes=lambda e: e.status in (403, 404))

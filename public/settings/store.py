@@ -6,7 +6,7 @@ checkbox `take:CHAIN_ID:SYMBOL` per token the store takes (none checked: every a
 """
 from lib import catalog, config, tokens, web
 from lib.db import get_db
-from lib.http import Forbidden, HttpError, NotFound
+from lib.http import Forbidden, NotFound
 
 TITLE = "Store settings"
 
@@ -33,26 +33,36 @@ def _context(db, user, store_uuid):
             "commission": f"{config.commission(db, store['tier']) * 100:.0f}%", "nav_active": "store"}
 
 
+def _store_uuid(request):
+    if request.method == "POST":
+        return request.arg("uuid") or request.data.get("uuid")
+    return request.arg("uuid")
+
+
+def _page(request, db, user, error=None):
+    ctx = _context(db, user, _store_uuid(request))
+    if error is not None:
+        data = request.data
+        ctx["form"] = {"description": data.get("description", ""), "payout_address": data.get("payout_address", "")}
+    return web.form_page(request, "settings/store.html", TITLE, error, **ctx)
+
+
+def _save(request, db, user, store_uuid):
+    data = request.data
+    if data.get("form") == "tokens":
+        chosen = [key[len("take:"):] for key in data if isinstance(key, str) and key.startswith("take:")]
+        catalog.update_store(db, user, store_uuid, tokens=",".join(chosen) or "all")
+    else:
+        catalog.update_store(db, user, store_uuid, description=data.get("description", ""),
+                             payout_address=data.get("payout_address", ""))
+    return web.see_other(web.url("/settings/store.php", uuid=store_uuid), "Store settings saved.", request)
+
+
 def get(request):
-    user = web.login(request)
-    return web.page(request, "settings/store.html", TITLE, **_context(get_db(), user, request.arg("uuid")))
+    return _page(request, get_db(), web.login(request))
 
 
 def post(request):
     user = web.login(request)
-    db = get_db()
-    data = request.data
-    store_uuid = request.arg("uuid") or data.get("uuid")
-    ctx = _context(db, user, store_uuid)
-    try:
-        if data.get("form") == "tokens":
-            chosen = [key[len("take:"):] for key in data if isinstance(key, str) and key.startswith("take:")]
-            catalog.update_store(db, user, ctx["store"]["uuid"], tokens=",".join(chosen) or "all")
-        else:
-            catalog.update_store(db, user, ctx["store"]["uuid"], description=data.get("description", ""),
-                                 payout_address=data.get("payout_address", ""))
-    except HttpError as e:
-        ctx["form"] = {"description": data.get("description", ""), "payout_address": data.get("payout_address", "")}
-        return web.form_error(request, e, "settings/store.html", TITLE, **ctx)
-    web.flash(request, "Store settings saved.")
-    return web.see_other(web.url("/settings/store.php", uuid=ctx["store"]["uuid"]))
+    store = _context(get_db(), user, _store_uuid(request))["store"]  # 403 without a store, 404 not yours
+    return web.submit(request, user, lambda request, db, user: _save(request, db, user, store["uuid"]), _page)

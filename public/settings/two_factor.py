@@ -7,7 +7,7 @@ JSON: {"secret", "otpauth_uri"} for begin, {"enabled"} otherwise.
 """
 from lib import payment_uri, totp, web
 from lib.db import get_db
-from lib.http import BadRequest, HttpError, json_response
+from lib.http import json_response
 
 TITLE = "Two-factor login"
 
@@ -23,39 +23,45 @@ def _ctx(db, user):
     return ctx
 
 
-def get(request):
-    user = web.login(request)
-    db = get_db()
+def _page(request, db, user, error=None):
+    if error is not None:
+        return web.form_error(request, error, "settings/two_factor.html", TITLE, **_ctx(db, user))
     return web.page(request, "settings/two_factor.html", TITLE, headers=[("Cache-Control", "no-store")],
                     **_ctx(db, user))
 
 
-def post(request):
-    user = web.login(request)
-    db = get_db()
-    data = request.data
-    which = data.get("form")
-    try:
-        if which == "begin":
-            secret = totp.begin(db, user["uuid"], request.client_ip)
-            if not request.wants_html:
-                return json_response({"secret": secret,
-                                      "otpauth_uri": totp.uri(secret, user["username"], web.site_name())},
-                                     headers=[("Cache-Control", "no-store")])
-            return web.see_other(totp.ENROLL_PATH)
-        elif which == "confirm":
-            totp.confirm(db, user["uuid"], data.get("otp"), request.client_ip)
-            message = "Two-factor login is on. Keep your recovery codes: each works in place of a code once."
-        elif which == "disable":
-            totp.disable(db, user["uuid"], data.get("otp"), request.client_ip)
-            message = "Two-factor login is off."
-        else:
-            raise BadRequest("form must be begin, confirm or disable")
-    except HttpError as e:
-        if not request.wants_html:
-            raise
-        return web.form_error(request, e, "settings/two_factor.html", TITLE, **_ctx(db, user))
+def get(request):
+    return _page(request, get_db(), web.login(request))
+
+
+def _begin(request, db, user):
+    secret = totp.begin(db, user["uuid"], request.client_ip)
+    if not request.wants_html:
+        return json_response({"secret": secret, "otpauth_uri": totp.uri(secret, user["username"], web.site_name())},
+                             headers=[("Cache-Control", "no-store")])
+    return web.see_other(totp.ENROLL_PATH)
+
+
+def _confirm(request, db, user):
+    totp.confirm(db, user["uuid"], request.data.get("otp"), request.client_ip)
+    return _done(request, db, user, "Two-factor login is on. Keep your recovery codes: each works in place of a code once.")
+
+
+def _disable(request, db, user):
+    totp.disable(db, user["uuid"], request.data.get("otp"), request.client_ip)
+    return _done(request, db, user, "Two-factor login is off.")
+
+
+def _done(request, db, user, message):
+    """The flash message for a browser; {"enabled"} for any other client."""
     if not request.wants_html:
         return json_response({"enabled": totp.enabled(db, user["uuid"])})
-    web.flash(request, message)
-    return web.see_other(totp.ENROLL_PATH)
+    return message
+
+
+FORMS = {"begin": _begin, "confirm": _confirm, "disable": _disable}
+
+
+def post(request):
+    return web.act(request, web.login(request), FORMS, _page, field="form", passes=lambda e: not request.wants_html,
+                   location=totp.ENROLL_PATH)

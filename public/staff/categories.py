@@ -11,52 +11,57 @@ POST {"ok": true, "action", "category": {"id", "name", "parent_id"}, "categories
 """
 from lib import catalog, web
 from lib.db import get_db
-from lib.http import BadRequest, HttpError, json_response
+from lib.http import json_response
 
 TITLE = "Categories"
 
 
-def _page(request, db, status=200, error=None, errors=None):
-    return web.page(request, "staff/categories.html", TITLE, status=status, error=error, errors=errors or {},
-                    form=dict(request.data) if request.method == "POST" else {},
-                    tree=catalog.category_tree(db), staff_tab="categories", nav_active="staff")
+def _page(request, db, user=None, error=None):
+    return web.form_page(request, "staff/categories.html", TITLE, error,
+                         tree=catalog.category_tree(db), staff_tab="categories", nav_active="staff")
+
+
+def _done(request, db, action, row, message):
+    """The flash message for a browser; the JSON answer for any other client."""
+    if request.wants_html:
+        return message
+    return json_response({"ok": True, "action": action,
+                          "category": {k: row[k] for k in ("id", "name", "parent_id")},
+                          "categories": catalog.category_rows(db)})
+
+
+def _add(request, db, user):
+    data = request.data
+    row = catalog.add_category(db, user, data.get("name"), data.get("parent_id"), ip=request.client_ip)
+    return _done(request, db, "add", row, f"Category {row['name']} added.")
+
+
+def _rename(request, db, user):
+    data = request.data
+    row = catalog.rename_category(db, user, data.get("category_id"), data.get("name"), ip=request.client_ip)
+    return _done(request, db, "rename", row, f"Category renamed to {row['name']}.")
+
+
+def _move(request, db, user):
+    data = request.data
+    row = catalog.move_category(db, user, data.get("category_id"), data.get("parent_id"), ip=request.client_ip)
+    return _done(request, db, "move", row, f"Category {row['name']} moved.")
+
+
+def _remove(request, db, user):
+    row = catalog.remove_category(db, user, request.data.get("category_id"), ip=request.client_ip)
+    return _done(request, db, "remove", row, f"Category {row['name']} removed.")
+
+
+ACTIONS = {"add": _add, "rename": _rename, "move": _move, "remove": _remove}
 
 
 def get(request):
-    web.staff(request)
+    user = web.staff(request)
     if not request.wants_html:
         return json_response({"categories": catalog.category_rows(get_db())})
-    return _page(request, get_db())
+    return _page(request, get_db(), user)
 
 
 def post(request):
-    user = web.staff(request)
-    db = get_db()
-    data = request.data
-    action = data.get("action")
-    ip = request.client_ip
-    try:
-        if action == "add":
-            row = catalog.add_category(db, user, data.get("name"), data.get("parent_id"), ip=ip)
-            message = f"Category {row['name']} added."
-        elif action == "rename":
-            row = catalog.rename_category(db, user, data.get("category_id"), data.get("name"), ip=ip)
-            message = f"Category renamed to {row['name']}."
-        elif action == "move":
-            row = catalog.move_category(db, user, data.get("category_id"), data.get("parent_id"), ip=ip)
-            message = f"Category {row['name']} moved."
-        elif action == "remove":
-            row = catalog.remove_category(db, user, data.get("category_id"), ip=ip)
-            message = f"Category {row['name']} removed."
-        else:
-            raise BadRequest("action must be add, rename, move or remove", fields={"action": "bad"})
-    except HttpError as e:
-        if not request.wants_html:
-            raise
-        return _page(request, db, status=e.status, error=e.message, errors=e.fields)
-    if not request.wants_html:
-        return json_response({"ok": True, "action": action,
-                              "category": {k: row[k] for k in ("id", "name", "parent_id")},
-                              "categories": catalog.category_rows(db)})
-    web.flash(request, message)
-    return web.see_other(web.same_page(request))
+    return web.act(request, web.staff(request), ACTIONS, _page, passes=lambda e: not request.wants_html)

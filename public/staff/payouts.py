@@ -8,7 +8,6 @@ POST (csrf_token) the same actions as POST /api/payout-actions.php: `intent_uuid
 """
 from lib import staff, web
 from lib.db import get_db
-from lib.http import HttpError
 
 TITLE = "Payouts"
 
@@ -20,28 +19,24 @@ DONE = {
 }
 
 
-def _page(request, db, user, status=200, error=None, errors=None):
+def _page(request, db, user, error=None):
     rows = staff.payouts_needing_attention(db)
     figures = staff.payout_figures(db)
-    return web.page(request, "staff/payouts.html", TITLE, status=status, error=error, errors=errors or {},
-                    intents=rows, parties=staff.party_intents(db, user, rows),
-                    flags=staff.list_open_flags(db, limit=200), figures=figures,
-                    form=dict(request.data) if request.method == "POST" else {},
-                    staff_tab="payouts", nav_active="staff")
+    return web.form_page(request, "staff/payouts.html", TITLE, error,
+                         intents=rows, parties=staff.party_intents(db, user, rows),
+                         flags=staff.list_open_flags(db, limit=200), figures=figures,
+                         staff_tab="payouts", nav_active="staff")
+
+
+def _act(request, db, user):
+    result = staff.payout_action(db, user, request.data, ip=request.client_ip)
+    message = DONE.get(result.get("action"), "Done.")
+    return message + " (intent %s is now %s)" % (result["intent_uuid"][:8], result["status"])
 
 
 def get(request):
-    user = web.staff(request)
-    return _page(request, get_db(), user)
+    return _page(request, get_db(), web.staff(request))
 
 
 def post(request):
-    user = web.staff(request)
-    db = get_db()
-    try:
-        result = staff.payout_action(db, user, request.data, ip=request.client_ip)
-    except HttpError as e:
-        return _page(request, db, user, status=e.status, error=e.message, errors=e.fields)
-    message = DONE.get(result.get("action"), "Done.")
-    web.flash(request, message + " (intent %s is now %s)" % (result["intent_uuid"][:8], result["status"]))
-    return web.see_other("/staff/payouts.php")
+    return web.submit(request, web.staff(request), _act, _page, location="/staff/payouts.php")

@@ -7,52 +7,46 @@ close (optional `comment`). Each is audited; 400 names the bad field, 409 a clos
 """
 from lib import tickets, web
 from lib.db import get_db
-from lib.http import BadRequest, HttpError
 
 TITLE = "Support tickets"
 
 
-def _page(request, db, user, status=200, error=None, errors=None):
+def _page(request, db, user, error=None):
     uuid = request.arg("uuid")
-    ctx = {"staff_tab": "tickets", "nav_active": "staff", "error": error, "errors": errors or {},
-           "form": dict(request.data) if request.method == "POST" else {}}
+    ctx = {"staff_tab": "tickets", "nav_active": "staff"}
     if uuid is not None:
         ticket = tickets.get(db, user, uuid)
-        return web.page(request, "staff/tickets.html", ticket["subject"], status=status, ticket=ticket,
-                        staff_members=tickets.staff_members(db), **ctx)
+        return web.form_page(request, "staff/tickets.html", ticket["subject"], error, ticket=ticket,
+                             staff_members=tickets.staff_members(db), **ctx)
     chosen = request.arg("status", tickets.OPEN)
     tickets.parse_status(chosen)
     pager = web.pager(request, lambda limit, offset: tickets.queue(db, user, chosen, limit, offset))
-    return web.page(request, "staff/tickets.html", TITLE, status=status, ticket=None, pager=pager,
-                    status_choice=chosen, **ctx)
+    return web.form_page(request, "staff/tickets.html", TITLE, error, ticket=None, pager=pager,
+                         status_choice=chosen, **ctx)
+
+
+def _reply(request, db, user):
+    tickets.reply(db, user, request.data.get("uuid"), request.data.get("body"), ip=request.client_ip)
+    return "Answer sent."
+
+
+def _assign(request, db, user):
+    ticket = tickets.assign(db, user, request.data.get("uuid"), request.data.get("assignee"), ip=request.client_ip)
+    return f"Assigned to {ticket['assigned_username']}." if ticket["assigned_username"] else "Unassigned."
+
+
+def _close(request, db, user):
+    tickets.close(db, user, request.data.get("uuid"), request.data.get("comment"), ip=request.client_ip)
+    return "Ticket closed."
+
+
+ACTIONS = {"reply": _reply, "assign": _assign, "close": _close}
 
 
 def get(request):
-    user = web.staff(request)
-    return _page(request, get_db(), user)
+    return _page(request, get_db(), web.staff(request))
 
 
 def post(request):
-    user = web.staff(request)
-    db = get_db()
-    data = request.data
-    uuid = data.get("uuid")
-    action = data.get("action")
-    ip = request.client_ip
-    try:
-        if action == "reply":
-            tickets.reply(db, user, uuid, data.get("body"), ip=ip)
-            message = "Answer sent."
-        elif action == "assign":
-            ticket = tickets.assign(db, user, uuid, data.get("assignee"), ip=ip)
-            message = f"Assigned to {ticket['assigned_username']}." if ticket["assigned_username"] else "Unassigned."
-        elif action == "close":
-            tickets.close(db, user, uuid, data.get("comment"), ip=ip)
-            message = "Ticket closed."
-        else:
-            raise BadRequest("action must be reply, assign or close", fields={"action": "bad"})
-    except HttpError as e:
-        if e.status == 404:
-            raise
-        return _page(request, db, user, status=e.status, error=e.message, errors=e.fields)
-    return web.see_other(web.url("/staff/tickets.php", uuid=uuid), message, request)
+    return web.act(request, web.staff(request), ACTIONS, _page, passes=lambda e: e.status == 404,
+                   location=web.url("/staff/tickets.php", uuid=request.data.get("uuid")))
