@@ -2,8 +2,8 @@
 request, with the queries it runs, before and after (the code of a baseline commit
 against this tree) in one run.
 
-    .venv/bin/python bench/orders_api.py [--orders 100] [--requests 3000] [--dsn 'mysql:...']
-                                         [--baseline REV]
+    .venv/bin/python bench/orders_api.py [--orders 100] [--requests 2000] [--rounds 3]
+                                         [--dsn 'mysql:...'] [--baseline REV]
 
 For each side in turn (the baseline, default BASELINE: the last commit before the
 order list kept encoded orders and the key limit took one statement, exported with
@@ -17,8 +17,10 @@ thread (time.thread_time: what the request costs, whatever else the machine runs
 median wall time and the SQL statements, for the default page (50 orders), for
 ?limit=100, and for the default page when every order of the buyer changed since the
 previous request (its updated_at rewritten before each request, outside the timing: the
-worst case of a cache of encoded orders). Prints both sides and the ratio
-before / after of the CPU medians.
+worst case of a cache of encoded orders). The sides alternate for ROUNDS rounds; each
+figure printed is the lowest of a side's rounds (the run least disturbed by whatever
+else the machine runs), with the highest CPU median after it, and the ratio before /
+after of the lowest CPU medians.
 """
 import argparse
 import io
@@ -135,7 +137,8 @@ def run_side(root, args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--orders", type=int, default=100)
-    ap.add_argument("--requests", type=int, default=3000)
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--dsn", help="a MariaDB database to use (emptied), e.g. "
                                   "'mysql:host=127.0.0.1;port=3306;dbname=bench_orders_api;charset=utf8mb4'")
     ap.add_argument("--baseline", default=BASELINE, help=f"the commit measured as before (default {BASELINE})")
@@ -144,16 +147,24 @@ def main():
     if args.measure:
         print(json.dumps(measure(args.measure, args.orders, args.requests, args.dsn)))
         return
-    before = run_side(exported(args.baseline), args)
-    after = run_side(ROOT, args)
-    print(f"{after['driver']}: GET /api/transactions.php in-process, a buyer with {args.orders} orders, "
-          f"{args.requests} requests per case, a new API key every 50 requests")
-    print(f"median per request: CPU of this thread ms (wall ms, SQL statements); before = {args.baseline}, "
-          f"after = this tree")
-    print(f"{'':26s} {'before':>24s} {'after':>24s}   ratio of CPU")
-    for label, (c1, w1, q1) in before["figures"].items():
-        c2, w2, q2 = after["figures"][label]
-        print(f"  {label:24s} {c1:6.3f} ({w1:6.3f}, {q1:5.2f})   {c2:6.3f} ({w2:6.3f}, {q2:5.2f})   {c1 / c2:5.2f}x")
+    baseline = exported(args.baseline)
+    rounds = {"before": [], "after": []}
+    for _ in range(args.rounds):
+        rounds["before"].append(run_side(baseline, args))
+        rounds["after"].append(run_side(ROOT, args))
+    print(f"{rounds['after'][0]['driver']}: GET /api/transactions.php in-process, a buyer with {args.orders} orders, "
+          f"{args.requests} requests per case, a new API key every 50 requests, {args.rounds} rounds")
+    print(f"median per request, lowest of the rounds: CPU of this thread ms [highest round] (wall ms, SQL "
+          f"statements); before = {args.baseline}, after = this tree")
+    print(f"{'':26s} {'before':>32s} {'after':>32s}   ratio of CPU")
+    for label, _query, _expect, _change in CASES:
+        line, cpus = f"  {label:24s}", []
+        for side in ("before", "after"):
+            figures = [r["figures"][label] for r in rounds[side]]
+            cpu, wall, sql = (min(f[i] for f in figures) for i in range(3))
+            line += f" {cpu:6.3f} [{max(f[0] for f in figures):6.3f}] ({wall:6.3f}, {sql:5.2f})   "
+            cpus.append(cpu)
+        print(f"{line}{cpus[0] / cpus[1]:5.2f}x")
 
 
 if __name__ == "__main__":
