@@ -60,8 +60,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
 );
 CREATE INDEX IF NOT EXISTS idx_api_keys_user ON api_keys (user_uuid);
 
--- One row per accepted API request; requested_ms is milliseconds since the epoch
--- so the rolling minute is exact.
+-- Unused and empty: the rate limit is kept in api_keys.request_times (migration 014,
+-- lib/api_keys.py). The table stays because SPEC section 5 lists it.
 CREATE TABLE IF NOT EXISTS api_key_requests (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     api_key_id INTEGER NOT NULL,

@@ -8,8 +8,10 @@ Builds (once; reused while they hold the requested number of orders) two databas
 the same shape with bench/views.py's bulk loader: 10 stores, 100 buyers (so that every
 buyer has more than 50 orders at both sizes), 5 status rows and a shipping row per
 order. SQLite files db/bench-scale-N.sqlite; with --dsn the MariaDB databases
-<dbname>_N. Then times orders.list_orders (what GET /api/transactions.php runs) for a
-random buyer and a random store owner on each, and prints the median and 95th
+<dbname>_N. Then times what GET /api/transactions.php runs for a random buyer and a
+random store owner on each (order_rows.orders_json over orders.order_ids_page: the page's
+versions, and the orders whose encoding is not kept read in full), with the encoded
+orders kept from earlier pages and with none kept (emptied before each page), and prints the median and 95th
 percentile in milliseconds of this thread's CPU time (time.thread_time, which reading
 pages from the file counts too, while time spent waiting for a busy machine's cores does
 not) and the ratio large / small (goal: at most 2), and the wall-clock medians and
@@ -28,7 +30,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 import views  # noqa: E402  (bench/views.py: the bulk loader)
-from lib import db as dbmod, orders  # noqa: E402
+from lib import db as dbmod, order_rows, orders  # noqa: E402
 
 views.BUYERS = 100
 
@@ -56,6 +58,10 @@ def open_mysql(dsn, n):
     return db
 
 
+def page(db, who):
+    return order_rows.orders_json(db, orders.order_ids_page(db, who, 50, 0))
+
+
 def measure(db, runs):
     rng = random.Random(11)
     buyers = [{"uuid": r["uuid"], "role": "customer", "username": r["username"]}
@@ -63,19 +69,23 @@ def measure(db, runs):
     vendors = [{"uuid": r["user_uuid"], "role": "vendor", "username": "v"}
                for r in db.query("SELECT user_uuid FROM store_users")]
     out = {}
-    for label, people in (("newest 50 orders of a buyer", buyers), ("newest 50 orders of a store", vendors)):
-        for _ in range(20):                                   # warm the caches
-            orders.list_orders(db, rng.choice(people), 50, 0)
-        times, walls = [], []
-        for _ in range(runs):
-            who = rng.choice(people)
-            t, w = time.thread_time(), time.perf_counter()
-            got = orders.list_orders(db, who, 50, 0)
-            times.append((time.thread_time() - t) * 1000)
-            walls.append((time.perf_counter() - w) * 1000)
-            assert len(got) == 50
-        times.sort()
-        out[label] = (statistics.median(times), times[int(len(times) * 0.95)], statistics.median(walls))
+    for kept in (True, False):
+        for label, people in (("a buyer", buyers), ("a store", vendors)):
+            label = f"newest 50 of {label}, " + ("kept" if kept else "none kept")
+            for who in people:                                # warm the caches (and the kept orders)
+                page(db, who)
+            times, walls = [], []
+            for _ in range(runs):
+                who = rng.choice(people)
+                if not kept:
+                    order_rows.forget_encoded()
+                t, w = time.thread_time(), time.perf_counter()
+                got = page(db, who)
+                times.append((time.thread_time() - t) * 1000)
+                walls.append((time.perf_counter() - w) * 1000)
+                assert got.count('"uuid"') == 50
+            times.sort()
+            out[label] = (statistics.median(times), times[int(len(times) * 0.95)], statistics.median(walls))
     return out
 
 
@@ -94,12 +104,12 @@ def main():
                                      "information_schema.tables WHERE table_schema = DATABASE()")
         pool = dbs[args.large].value("SELECT @@innodb_buffer_pool_size") // 1048576
         print(f"MariaDB: {args.large:,} orders take {size} MiB (data and indexes); innodb_buffer_pool_size {pool} MiB")
-    print(f"\n{driver}: median / p95 ms of CPU over {args.runs} runs (orders.list_orders, a random buyer or store owner)")
-    print(f"{'query':32s} {args.small:>13,} orders {args.large:>13,} orders   ratio of medians"
+    print(f"\n{driver}: median / p95 ms of CPU over {args.runs} runs (a random buyer or store owner)")
+    print(f"{'page':36s} {args.small:>13,} orders {args.large:>13,} orders   ratio of medians"
           f"   (wall-clock medians and their ratio)")
     for label in figures[args.small]:
         (m1, p1, w1), (m2, p2, w2) = figures[args.small][label], figures[args.large][label]
-        print(f"{label:32s} {m1:8.2f} / {p1:6.2f} {m2:8.2f} / {p2:6.2f}   {m2 / m1:5.2f}x"
+        print(f"{label:36s} {m1:8.2f} / {p1:6.2f} {m2:8.2f} / {p2:6.2f}   {m2 / m1:5.2f}x"
               f"   ({w1:.2f} -> {w2:.2f} ms, {w2 / w1:.2f}x)")
 
 

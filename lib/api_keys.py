@@ -11,16 +11,15 @@ user's stores the store scope is limited to. A row with `agent_id` stands for an
 identity (lib/agent_identity.py): it is not a usable key, not listed and not revocable here.
 
 Rate limit: RATE_LIMIT requests per rolling RATE_WINDOW_MS per key, exact under
-concurrency. Each request runs one transaction of three statements: it locks the
-key's row by setting its last_used_at (MariaDB's row lock; SQLite's BEGIN IMMEDIATE
-serializes writers), counts the key's api_key_requests rows inside the window (one
-index range) and inserts one only when below the limit; otherwise 429 with
-Retry-After. Refused requests are not counted. The key's rows older than the window
-are deleted in the same transaction when there are any, so the table holds at most
-RATE_LIMIT rows per key (plus those of idle keys, pruned now and then).
+concurrency. The key's row keeps the times of its last RATE_LIMIT accepted requests
+(`request_times`, oldest first, 13 digits of milliseconds each). A request is accepted
+when fewer than RATE_LIMIT are kept or the oldest kept one is outside the window; one
+UPDATE checks that and appends the request's time (dropping the oldest), so the check
+and the count are one statement under the row's lock (MariaDB) or the database's write
+lock (SQLite), in autocommit: no transaction of several statements. Refused requests
+are not counted (429 with Retry-After).
 """
 import hashlib
-import random
 import re
 import secrets
 import time
@@ -101,17 +100,25 @@ def _public(row):
     return out
 
 
+# The key's fields and its user's (users.PUBLIC_FIELDS as u_<name>) in one read.
+_LOOKUP_SQL = ("SELECT k.id, k.user_uuid, k.name, k.key_prefix, k.created_at, k.last_used_at, k.revoked_at, "
+               "k.scopes, k.store_uuid, k.agent_id, "
+               + ", ".join(f"u.{f} AS u_{f}" for f in users.PUBLIC_FIELDS + ("can_sell",))
+               + " FROM api_keys k LEFT JOIN users u ON u.uuid = k.user_uuid WHERE k.key_hash = ?")
+
+
 def lookup(db, key):
     """The api_keys row of a plaintext key joined with its user's fields, or None.
-    The result has key fields plus `user` (public user dict); revoked keys are
-    returned too (check `revoked_at`)."""
+    The result has key fields plus `user` (public user dict, None when the user is
+    gone); revoked keys are returned too (check `revoked_at`)."""
     if not isinstance(key, str) or not KEY_RE.fullmatch(key.strip()):
         return None
-    row = db.one("SELECT * FROM api_keys WHERE key_hash = ?", (key_hash(key.strip()),))
+    row = db.one(_LOOKUP_SQL, (key_hash(key.strip()),))
     if row is None or row.get("agent_id"):
         return None
+    user = {k[2:]: row.pop(k) for k in list(row) if k.startswith("u_")}
     row["scopes"] = scopes.from_text(row.get("scopes"))
-    row["user"] = users.by_uuid(db, row["user_uuid"])
+    row["user"] = users.public(user) if user["uuid"] is not None else None
     return row
 
 
@@ -132,53 +139,45 @@ def revoke(db, user_uuid, key_id, ip=None):
         if row["revoked_at"]:
             raise Conflict("this API key is already revoked")
         db.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ?", (utc_now(), key_id))
-        db.execute("DELETE FROM api_key_requests WHERE api_key_id = ?", (key_id,))
         audit.log(db, "key_revoked", user_uuid, f"api_key:{key_id}", row["key_prefix"], ip)
     return _public(row)
 
 
+TIME_DIGITS = 13   # milliseconds since the epoch, zero-padded: text order is time order
+
+
+def _count_sql(db):
+    """The limiter's UPDATE: (last_used_at, kept, now, id, full, full, cutoff) where `full`
+    is the length of RATE_LIMIT times and `kept` of one less."""
+    times = "request_times"
+    tail = f"CASE WHEN LENGTH({times}) <= ? THEN {times} ELSE SUBSTR({times}, LENGTH({times}) - ? + 1) END"
+    appended = f"{tail} || ?" if db.is_sqlite else f"CONCAT({tail}, ?)"   # MariaDB's || is OR
+    return (f"UPDATE api_keys SET last_used_at = ?, {times} = {appended} WHERE id = ? AND "
+            f"(LENGTH({times}) < ? OR SUBSTR({times}, LENGTH({times}) - ? + 1, {TIME_DIGITS}) <= ?)")
+
+
 def count_request(db, key_id, now_ms=None):
-    """Count one request against the key's limit; 429 when the rolling window is full.
-    Returns the number of requests left in the window."""
+    """Count one request against the key's limit; 429 when the rolling window is full,
+    401 when the key is gone."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    window_start = now_ms - RATE_WINDOW_MS
-    if not db.is_sqlite and not db.in_transaction:
-        # READ COMMITTED for this transaction only: under REPEATABLE READ the DELETE's
-        # next-key locks reach into other keys' index ranges and concurrent requests of
-        # different keys deadlock (MariaDB 1213). The key row lock below still serializes
-        # the requests of one key, and each statement then sees every committed request.
-        db.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-    now = utc_now()
-    with db.transaction():
-        # Serialize the requests of this key: the update locks the key's row first, so
-        # the count and insert below see every committed request of the key.
-        # (MariaDB counts a row set to the value it has as not affected: the key's
-        # existence is read by the count.)
-        db.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (now, key_id))
-        counts = db.one("SELECT COUNT(r.id) AS rows_kept, SUM(CASE WHEN r.requested_ms > ? THEN 1 ELSE 0 END) "
-                        "AS recent FROM api_keys k LEFT JOIN api_key_requests r ON r.api_key_id = k.id "
-                        "WHERE k.id = ? GROUP BY k.id", (window_start, key_id))
-        if counts is None:
-            raise Unauthorized("invalid API key")
-        recent = int(counts["recent"] or 0)
-        if recent >= RATE_LIMIT:
-            oldest = db.value("SELECT requested_ms FROM api_key_requests WHERE api_key_id = ? AND requested_ms > ? "
-                              "ORDER BY requested_ms DESC LIMIT 1 OFFSET ?", (key_id, window_start, RATE_LIMIT - 1))
-            retry = max(1, (oldest + RATE_WINDOW_MS - now_ms + 999) // 1000)
-            raise TooManyRequests(f"rate limit: {RATE_LIMIT} requests per minute per API key; "
-                                 f"retry in {retry} seconds",
-                            [("Retry-After", str(retry)), ("X-RateLimit-Limit", str(RATE_LIMIT)),
-                             ("X-RateLimit-Remaining", "0")])
-        if int(counts["rows_kept"]) > recent:
-            db.execute("DELETE FROM api_key_requests WHERE api_key_id = ? AND requested_ms <= ?",
-                       (key_id, window_start))
-        db.insert("api_key_requests", {"api_key_id": key_id, "requested_ms": now_ms})
-    if random.random() < 0.01:
-        prune(db, now_ms)
-    return RATE_LIMIT - recent - 1
+    full, kept = TIME_DIGITS * RATE_LIMIT, TIME_DIGITS * (RATE_LIMIT - 1)
+    cutoff = f"{now_ms - RATE_WINDOW_MS:0{TIME_DIGITS}d}"
+    if db.execute(_count_sql(db), (utc_now(), kept, kept, f"{now_ms:0{TIME_DIGITS}d}", key_id,
+                                   full, full, cutoff)):
+        return
+    times = db.value("SELECT request_times FROM api_keys WHERE id = ?", (key_id,))
+    if times is None:
+        raise Unauthorized("invalid API key")
+    oldest = int(times[-full:][:TIME_DIGITS]) if len(times) >= full else now_ms - RATE_WINDOW_MS
+    retry = max(1, (oldest + RATE_WINDOW_MS - now_ms + 999) // 1000)
+    raise TooManyRequests(f"rate limit: {RATE_LIMIT} requests per minute per API key; retry in {retry} seconds",
+                          [("Retry-After", str(retry)), ("X-RateLimit-Limit", str(RATE_LIMIT)),
+                           ("X-RateLimit-Remaining", "0")])
 
 
-def prune(db, now_ms=None):
-    """Delete request rows older than the window (all keys)."""
+def requests_in_window(db, key_id, now_ms=None):
+    """How many of the key's accepted requests are inside the rolling window now."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    return db.execute("DELETE FROM api_key_requests WHERE requested_ms <= ?", (now_ms - RATE_WINDOW_MS,))
+    times = db.value("SELECT request_times FROM api_keys WHERE id = ?", (key_id,)) or ""
+    cutoff = now_ms - RATE_WINDOW_MS
+    return sum(1 for i in range(0, len(times), TIME_DIGITS) if int(times[i:i + TIME_DIGITS]) > cutoff)

@@ -453,14 +453,19 @@ def json_response(obj, status=200, headers=None):
     return Response(body, status, "application/json", headers)
 
 
-def json_one_or_page(request, name, one, plural, page):
-    """The GET of an API list: ?uuid= -> {name: one(uuid)}; else a page of the list,
-    {plural: page(limit, offset), "limit", "offset"}."""
+def one_or_page(request, one_name, one, page_name, page):
+    """The GET of a list endpoint: ?uuid= -> {one_name: one(uuid)}, else {page_name:
+    page(limit, offset), "limit", "offset"} (Request.page()). `page` gives the list, or
+    the list's JSON text as json_response would encode it."""
     uuid = request.arg("uuid")
     if uuid is not None:
-        return json_response({name: one(uuid)})
+        return json_response({one_name: one(uuid)})
     limit, offset = request.page()
-    return json_response({plural: page(limit, offset), "limit": limit, "offset": offset})
+    items = page(limit, offset)
+    if not isinstance(items, str):
+        return json_response({page_name: items, "limit": limit, "offset": offset})
+    return Response(f'{{{json.dumps(page_name)}: {items}, "limit": {limit}, "offset": {offset}}}', 200,
+                    "application/json")
 
 
 def html_response(text, status=200, headers=None):

@@ -328,7 +328,6 @@ def sign_out_everywhere(db, uuid, ip=None):
         if keys:
             marks = ", ".join("?" * len(keys))
             db.execute(f"UPDATE api_keys SET revoked_at = ? WHERE id IN ({marks})", [utc_now()] + keys)
-            db.execute(f"DELETE FROM api_key_requests WHERE api_key_id IN ({marks})", keys)
         sessions = db.execute("DELETE FROM sessions WHERE user_uuid = ?", (uuid,))
         audit.log(db, "signed_out_everywhere", uuid, uuid, f"{sessions} sessions, {len(keys)} API keys", ip)
     return sessions, len(keys)

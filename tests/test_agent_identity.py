@@ -167,8 +167,9 @@ def test_agents_are_rate_limited_like_a_key_of_their_own(client, db, provider):
     assert me(client, "tok-alice").status == 200
     key_id = db.value("SELECT id FROM api_keys WHERE agent_id = 'agent-1'")
     now_ms = int(time.time() * 1000)
-    for i in range(api_keys.RATE_LIMIT - 2):        # 58 more, as if sent in the last seconds
-        db.insert("api_key_requests", {"api_key_id": key_id, "requested_ms": now_ms - 1000 - i})
+    times = db.value("SELECT request_times FROM api_keys WHERE id = ?", (key_id,))
+    earlier = "".join(f"{now_ms - 1000 - i:013d}" for i in range(api_keys.RATE_LIMIT - 2, 0, -1))
+    db.execute("UPDATE api_keys SET request_times = ? WHERE id = ?", (earlier + times, key_id))  # 58 more
     assert me(client, "tok-alice").status == 200   # the 60th
     r = me(client, "tok-alice")
     assert r.status == 429 and r.header("Retry-After") and "rate limit" in r.json()["error"]

@@ -222,32 +222,41 @@ def test_rate_limit_sequential(client, db):
     r = client.get("/api/auth-user.php", headers=user["headers"])
     assert r.status == 429 and int(r.header("Retry-After")) >= 1
     assert "rate limit" in r.json()["error"]
-    assert count(db, "api_key_requests", "api_key_id = ?", (user["api_key_id"],)) == api_keys.RATE_LIMIT
+    assert api_keys.requests_in_window(db, user["api_key_id"]) == api_keys.RATE_LIMIT
     # per key: another user's key is unaffected; so is the user's session
     assert client.get("/api/auth-user.php", headers=other["headers"]).status == 200
     login(client, "alice")
     assert client.get("/api/auth-user.php").status == 200
 
 
-def test_rate_limit_window_rolls_and_old_rows_are_pruned(client, db):
+def sent_at(db, key_id, *times_ms):
+    """The key's kept request times, as if its requests had been sent at these moments."""
+    db.execute("UPDATE api_keys SET request_times = ? WHERE id = ?",
+               ("".join(f"{int(t):013d}" for t in times_ms), key_id))
+
+
+def test_rate_limit_window_rolls(client, db):
     user = make_user(db, "alice")
     now = api_keys.time.time() * 1000
     kid = user["api_key_id"]
-    for i in range(api_keys.RATE_LIMIT):  # 60 requests 59 s ago: window full
-        db.insert("api_key_requests", {"api_key_id": kid, "requested_ms": int(now - 59_000)})
-    assert client.get("/api/auth-user.php", headers=user["headers"]).status == 429
-    db.execute("UPDATE api_key_requests SET requested_ms = ?", (int(now - 61_000),))
+    sent_at(db, kid, *[now - 59_000] * api_keys.RATE_LIMIT)  # 60 requests 59 s ago: window full
+    r = client.get("/api/auth-user.php", headers=user["headers"])
+    assert r.status == 429 and 1 <= int(r.header("Retry-After")) <= 2
+    sent_at(db, kid, now - 61_000, *[now - 30_000] * (api_keys.RATE_LIMIT - 1))  # the oldest has left it
     assert client.get("/api/auth-user.php", headers=user["headers"]).status == 200
-    assert count(db, "api_key_requests", "api_key_id = ?", (kid,)) == 1  # the old rows are gone
+    assert api_keys.requests_in_window(db, kid) == api_keys.RATE_LIMIT
+    r = client.get("/api/auth-user.php", headers=user["headers"])
+    assert r.status == 429 and 29 <= int(r.header("Retry-After")) <= 31
 
 
-def test_prune_removes_old_rows_of_idle_keys(db):
-    a = make_user(db, "alice")
-    now = int(api_keys.time.time() * 1000)
-    db.insert("api_key_requests", {"api_key_id": a["api_key_id"], "requested_ms": now - 120_000})
-    db.insert("api_key_requests", {"api_key_id": a["api_key_id"], "requested_ms": now - 1_000})
-    assert api_keys.prune(db, now) == 1
-    assert count(db, "api_key_requests") == 1
+def test_a_lower_limit_applies_to_the_times_kept(client, db, monkeypatch):
+    user = make_user(db, "alice")
+    for _ in range(5):
+        assert client.get("/api/auth-user.php", headers=user["headers"]).status == 200
+    monkeypatch.setattr(api_keys, "RATE_LIMIT", 3)
+    assert client.get("/api/auth-user.php", headers=user["headers"]).status == 429
+    monkeypatch.setattr(api_keys, "RATE_LIMIT", 7)
+    assert [client.get("/api/auth-user.php", headers=user["headers"]).status for _ in range(3)] == [200, 200, 429]
 
 
 def fetch(url, headers):
@@ -280,7 +289,7 @@ def test_rate_limit_is_exact_under_concurrency(live_server, db):
     assert len(results) == n
     assert results.count(200) == api_keys.RATE_LIMIT, sorted(results)
     assert results.count(429) == n - api_keys.RATE_LIMIT, sorted(results)
-    assert count(db, "api_key_requests", "api_key_id = ?", (user["api_key_id"],)) == api_keys.RATE_LIMIT
+    assert api_keys.requests_in_window(db, user["api_key_id"]) == api_keys.RATE_LIMIT
 
 
 # -- /admin/users.php ----------------------------------------------------------------------
@@ -416,7 +425,7 @@ def test_account_posts_bad_bodies_are_4xx_and_change_nothing(app, db, path, vali
     failures = []
 
     def check(label, **request):
-        db.execute("DELETE FROM api_key_requests")
+        db.execute("UPDATE api_keys SET request_times = ''")
         db.execute("DELETE FROM login_attempts")
         r = Client(app).request("POST", path, headers=headers, **request)
         if not 400 <= r.status < 500 or account_state(db) != before:

@@ -11,13 +11,13 @@ POST store_uuid, currency (default ETH), chain_id (default 1) -> {"ok": true, "u
 """
 from lib import auth, deposits
 from lib.db import get_db
-from lib.http import BadRequest, json_one_or_page, json_response
+from lib.http import BadRequest, one_or_page, json_response
 
 
 def get(request):
     user = auth.require_user(request)
     db = get_db()
-    return json_one_or_page(request, "deposit", lambda uuid: deposits.get_deposit(db, user, uuid),
+    return one_or_page(request, "deposit", lambda uuid: deposits.get_deposit(db, user, uuid),
                             "deposits", lambda limit, offset: _list(request, db, user, limit, offset))
 
 

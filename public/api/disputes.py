@@ -13,18 +13,14 @@ original's "resolver_user_uuid".
 """
 from lib import auth, compat, disputes
 from lib.db import get_db
-from lib.http import BadRequest, json_response
+from lib.http import BadRequest, json_response, one_or_page
 
 
 def get(request):
     user = auth.require_user(request)
     db = get_db()
-    uuid = request.arg("uuid")
-    if uuid is not None:
-        return json_response({"dispute": disputes.get_dispute(db, user, uuid)})
-    limit, offset = request.page()
-    return json_response({"disputes": disputes.list_disputes(db, user, limit, offset, request.arg("status")),
-                          "limit": limit, "offset": offset})
+    return one_or_page(request, "dispute", lambda uuid: disputes.get_dispute(db, user, uuid), "disputes",
+                       lambda limit, offset: disputes.list_disputes(db, user, limit, offset, request.arg("status")))
 
 
 def post(request):

@@ -9,7 +9,7 @@ POST action=create (subject, body, optional transaction_uuid: an order I am a pa
 """
 from lib import auth, catalog, tickets
 from lib.db import get_db
-from lib.http import BadRequest, json_one_or_page, json_response
+from lib.http import BadRequest, one_or_page, json_response
 
 
 def _list(request, db, user, limit, offset):
@@ -24,7 +24,7 @@ def _list(request, db, user, limit, offset):
 def get(request):
     user = auth.require_user(request)
     db = get_db()
-    return json_one_or_page(request, "ticket", lambda uuid: tickets.get(db, user, uuid),
+    return one_or_page(request, "ticket", lambda uuid: tickets.get(db, user, uuid),
                             "tickets", lambda limit, offset: _list(request, db, user, limit, offset))
 
 

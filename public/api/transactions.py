@@ -9,20 +9,17 @@ POST package_uuid, currency (default ETH), chain_id (default 1), refund_address 
      "currency", "chain_id", "price_usd", "usd_rate"}. A client's required_amount is ignored:
      the server prices every order.
 """
-from lib import auth, orders
+from lib import auth, order_rows, orders
 from lib.db import get_db
-from lib.http import json_response
+from lib.http import json_response, one_or_page
 
 
 def get(request):
     user = auth.require_user(request)
     db = get_db()
-    uuid = request.arg("uuid")
-    if uuid is not None:
-        return json_response({"transaction": orders.get_order(db, user, uuid)})
-    limit, offset = request.page()
-    return json_response({"transactions": orders.list_orders(db, user, limit, offset, request.arg("scope")),
-                          "limit": limit, "offset": offset})
+    return one_or_page(request, "transaction", lambda uuid: orders.get_order(db, user, uuid), "transactions",
+                       lambda limit, offset: order_rows.orders_json(
+                           db, orders.order_ids_page(db, user, limit, offset, request.arg("scope"))))
 
 
 def post(request):
