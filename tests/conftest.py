@@ -21,7 +21,7 @@ from lib import db as dbmod  # noqa: E402
 from lib import migrate  # noqa: E402
 from tests.client import Client  # noqa: E402
 
-pytest_plugins = ["tests.chain"]
+pytest_plugins = ["tests.chain", "tests.schedule"]
 
 MYSQL_HOST = os.environ.get("TEST_MYSQL_HOST", "127.0.0.1")
 MYSQL_PORT = int(os.environ.get("TEST_MYSQL_PORT", "3306"))
