@@ -37,6 +37,15 @@ def missing(what):
     pytest.skip(what)
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(request, monkeypatch):
+    """Cheaper scrypt for the users tests create (each hash stores its parameters, so
+    verification still works); tests/test_accounts.py hashes with the real ones."""
+    if request.module.__name__ != "tests.test_accounts":
+        from lib import users
+        monkeypatch.setattr(users, "SCRYPT_N", 2 ** 10)
+
+
 @pytest.fixture(scope="session")
 def sqlite_db(tmp_path_factory):
     path = tmp_path_factory.mktemp("db") / "test.sqlite"
