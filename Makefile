@@ -78,8 +78,10 @@ restore: install .env
 bench-cron: install
 	$(PY) bench/cron_poll.py
 
+# Two workers (pytest-xdist), a test file to a worker: a file's tests share its module
+# fixtures (nginx/uwsgi stacks, MariaDB pairs); each worker has its own anvil and databases.
 test: install-test deploy-deps browser-deps
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 
 # Debian's Chromium for the browser tests (tests/browser, Playwright for Python with
 # executable_path=/usr/bin/chromium). Playwright's own browser download is never used.

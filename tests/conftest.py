@@ -21,7 +21,7 @@ from lib import db as dbmod  # noqa: E402
 from lib import migrate  # noqa: E402
 from tests.client import Client  # noqa: E402
 
-pytest_plugins = ["tests.chain"]
+pytest_plugins = ["tests.chain", "tests.schedule"]
 
 MYSQL_HOST = os.environ.get("TEST_MYSQL_HOST", "127.0.0.1")
 MYSQL_PORT = int(os.environ.get("TEST_MYSQL_PORT", "3306"))
@@ -35,6 +35,15 @@ def missing(what):
     if IN_CI:
         pytest.fail(f"{what} (CI=true: real services are required)")
     pytest.skip(what)
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(request, monkeypatch):
+    """Cheaper scrypt for the users tests create (each hash stores its parameters, so
+    verification still works); tests/test_accounts.py hashes with the real ones."""
+    if request.module.__name__ != "tests.test_accounts":
+        from lib import users
+        monkeypatch.setattr(users, "SCRYPT_N", 2 ** 10)
 
 
 @pytest.fixture(scope="session")
