@@ -80,7 +80,7 @@ elif under_uwsgi() and inherited_secrets():
 env.load()
 
 from lib.http import HttpError, MethodNotAllowed, NotFound, Redirect, Request, Response  # noqa: E402
-from lib import db as dbmod, metrics, replica  # noqa: E402
+from lib import catalog_cache, db as dbmod, metrics, replica  # noqa: E402
 from lib.web import error_response  # noqa: E402  (the application chooses JSON or HTML)
 
 PUBLIC = os.path.join(ROOT, "public")
@@ -250,7 +250,9 @@ def application(environ, start_response):
     try:
         request = Request(environ)
         request.request_id = request_id
-        response = dispatch(request)
+        response = catalog_cache.cached(request)    # most public catalog reads end here
+        if response is None:
+            response = dispatch(request)
     except Redirect as r:
         response = r.response
     except HttpError as e:
