@@ -228,13 +228,19 @@ def security_headers(response):
         response.headers.append(("Referrer-Policy", "same-origin"))
 
 
-def streamed(chunks, request_id, environ):
+def new_request_id():
+    """The id a failed request's log lines and error page share (only failures need one:
+    the random bytes are a system call, and one while other threads wait for the GIL)."""
+    return os.urandom(6).hex()
+
+
+def streamed(chunks, environ):
     """A StreamResponse's body; an error half-way is logged and ends the transfer."""
     try:
         for chunk in chunks:
             yield chunk
     except Exception:
-        log.error("request %s failed while streaming: %s %s\n%s", request_id,
+        log.error("request %s failed while streaming: %s %s\n%s", new_request_id(),
                   environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), traceback.format_exc())
         raise
     finally:
@@ -246,10 +252,8 @@ def streamed(chunks, request_id, environ):
 def application(environ, start_response):
     started = time.monotonic()
     request = None
-    request_id = os.urandom(6).hex()
     try:
         request = Request(environ)
-        request.request_id = request_id
         response = catalog_cache.cached(request)    # most public catalog reads end here
         if response is None:
             response = dispatch(request)
@@ -258,6 +262,7 @@ def application(environ, start_response):
     except HttpError as e:
         response = error_response(request, e.status, e.message, e.headers)
     except Exception:
+        request_id = new_request_id()
         log.error("request %s failed: %s %s\n%s", request_id,
                   environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), traceback.format_exc())
         response = error_response(request, 500, f"internal error (request id {request_id})")
@@ -271,7 +276,7 @@ def application(environ, start_response):
         start_response(response.status_line, headers)
         if environ.get("REQUEST_METHOD") == "HEAD":
             return []
-        return streamed(response.chunks, request_id, environ)
+        return streamed(response.chunks, environ)
     body = response.body
     if environ.get("REQUEST_METHOD") == "HEAD":
         body = b""

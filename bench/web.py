@@ -4,7 +4,8 @@
     .venv/bin/python bench/web.py --memory [REQUESTS]          worker RSS over REQUESTS
 
 Starts the production stack from deploy/ (deploy/localstack.py: nginx -> uwsgi
-with deploy/uwsgi.ini as it is, over HTTPS with keep-alive) on a fresh SQLite
+with deploy/uwsgi.ini as it is and the request metrics in PROMETHEUS_MULTIPROC_DIR
+as the systemd unit sets them, over HTTPS with keep-alive) on a fresh SQLite
 database with 50 stores of 10 items (a package each), and measures, with `wrk`
 (Debian package; `make bench-web` installs it; 2 threads) or, without it, a threaded
 Python client (which shares the CPU with the servers and so understates the figure),
@@ -183,7 +184,8 @@ def main_rates(seconds, connections):
     db = fresh_database(tmp)
     username, password, store_uuid, item_uuid = seed(db)
     wait_settled(db)
-    env = dict(SALTS, DB_DSN=db.dsn, ENV_FILE=os.path.join(tmp, "none.env"), LOG_LEVEL="WARNING")
+    env = dict(SALTS, DB_DSN=db.dsn, ENV_FILE=os.path.join(tmp, "none.env"), LOG_LEVEL="WARNING",
+               PROMETHEUS_MULTIPROC_DIR=os.path.join(tmp, "metrics"))   # as the systemd unit sets it
     for name in ("ceiling", "app"):
         os.makedirs(os.path.join(tmp, name))
     ceiling = CeilingStack(env={"ENV_FILE": os.path.join(tmp, "none.env")}, tmp=os.path.join(tmp, "ceiling"))
@@ -273,7 +275,8 @@ def main_memory(requests_per_worker, connections):
     db = fresh_database(tmp)
     username, password, store_uuid, item_uuid = seed(db)
     wait_settled(db)
-    env = dict(SALTS, DB_DSN=db.dsn, ENV_FILE=os.path.join(tmp, "none.env"), LOG_LEVEL="WARNING")
+    env = dict(SALTS, DB_DSN=db.dsn, ENV_FILE=os.path.join(tmp, "none.env"), LOG_LEVEL="WARNING",
+               PROMETHEUS_MULTIPROC_DIR=os.path.join(tmp, "metrics"))
     stack = LongLivedStack(env=env, tmp=os.path.join(tmp, "app"))
     os.makedirs(stack.tmp)
     stack.env["SITE_URL"] = stack.base_url
