@@ -251,12 +251,14 @@ def streamed(chunks, environ):
 
 def application(environ, start_response):
     started = time.monotonic()
+    hit = catalog_cache.cached(environ)       # most public catalog reads end here
+    if hit is not None:
+        script, response = hit
+        return finish(environ, start_response, None, script, response, started)
     request = None
     try:
         request = Request(environ)
-        response = catalog_cache.cached(request)    # most public catalog reads end here
-        if response is None:
-            response = dispatch(request)
+        response = dispatch(request)
     except Redirect as r:
         response = r.response
     except HttpError as e:
@@ -266,11 +268,16 @@ def application(environ, start_response):
         log.error("request %s failed: %s %s\n%s", request_id,
                   environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), traceback.format_exc())
         response = error_response(request, 500, f"internal error (request id {request_id})")
+    return finish(environ, start_response, request, getattr(request, "script", None), response, started)
+
+
+def finish(environ, start_response, request, script, response, started):
+    """Send `response` (to `request`, None for an answer from the catalog cache) and count
+    it under `script`."""
     security_headers(response)
     if response.status < 400:
         replica.mark_write(request, response)
-    metrics.observe(getattr(request, "script", None) or "none", response.status,
-                    time.monotonic() - started)
+    metrics.observe(script or "none", response.status, time.monotonic() - started)
     headers = [(k, v) for k, v in response.headers if k.lower() != "content-length"]
     if response.chunks is not None:
         start_response(response.status_line, headers)

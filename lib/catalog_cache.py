@@ -19,9 +19,9 @@ Signed-in requests are never served from or stored in the cache, so no CSRF toke
 or personal bit can be cached. Every answer carries an ETag (a hash of the body);
 a matching If-None-Match gets 304 without the body.
 
-A script's `get` is `serve(request, render)`; wsgi.py first asks `cached(request)`,
+A script's `get` is `serve(request, render)`; wsgi.py first asks `cached(environ)`,
 which answers a guest's request for a page this process holds and is still valid the
-same way without routing to the script at all (most catalog reads are such hits).
+same way, before a Request is built or the script is found (most catalog reads).
 """
 import collections
 import hashlib
@@ -90,16 +90,16 @@ def _etag(body):
     return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
-def _matches(request, etag):
-    wanted = request.environ.get("HTTP_IF_NONE_MATCH")
+def _matches(environ, etag):
+    wanted = environ.get("HTTP_IF_NONE_MATCH")
     if not wanted:
         return False
     return wanted.strip() == "*" or etag in [t.strip().removeprefix("W/") for t in wanted.split(",")]
 
 
-def _answer(request, body, content_type, etag):
+def _answer(environ, body, content_type, etag):
     headers = [("ETag", etag), ("Cache-Control", "no-cache"), ("Vary", "Cookie, Authorization")]
-    if _matches(request, etag):
+    if _matches(environ, etag):
         return Response(b"", 304, None, headers)
     return Response(body, 200, content_type, headers)
 
@@ -120,17 +120,23 @@ def _valid(key, current):
     return entry
 
 
-def cached(request):
-    """What `serve` answers a guest's GET or HEAD of a page this process holds and is
-    still valid, or None (anything else: the script runs). Sets request.script."""
-    key = _key(request)
-    if key not in _entries or request.method not in ("GET", "HEAD") or not is_guest(request):
+def cached(environ):
+    """(script, Response): what `serve` answers a guest's GET or HEAD of a page this
+    process holds and that is still valid, or None (then the request is routed to its
+    script). Read from the WSGI environ alone, before any Request is built: a request
+    with a cookie (it may be a session) or a credential header goes the long way. That no
+    `token` is in the query needs no check: an entry exists only for a query string
+    without one."""
+    if environ.get("REQUEST_METHOD") not in ("GET", "HEAD") or environ.get("HTTP_COOKIE"):
         return None
-    entry = _valid(key, version(replica.read_db(request)))
+    key = environ.get("PATH_INFO", "") + "?" + environ.get("QUERY_STRING", "")
+    # PATH_INFO is latin-1 decoded bytes; the keys hold the UTF-8 text: equal when ASCII.
+    if key not in _entries or not key.isascii() or any(environ.get(h) for h in CREDENTIAL_HEADERS):
+        return None
+    entry = _valid(key, version(replica.replica_or_primary()))
     if entry is None:
         return None
-    request.script = entry.script
-    return _answer(request, entry.body, entry.content_type, entry.etag)
+    return entry.script, _answer(environ, entry.body, entry.content_type, entry.etag)
 
 
 def serve(request, render, valid_until=None):
@@ -148,14 +154,14 @@ def serve(request, render, valid_until=None):
         if response.status == 200:
             etag = _etag(response.body)
             response.headers += [("ETag", etag), ("Cache-Control", "private, no-cache")]
-            if _matches(request, etag):
+            if _matches(request.environ, etag):
                 return Response(b"", 304, None, [h for h in response.headers if h[0] != "Content-Type"])
         return response
     key = _key(request)
     current = version(db)
     entry = _valid(key, current)
     if entry is not None:
-        return _answer(request, entry.body, entry.content_type, entry.etag)
+        return _answer(request.environ, entry.body, entry.content_type, entry.etag)
     response = render(request, db)
     if response.status != 200 or any(k.lower() == "set-cookie" for k, _ in response.headers):
         return response
@@ -165,7 +171,7 @@ def serve(request, render, valid_until=None):
         expires = valid_until(db) if valid_until else None
         _keep(key, Entry(current, expires, response.body, content_type, etag,
                          getattr(request, "script", None)))
-    return _answer(request, response.body, content_type, etag)
+    return _answer(request.environ, response.body, content_type, etag)
 
 
 def _keep(key, entry):
