@@ -80,7 +80,7 @@ elif under_uwsgi() and inherited_secrets():
 env.load()
 
 from lib.http import HttpError, MethodNotAllowed, NotFound, Redirect, Request, Response  # noqa: E402
-from lib import db as dbmod, metrics, replica  # noqa: E402
+from lib import catalog_cache, db as dbmod, metrics, replica  # noqa: E402
 from lib.web import error_response  # noqa: E402  (the application chooses JSON or HTML)
 
 PUBLIC = os.path.join(ROOT, "public")
@@ -228,13 +228,19 @@ def security_headers(response):
         response.headers.append(("Referrer-Policy", "same-origin"))
 
 
-def streamed(chunks, request_id, environ):
+def new_request_id():
+    """The id a failed request's log lines and error page share (only failures need one:
+    the random bytes are a system call, and one while other threads wait for the GIL)."""
+    return os.urandom(6).hex()
+
+
+def streamed(chunks, environ):
     """A StreamResponse's body; an error half-way is logged and ends the transfer."""
     try:
         for chunk in chunks:
             yield chunk
     except Exception:
-        log.error("request %s failed while streaming: %s %s\n%s", request_id,
+        log.error("request %s failed while streaming: %s %s\n%s", new_request_id(),
                   environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), traceback.format_exc())
         raise
     finally:
@@ -245,31 +251,39 @@ def streamed(chunks, request_id, environ):
 
 def application(environ, start_response):
     started = time.monotonic()
+    hit = catalog_cache.cached(environ)       # most public catalog reads end here
+    if hit is not None:
+        script, response = hit
+        return finish(environ, start_response, None, script, response, started)
     request = None
-    request_id = os.urandom(6).hex()
     try:
         request = Request(environ)
-        request.request_id = request_id
         response = dispatch(request)
     except Redirect as r:
         response = r.response
     except HttpError as e:
         response = error_response(request, e.status, e.message, e.headers)
     except Exception:
+        request_id = new_request_id()
         log.error("request %s failed: %s %s\n%s", request_id,
                   environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), traceback.format_exc())
         response = error_response(request, 500, f"internal error (request id {request_id})")
+    return finish(environ, start_response, request, getattr(request, "script", None), response, started)
+
+
+def finish(environ, start_response, request, script, response, started):
+    """Send `response` (to `request`, None for an answer from the catalog cache) and count
+    it under `script`."""
     security_headers(response)
     if response.status < 400:
         replica.mark_write(request, response)
-    metrics.observe(getattr(request, "script", None) or "none", response.status,
-                    time.monotonic() - started)
+    metrics.observe(script or "none", response.status, time.monotonic() - started)
     headers = [(k, v) for k, v in response.headers if k.lower() != "content-length"]
     if response.chunks is not None:
         start_response(response.status_line, headers)
         if environ.get("REQUEST_METHOD") == "HEAD":
             return []
-        return streamed(response.chunks, request_id, environ)
+        return streamed(response.chunks, environ)
     body = response.body
     if environ.get("REQUEST_METHOD") == "HEAD":
         body = b""

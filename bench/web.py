@@ -1,16 +1,17 @@
 """Web requests per second under uwsgi behind nginx (SPEC section 10).
 
-    .venv/bin/python bench/web.py [SECONDS] [CONNECTIONS]      (or `make bench-web`)
+    .venv/bin/python bench/web.py [SECONDS] [CONNECTIONS]      (or `make bench-web`; 3 s, 16)
     .venv/bin/python bench/web.py --memory [REQUESTS]          worker RSS over REQUESTS
 
 Starts the production stack from deploy/ (deploy/localstack.py: nginx -> uwsgi
-with deploy/uwsgi.ini as it is, over HTTPS with keep-alive) on a fresh SQLite
+with deploy/uwsgi.ini as it is and the request metrics in PROMETHEUS_MULTIPROC_DIR
+as the systemd unit sets them, over HTTPS with keep-alive) on a fresh SQLite
 database with 50 stores of 10 items (a package each), and measures, with `wrk`
 (Debian package; `make bench-web` installs it; 2 threads) or, without it, a threaded
 Python client (which shares the CPU with the servers and so understates the figure),
 the requests per second that come back 2xx:
   - the ceiling: a bare WSGI app (bench/ceiling_app.py) answering a constant JSON body
-    under the same nginx and uwsgi settings, measured first in the same run;
+    under the same nginx and uwsgi settings, in the same run, in turn with each cached URL;
   - the public catalog reads as a guest (lib/catalog_cache.py), as a guest revalidating
     with If-None-Match (304), and rendered every time (a request carrying a session
     cookie, which is never served from the cache), each with its share of the ceiling;
@@ -24,6 +25,7 @@ machine's cores.
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -161,7 +163,7 @@ def stack_line(stack, connections, seconds, use_wrk):
     threads = len(stats["workers"][0].get("cores", [])) if workers else 0
     return (f"nginx -> uwsgi ({workers} processes x {threads} threads, deploy/uwsgi.ini) on"
             f" {os.cpu_count()} cores; {'wrk -t2' if use_wrk else 'Python threads'}, {connections}"
-            f" keep-alive HTTPS connections, {seconds} s per URL")
+            f" keep-alive HTTPS connections, {seconds} s per measurement")
 
 
 def fresh_database(tmp):
@@ -177,13 +179,17 @@ def wait_settled(db):
         time.sleep(0.2)
 
 
+ROUNDS = 3   # ceiling and cached URL in turn
+
+
 def main_rates(seconds, connections):
     tmp = tempfile.mkdtemp(prefix="mkt-bench-web-")
     use_wrk = shutil.which("wrk") is not None
     db = fresh_database(tmp)
     username, password, store_uuid, item_uuid = seed(db)
     wait_settled(db)
-    env = dict(SALTS, DB_DSN=db.dsn, ENV_FILE=os.path.join(tmp, "none.env"), LOG_LEVEL="WARNING")
+    env = dict(SALTS, DB_DSN=db.dsn, ENV_FILE=os.path.join(tmp, "none.env"), LOG_LEVEL="WARNING",
+               PROMETHEUS_MULTIPROC_DIR=os.path.join(tmp, "metrics"))   # as the systemd unit sets it
     for name in ("ceiling", "app"):
         os.makedirs(os.path.join(tmp, name))
     ceiling = CeilingStack(env={"ENV_FILE": os.path.join(tmp, "none.env")}, tmp=os.path.join(tmp, "ceiling"))
@@ -207,8 +213,10 @@ def main_rates(seconds, connections):
         ("GET /static/style.css (nginx alone)", "/static/style.css", {}),
     ]
     with ceiling, stack:
-        print(stack_line(stack, connections, seconds, use_wrk) + "; the ceiling app (bench/ceiling_app.py)"
-              " under the same settings is measured again just before each catalog URL")
+        print(stack_line(stack, connections, seconds, use_wrk) + f"; the ceiling app (bench/ceiling_app.py)"
+              f" under the same settings is measured in turn with each cached catalog URL, {ROUNDS} rounds"
+              f" (medians; the share is the median of the rounds' shares, so load from elsewhere on the"
+              f" machine touches both sides of each one alike)")
         # A cookie of no live session: answered as to a guest, but rendered every time.
         rendered = {"Cookie": "session=" + "0" * 43}
         print(f"  {'public catalog read':34s} {'ceiling':>10s} {'guest (cached)':>16s} {'304 revalidated':>16s}"
@@ -221,21 +229,30 @@ def main_rates(seconds, connections):
                 continue
             etag = next(v for k, v in h if k.lower() == "etag")
             rate(stack, path, 1, connections, headers, use_wrk)        # warm-up: every thread's connection
-            top = rate(ceiling, "/", seconds, connections, {}, use_wrk)[0]
-            ceilings.append(top)
-            figures, notes = [], []
-            for extra in ({}, {"If-None-Match": etag}, rendered):
+            tops, cached, notes = [], [], []
+            for _round in range(ROUNDS):
+                tops.append(rate(ceiling, "/", seconds, connections, {}, use_wrk)[0])
+                r, _lat, note = rate(stack, path, seconds, connections, headers, use_wrk)
+                cached.append(r)
+                if note:
+                    notes.append(note)
+            figures = [statistics.median(cached)]
+            for extra in ({"If-None-Match": etag}, rendered):
                 r, _lat, note = rate(stack, path, seconds, connections, {**headers, **extra}, use_wrk)
                 figures.append(r)
                 if note and "non-2xx" not in note:
                     notes.append(note)
-            shares.append(figures[0] / top)
+            top = statistics.median(tops)
+            share = statistics.median(c / t for c, t in zip(cached, tops))
+            shares.append(share)
+            ceilings.append(top)
             print(f"  {label:34s} {top:6.0f} req/s {figures[0]:10.0f} req/s {figures[1]:10.0f} req/s"
-                  f" {figures[2]:10.0f} req/s   {figures[0] / top:6.1%} / {figures[2] / top:6.1%}"
+                  f" {figures[2]:10.0f} req/s   {share:6.1%} / {figures[2] / top:6.1%}"
                   + (f"   ({'; '.join(notes)})" if notes else ""))
         if shares:
             print(f"  cached catalog reads: {min(shares):.1%} to {max(shares):.1%} of the ceiling"
-                  f" (goal 33.3%); ceiling {min(ceilings):.0f} to {max(ceilings):.0f} req/s")
+                  f" (goal 33.3%); ceiling {min(ceilings):.0f} to {max(ceilings):.0f} req/s;"
+                  f" load average {os.getloadavg()[0]:.1f}")
         for label, path, headers in others:
             if headers is None:
                 headers = {"Cookie": session_cookie(stack, username, password) or ""}
@@ -273,7 +290,8 @@ def main_memory(requests_per_worker, connections):
     db = fresh_database(tmp)
     username, password, store_uuid, item_uuid = seed(db)
     wait_settled(db)
-    env = dict(SALTS, DB_DSN=db.dsn, ENV_FILE=os.path.join(tmp, "none.env"), LOG_LEVEL="WARNING")
+    env = dict(SALTS, DB_DSN=db.dsn, ENV_FILE=os.path.join(tmp, "none.env"), LOG_LEVEL="WARNING",
+               PROMETHEUS_MULTIPROC_DIR=os.path.join(tmp, "metrics"))
     stack = LongLivedStack(env=env, tmp=os.path.join(tmp, "app"))
     os.makedirs(stack.tmp)
     stack.env["SITE_URL"] = stack.base_url
@@ -334,7 +352,7 @@ def main():
     if args and args[0] == "--memory":
         main_memory(int(args[1]) if len(args) > 1 else 100_000, 16)
         return
-    seconds = int(args[0]) if args else 5
+    seconds = int(args[0]) if args else 3
     connections = int(args[1]) if len(args) > 1 else 16
     main_rates(seconds, connections)
 

@@ -18,12 +18,17 @@ rendered. Entries whose quotes or bond go stale with time also carry the moment 
 Signed-in requests are never served from or stored in the cache, so no CSRF token
 or personal bit can be cached. Every answer carries an ETag (a hash of the body);
 a matching If-None-Match gets 304 without the body.
+
+A script's `get` is `serve(request, render)`; wsgi.py first asks `cached(environ)`,
+which answers a guest's request for a page this process holds and is still valid the
+same way, before a Request is built or the script is found (most catalog reads).
 """
 import collections
 import hashlib
 import threading
 import time
 
+from lib import replica
 from lib.http import Response
 from lib.session import COOKIE as SESSION_COOKIE
 
@@ -35,7 +40,8 @@ CREDENTIAL_HEADERS = ("HTTP_AUTHORIZATION", "HTTP_X_API_KEY", "HTTP_X_AGENT_IDEN
 _entries = collections.OrderedDict()
 _bytes = 0
 _lock = threading.Lock()
-Entry = collections.namedtuple("Entry", "version expires body content_type etag")
+# `script`: the public/ script that rendered it (what the metrics count a hit under).
+Entry = collections.namedtuple("Entry", "version expires body content_type etag script")
 
 
 def changed(db):
@@ -84,53 +90,88 @@ def _etag(body):
     return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
-def _matches(request, etag):
-    wanted = request.environ.get("HTTP_IF_NONE_MATCH")
+def _matches(environ, etag):
+    wanted = environ.get("HTTP_IF_NONE_MATCH")
     if not wanted:
         return False
     return wanted.strip() == "*" or etag in [t.strip().removeprefix("W/") for t in wanted.split(",")]
 
 
-def _answer(request, body, content_type, etag):
+def _answer(environ, body, content_type, etag):
     headers = [("ETag", etag), ("Cache-Control", "no-cache"), ("Vary", "Cookie, Authorization")]
-    if _matches(request, etag):
+    if _matches(environ, etag):
         return Response(b"", 304, None, headers)
     return Response(body, 200, content_type, headers)
 
 
-def serve(request, db, render, valid_until=None):
-    """The response of `render()` (a Response) for this URL, from the cache for guests.
+def _key(request):
+    return request.path + "?" + request.query_string
+
+
+def _valid(key, current):
+    """The entry of `key` when it was rendered at catalog version `current` and has not
+    gone out of date since, else None."""
+    entry = _entries.get(key)
+    if entry is None or entry.version != current or (entry.expires is not None and time.time() >= entry.expires):
+        return None
+    with _lock:
+        if key in _entries:
+            _entries.move_to_end(key)
+    return entry
+
+
+def cached(environ):
+    """(script, Response): what `serve` answers a guest's GET or HEAD of a page this
+    process holds and that is still valid, or None (then the request is routed to its
+    script). Read from the WSGI environ alone, before any Request is built: a request
+    with a cookie (it may be a session) or a credential header goes the long way. That no
+    `token` is in the query needs no check: an entry exists only for a query string
+    without one."""
+    if environ.get("REQUEST_METHOD") not in ("GET", "HEAD") or environ.get("HTTP_COOKIE"):
+        return None
+    key = environ.get("PATH_INFO", "") + "?" + environ.get("QUERY_STRING", "")
+    # PATH_INFO is latin-1 decoded bytes; the keys hold the UTF-8 text: equal when ASCII.
+    if key not in _entries or not key.isascii() or any(environ.get(h) for h in CREDENTIAL_HEADERS):
+        return None
+    entry = _valid(key, version(replica.replica_or_primary()))
+    if entry is None:
+        return None
+    return entry.script, _answer(environ, entry.body, entry.content_type, entry.etag)
+
+
+def serve(request, render, valid_until=None):
+    """The response of `render(request, db)` (a Response; `db` is the one this read may
+    use, lib/replica.py) for this URL, from the cache for guests.
 
     `valid_until(db)`: a Unix time after which the rendered page is out of date even
     though nothing was written (a quote's rate going stale), or None. Only 200
     answers to guests are kept; everyone gets an ETag and 304 on a match."""
+    db = replica.read_db(request)
     if request.method not in ("GET", "HEAD"):
-        return render()
+        return render(request, db)
     if not is_guest(request):
-        response = render()
+        response = render(request, db)
         if response.status == 200:
             etag = _etag(response.body)
             response.headers += [("ETag", etag), ("Cache-Control", "private, no-cache")]
-            if _matches(request, etag):
+            if _matches(request.environ, etag):
                 return Response(b"", 304, None, [h for h in response.headers if h[0] != "Content-Type"])
         return response
-    key = request.path + "?" + request.query_string
+    key = _key(request)
     current = version(db)
-    entry = _entries.get(key)
-    if entry is not None and entry.version == current and (entry.expires is None or time.time() < entry.expires):
-        with _lock:
-            if key in _entries:
-                _entries.move_to_end(key)
-        return _answer(request, entry.body, entry.content_type, entry.etag)
-    response = render()
+    entry = _valid(key, current)
+    if entry is not None:
+        return _answer(request.environ, entry.body, entry.content_type, entry.etag)
+    response = render(request, db)
     if response.status != 200 or any(k.lower() == "set-cookie" for k, _ in response.headers):
         return response
     content_type = next((v for k, v in response.headers if k.lower() == "content-type"), None)
     etag = _etag(response.body)
     if current is not None and _settled(current) and len(response.body) <= MAX_BODY:
         expires = valid_until(db) if valid_until else None
-        _keep(key, Entry(current, expires, response.body, content_type, etag))
-    return _answer(request, response.body, content_type, etag)
+        _keep(key, Entry(current, expires, response.body, content_type, etag,
+                         getattr(request, "script", None)))
+    return _answer(request.environ, response.body, content_type, etag)
 
 
 def _keep(key, entry):

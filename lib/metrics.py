@@ -52,9 +52,15 @@ def multiprocess():
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
+_series = {}   # (script, status) -> its counter and histogram (labels() looks them up and locks)
+
+
 def observe(script, status, seconds):
-    REQUESTS.labels(script, str(status)).inc()
-    LATENCY.labels(script).observe(seconds)
+    series = _series.get((script, status))
+    if series is None:
+        series = _series[(script, status)] = (REQUESTS.labels(script, str(status)), LATENCY.labels(script))
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def allowed(address):

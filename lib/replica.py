@@ -144,10 +144,17 @@ def read_db(request):
     set, healthy and the client did not write in the last DB_REPLICA_STICKY_SECONDS."""
     if request.method not in ("GET", "HEAD") or wrote_recently(request) or _api_key(request):
         return get_db()
+    db = replica_or_primary()
+    request.read_replica = db is not get_db()
+    return db
+
+
+def replica_or_primary():
+    """The replica when it is set and healthy, else the primary: what a read that nothing
+    ties to the primary uses (read_db; the guests' catalog cache checks its entries there)."""
     rep = replica()
     if rep is None or not rep.healthy():
         return get_db()
-    request.read_replica = True
     return rep.db
 
 

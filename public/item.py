@@ -1,12 +1,11 @@
 """GET /item.php?uuid= : an item with its images, rating and reviews, its packages and a
 live price per accepted token."""
-from lib import catalog, catalog_cache, images, pricing, replica, reviews, tokens, web
+from lib import catalog, catalog_cache, images, pricing, reviews, tokens, web
 from lib.http import BadRequest
 
 
 def get(request):
-    db = replica.read_db(request)
-    return catalog_cache.serve(request, db, lambda: _get(request, db), pricing.rates_valid_until)
+    return catalog_cache.serve(request, _get, pricing.rates_valid_until)
 
 
 def _get(request, db):

@@ -1,6 +1,6 @@
 """GET /marketplace.php : items with search `q`, `category`, `sort` (newest, price_asc,
 price_desc, rating) and pagination; each card shows the first image, the price and the rating."""
-from lib import catalog, catalog_cache, item_cards, pricing, replica, web
+from lib import catalog, catalog_cache, item_cards, pricing, web
 from lib.http import BadRequest, HttpError
 
 SORT_LABELS = [("newest", "Newest"), ("price_asc", "Price: low to high"), ("price_desc", "Price: high to low"),
@@ -8,8 +8,7 @@ SORT_LABELS = [("newest", "Newest"), ("price_asc", "Price: low to high"), ("pric
 
 
 def get(request):
-    db = replica.read_db(request)
-    return catalog_cache.serve(request, db, lambda: _get(request, db), pricing.rates_valid_until)
+    return catalog_cache.serve(request, _get, pricing.rates_valid_until)
 
 
 def _get(request, db):

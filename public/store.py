@@ -1,11 +1,10 @@
 """GET /store.php?uuid= : a store, its active staff warnings, its rating and reviews, and its items."""
-from lib import catalog, catalog_cache, item_cards, pricing, replica, reviews, store_warnings, web
+from lib import catalog, catalog_cache, item_cards, pricing, reviews, store_warnings, web
 from lib.http import BadRequest
 
 
 def get(request):
-    db = replica.read_db(request)
-    return catalog_cache.serve(request, db, lambda: _get(request, db), pricing.rates_valid_until)
+    return catalog_cache.serve(request, _get, pricing.rates_valid_until)
 
 
 def _get(request, db):

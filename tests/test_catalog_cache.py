@@ -185,6 +185,29 @@ def test_guest_reads_cost_one_query_when_cached(app, db, w, monkeypatch):
     assert seen == [catalog_cache.VERSION_SQL]
 
 
+def test_an_answer_from_the_cache_is_the_rendered_answer(app, db, w):
+    """GET, HEAD and a revalidating GET answered from the cache (before any script runs)
+    carry the very status, headers and body of the same request answered by rendering."""
+    item, store = w["item"]["uuid"], w["store"]["uuid"]
+    urls = PAGES + ("/item.php?uuid=" + item, "/store.php?uuid=" + store,
+                    "/api/packages.php?item_uuid=" + item, "/api/stores.php?uuid=" + store)
+    while not catalog_cache._settled(catalog_cache.version(db)):
+        time.sleep(0.2)
+    etags = {url: guest(app, url).header("ETag") for url in urls}
+    for url in urls:
+        for method, headers in (("GET", {}), ("HEAD", {}), ("GET", {"If-None-Match": etags[url]}),
+                                ("GET", {"If-None-Match": '"other", ' + etags[url]})):
+            answers = []
+            for _ in range(2):
+                if not answers:
+                    catalog_cache.clear()          # the first is rendered, the second is a hit
+                r = Client(app).request(method, url, headers=headers)
+                answers.append((r.status, r.headers, r.body))
+            assert catalog_cache._entries, url
+            assert answers[0] == answers[1], (method, url, headers)
+            assert answers[0][0] == (304 if headers else 200)
+
+
 # -- through nginx and uwsgi -----------------------------------------------------------
 
 @pytest.fixture(params=["sqlite", "mariadb"])

@@ -63,6 +63,25 @@ def test_requests_are_counted_by_script_and_status(app, db, allowed):
     assert moved("marketplace_http_request_duration_seconds_sum", script="vendors") > 0
 
 
+def test_guest_reads_answered_from_the_catalog_cache_are_counted(app, db, allowed):
+    from lib import catalog_cache
+    import time
+    market.world(db)
+    while not catalog_cache._settled(catalog_cache.version(db)):   # so that the render is kept
+        time.sleep(0.2)
+    catalog_cache.clear()
+    client = Client(app)
+    before = scrape(client)
+    for _ in range(3):
+        assert client.get("/api/items.php").status == 200   # rendered, then from the cache
+    assert catalog_cache._entries
+    after = scrape(client)
+    assert value(after, "marketplace_http_requests_total", script="api/items", status="200") \
+        - value(before, "marketplace_http_requests_total", script="api/items", status="200") == 3
+    assert value(after, "marketplace_http_request_duration_seconds_count", script="api/items") \
+        - value(before, "marketplace_http_request_duration_seconds_count", script="api/items") == 3
+
+
 def test_only_addresses_in_metrics_allow_get_metrics(app, db, allowed, monkeypatch):
     assert Client(app, remote_addr="10.9.3.4").get("/metrics").status == 200
     for outside in ("10.8.0.1", "192.0.2.1", "::1"):

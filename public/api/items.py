@@ -9,14 +9,13 @@ GET  ?store_uuid= &q= (search name and description) &category_id= &limit= &offse
 POST name (1-64), store_uuid, description, category_id (store members only)
      -> {"ok": true, "uuid", "item"}.
 """
-from lib import auth, catalog, catalog_cache, images, item_cards, pricing, replica
+from lib import auth, catalog, catalog_cache, images, item_cards, pricing
 from lib.db import get_db
 from lib.http import json_response
 
 
 def get(request):
-    db = replica.read_db(request)
-    return catalog_cache.serve(request, db, lambda: _get(request, db), pricing.rates_valid_until)
+    return catalog_cache.serve(request, _get, pricing.rates_valid_until)
 
 
 def _get(request, db):

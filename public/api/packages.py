@@ -7,14 +7,13 @@ GET  ?item_uuid= -> {"packages": [{uuid, item_uuid, name, description, price_usd
 POST item_uuid, name (1-64), description, price_usd (0.01-1000000, cents) (store members)
      -> {"ok": true, "uuid", "package"}.
 """
-from lib import auth, catalog, catalog_cache, pricing, replica, tokens
+from lib import auth, catalog, catalog_cache, pricing, tokens
 from lib.db import get_db
 from lib.http import BadRequest, json_response
 
 
 def get(request):
-    db = replica.read_db(request)
-    return catalog_cache.serve(request, db, lambda: _get(request, db), pricing.rates_valid_until)
+    return catalog_cache.serve(request, _get, pricing.rates_valid_until)
 
 
 def _get(request, db):

@@ -8,14 +8,13 @@ GET  -> {"stores": [{uuid, storename, description, tier, vendorship_agreed_at, c
 POST storename (1-16, unique case-insensitively: 409), description, vendorship_agree=1
      -> {"ok": true, "uuid", "store"}; the creator becomes the owner and a vendor.
 """
-from lib import auth, catalog, catalog_cache, replica, reviews, store_warnings
+from lib import auth, catalog, catalog_cache, reviews, store_warnings
 from lib.db import get_db
 from lib.http import json_response
 
 
 def get(request):
-    db = replica.read_db(request)
-    return catalog_cache.serve(request, db, lambda: _get(request, db))
+    return catalog_cache.serve(request, _get)
 
 
 def _get(request, db):
