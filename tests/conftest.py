@@ -18,10 +18,10 @@ sys.path.insert(0, ROOT)
 os.environ["ENV_FILE"] = os.path.join(ROOT, "tests", "no-such.env")
 
 from lib import db as dbmod  # noqa: E402
-from lib import migrate  # noqa: E402
+from lib import env, migrate  # noqa: E402
 from tests.client import Client  # noqa: E402
 
-pytest_plugins = ["tests.chain"]
+pytest_plugins = ["tests.chain", "tests.duties"]
 
 MYSQL_HOST = os.environ.get("TEST_MYSQL_HOST", "127.0.0.1")
 MYSQL_PORT = int(os.environ.get("TEST_MYSQL_PORT", "3306"))
@@ -110,20 +110,34 @@ def empty_tables(db):
 
 @pytest.fixture(params=["sqlite", "mariadb"])
 def db(request):
-    """A Db with the whole schema and empty tables, on each database in turn."""
+    """A Db with the whole schema and empty tables, on each database in turn. Lib code the
+    test calls outside a request that asks get_db() gets it too (this thread only: a thread
+    the test starts passes `db` on or goes through the app)."""
     the_db = request.getfixturevalue(f"{request.param}_db")
     empty_tables(the_db)
-    previous = dbmod._db
-    dbmod.set_db(the_db)
-    yield the_db
-    dbmod.set_db(previous)
+    with dbmod.using(the_db):
+        yield the_db
 
 
 @pytest.fixture
-def app(db):
-    """The application built over the test's database (wsgi.make_app)."""
+def settings():
+    """The settings of the test's application (wsgi.make_app): keys the web process may
+    read, over the environment. A module or a test overrides this fixture; lib code the test
+    calls outside a request reads them too (`app_settings`)."""
+    return {}
+
+
+@pytest.fixture(autouse=True)
+def app_settings(settings):
+    with env.overriding(settings):
+        yield
+
+
+@pytest.fixture
+def app(db, settings):
+    """The application built over the test's database with the test's settings (wsgi.make_app)."""
     from wsgi import make_app
-    return make_app(db)
+    return make_app(db, settings)
 
 
 @pytest.fixture
@@ -133,11 +147,12 @@ def client(app):
 
 
 @pytest.fixture
-def make_client(db):
-    """make_client(settings) -> a Client of an app over the test's database with these
-    settings (wsgi.make_app): for a test that needs ALLOW_DEV_CHAIN, SITE_URL ... set."""
+def make_client(db, settings):
+    """make_client(more) -> a Client of an app over the test's database with the test's
+    settings and `more` over them (a None value unsets a key): for a test that changes
+    a setting half-way, as an operator would."""
     from wsgi import make_app
-    return lambda settings=None, **kw: Client(make_app(db, settings), **kw)
+    return lambda more=None, **kw: Client(make_app(db, dict(settings, **(more or {}))), **kw)
 
 
 def free_port():

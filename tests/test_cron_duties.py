@@ -9,17 +9,12 @@ from lib import intents
 from lib import status_machine as sm
 from lib.db import utc_now
 from tests.chain import fresh_address
-from tests.cron_support import (assert_native_escrow_emptied, paid_fees, retained, HOUR, Parties, cron_env, cron_subprocess, escrow, fees, intent_row, make_order,
+from tests.cron_support import (assert_native_escrow_emptied, paid_fees, retained, HOUR, Parties, cron_subprocess, escrow, fees, intent_row, make_order,
                                 make_store, make_user, paid_order, payout_rows, run_cron, settle, status, wallet,
                                 backdate)
 from tests.fake_rpc import FakePrices
 
 ETH = 10 ** 18
-
-
-@pytest.fixture
-def env(anvil, tmp_path):
-    return cron_env(anvil.url, tmp_path)
 
 
 def test_unpaid_order_fails_after_pending_duration(anvil, db, env):

@@ -16,10 +16,10 @@ ROLES = ("anonymous", "customer", "vendor", "staff", "admin")
 LOGIN_AS = {"customer": "buyer1", "vendor": "vendor1", "staff": "staff1", "admin": "admin1"}
 
 
-@pytest.fixture(autouse=True)
-def dev_chain(monkeypatch):
+@pytest.fixture
+def settings():
     """The pages are exercised with ETH on the development chain 31337."""
-    monkeypatch.setenv("ALLOW_DEV_CHAIN", "1")
+    return {"ALLOW_DEV_CHAIN": "1"}
 
 
 def browser(app, role):

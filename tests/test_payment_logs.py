@@ -13,15 +13,11 @@ from cron import tasks
 from lib import intents
 from lib import status_machine as sm
 from lib.db import utc_now
-from tests.cron_support import CHAIN, Parties, cron_env, escrow, make_order, status
+from tests.cron_support import CHAIN, Parties, escrow, make_order, status
+from tests.duties import duty
 
 UNIT = 10 ** 6                      # the test tokens have 6 decimals
 PRICE = 25 * UNIT
-
-
-@pytest.fixture
-def env(anvil, tmp_path):
-    return cron_env(anvil.url, tmp_path)
 
 
 @pytest.fixture
@@ -29,16 +25,6 @@ def token(anvil):
     contract = anvil.deploy_token(symbol="TUSD", decimals=6)
     anvil.mine(3)                       # the contract exists at the confirmed block
     return contract
-
-
-def duty(env, db, fn):
-    ctx = tasks.Context(env, db)
-    try:
-        fn(ctx)
-    finally:
-        ctx.close()
-    assert not ctx.errors, ctx.errors
-    return ctx
 
 
 def poll(env, db):

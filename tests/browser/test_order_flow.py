@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from lib import catalog, orders, pricing, users
 from tests.browser.helpers import login, submit
 from tests.chain import fresh_address
-from tests.cron_support import cron_env, cron_subprocess
+from tests.cron_support import cron_subprocess
 from tests.ui_data import make_shop
 
 
@@ -57,12 +57,7 @@ def shown_payouts(page):
     return out
 
 
-@pytest.fixture
-def cron(anvil, tmp_path):
-    return cron_env(anvil.url, tmp_path)
-
-
-def test_buyer_pays_vendor_dispatches_buyer_releases(db, site, ui, shots, anvil, cron):
+def test_buyer_pays_vendor_dispatches_buyer_releases(db, site, ui, shots, anvil, env):
     shop = make_shop(db)
     vendor_wallet = fresh_address()
     refund_wallet = fresh_address()
@@ -106,7 +101,7 @@ def test_buyer_pays_vendor_dispatches_buyer_releases(db, site, ui, shots, anvil,
 
     # Cron derives the escrow address: the page shows it with the QR code of the EIP-681 URI,
     # by itself (static/refresh.js reloads the waiting page every 15 s; the test's clock runs fast).
-    run_cron(cron, db)
+    run_cron(env, db)
     row = escrow(db, order)
     address, wei = row["escrow_address"], int(row["required_amount"])
     assert wei == 10 ** 16
@@ -123,7 +118,7 @@ def test_buyer_pays_vendor_dispatches_buyer_releases(db, site, ui, shots, anvil,
     # The buyer pays from an anvil account; after the confirmations cron sees COMPLETED.
     anvil.send_eth(1, address, wei)
     anvil.mine(3)
-    run_cron(cron, db)
+    run_cron(env, db)
     buyer.reload()
     expect(buyer.locator("#order-status")).to_have_text("COMPLETED")
     expect(buyer.locator("#amount-received")).to_have_text("0.01 ETH")
@@ -148,7 +143,7 @@ def test_buyer_pays_vendor_dispatches_buyer_releases(db, site, ui, shots, anvil,
     expect(buyer.locator("main")).to_contain_text("RELEASE")
     shots(buyer, "release-requested")
 
-    settle(anvil, cron, db, order, "RELEASED")
+    settle(anvil, env, db, order, "RELEASED")
     buyer.reload()
     expect(buyer.locator("#order-status")).to_have_text("RELEASED")
     payouts = buyer.locator("#payouts tbody tr")
@@ -162,23 +157,23 @@ def test_buyer_pays_vendor_dispatches_buyer_releases(db, site, ui, shots, anvil,
     # the page shows exactly what each address received on chain.
     assert anvil.balance(vendor_wallet) == wei * 80 // 100
     assert shown_payouts(buyer) == {"vendor": anvil.balance(vendor_wallet),
-                                    "commission": anvil.balance(cron["COMMISSION_WALLET_DEV"])}
+                                    "commission": anvil.balance(env["COMMISSION_WALLET_DEV"])}
     assert status(db, order) == "RELEASED"
 
 
-def test_dispute_resolved_by_staff_with_partial_refund(db, site, ui, shots, anvil, cron):
+def test_dispute_resolved_by_staff_with_partial_refund(db, site, ui, shots, anvil, env):
     shop = make_shop(db)
     vendor_wallet, refund_wallet = fresh_address(), fresh_address()
     catalog.update_store(db, shop["vendor"], shop["store"]["uuid"], payout_address=vendor_wallet)
     resolver_wallet = fresh_address()
     users.set_addresses(db, shop["staff"]["uuid"], None, resolver_wallet)
     order = orders.create_order(db, shop["buyer"], shop["package"]["uuid"], "ETH", 31337, refund_wallet)["uuid"]
-    run_cron(cron, db)
+    run_cron(env, db)
     row = escrow(db, order)
     wei = int(row["required_amount"])
     anvil.send_eth(2, row["escrow_address"], wei)
     anvil.mine(3)
-    run_cron(cron, db)
+    run_cron(env, db)
     assert status(db, order) == "COMPLETED"
 
     # The buyer opens a dispute from the payment page.
@@ -222,7 +217,7 @@ def test_dispute_resolved_by_staff_with_partial_refund(db, site, ui, shots, anvi
     expect(staff.locator("#dispute-resolution")).to_contain_text("40% refunded to the buyer")
     shots(staff, "staff-resolved")
 
-    settle(anvil, cron, db, order, "CANCELLED")
+    settle(anvil, env, db, order, "CANCELLED")
     buyer.goto(f"{site}/payment.php?uuid={order}")
     expect(buyer.locator("#order-status")).to_have_text("CANCELLED")
     expect(buyer.locator("#payouts tbody tr")).to_have_count(3)
