@@ -162,7 +162,13 @@ def free_port():
 
 
 @pytest.fixture
-def live_server(app):
+def live_port():
+    """The port live_server listens on (known before the app is built, for SITE_URL)."""
+    return free_port()
+
+
+@pytest.fixture
+def live_server(app, live_port):
     """The app on a real threaded HTTP server (for concurrency tests); yields its base URL."""
     import socketserver
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -175,7 +181,7 @@ def live_server(app):
         def log_message(self, *args):
             pass
 
-    port = free_port()
+    port = live_port
     server = make_server("127.0.0.1", port, app, server_class=Server, handler_class=Quiet)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

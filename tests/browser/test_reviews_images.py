@@ -3,6 +3,7 @@ answers), a vendor uploads an image that then shows on the marketplace card, and
 that is not an image is refused with the field named."""
 import io
 
+import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
@@ -50,8 +51,12 @@ def test_buyer_reviews_after_release_and_the_store_answers(db, site, ui, shots):
     assert db.value("SELECT COUNT(*) FROM reviews") == 1
 
 
-def test_vendor_uploads_an_image_that_shows_on_the_card(db, site, ui, shots, tmp_path, monkeypatch):
-    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "media"))
+@pytest.fixture
+def settings(tmp_path):
+    return {"ALLOW_DEV_CHAIN": "1", "MEDIA_DIR": str(tmp_path / "media")}
+
+
+def test_vendor_uploads_an_image_that_shows_on_the_card(db, site, ui, shots, tmp_path):
     shop = make_shop(db)
     picture = tmp_path / "widget.png"
     Image.new("RGB", (800, 600), (30, 140, 90)).save(picture, "PNG")

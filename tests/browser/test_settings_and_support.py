@@ -4,6 +4,7 @@ session, sign out everywhere); a user opens a support ticket that staff answer
 and close."""
 import re
 
+import pytest
 from playwright.sync_api import expect
 
 from cron import mail as cron_mail
@@ -13,39 +14,48 @@ from tests.factories import make_user
 from tests.smtp_sink import SmtpSink
 
 
-def test_email_section_add_verify_and_notifications(db, site, ui, shots, monkeypatch):
-    monkeypatch.setenv("EMAIL_ENABLED", "1")
-    monkeypatch.setenv("SITE_URL", site)
-    sink = SmtpSink()
-    try:
-        make_user(db, "alice")
-        page = ui()
-        login(page, site, "alice")
-        page.goto(f"{site}/settings/user.php")
-        page.fill("#email-form input[name=email]", "alice@example.com")
-        submit(page, "#email-form button[type=submit]")
-        expect(page.locator(".flash")).to_contain_text("A verification link is on its way to alice@example.com")
-        expect(page.locator("#email")).to_contain_text("Waiting for you to open the link")
-        shots(page, "email-pending")
-        assert cron_mail.deliver({"SMTP_URL": sink.url, "SITE_URL": site, "EMAIL_FROM": "shop@test"}, db) == \
-            {"sent": 1}
-        body = sink.to("alice@example.com")[0]["body"]
-        link = re.search(re.escape(site) + r"/verify-email\.php\?code=[A-Za-z0-9_\-]+", body).group(0)
-        page.goto(link)
-        expect(page.locator("main")).to_contain_text("alice@example.com")
-        shots(page, "email-verified")
-        page.goto(f"{site}/settings/user.php")
-        expect(page.locator("#email")).to_contain_text("Your address: alice@example.com")
-        page.uncheck("#email-notify-form input[name=notify_order_paid]")
-        submit(page, "#email-notify-form button[type=submit]")
-        expect(page.locator(".flash")).to_have_text("Email notifications saved.")
-        expect(page.locator("#email-notify-form input[name=notify_order_paid]")).not_to_be_checked()
-        expect(page.locator("#email-notify-form input[name=notify_dispute]")).to_be_checked()
-        shots(page, "email-notifications")
-        assert db.value("SELECT email_off FROM users WHERE username = 'alice'") == "order.paid"
-        assert page.context.request.get(f"{site}/api/email-settings.php").json()["email"] == "alice@example.com"
-    finally:
-        sink.close()
+@pytest.fixture
+def sink():
+    s = SmtpSink()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def settings(request, live_port):
+    """The site sends mail, with links to the live server, in the tests that start a sink."""
+    if "sink" not in request.fixturenames:
+        return {"ALLOW_DEV_CHAIN": "1"}
+    return {"ALLOW_DEV_CHAIN": "1", "EMAIL_ENABLED": "1", "SITE_URL": f"http://127.0.0.1:{live_port}"}
+
+
+def test_email_section_add_verify_and_notifications(db, site, ui, shots, sink):
+    make_user(db, "alice")
+    page = ui()
+    login(page, site, "alice")
+    page.goto(f"{site}/settings/user.php")
+    page.fill("#email-form input[name=email]", "alice@example.com")
+    submit(page, "#email-form button[type=submit]")
+    expect(page.locator(".flash")).to_contain_text("A verification link is on its way to alice@example.com")
+    expect(page.locator("#email")).to_contain_text("Waiting for you to open the link")
+    shots(page, "email-pending")
+    assert cron_mail.deliver({"SMTP_URL": sink.url, "SITE_URL": site, "EMAIL_FROM": "shop@test"}, db) == \
+        {"sent": 1}
+    body = sink.to("alice@example.com")[0]["body"]
+    link = re.search(re.escape(site) + r"/verify-email\.php\?code=[A-Za-z0-9_\-]+", body).group(0)
+    page.goto(link)
+    expect(page.locator("main")).to_contain_text("alice@example.com")
+    shots(page, "email-verified")
+    page.goto(f"{site}/settings/user.php")
+    expect(page.locator("#email")).to_contain_text("Your address: alice@example.com")
+    page.uncheck("#email-notify-form input[name=notify_order_paid]")
+    submit(page, "#email-notify-form button[type=submit]")
+    expect(page.locator(".flash")).to_have_text("Email notifications saved.")
+    expect(page.locator("#email-notify-form input[name=notify_order_paid]")).not_to_be_checked()
+    expect(page.locator("#email-notify-form input[name=notify_dispute]")).to_be_checked()
+    shots(page, "email-notifications")
+    assert db.value("SELECT email_off FROM users WHERE username = 'alice'") == "order.paid"
+    assert page.context.request.get(f"{site}/api/email-settings.php").json()["email"] == "alice@example.com"
 
 
 def test_sessions_section_end_one_and_sign_out_everywhere(db, site, ui, shots):
