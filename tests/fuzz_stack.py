@@ -15,7 +15,6 @@ import os
 import sys
 import tempfile
 import uuid
-from http.cookies import SimpleCookie
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -62,15 +61,7 @@ class StackClient(Client):
                 return Result(0, [], b"")
         finally:
             conn.close()
-        for value in result.header_all("Set-Cookie"):
-            jar = SimpleCookie()
-            jar.load(value)
-            for key, morsel in jar.items():
-                if morsel["max-age"] == "0" or morsel.value == "":
-                    self.cookies.pop(key, None)
-                else:
-                    self.cookies[key] = morsel.value
-        return result
+        return self.keep_cookies(result)
 
 
 def main():

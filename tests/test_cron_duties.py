@@ -17,10 +17,31 @@ from tests.fake_rpc import FakePrices
 ETH = 10 ** 18
 
 
-def test_unpaid_order_fails_after_pending_duration(anvil, db, env):
+def order_with_escrow(db, env):
+    """The parties and their ETH order, with the escrow address cron's first run gave it."""
     p = Parties(db)
     uuid = make_order(db, p.buyer, p.store, ETH, refund=p.refund)
     run_cron(env, db)
+    return p, uuid
+
+
+def pay_and_run_cron(anvil, db, env, addr, wei):
+    """Send `wei` to `addr`, then three cron runs (each without an error) with blocks between."""
+    anvil.send_eth(1, addr, wei)
+    anvil.mine(3)
+    cron_rounds(anvil, db, env)
+
+
+def cron_rounds(anvil, db, env, rounds=3):
+    """`rounds` cron runs, each without an error, with blocks mined after each."""
+    for _ in range(rounds):
+        r = run_cron(env, db)
+        assert r["ok"], r["errors"]
+        anvil.mine(3)
+
+
+def test_unpaid_order_fails_after_pending_duration(anvil, db, env):
+    p, uuid = order_with_escrow(db, env)
     backdate(db, uuid, 23 * HOUR)
     run_cron(env, db)
     assert status(db, uuid) == sm.PENDING
@@ -32,9 +53,7 @@ def test_unpaid_order_fails_after_pending_duration(anvil, db, env):
 
 
 def test_partly_paid_order_is_refunded_after_pending_duration(anvil, db, env):
-    p = Parties(db)
-    uuid = make_order(db, p.buyer, p.store, ETH, refund=p.refund)
-    run_cron(env, db)
+    p, uuid = order_with_escrow(db, env)
     addr = escrow(db, uuid)
     part = ETH // 4
     anvil.send_eth(1, addr, part)
@@ -49,9 +68,7 @@ def test_partly_paid_order_is_refunded_after_pending_duration(anvil, db, env):
 
 
 def test_expiry_waits_when_the_balance_could_not_be_read(anvil, db, env):
-    p = Parties(db)
-    uuid = make_order(db, p.buyer, p.store, ETH, refund=p.refund)
-    run_cron(env, db)
+    p, uuid = order_with_escrow(db, env)
     backdate(db, uuid, 25 * HOUR)
     broken = dict(env, RPC_URL_31337="http://127.0.0.1:9")     # nothing listens there
     r = run_cron(broken, db)
@@ -102,20 +119,13 @@ def test_disputed_order_is_not_auto_released_but_frozen_when_stuck(anvil, db, en
 
 
 def test_late_payment_to_failed_order_is_refunded(anvil, db, env):
-    p = Parties(db)
-    uuid = make_order(db, p.buyer, p.store, ETH, refund=p.refund)
-    run_cron(env, db)
+    p, uuid = order_with_escrow(db, env)
     backdate(db, uuid, 25 * HOUR)
     run_cron(env, db)
     assert status(db, uuid) == sm.FAILED
     addr = escrow(db, uuid)
     late = ETH // 3
-    anvil.send_eth(1, addr, late)
-    anvil.mine(3)
-    for _ in range(3):
-        r = run_cron(env, db)
-        assert r["ok"], r["errors"]
-        anvil.mine(3)
+    pay_and_run_cron(anvil, db, env, addr, late)
     rows = payout_rows(db, uuid)
     assert [r["recipient_role"] for r in rows] == ["buyer"]
     assert anvil.balance(p.refund_addr) == late - fees(rows)
@@ -138,12 +148,7 @@ def test_late_payment_after_release_or_cancel_is_refunded(anvil, db, env, final)
     vendor_before = anvil.balance(p.vendor_addr)
     first = len(payout_rows(db, uuid))
     late = ETH // 20 + 11
-    anvil.send_eth(1, addr, late)
-    anvil.mine(3)
-    for _ in range(3):
-        r = run_cron(env, db)
-        assert r["ok"], r["errors"]
-        anvil.mine(3)
+    pay_and_run_cron(anvil, db, env, addr, late)
     rows = payout_rows(db, uuid)[first:]
     assert [x["recipient_role"] for x in rows] == ["buyer"] and rows[0]["status"] == "confirmed"
     assert anvil.balance(p.refund_addr) - refund_before == late - fees(rows)
@@ -197,10 +202,7 @@ def test_deposit_address_balance_and_withdrawal(anvil, db, env):
     db.insert("deposit_withdraw_intents", {"uuid": str(uuidlib.uuid4()), "deposit_uuid": dep_uuid,
                                            "to_address": vendor_addr, "status": "pending", "open_key": dep_uuid,
                                            "requested_by": vendor["uuid"], "created_at": now, "updated_at": now})
-    for _ in range(3):
-        r = run_cron(env, db)
-        assert r["ok"], r["errors"]
-        anvil.mine(3)
+    cron_rounds(anvil, db, env)
     rows = db.query("SELECT * FROM payouts WHERE deposit_uuid = ?", (dep_uuid,))
     assert len(rows) == 1 and rows[0]["status"] == "confirmed"
     assert anvil.balance(vendor_addr) == amount - int(rows[0]["fee"])
@@ -304,10 +306,7 @@ def test_erc20_deposit_withdrawal_uses_the_gas_station(anvil, db, env):
     db.insert("deposit_withdraw_intents", {"uuid": str(uuidlib.uuid4()), "deposit_uuid": dep_uuid,
                                            "to_address": vendor_addr, "status": "pending", "open_key": dep_uuid,
                                            "created_at": now, "updated_at": now})
-    for _ in range(3):
-        r = run_cron(env, db)
-        assert r["ok"], r["errors"]
-        anvil.mine(3)
+    cron_rounds(anvil, db, env)
     rows = db.query("SELECT * FROM payouts WHERE deposit_uuid = ? ORDER BY id", (dep_uuid,))
     assert [r["kind"] for r in rows] == ["gas", "payout"] and all(r["status"] == "confirmed" for r in rows)
     assert anvil.token_balance(token, vendor_addr) == 4242
