@@ -23,6 +23,19 @@ from tests.client import Client  # noqa: E402
 
 pytest_plugins = ["tests.chain", "tests.duties"]
 
+
+class NoProcessDb:
+    """The test process has no process-wide Db: the app gets its Db from make_app(db), lib
+    code a test calls from the `db` fixture (dbmod.using). Without this, a stray get_db()
+    (in a thread the test started, say) would open the developer's db/store.sqlite."""
+
+    def __getattr__(self, name):
+        raise AssertionError("the process-wide Db was used: pass the test's db on, build the app "
+                             "with make_app(db) or call it inside dbmod.using(db)")
+
+
+dbmod.set_db(NoProcessDb())
+
 MYSQL_HOST = os.environ.get("TEST_MYSQL_HOST", "127.0.0.1")
 MYSQL_PORT = int(os.environ.get("TEST_MYSQL_PORT", "3306"))
 MYSQL_USER = os.environ.get("TEST_MYSQL_USER", "root")
@@ -69,10 +82,11 @@ def mariadb_db():
 @pytest.fixture(params=["sqlite", "mariadb"])
 def bare_db(request, tmp_path):
     """An empty database without any schema, on each database in turn (upgrade tests
-    build an older release's schema in it)."""
+    build an older release's schema in it); lib code the test calls gets it from get_db()."""
     if request.param == "sqlite":
         db = dbmod.Db(f"sqlite:{tmp_path / 'bare.sqlite'}")
-        yield db
+        with dbmod.using(db):
+            yield db
         db.close()
         return
     import pymysql
@@ -86,7 +100,8 @@ def bare_db(request, tmp_path):
         cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
     db = dbmod.Db(f"mysql:host={MYSQL_HOST};port={MYSQL_PORT};dbname={name};charset=utf8mb4",
                   MYSQL_USER, MYSQL_PASSWORD)
-    yield db
+    with dbmod.using(db):
+        yield db
     db.close()
     with admin.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")

@@ -176,15 +176,30 @@ def test_late_payment_without_refund_address_is_flagged_once(anvil, db, env):
     assert anvil.balance(addr) == ETH // 50 + retained(db, uuid)[0]     # nothing was sent anywhere
 
 
-def test_deposit_address_balance_and_withdrawal(anvil, db, env):
+def store_deposit(db, username, currency="ETH", token="", decimals=18, opened_by_vendor=False):
+    """A vendor whose store pays out to a fresh address, and a deposit of that store (no
+    address yet). Returns (vendor, payout address, deposit uuid)."""
     vendor_addr = fresh_address()
-    vendor = make_user(db, "dvendor", role="vendor")
+    vendor = make_user(db, username, role="vendor")
     store = make_store(db, vendor, payout=vendor_addr)
     dep_uuid = str(uuidlib.uuid4())
     now = utc_now()
-    db.insert("deposits", {"uuid": dep_uuid, "store_uuid": store["uuid"], "chain_id": 31337, "currency": "ETH",
-                           "token_contract": "", "decimals": 18, "created_by": vendor["uuid"], "created_at": now,
-                           "updated_at": now})
+    db.insert("deposits", {"uuid": dep_uuid, "store_uuid": store["uuid"], "chain_id": 31337, "currency": currency,
+                           "token_contract": token, "decimals": decimals, "created_at": now, "updated_at": now,
+                           "created_by": vendor["uuid"] if opened_by_vendor else None})
+    return vendor, vendor_addr, dep_uuid
+
+
+def ask_withdrawal(db, dep_uuid, to_address, requested_by=None):
+    """A withdrawal of the whole deposit to `to_address`, as the deposit page asks for one."""
+    now = utc_now()
+    db.insert("deposit_withdraw_intents", {"uuid": str(uuidlib.uuid4()), "deposit_uuid": dep_uuid,
+                                           "to_address": to_address, "status": "pending", "open_key": dep_uuid,
+                                           "requested_by": requested_by, "created_at": now, "updated_at": now})
+
+
+def test_deposit_address_balance_and_withdrawal(anvil, db, env):
+    vendor, vendor_addr, dep_uuid = store_deposit(db, "dvendor", opened_by_vendor=True)
     run_cron(env, db)
     dep = db.one("SELECT * FROM deposits WHERE uuid = ?", (dep_uuid,))
     from cron.escrow import derivation_index
@@ -199,9 +214,7 @@ def test_deposit_address_balance_and_withdrawal(anvil, db, env):
     events = [h["event"] for h in db.query("SELECT event FROM deposit_history WHERE deposit_uuid = ? ORDER BY id",
                                            (dep_uuid,))]
     assert events == ["address", "balance"]
-    db.insert("deposit_withdraw_intents", {"uuid": str(uuidlib.uuid4()), "deposit_uuid": dep_uuid,
-                                           "to_address": vendor_addr, "status": "pending", "open_key": dep_uuid,
-                                           "requested_by": vendor["uuid"], "created_at": now, "updated_at": now})
+    ask_withdrawal(db, dep_uuid, vendor_addr, requested_by=vendor["uuid"])
     cron_rounds(anvil, db, env)
     rows = db.query("SELECT * FROM payouts WHERE deposit_uuid = ?", (dep_uuid,))
     assert len(rows) == 1 and rows[0]["status"] == "confirmed"
@@ -291,21 +304,13 @@ def test_erc20_deposit_withdrawal_uses_the_gas_station(anvil, db, env):
     token = anvil.deploy_token(symbol="TUSD", decimals=6)
     anvil.mine(3)
     anvil.send_eth(5, wallet().gas_station_address(), ETH)
-    vendor_addr = fresh_address()
-    vendor = make_user(db, "tvendor", role="vendor")
-    store = make_store(db, vendor, payout=vendor_addr)
-    dep_uuid = str(uuidlib.uuid4())
-    now = utc_now()
-    db.insert("deposits", {"uuid": dep_uuid, "store_uuid": store["uuid"], "chain_id": 31337, "currency": "TUSD",
-                           "token_contract": token, "decimals": 6, "created_at": now, "updated_at": now})
+    _vendor, vendor_addr, dep_uuid = store_deposit(db, "tvendor", "TUSD", token, 6)
     run_cron(env, db)
     address = db.value("SELECT address FROM deposits WHERE uuid = ?", (dep_uuid,))
     anvil.token_transfer(token, 0, address, 4242)
     anvil.mine(3)
     run_cron(env, db)
-    db.insert("deposit_withdraw_intents", {"uuid": str(uuidlib.uuid4()), "deposit_uuid": dep_uuid,
-                                           "to_address": vendor_addr, "status": "pending", "open_key": dep_uuid,
-                                           "created_at": now, "updated_at": now})
+    ask_withdrawal(db, dep_uuid, vendor_addr)
     cron_rounds(anvil, db, env)
     rows = db.query("SELECT * FROM payouts WHERE deposit_uuid = ? ORDER BY id", (dep_uuid,))
     assert [r["kind"] for r in rows] == ["gas", "payout"] and all(r["status"] == "confirmed" for r in rows)

@@ -10,7 +10,6 @@ import uuid as uuidlib
 import pytest
 
 from lib import api_keys, exports, orders
-from lib.db import utc_now
 from tests import market
 from tests.client import Client
 from tests.factories import make_user

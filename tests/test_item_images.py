@@ -13,7 +13,7 @@ from PIL import Image
 
 from lib import images, reviews
 from tests import market
-from tests.factories import login, make_user
+from tests.factories import login
 from tests.market import fast_hashing  # noqa: F401 (autouse fixture)
 
 API = "/api/item-images.php"

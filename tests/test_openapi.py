@@ -8,7 +8,7 @@ import urllib.parse
 import pyotp
 import pytest
 
-from lib import intents, openapi, status_machine as sm
+from lib import intents, openapi
 from tests import market
 from tests.factories import make_user
 from tests.market import fast_hashing  # noqa: F401 (autouse fixture)

@@ -9,11 +9,10 @@ subprocess, as crontab runs it):
 
 Screenshots of each step: tests/artifacts/browser/<test>/.
 """
-import pytest
 from playwright.sync_api import expect
 
 from lib import catalog, orders, pricing, users
-from tests.browser.helpers import login, submit
+from tests.browser.helpers import confirm_and_release, signed_in, submit
 from tests.chain import fresh_address
 from tests.cron_support import cron_subprocess
 from tests.ui_data import make_shop
@@ -63,9 +62,7 @@ def test_buyer_pays_vendor_dispatches_buyer_releases(db, site, ui, shots, anvil,
     refund_wallet = fresh_address()
 
     # The vendor sets the store's payout address in the store settings.
-    vendor = ui()
-    login(vendor, site, "vendor1")
-    vendor.goto(site + "/settings/store.php")
+    vendor = signed_in(ui, site, "vendor1", "/settings/store.php")
     vendor.fill("#f-payout_address", vendor_wallet.lower())  # not checksummed: refused
     submit(vendor, "#store-settings-form button")
     expect(vendor.locator("#payout_address-error")).to_be_visible()
@@ -136,10 +133,7 @@ def test_buyer_pays_vendor_dispatches_buyer_releases(db, site, ui, shots, anvil,
     # The buyer confirms receipt, then releases the payment.
     buyer.reload()
     expect(buyer.locator("#shipping-status")).to_have_text("DISPATCHED")
-    submit(buyer, "button:has-text('Confirm receipt')")
-    expect(buyer.locator(".flash")).to_contain_text("Receipt confirmed")
-    submit(buyer, "button:has-text('Release payment')")
-    expect(buyer.locator(".flash")).to_contain_text("Payment release requested")
+    confirm_and_release(buyer)
     expect(buyer.locator("main")).to_contain_text("RELEASE")
     shots(buyer, "release-requested")
 
@@ -177,9 +171,7 @@ def test_dispute_resolved_by_staff_with_partial_refund(db, site, ui, shots, anvi
     assert status(db, order) == "COMPLETED"
 
     # The buyer opens a dispute from the payment page.
-    buyer = ui()
-    login(buyer, site, "buyer1")
-    buyer.goto(f"{site}/payment.php?uuid={order}")
+    buyer = signed_in(ui, site, "buyer1", f"/payment.php?uuid={order}")
     buyer.fill("form.action-dispute textarea", "The widget arrived broken.")
     submit(buyer, "button:has-text('Open a dispute')")
     expect(buyer.locator(".flash")).to_contain_text("Dispute opened")
@@ -187,9 +179,7 @@ def test_dispute_resolved_by_staff_with_partial_refund(db, site, ui, shots, anvi
     shots(buyer, "buyer-disputed")
 
     # The vendor answers in the claims thread.
-    vendor = ui()
-    login(vendor, site, "vendor1")
-    vendor.goto(f"{site}/payment.php?uuid={order}")
+    vendor = signed_in(ui, site, "vendor1", f"/payment.php?uuid={order}")
     submit(vendor, "text=view the claims")
     expect(vendor.locator("#claims")).to_contain_text("The widget arrived broken.")
     vendor.fill("#f-claim", "It was fine when it left; I offer half.")
@@ -198,9 +188,7 @@ def test_dispute_resolved_by_staff_with_partial_refund(db, site, ui, shots, anvi
     shots(vendor, "vendor-claim")
 
     # Staff find it on their dashboard and decide: 40% back to the buyer.
-    staff = ui()
-    login(staff, site, "staff1")
-    staff.goto(site + "/staff/")
+    staff = signed_in(ui, site, "staff1", "/staff/")
     expect(staff.locator("#open-disputes")).to_have_text("1")
     submit(staff, "#disputes a >> nth=0")
     expect(staff.locator("#claims li")).to_have_count(2)

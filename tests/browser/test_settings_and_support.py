@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from cron import mail as cron_mail
 from tests import market
-from tests.browser.helpers import login, submit
+from tests.browser.helpers import fill_and_submit, login, signed_in, submit
 from tests.factories import make_user
 from tests.smtp_sink import SmtpSink
 
@@ -31,9 +31,7 @@ def settings(request, live_port):
 
 def test_email_section_add_verify_and_notifications(db, site, ui, shots, sink):
     make_user(db, "alice")
-    page = ui()
-    login(page, site, "alice")
-    page.goto(f"{site}/settings/user.php")
+    page = signed_in(ui, site, "alice", "/settings/user.php")
     page.fill("#email-form input[name=email]", "alice@example.com")
     submit(page, "#email-form button[type=submit]")
     expect(page.locator(".flash")).to_contain_text("A verification link is on its way to alice@example.com")
@@ -107,14 +105,12 @@ def test_a_user_opens_a_ticket_that_staff_answer(db, site, ui, shots):
     expect(user.locator("#ticket-thread")).to_contain_text("Still waiting.")
     shots(user, "ticket-open")
 
-    staff = ui()
-    login(staff, site, "staff1")
-    staff.goto(f"{site}/staff/tickets.php")
+    staff = signed_in(ui, site, "staff1", "/staff/tickets.php")
     expect(staff.locator("#ticket-queue")).to_contain_text("Parcel <not> here")
     shots(staff, "staff-queue")
     staff.click("#ticket-queue a:text('Parcel <not> here')")
-    staff.fill("#staff-reply textarea[name=body]", "It left our warehouse today.")
-    submit(staff, "#staff-reply button[type=submit]")
+    fill_and_submit(staff, {"#staff-reply textarea[name=body]": "It left our warehouse today."},
+                    "#staff-reply button[type=submit]")
     expect(staff.locator(".flash")).to_have_text("Answer sent.")
     staff.select_option("#staff-assign select[name=assignee]", "staff1")
     submit(staff, "#staff-assign button[type=submit]")
@@ -124,14 +120,13 @@ def test_a_user_opens_a_ticket_that_staff_answer(db, site, ui, shots):
     user.reload()
     expect(user.locator("#ticket-status")).to_have_text("answered")
     expect(user.locator("#ticket-thread .staff-reply")).to_contain_text("It left our warehouse today.")
-    user.fill("#reply-ticket textarea[name=body]", "Thanks! Tracking number?")
-    submit(user, "#reply-ticket button[type=submit]")
+    fill_and_submit(user, {"#reply-ticket textarea[name=body]": "Thanks! Tracking number?"},
+                    "#reply-ticket button[type=submit]")
     expect(user.locator("#ticket-status")).to_have_text("open")
     shots(user, "user-replied")
 
     staff.reload()
-    staff.fill("#staff-close input[name=comment]", "answered by mail")
-    submit(staff, "#staff-close button[type=submit]")
+    fill_and_submit(staff, {"#staff-close input[name=comment]": "answered by mail"}, "#staff-close button[type=submit]")
     expect(staff.locator("#ticket-status")).to_have_text("closed")
     user.reload()
     expect(user.locator("#ticket-closed")).to_be_visible()
@@ -144,12 +139,10 @@ def test_a_user_opens_a_ticket_that_staff_answer(db, site, ui, shots):
 
 def test_staff_warn_a_store_and_the_store_page_shows_it(db, site, ui, shots):
     w = market.world(db)
-    staff = ui()
-    login(staff, site, "staff1")
-    staff.goto(f"{site}/staff/warnings.php")
-    staff.fill("#add-warning input[name=store]", "shop")
-    staff.fill("#add-warning textarea[name=reason]", "Several buyers report late parcels.")
-    submit(staff, "#add-warning button[type=submit]")
+    staff = signed_in(ui, site, "staff1", "/staff/warnings.php")
+    fill_and_submit(staff, {"#add-warning input[name=store]": "shop",
+                            "#add-warning textarea[name=reason]": "Several buyers report late parcels."},
+                    "#add-warning button[type=submit]")
     expect(staff.locator(".flash")).to_have_text("Warning added to shop.")
     expect(staff.locator("#warnings")).to_contain_text("Several buyers report late parcels.")
     shots(staff, "staff-warnings")
