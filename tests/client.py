@@ -78,7 +78,10 @@ class Client:
         finally:
             if hasattr(chunks, "close"):
                 chunks.close()
-        result = Result(captured["status"], captured["headers"], out)
+        return self.keep_cookies(Result(captured["status"], captured["headers"], out))
+
+    def keep_cookies(self, result):
+        """Put the cookies `result` sets into the jar (an empty or Max-Age=0 one is removed)."""
         for value in result.header_all("Set-Cookie"):
             jar = SimpleCookie()
             jar.load(value)

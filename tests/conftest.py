@@ -18,10 +18,23 @@ sys.path.insert(0, ROOT)
 os.environ["ENV_FILE"] = os.path.join(ROOT, "tests", "no-such.env")
 
 from lib import db as dbmod  # noqa: E402
-from lib import migrate  # noqa: E402
+from lib import env, migrate  # noqa: E402
 from tests.client import Client  # noqa: E402
 
-pytest_plugins = ["tests.chain", "tests.schedule"]
+pytest_plugins = ["tests.chain", "tests.duties", "tests.schedule"]
+
+
+class NoProcessDb:
+    """The test process has no process-wide Db: the app gets its Db from make_app(db), lib
+    code a test calls from the `db` fixture (dbmod.using). Without this, a stray get_db()
+    (in a thread the test started, say) would open the developer's db/store.sqlite."""
+
+    def __getattr__(self, name):
+        raise AssertionError("the process-wide Db was used: pass the test's db on, build the app "
+                             "with make_app(db) or call it inside dbmod.using(db)")
+
+
+dbmod.set_db(NoProcessDb())
 
 MYSQL_HOST = os.environ.get("TEST_MYSQL_HOST", "127.0.0.1")
 MYSQL_PORT = int(os.environ.get("TEST_MYSQL_PORT", "3306"))
@@ -78,10 +91,11 @@ def mariadb_db():
 @pytest.fixture(params=["sqlite", "mariadb"])
 def bare_db(request, tmp_path):
     """An empty database without any schema, on each database in turn (upgrade tests
-    build an older release's schema in it)."""
+    build an older release's schema in it); lib code the test calls gets it from get_db()."""
     if request.param == "sqlite":
         db = dbmod.Db(f"sqlite:{tmp_path / 'bare.sqlite'}")
-        yield db
+        with dbmod.using(db):
+            yield db
         db.close()
         return
     import pymysql
@@ -95,7 +109,8 @@ def bare_db(request, tmp_path):
         cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
     db = dbmod.Db(f"mysql:host={MYSQL_HOST};port={MYSQL_PORT};dbname={name};charset=utf8mb4",
                   MYSQL_USER, MYSQL_PASSWORD)
-    yield db
+    with dbmod.using(db):
+        yield db
     db.close()
     with admin.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
@@ -119,20 +134,34 @@ def empty_tables(db):
 
 @pytest.fixture(params=["sqlite", "mariadb"])
 def db(request):
-    """A Db with the whole schema and empty tables, on each database in turn."""
+    """A Db with the whole schema and empty tables, on each database in turn. Lib code the
+    test calls outside a request that asks get_db() gets it too (this thread only: a thread
+    the test starts passes `db` on or goes through the app)."""
     the_db = request.getfixturevalue(f"{request.param}_db")
     empty_tables(the_db)
-    previous = dbmod._db
-    dbmod.set_db(the_db)
-    yield the_db
-    dbmod.set_db(previous)
+    with dbmod.using(the_db):
+        yield the_db
 
 
 @pytest.fixture
-def app(db):
-    """The application built over the test's database (wsgi.make_app)."""
+def settings():
+    """The settings of the test's application (wsgi.make_app): keys the web process may
+    read, over the environment. A module or a test overrides this fixture; lib code the test
+    calls outside a request reads them too (`app_settings`)."""
+    return {}
+
+
+@pytest.fixture(autouse=True)
+def app_settings(settings):
+    with env.overriding(settings):
+        yield
+
+
+@pytest.fixture
+def app(db, settings):
+    """The application built over the test's database with the test's settings (wsgi.make_app)."""
     from wsgi import make_app
-    return make_app(db)
+    return make_app(db, settings)
 
 
 @pytest.fixture
@@ -142,11 +171,12 @@ def client(app):
 
 
 @pytest.fixture
-def make_client(db):
-    """make_client(settings) -> a Client of an app over the test's database with these
-    settings (wsgi.make_app): for a test that needs ALLOW_DEV_CHAIN, SITE_URL ... set."""
+def make_client(db, settings):
+    """make_client(more) -> a Client of an app over the test's database with the test's
+    settings and `more` over them (a None value unsets a key): for a test that changes
+    a setting half-way, as an operator would."""
     from wsgi import make_app
-    return lambda settings=None, **kw: Client(make_app(db, settings), **kw)
+    return lambda more=None, **kw: Client(make_app(db, dict(settings, **(more or {}))), **kw)
 
 
 def free_port():
@@ -156,7 +186,13 @@ def free_port():
 
 
 @pytest.fixture
-def live_server(app):
+def live_port():
+    """The port live_server listens on (known before the app is built, for SITE_URL)."""
+    return free_port()
+
+
+@pytest.fixture
+def live_server(app, live_port):
     """The app on a real threaded HTTP server (for concurrency tests); yields its base URL."""
     import socketserver
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -169,7 +205,7 @@ def live_server(app):
         def log_message(self, *args):
             pass
 
-    port = free_port()
+    port = live_port
     server = make_server("127.0.0.1", port, app, server_class=Server, handler_class=Quiet)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -23,6 +23,17 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+def serve_in_background(handler):
+    """A threading HTTP server of `handler` on a free loopback port, serving from a daemon
+    thread: (server, base URL). Stop it with server.shutdown() and server.server_close()."""
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+    server = Server(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, "http://127.0.0.1:%d" % server.server_address[1]
+
+
 class FaultyRpc:
     def __init__(self, upstream, hang=2.0):
         self.upstream = upstream
@@ -73,13 +84,7 @@ class FaultyRpc:
                 self.end_headers()
                 self.wfile.write(data)
 
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
+        self.server, self.url = serve_in_background(Handler)
 
     def add(self, method, mode, times=None):
         with self._lock:
@@ -160,12 +165,8 @@ class FakePrices:
                                                      network=a["network"], address=a["address"])
                                           for a in body.get("addresses", [])]})
 
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d/prices/v1/testkey" % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, base = serve_in_background(Handler)
+        self.url = base + "/prices/v1/testkey"
 
     def stop(self):
         self.server.shutdown()

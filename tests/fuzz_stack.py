@@ -15,7 +15,6 @@ import os
 import sys
 import tempfile
 import uuid
-from http.cookies import SimpleCookie
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -62,15 +61,7 @@ class StackClient(Client):
                 return Result(0, [], b"")
         finally:
             conn.close()
-        for value in result.header_all("Set-Cookie"):
-            jar = SimpleCookie()
-            jar.load(value)
-            for key, morsel in jar.items():
-                if morsel["max-age"] == "0" or morsel.value == "":
-                    self.cookies.pop(key, None)
-                else:
-                    self.cookies[key] = morsel.value
-        return result
+        return self.keep_cookies(result)
 
 
 def main():
@@ -79,6 +70,7 @@ def main():
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of MariaDB on 127.0.0.1:3306")
     args = parser.parse_args()
     from lib import api_keys, db as dbmod, migrate, users
+    from lib import env as env_settings
     from deploy.localstack import Stack
     from tests import test_fuzz as fuzz
     users.SCRYPT_N = 2 ** 10  # the test users' hashes (verified under uwsgi with these parameters)
@@ -96,27 +88,26 @@ def main():
     db = dbmod.Db(dsn, user, password)
     migrate.init(db)
     migrate.seed_defaults(db)
-    dbmod.set_db(db)
     salts = {"SESSION_SALT": "s" * 32, "CSRF_SALT": "c" * 32, "COOKIE_ENCRYPTION_SALT": "e" * 32}
-    os.environ.update(salts)
     env = dict(salts, DB_DSN=dsn, DB_USER=user or "", DB_PASSWORD=password or "", LOG_LEVEL="WARNING")
     stack = Stack(env=env, tmp=tmp)
     stack.start()
     StackClient.stack = stack
     try:
-        fuzzer = fuzz.Fuzzer(db, None, make_client=StackClient)
-        for role in fuzz.ROLES:
-            client, _headers = fuzzer.clients[f"key:{role}"]
-            client.keys = [api_keys.create_key(db, fuzzer.world[role]["uuid"], f"fuzz{i}")[0]
-                           for i in range(KEYS_PER_ROLE)]
-            client.turn = 0
-        before = fuzz.snapshot(db)
-        fuzz.sweep(fuzzer, fuzz.SWEEP_BAD, fuzz.BAD_HEADERS)
-        fuzz.run_phase(fuzzer, fuzz.request_strategy(lambda j: fuzz.bad_value(j), True), args.seconds)
-        after = fuzz.snapshot(db)
-        bad_total = fuzzer.requests
-        fuzz.sweep(fuzzer, fuzz.SWEEP_ODD)
-        fuzz.run_phase(fuzzer, fuzz.request_strategy(lambda j: fuzz.any_value(fuzzer.ids, j), False), args.seconds)
+        with dbmod.using(db), env_settings.overriding(salts):   # this process's lib calls: the stack's Db and salts
+            fuzzer = fuzz.Fuzzer(db, None, make_client=StackClient)
+            for role in fuzz.ROLES:
+                client, _headers = fuzzer.clients[f"key:{role}"]
+                client.keys = [api_keys.create_key(db, fuzzer.world[role]["uuid"], f"fuzz{i}")[0]
+                               for i in range(KEYS_PER_ROLE)]
+                client.turn = 0
+            before = fuzz.snapshot(db)
+            fuzz.sweep(fuzzer, fuzz.SWEEP_BAD, fuzz.BAD_HEADERS)
+            fuzz.run_phase(fuzzer, fuzz.request_strategy(lambda j: fuzz.bad_value(j), True), args.seconds)
+            after = fuzz.snapshot(db)
+            bad_total = fuzzer.requests
+            fuzz.sweep(fuzzer, fuzz.SWEEP_ODD)
+            fuzz.run_phase(fuzzer, fuzz.request_strategy(lambda j: fuzz.any_value(fuzzer.ids, j), False), args.seconds)
     finally:
         stack.stop()
         if admin is not None:

@@ -11,15 +11,13 @@ from tests.concurrency import at_once, post
 from tests.factories import make_user
 from tests.market import fast_hashing  # noqa: F401 (autouse fixture)
 from tests.smtp_sink import SmtpSink
-from tests.test_email import SITE, link, send
+from tests.test_email import EMAIL_ON, link, send
 
 EMAIL = "/api/email-settings.php"
 
 
 @pytest.fixture
-def sink(monkeypatch):
-    monkeypatch.setenv("EMAIL_ENABLED", "1")
-    monkeypatch.setenv("SITE_URL", SITE)
+def sink():
     s = SmtpSink()
     yield s
     s.close()
@@ -29,6 +27,7 @@ def rows(db, table):
     return db.value(f"SELECT COUNT(*) FROM {table}")
 
 
+@pytest.mark.parametrize("settings", [EMAIL_ON])
 def test_email_settings_api_add_verify_switch_remove(db, client, sink):
     alice, bob = make_user(db, "alice"), make_user(db, "bob")
     h = alice["headers"]
@@ -67,8 +66,8 @@ def test_email_settings_api_add_verify_switch_remove(db, client, sink):
     assert client.get(EMAIL).status == 401
 
 
-def test_email_settings_api_without_email(db, client, monkeypatch):
-    monkeypatch.delenv("EMAIL_ENABLED", raising=False)
+@pytest.mark.parametrize("settings", [{"EMAIL_ENABLED": None}])
+def test_email_settings_api_without_email(db, client):
     alice = make_user(db, "alice")
     assert client.get(EMAIL, headers=alice["headers"]).json()["enabled"] is False
     for action in ("add", "remove", "notifications"):
@@ -142,6 +141,7 @@ def test_agreement_api(db, client):
 
 
 
+@pytest.mark.parametrize("settings", [EMAIL_ON])
 def test_concurrent_email_recovery_requests_get_exactly_the_limits(live_server, db, sink):
     alice = make_user(db, "alice")
     db.execute("UPDATE users SET email = 'alice@example.com', email_verified_at = '2026-01-01 00:00:00' "

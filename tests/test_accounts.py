@@ -205,8 +205,8 @@ def test_login_api_client(client, db):
     assert row["target"] == "dave" and row["ip"] == "127.0.0.1"
 
 
-def test_session_cookie_secure_when_site_is_https(client, db, monkeypatch):
-    monkeypatch.setenv("SITE_URL", "https://shop.example")
+@pytest.mark.parametrize("settings", [{"SITE_URL": "https://shop.example"}])
+def test_session_cookie_secure_when_site_is_https(client, db):
     make_user(db, "dave")
     r = client.post("/login.php", data={"username": "dave", "password": "password123"})
     assert r.status == 200 and "Secure" in r.header("Set-Cookie")
@@ -558,8 +558,8 @@ def test_foreign_origin_is_refused(client, db, path, headers):
     {"Origin": "http://127.0.0.1:8000"},  # SITE_URL's host (the .env.example default)
     {"Host": "shop.example:8080", "Origin": "https://shop.example:8080"},
 ])
-def test_same_site_origin_is_accepted(client, db, monkeypatch, headers):
-    monkeypatch.setenv("SITE_URL", "http://127.0.0.1:8000")
+def test_same_site_origin_is_accepted(make_client, db, headers):
+    client = make_client({"SITE_URL": "http://127.0.0.1:8000"})
     make_user(db, "abel")
     r = client.post("/login.php", data={"username": "abel", "password": "password123"}, headers=headers)
     assert r.status == 200

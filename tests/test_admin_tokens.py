@@ -7,10 +7,10 @@ from tests.factories import make_user
 from tests.market import fast_hashing  # noqa: F401 (autouse fixture)
 
 
-@pytest.fixture(autouse=True)
-def testnets_allowed(monkeypatch):
+@pytest.fixture
+def settings():
     """These tests add Sepolia tokens: the operator allows test networks."""
-    monkeypatch.setenv("ALLOW_TESTNETS", "1")
+    return {"ALLOW_TESTNETS": "1"}
 
 
 @pytest.fixture

@@ -68,23 +68,28 @@ class Provider:
 
 
 @pytest.fixture
-def provider(monkeypatch):
+def provider():
     p = Provider()
-    monkeypatch.setenv("AGENT_IDENTITY_VERIFY_URL", p.url)
-    monkeypatch.delenv("AGENT_IDENTITY_SCOPES", raising=False)
-    monkeypatch.setenv("AGENT_IDENTITY_TIMEOUT", "1")
     agent_identity.clear_cache()
     yield p
     agent_identity.clear_cache()
     p.stop()
 
 
+@pytest.fixture
+def settings(request):
+    """The app asks the test's provider, when the test starts one (else none is configured)."""
+    if "provider" not in request.fixturenames:
+        return {"AGENT_IDENTITY_VERIFY_URL": None}
+    return {"AGENT_IDENTITY_VERIFY_URL": request.getfixturevalue("provider").url,
+            "AGENT_IDENTITY_SCOPES": None, "AGENT_IDENTITY_TIMEOUT": "1"}
+
+
 def me(client, token, **headers):
     return client.get("/api/auth-user.php", headers={"X-Agent-Identity": token, **headers})
 
 
-def test_off_unless_configured(client, db, monkeypatch):
-    monkeypatch.delenv("AGENT_IDENTITY_VERIFY_URL", raising=False)
+def test_off_unless_configured(client, db):
     agent_identity.clear_cache()
     r = me(client, "tok-alice")
     assert r.status == 401 and "authentication required" in r.json()["error"]
@@ -144,13 +149,13 @@ def test_invalid_tokens_are_401(client, db, provider):
 
 
 @pytest.mark.parametrize("token", ["boom", "garbage", "slow", "down"])
-def test_provider_trouble_is_503_with_a_clear_message(client, db, provider, token, monkeypatch):
+def test_provider_trouble_is_503_with_a_clear_message(client, db, provider, token, make_client):
     if token == "slow":
         provider.delay = 2                   # longer than AGENT_IDENTITY_TIMEOUT=1
         token = "tok-alice"
     if token == "down":
         provider.stop()
-        monkeypatch.setenv("AGENT_IDENTITY_VERIFY_URL", f"http://127.0.0.1:{free_port()}/verify")
+        client = make_client({"AGENT_IDENTITY_VERIFY_URL": f"http://127.0.0.1:{free_port()}/verify"})
         token = "tok-alice"
     r = me(client, token)
     assert r.status == 503, r
@@ -178,11 +183,11 @@ def test_agents_are_rate_limited_like_a_key_of_their_own(client, db, provider):
     assert me(client, "tok-alice2").status == 200
 
 
-def test_scopes_of_agents(client, db, provider, monkeypatch):
+def test_scopes_of_agents(client, db, provider, make_client):
     store = {"storename": "agentshop", "description": "d", "vendorship_agree": "1"}
     r = client.post("/api/stores.php", data=store, headers={"X-Agent-Identity": "tok-alice"})
     assert r.status == 200, r                      # full by default
-    monkeypatch.setenv("AGENT_IDENTITY_SCOPES", "read,orders")
+    client = make_client({"AGENT_IDENTITY_SCOPES": "read,orders"})
     store["storename"] = "another"
     r = client.post("/api/stores.php", data=store, headers={"X-Agent-Identity": "tok-alice"})
     assert r.status == 403 and r.json()["error"] == "this API key lacks the 'store' scope"

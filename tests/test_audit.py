@@ -7,21 +7,14 @@ as a staff flag and make it exit 1.
 """
 import os
 
-import pytest
-
 from lib import intents
 from lib import status_machine as sm
-from tests.cron_support import (ROOT, Parties, cron_env, cron_subprocess, escrow, make_order, paid_order,
+from tests.cron_support import (ROOT, Parties, cron_subprocess, escrow, make_order, paid_order,
                                 payout_rows, run_cron, settle, wallet)
 from tests.chain import fresh_address
 
 AUDIT = os.path.join(ROOT, "cron", "audit.py")
 ETH = 10 ** 18
-
-
-@pytest.fixture
-def env(anvil, tmp_path):
-    return cron_env(anvil.url, tmp_path)
 
 
 def audit(env, db):

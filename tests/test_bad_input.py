@@ -11,10 +11,10 @@ from tests.factories import login
 from tests.market import fast_hashing  # noqa: F401 (autouse fixture)
 
 
-@pytest.fixture(autouse=True)
-def testnets_allowed(monkeypatch):
+@pytest.fixture
+def settings():
     """These tests add Sepolia tokens: the operator allows test networks."""
-    monkeypatch.setenv("ALLOW_TESTNETS", "1")
+    return {"ALLOW_TESTNETS": "1"}
 
 
 BAD_VALUES = [[], {"a": 1}, True, False, 12345, -1, 1.5, None, "", " ", "\x00", "x" * 20000,

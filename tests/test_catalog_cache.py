@@ -1,21 +1,23 @@
 """Public catalog pages from the per-process cache (lib/catalog_cache.py):
 after every kind of write the next guest read shows it, in-process and through real
 nginx -> uwsgi with two workers in each of two uwsgi instances on one database."""
-import os
-import shutil
-import tempfile
 import time
 import urllib.parse
 
 import pytest
 
-from lib import catalog, catalog_cache, config, db as dbmod, migrate, tokens, users
+from lib import catalog, catalog_cache, config, tokens, users
 from lib.db import utc_now
 from tests import market
 from tests.client import Client
 from tests.factories import login, make_user
 
 PAGES = ("/api/stores.php", "/api/items.php", "/marketplace.php")
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return {"MEDIA_DIR": str(tmp_path / "media")}     # the item images a test uploads
 
 
 @pytest.fixture
@@ -213,45 +215,9 @@ def test_an_answer_from_the_cache_is_the_rendered_answer(app, db, w):
 @pytest.fixture(params=["sqlite", "mariadb"])
 def two_stacks(request):
     """Two uwsgi instances (2 worker processes each) behind their own nginx on one database."""
-    from deploy.localstack import Stack, StackError
-    from tests.test_deploy import need_stack_tools
-    need_stack_tools()
-    tmp = tempfile.mkdtemp(prefix="mkt-cache-")
-    if request.param == "sqlite":
-        db = dbmod.Db(f"sqlite:{tmp}/web.sqlite")
-        migrate.init(db)
-    else:
-        from tests.conftest import empty_tables
-        db = request.getfixturevalue("mariadb_db")
-        empty_tables(db)
-    salts = {"SESSION_SALT": "s" * 32, "COOKIE_ENCRYPTION_SALT": "c" * 32, "CSRF_SALT": "x" * 32}
-    env = dict(salts, DB_DSN=db.dsn, DB_USER=db.user or "", DB_PASSWORD=db.password or "",
-               ENV_FILE=os.path.join(tmp, "none.env"), LOG_LEVEL="WARNING")
-    previous = dbmod._db
-    dbmod.set_db(db)
-    saved = {k: os.environ.get(k) for k in salts}
-    os.environ.update(salts)
-    stacks = []
-    try:
-        for n in range(2):
-            s = Stack(env=env, tmp=os.path.join(tmp, f"stack{n}"), processes=2)
-            os.makedirs(s.tmp)
-            s.env["SITE_URL"] = s.base_url
-            s.start()
-            stacks.append(s)
+    from tests.stacks import started
+    with started(request, "mkt-cache-", count=2, processes=2) as (stacks, db):
         yield stacks, db
-    except StackError as e:
-        pytest.fail(str(e))
-    finally:
-        for s in stacks:
-            s.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
-        dbmod.set_db(previous)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def read_everywhere(stacks, path, times=12):
@@ -297,13 +263,12 @@ def test_no_stale_page_across_workers_and_uwsgi_instances(two_stacks):
     assert all(w["store"]["uuid"] not in b for b in read_everywhere(stacks, "/api/stores.php"))
 
 
-def test_warnings_reviews_and_images_show_on_the_next_guest_read(app, db, w, tmp_path, monkeypatch):
+def test_warnings_reviews_and_images_show_on_the_next_guest_read(app, db, w):
     import io
 
     from PIL import Image
 
     from lib import images, reviews, store_warnings
-    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "media"))
     store_page = "/store.php?" + urllib.parse.urlencode({"uuid": w.store["uuid"]})
     store_url = "/api/stores.php?" + urllib.parse.urlencode({"uuid": w.store["uuid"]})
     item_url = "/api/items.php?" + urllib.parse.urlencode({"uuid": w.item["uuid"]})

@@ -5,7 +5,7 @@ gets exactly its share on chain (SPEC sections 4, 6 and 7)."""
 import pytest
 
 from tests.chain import fresh_address
-from tests.cron_support import cron_env, fees, paid_fees, payout_rows, retained, run_cron
+from tests.cron_support import fees, paid_fees, payout_rows, retained, run_cron
 from tests.factories import make_user
 from tests.market import add_token, fast_hashing, item, package, store  # noqa: F401 (fixture)
 
@@ -13,9 +13,8 @@ ETH = 10 ** 18
 
 
 @pytest.fixture
-def env(anvil, tmp_path, monkeypatch):
-    monkeypatch.setenv("ALLOW_DEV_CHAIN", "1")      # the web side accepts chain 31337
-    return cron_env(anvil.url, tmp_path)
+def settings():
+    return {"ALLOW_DEV_CHAIN": "1"}      # the web side accepts chain 31337
 
 
 class Shop:

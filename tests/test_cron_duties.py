@@ -9,7 +9,7 @@ from lib import intents
 from lib import status_machine as sm
 from lib.db import utc_now
 from tests.chain import fresh_address
-from tests.cron_support import (assert_native_escrow_emptied, paid_fees, retained, HOUR, Parties, cron_env, cron_subprocess, escrow, fees, intent_row, make_order,
+from tests.cron_support import (assert_native_escrow_emptied, paid_fees, retained, HOUR, Parties, cron_subprocess, escrow, fees, intent_row, make_order,
                                 make_store, make_user, paid_order, payout_rows, run_cron, settle, status, wallet,
                                 backdate)
 from tests.fake_rpc import FakePrices
@@ -17,15 +17,31 @@ from tests.fake_rpc import FakePrices
 ETH = 10 ** 18
 
 
-@pytest.fixture
-def env(anvil, tmp_path):
-    return cron_env(anvil.url, tmp_path)
-
-
-def test_unpaid_order_fails_after_pending_duration(anvil, db, env):
+def order_with_escrow(db, env):
+    """The parties and their ETH order, with the escrow address cron's first run gave it."""
     p = Parties(db)
     uuid = make_order(db, p.buyer, p.store, ETH, refund=p.refund)
     run_cron(env, db)
+    return p, uuid
+
+
+def pay_and_run_cron(anvil, db, env, addr, wei):
+    """Send `wei` to `addr`, then three cron runs (each without an error) with blocks between."""
+    anvil.send_eth(1, addr, wei)
+    anvil.mine(3)
+    cron_rounds(anvil, db, env)
+
+
+def cron_rounds(anvil, db, env, rounds=3):
+    """`rounds` cron runs, each without an error, with blocks mined after each."""
+    for _ in range(rounds):
+        r = run_cron(env, db)
+        assert r["ok"], r["errors"]
+        anvil.mine(3)
+
+
+def test_unpaid_order_fails_after_pending_duration(anvil, db, env):
+    p, uuid = order_with_escrow(db, env)
     backdate(db, uuid, 23 * HOUR)
     run_cron(env, db)
     assert status(db, uuid) == sm.PENDING
@@ -37,9 +53,7 @@ def test_unpaid_order_fails_after_pending_duration(anvil, db, env):
 
 
 def test_partly_paid_order_is_refunded_after_pending_duration(anvil, db, env):
-    p = Parties(db)
-    uuid = make_order(db, p.buyer, p.store, ETH, refund=p.refund)
-    run_cron(env, db)
+    p, uuid = order_with_escrow(db, env)
     addr = escrow(db, uuid)
     part = ETH // 4
     anvil.send_eth(1, addr, part)
@@ -54,9 +68,7 @@ def test_partly_paid_order_is_refunded_after_pending_duration(anvil, db, env):
 
 
 def test_expiry_waits_when_the_balance_could_not_be_read(anvil, db, env):
-    p = Parties(db)
-    uuid = make_order(db, p.buyer, p.store, ETH, refund=p.refund)
-    run_cron(env, db)
+    p, uuid = order_with_escrow(db, env)
     backdate(db, uuid, 25 * HOUR)
     broken = dict(env, RPC_URL_31337="http://127.0.0.1:9")     # nothing listens there
     r = run_cron(broken, db)
@@ -107,20 +119,13 @@ def test_disputed_order_is_not_auto_released_but_frozen_when_stuck(anvil, db, en
 
 
 def test_late_payment_to_failed_order_is_refunded(anvil, db, env):
-    p = Parties(db)
-    uuid = make_order(db, p.buyer, p.store, ETH, refund=p.refund)
-    run_cron(env, db)
+    p, uuid = order_with_escrow(db, env)
     backdate(db, uuid, 25 * HOUR)
     run_cron(env, db)
     assert status(db, uuid) == sm.FAILED
     addr = escrow(db, uuid)
     late = ETH // 3
-    anvil.send_eth(1, addr, late)
-    anvil.mine(3)
-    for _ in range(3):
-        r = run_cron(env, db)
-        assert r["ok"], r["errors"]
-        anvil.mine(3)
+    pay_and_run_cron(anvil, db, env, addr, late)
     rows = payout_rows(db, uuid)
     assert [r["recipient_role"] for r in rows] == ["buyer"]
     assert anvil.balance(p.refund_addr) == late - fees(rows)
@@ -143,12 +148,7 @@ def test_late_payment_after_release_or_cancel_is_refunded(anvil, db, env, final)
     vendor_before = anvil.balance(p.vendor_addr)
     first = len(payout_rows(db, uuid))
     late = ETH // 20 + 11
-    anvil.send_eth(1, addr, late)
-    anvil.mine(3)
-    for _ in range(3):
-        r = run_cron(env, db)
-        assert r["ok"], r["errors"]
-        anvil.mine(3)
+    pay_and_run_cron(anvil, db, env, addr, late)
     rows = payout_rows(db, uuid)[first:]
     assert [x["recipient_role"] for x in rows] == ["buyer"] and rows[0]["status"] == "confirmed"
     assert anvil.balance(p.refund_addr) - refund_before == late - fees(rows)
@@ -176,15 +176,30 @@ def test_late_payment_without_refund_address_is_flagged_once(anvil, db, env):
     assert anvil.balance(addr) == ETH // 50 + retained(db, uuid)[0]     # nothing was sent anywhere
 
 
-def test_deposit_address_balance_and_withdrawal(anvil, db, env):
+def store_deposit(db, username, currency="ETH", token="", decimals=18, opened_by_vendor=False):
+    """A vendor whose store pays out to a fresh address, and a deposit of that store (no
+    address yet). Returns (vendor, payout address, deposit uuid)."""
     vendor_addr = fresh_address()
-    vendor = make_user(db, "dvendor", role="vendor")
+    vendor = make_user(db, username, role="vendor")
     store = make_store(db, vendor, payout=vendor_addr)
     dep_uuid = str(uuidlib.uuid4())
     now = utc_now()
-    db.insert("deposits", {"uuid": dep_uuid, "store_uuid": store["uuid"], "chain_id": 31337, "currency": "ETH",
-                           "token_contract": "", "decimals": 18, "created_by": vendor["uuid"], "created_at": now,
-                           "updated_at": now})
+    db.insert("deposits", {"uuid": dep_uuid, "store_uuid": store["uuid"], "chain_id": 31337, "currency": currency,
+                           "token_contract": token, "decimals": decimals, "created_at": now, "updated_at": now,
+                           "created_by": vendor["uuid"] if opened_by_vendor else None})
+    return vendor, vendor_addr, dep_uuid
+
+
+def ask_withdrawal(db, dep_uuid, to_address, requested_by=None):
+    """A withdrawal of the whole deposit to `to_address`, as the deposit page asks for one."""
+    now = utc_now()
+    db.insert("deposit_withdraw_intents", {"uuid": str(uuidlib.uuid4()), "deposit_uuid": dep_uuid,
+                                           "to_address": to_address, "status": "pending", "open_key": dep_uuid,
+                                           "requested_by": requested_by, "created_at": now, "updated_at": now})
+
+
+def test_deposit_address_balance_and_withdrawal(anvil, db, env):
+    vendor, vendor_addr, dep_uuid = store_deposit(db, "dvendor", opened_by_vendor=True)
     run_cron(env, db)
     dep = db.one("SELECT * FROM deposits WHERE uuid = ?", (dep_uuid,))
     from cron.escrow import derivation_index
@@ -199,13 +214,8 @@ def test_deposit_address_balance_and_withdrawal(anvil, db, env):
     events = [h["event"] for h in db.query("SELECT event FROM deposit_history WHERE deposit_uuid = ? ORDER BY id",
                                            (dep_uuid,))]
     assert events == ["address", "balance"]
-    db.insert("deposit_withdraw_intents", {"uuid": str(uuidlib.uuid4()), "deposit_uuid": dep_uuid,
-                                           "to_address": vendor_addr, "status": "pending", "open_key": dep_uuid,
-                                           "requested_by": vendor["uuid"], "created_at": now, "updated_at": now})
-    for _ in range(3):
-        r = run_cron(env, db)
-        assert r["ok"], r["errors"]
-        anvil.mine(3)
+    ask_withdrawal(db, dep_uuid, vendor_addr, requested_by=vendor["uuid"])
+    cron_rounds(anvil, db, env)
     rows = db.query("SELECT * FROM payouts WHERE deposit_uuid = ?", (dep_uuid,))
     assert len(rows) == 1 and rows[0]["status"] == "confirmed"
     assert anvil.balance(vendor_addr) == amount - int(rows[0]["fee"])
@@ -294,25 +304,14 @@ def test_erc20_deposit_withdrawal_uses_the_gas_station(anvil, db, env):
     token = anvil.deploy_token(symbol="TUSD", decimals=6)
     anvil.mine(3)
     anvil.send_eth(5, wallet().gas_station_address(), ETH)
-    vendor_addr = fresh_address()
-    vendor = make_user(db, "tvendor", role="vendor")
-    store = make_store(db, vendor, payout=vendor_addr)
-    dep_uuid = str(uuidlib.uuid4())
-    now = utc_now()
-    db.insert("deposits", {"uuid": dep_uuid, "store_uuid": store["uuid"], "chain_id": 31337, "currency": "TUSD",
-                           "token_contract": token, "decimals": 6, "created_at": now, "updated_at": now})
+    _vendor, vendor_addr, dep_uuid = store_deposit(db, "tvendor", "TUSD", token, 6)
     run_cron(env, db)
     address = db.value("SELECT address FROM deposits WHERE uuid = ?", (dep_uuid,))
     anvil.token_transfer(token, 0, address, 4242)
     anvil.mine(3)
     run_cron(env, db)
-    db.insert("deposit_withdraw_intents", {"uuid": str(uuidlib.uuid4()), "deposit_uuid": dep_uuid,
-                                           "to_address": vendor_addr, "status": "pending", "open_key": dep_uuid,
-                                           "created_at": now, "updated_at": now})
-    for _ in range(3):
-        r = run_cron(env, db)
-        assert r["ok"], r["errors"]
-        anvil.mine(3)
+    ask_withdrawal(db, dep_uuid, vendor_addr)
+    cron_rounds(anvil, db, env)
     rows = db.query("SELECT * FROM payouts WHERE deposit_uuid = ? ORDER BY id", (dep_uuid,))
     assert [r["kind"] for r in rows] == ["gas", "payout"] and all(r["status"] == "confirmed" for r in rows)
     assert anvil.token_balance(token, vendor_addr) == 4242

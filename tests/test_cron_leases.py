@@ -174,10 +174,8 @@ def test_a_run_takes_no_chain_duty_another_process_holds(anvil, db, tmp_path):
 @pytest.fixture
 def maria(mariadb_db):
     empty_tables(mariadb_db)
-    previous = dbmod._db
-    dbmod.set_db(mariadb_db)
-    yield mariadb_db
-    dbmod.set_db(previous)
+    with dbmod.using(mariadb_db):
+        yield mariadb_db
 
 
 def wait_for(what, check, timeout):

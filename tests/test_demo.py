@@ -11,9 +11,9 @@ from tests.factories import login
 HTML = {"Accept": "text/html"}
 
 
-@pytest.fixture(autouse=True)
-def dev_chain(monkeypatch):
-    monkeypatch.setenv("ALLOW_DEV_CHAIN", "1")
+@pytest.fixture
+def settings():
+    return {"ALLOW_DEV_CHAIN": "1"}
 
 
 def test_demo_seed_makes_a_marketplace_to_buy_from(db, app):

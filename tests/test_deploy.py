@@ -26,72 +26,30 @@ import uuid
 import pytest
 
 from deploy import deploytool
-from deploy.localstack import ROOT, Stack, StackError, find_nginx, find_uwsgi
-from lib import db as dbmod
+from deploy.localstack import ROOT, find_uwsgi
 from lib import http as libhttp
-from lib import migrate
+from tests import stacks
 from tests.conftest import IN_CI, missing
 from tests.factories import make_user
+from tests.stacks import settled_request_count
 
 MNEMONIC = "test test test test test test test test test test test junk"
 SPOOFED = "203.0.113.7"
 
 
-def need_stack_tools():
-    if not find_nginx() or not find_uwsgi() or not shutil.which("openssl"):
-        # What `make deploy-deps` (part of `make test`) does: nginx and openssl from the
-        # machine's packages, uwsgi built into .venv.
-        subprocess.run(["sh", os.path.join(ROOT, "deploy", "deps.sh")], cwd=ROOT, timeout=900)
-    if not find_nginx() or not find_uwsgi() or not shutil.which("openssl"):
-        missing("nginx, openssl or .venv/bin/uwsgi is not installed (run `make deploy-deps`)")
-
-
 @pytest.fixture(scope="module", params=["sqlite", "mariadb"])
-def stack(request, tmp_path_factory):
+def stack(request):
     """nginx -> uwsgi -> app; yields (Stack, Db) with the Db the app uses."""
-    need_stack_tools()
-    tmp = tempfile.mkdtemp(prefix="mkt-deploy-")
-    if request.param == "sqlite":
-        db = dbmod.Db(f"sqlite:{tmp}/web.sqlite")
-        migrate.init(db)
-    else:
-        db = request.getfixturevalue("mariadb_db")
     # The .env the web process reads holds chain secrets by mistake: the web
     # loader's allow-list must keep them out (nothing else changes for the test).
-    web_env = os.path.join(tmp, "web.env")
-    with open(web_env, "w") as f:
-        f.write(f"MNEMONIC={MNEMONIC}\nALCHEMY_API_KEY=secret-alchemy\nSITE_NAME=Deploy test\n")
-    env = {
-        "ENV_FILE": web_env, "DB_DSN": db.dsn, "DB_USER": db.user or "",
-        "DB_PASSWORD": db.password or "", "SESSION_SALT": "s" * 32,
-        "COOKIE_ENCRYPTION_SALT": "c" * 32, "CSRF_SALT": "x" * 32, "LOG_LEVEL": "WARNING",
-        # The widest TRUSTED_PROXIES a sysadmin could set: even then a client's own
-        # X-Forwarded-For must not reach the app (nginx replaces it).
-        "TRUSTED_PROXIES": "127.0.0.0/8",
-    }
-    # The app's lib functions used by the test process (make_user ...) use this Db.
-    previous = dbmod._db
-    dbmod.set_db(db)
-    # Salts shared with uwsgi (sessions and CSRF tokens are HMACs of them).
-    saved = {k: os.environ.get(k) for k in ("SESSION_SALT", "CSRF_SALT", "COOKIE_ENCRYPTION_SALT")}
-    os.environ.update({k: env[k] for k in saved})
+    env_file = f"MNEMONIC={MNEMONIC}\nALCHEMY_API_KEY=secret-alchemy\nSITE_NAME=Deploy test\n"
+    # The widest TRUSTED_PROXIES a sysadmin could set: even then a client's own
+    # X-Forwarded-For must not reach the app (nginx replaces it).
+    env = {"TRUSTED_PROXIES": "127.0.0.0/8"}
     # deploy/uwsgi.ini as it is (4 threads per worker), with 2 worker processes even on
     # a one-core machine, so that requests spreading over workers can be checked.
-    s = Stack(env=env, tmp=tmp, processes=2)
-    s.env["SITE_URL"] = s.base_url  # https: Secure session cookies
-    try:
-        s.start()
-    except StackError as e:
-        pytest.fail(str(e))
-    yield s, db
-    s.stop()
-    shutil.rmtree(tmp, ignore_errors=True)
-    dbmod.set_db(previous)
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with stacks.started(request, "mkt-deploy-", env=env, env_file=env_file, processes=2) as ([s], db):
+        yield s, db
 
 
 def header(headers, name):
@@ -125,17 +83,6 @@ class Browser:
             name, _, rest = value.partition("=")
             self.cookies[name.strip()] = rest.split(";")[0]
         return status, resp_headers, data
-
-
-def settled_request_count(s):
-    """Requests uwsgi has served (it counts a request just after answering it)."""
-    last = None
-    while True:
-        count = sum(w["requests"] for w in s.stats()["workers"])
-        if count == last:
-            return count
-        last = count
-        time.sleep(0.2)
 
 
 def unique(prefix):

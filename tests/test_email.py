@@ -13,12 +13,16 @@ from tests.smtp_sink import SmtpSink, free_closed_port
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml"}
 SITE = "http://testserver"
+EMAIL_ON = {"EMAIL_ENABLED": "1", "SITE_URL": SITE}    # the web side sends mail, with links to SITE
 
 
 @pytest.fixture
-def sink(monkeypatch):
-    monkeypatch.setenv("EMAIL_ENABLED", "1")
-    monkeypatch.setenv("SITE_URL", SITE)
+def settings():
+    return EMAIL_ON
+
+
+@pytest.fixture
+def sink():
     s = SmtpSink(auth=True)
     yield s
     s.close()
@@ -53,8 +57,8 @@ def user_client(app, db, name):
     return c
 
 
-def test_without_email_nothing_depends_on_it(app, db, monkeypatch):
-    monkeypatch.delenv("EMAIL_ENABLED", raising=False)
+@pytest.mark.parametrize("settings", [{"EMAIL_ENABLED": None}])
+def test_without_email_nothing_depends_on_it(app, db):
     c = user_client(app, db, "alice")
     token = login(c, "alice")
     page = c.get("/settings/user.php", headers=BROWSER)

@@ -5,15 +5,11 @@ real nginx and uwsgi."""
 import csv
 import io
 import json
-import os
-import shutil
-import tempfile
 import uuid as uuidlib
 
 import pytest
 
 from lib import api_keys, exports, orders
-from lib.db import utc_now
 from tests import market
 from tests.client import Client
 from tests.factories import make_user
@@ -219,35 +215,14 @@ def test_the_export_is_streamed_in_keyset_chunks(app, db, monkeypatch):
     assert max(largest[before:]) <= 50                       # no query returned more than a chunk
 
 
-def test_streamed_through_nginx_and_uwsgi(monkeypatch):
-    from deploy.localstack import Stack, StackError
-    from lib import db as dbmod
-    from lib import migrate
-    from tests.test_deploy import need_stack_tools
-    need_stack_tools()
-    tmp = tempfile.mkdtemp(prefix="mkt-export-")
-    db = dbmod.Db(f"sqlite:{tmp}/web.sqlite")
-    migrate.init(db)
-    previous = dbmod._db
-    dbmod.set_db(db)
-    try:
+def test_streamed_through_nginx_and_uwsgi(request):
+    from tests.stacks import started
+    with started(request, "mkt-export-", database="sqlite", processes=1) as ([s], db):
         w = market.world(db)
         many_orders(db, w, 1200)
-        s = Stack(env={"ENV_FILE": os.path.join(tmp, "none.env"), "DB_DSN": db.dsn, "SESSION_SALT": "s" * 32,
-                       "CSRF_SALT": "x" * 32, "LOG_LEVEL": "WARNING"}, tmp=tmp, processes=1)
-        try:
-            s.start()
-        except StackError as e:
-            pytest.fail(str(e))
-        try:
-            status, headers, data = s.request("GET", f"/api/exports.php?{RANGE}", headers=w.vendor["headers"])
-        finally:
-            s.stop()
+        status, headers, data = s.request("GET", f"/api/exports.php?{RANGE}", headers=w.vendor["headers"])
         assert status == 200
         names = {k.lower(): v for k, v in headers}
         assert names.get("transfer-encoding") == "chunked" and "content-length" not in names
         rows = list(csv.DictReader(io.StringIO(data.decode())))
         assert len(rows) == 1200 and rows[-1]["amount_due"] == exports.format_amount(10 ** 16 + 1199, 18)
-    finally:
-        dbmod.set_db(previous)
-        shutil.rmtree(tmp, ignore_errors=True)

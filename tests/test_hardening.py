@@ -238,9 +238,8 @@ def test_dev_server_listen_backlog_takes_many_clients(tmp_path):
     import socket
     import subprocess
     import sys
-    import threading
     import time
-    import urllib.request
+    from tests.concurrency import at_once, get
     from tests.conftest import ROOT, free_port
     port = free_port()
     env = {"PATH": os.environ["PATH"], "PORT": str(port), "DB_DSN": f"sqlite:{tmp_path}/x.sqlite",
@@ -255,24 +254,7 @@ def test_dev_server_listen_backlog_takes_many_clients(tmp_path):
                 break
             except OSError:
                 time.sleep(0.1)
-        results, lock = [], threading.Lock()
-        barrier = threading.Barrier(60)
-
-        def worker():
-            barrier.wait()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as r:
-                    status = r.status
-            except Exception as e:
-                status = repr(e)
-            with lock:
-                results.append(status)
-
-        threads = [threading.Thread(target=worker) for _ in range(60)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        results = at_once(60, lambda i: get(f"http://127.0.0.1:{port}/", timeout=30))
         assert results.count(200) == 60, results
         # the listening socket's backlog (ss shows it as Send-Q) is far above 5
         if shutil.which("ss"):

@@ -90,17 +90,17 @@ def test_cookies_and_headers():
     assert r.headers["x-api-key"] == "k"
 
 
-def test_forwarded_for_ignored_unless_from_trusted_proxy(monkeypatch):
+def test_forwarded_for_ignored_unless_from_trusted_proxy():
     headers = {"X-Forwarded-For": "1.2.3.4"}
-    monkeypatch.delenv("TRUSTED_PROXIES", raising=False)
-    assert Request(environ(headers=headers, remote="127.0.0.1")).client_ip == "127.0.0.1"
-    with env.overriding({"TRUSTED_PROXIES": "127.0.0.1"}):
-        assert Request(environ(headers=headers, remote="127.0.0.1")).client_ip == "1.2.3.4"
-        # Spoofed hops to the left of the one nginx appended are not believed.
-        spoof = {"X-Forwarded-For": "6.6.6.6, 1.2.3.4"}
-        assert Request(environ(headers=spoof, remote="127.0.0.1")).client_ip == "1.2.3.4"
-        assert Request(environ(headers=headers, remote="10.1.1.1")).client_ip == "10.1.1.1"
-    assert Request(environ(headers=headers, remote="127.0.0.1")).client_ip == "127.0.0.1"  # only inside
+    with env.overriding({"TRUSTED_PROXIES": None}):
+        assert Request(environ(headers=headers, remote="127.0.0.1")).client_ip == "127.0.0.1"
+        with env.overriding({"TRUSTED_PROXIES": "127.0.0.1"}):
+            assert Request(environ(headers=headers, remote="127.0.0.1")).client_ip == "1.2.3.4"
+            # Spoofed hops to the left of the one nginx appended are not believed.
+            spoof = {"X-Forwarded-For": "6.6.6.6, 1.2.3.4"}
+            assert Request(environ(headers=spoof, remote="127.0.0.1")).client_ip == "1.2.3.4"
+            assert Request(environ(headers=headers, remote="10.1.1.1")).client_ip == "10.1.1.1"
+        assert Request(environ(headers=headers, remote="127.0.0.1")).client_ip == "127.0.0.1"  # only inside
 
 
 def test_error_response_forms():

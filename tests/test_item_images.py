@@ -13,18 +13,21 @@ from PIL import Image
 
 from lib import images, reviews
 from tests import market
-from tests.factories import login, make_user
+from tests.factories import login
 from tests.market import fast_hashing  # noqa: F401 (autouse fixture)
 
 API = "/api/item-images.php"
 GPS_TEXT = b"GPS secret place 51.5N"
 
 
-@pytest.fixture(autouse=True)
-def media(tmp_path, monkeypatch):
-    path = tmp_path / "media"
-    monkeypatch.setenv("MEDIA_DIR", str(path))
-    return path
+@pytest.fixture
+def media(tmp_path):
+    return tmp_path / "media"
+
+
+@pytest.fixture
+def settings(media):
+    return {"MEDIA_DIR": str(media)}
 
 
 def picture(fmt="JPEG", size=(640, 480), color=(200, 30, 30), exif=True):

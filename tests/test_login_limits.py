@@ -24,14 +24,13 @@ def test_concurrent_registrations_get_exactly_the_limit(live_server, db):
     assert db.value("SELECT COUNT(*) FROM users") == users.REGISTRATIONS_PER_IP
 
 
-def test_a_stranger_cannot_lock_a_user_out(live_server, db):
+def test_a_stranger_cannot_lock_a_user_out(live_server, app, db):
     """Concurrent wrong passwords from a stranger's address lock out that address only."""
     from tests.client import Client
-    from wsgi import application
     make_user(db, "bob")
     statuses = at_once(20, lambda i: post(live_server + "/login.php",
                                           {"username": "bob", "password": f"guess-{i}-xx"}))
     assert 429 in statuses and 200 not in statuses
     # live_server clients come from 127.0.0.1; bob logs in from his own address
-    bob = Client(application, remote_addr="192.0.2.10")
+    bob = Client(app, remote_addr="192.0.2.10")
     assert bob.post("/login.php", data={"username": "bob", "password": "password123"}).status == 200

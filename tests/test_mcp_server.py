@@ -25,7 +25,7 @@ from mcp import ClientSession, StdioServerParameters, stdio_client   # requireme
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.chain import fresh_address
-from tests.cron_support import cron_env, run_cron
+from tests.cron_support import run_cron
 from tests.factories import make_user
 from tests.market import add_token, fast_hashing  # noqa: F401 (autouse fixture: cheap scrypt)
 
@@ -52,12 +52,6 @@ def run_async(fn):
     if "error" in result:
         raise result["error"]
     return result.get("value")
-
-
-@pytest.fixture
-def env(anvil, tmp_path, monkeypatch):
-    monkeypatch.setenv("ALLOW_DEV_CHAIN", "1")      # the web side accepts chain 31337
-    return cron_env(anvil.url, tmp_path)
 
 
 def server_env(url, key):
@@ -145,6 +139,7 @@ async def call_error(session, tool, **args):
     return result.content[0].text, result.structured_content
 
 
+@pytest.mark.parametrize("settings", [{"ALLOW_DEV_CHAIN": "1"}])     # the web side accepts chain 31337
 def test_agents_buy_pay_dispatch_release(anvil, db, live_server, env, tmp_path):
     buyer = make_user(db, "buyer1")
     vendor = make_user(db, "vendor1")

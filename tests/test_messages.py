@@ -257,9 +257,9 @@ def test_the_limit_is_exact_under_concurrency(db, live_server, monkeypatch):
 
 
 @pytest.mark.parametrize("enabled", [True, False])
-def test_a_new_message_mails_a_recipient_who_enabled_it(db, client, monkeypatch, enabled):
+@pytest.mark.parametrize("settings", [{"EMAIL_ENABLED": "1"}])
+def test_a_new_message_mails_a_recipient_who_enabled_it(db, client, enabled):
     from lib import mail
-    monkeypatch.setenv("EMAIL_ENABLED", "1")
     w = market.world(db)
     db.execute("UPDATE users SET email = 'v@example.com', email_verified_at = '2026-01-01 00:00:00', "
                "email_off = ? WHERE uuid = ?", (None if enabled else "message", w.vendor["uuid"]))

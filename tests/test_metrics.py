@@ -17,7 +17,7 @@ from lib import migrate
 from lib.db import utc_now
 from tests import market
 from tests.client import Client
-from tests.test_deploy import need_stack_tools, settled_request_count
+from tests.stacks import need_stack_tools, settled_request_count
 
 
 def samples(text):
@@ -35,8 +35,8 @@ def value(text, name, **labels):
 
 
 @pytest.fixture
-def allowed(monkeypatch):
-    monkeypatch.setenv("METRICS_ALLOW", "127.0.0.1, 10.9.0.0/16")
+def settings():
+    return {"METRICS_ALLOW": "127.0.0.1, 10.9.0.0/16"}
 
 
 def scrape(client):
@@ -46,7 +46,7 @@ def scrape(client):
     return r.text
 
 
-def test_requests_are_counted_by_script_and_status(app, db, allowed):
+def test_requests_are_counted_by_script_and_status(app, db):
     client = Client(app)
     before = scrape(client)
     for _ in range(3):
@@ -63,7 +63,7 @@ def test_requests_are_counted_by_script_and_status(app, db, allowed):
     assert moved("marketplace_http_request_duration_seconds_sum", script="vendors") > 0
 
 
-def test_guest_reads_answered_from_the_catalog_cache_are_counted(app, db, allowed):
+def test_guest_reads_answered_from_the_catalog_cache_are_counted(app, db):
     from lib import catalog_cache
     import time
     market.world(db)
@@ -82,7 +82,7 @@ def test_guest_reads_answered_from_the_catalog_cache_are_counted(app, db, allowe
         - value(before, "marketplace_http_request_duration_seconds_count", script="api/items") == 3
 
 
-def test_only_addresses_in_metrics_allow_get_metrics(app, db, allowed, monkeypatch):
+def test_only_addresses_in_metrics_allow_get_metrics(app, db, make_client):
     assert Client(app, remote_addr="10.9.3.4").get("/metrics").status == 200
     for outside in ("10.8.0.1", "192.0.2.1", "::1"):
         r = Client(app, remote_addr=outside).get("/metrics")
@@ -90,8 +90,7 @@ def test_only_addresses_in_metrics_allow_get_metrics(app, db, allowed, monkeypat
     # An X-Forwarded-For from an untrusted peer changes nothing.
     r = Client(app, remote_addr="192.0.2.1").get("/metrics", headers={"X-Forwarded-For": "127.0.0.1"})
     assert r.status == 404
-    monkeypatch.setenv("METRICS_ALLOW", "")
-    assert Client(app).get("/metrics").status == 404
+    assert make_client({"METRICS_ALLOW": ""}).get("/metrics").status == 404
 
 
 def ago(seconds):
@@ -99,7 +98,7 @@ def ago(seconds):
             - datetime.timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def test_cron_figures_are_read_from_the_database(app, db, allowed):
+def test_cron_figures_are_read_from_the_database(app, db):
     w = market.world(db)
     open_order = market.order(db, w, status="COMPLETED")
     db.insert("transaction_intents", {"uuid": "i-open", "transaction_uuid": open_order,
@@ -167,7 +166,7 @@ def test_under_uwsgi_the_counts_of_both_workers_add_up():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def test_the_grafana_dashboard_uses_only_metrics_that_exist(app, db, allowed):
+def test_the_grafana_dashboard_uses_only_metrics_that_exist(app, db):
     import re
     with open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "deploy", "grafana-dashboard.json")) as f:
         dashboard = json.load(f)
@@ -183,7 +182,7 @@ def test_the_grafana_dashboard_uses_only_metrics_that_exist(app, db, allowed):
     assert used and used <= exposed, used - exposed
 
 
-def test_a_database_that_cannot_be_read_is_reported_not_a_500(app, db, allowed, monkeypatch):
+def test_a_database_that_cannot_be_read_is_reported_not_a_500(app, db, monkeypatch):
     text = scrape(Client(app))
     assert value(text, "marketplace_database_up") == 1
     monkeypatch.setattr(db, "one", lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("database gone")))

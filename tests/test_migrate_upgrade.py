@@ -10,7 +10,6 @@ import uuid as uuidlib
 
 import pytest
 
-from lib import db as dbmod
 from lib import migrate
 from lib import status_machine as sm
 from lib.db import utc_now
@@ -54,11 +53,10 @@ def sign_like_the_previous_release(account, nonce, to, amount, gas_price):
     return "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex()
 
 
-def test_previous_release_database_upgrades_and_its_signed_refund_is_paid(anvil, bare_db, tmp_path, monkeypatch):
+def test_previous_release_database_upgrades_and_its_signed_refund_is_paid(anvil, bare_db, tmp_path):
     db = bare_db
     db.run_script(previous_release_schema())
     assert "payout_attempts" not in db.tables()
-    monkeypatch.setattr(dbmod, "_db", db)
     p = Parties(db)
     # An order of the previous release: paid, a vendor cancel claimed, its refund signed.
     from tests.cron_support import make_order
@@ -208,8 +206,7 @@ def test_a_database_at_migration_7_upgrades_to_tickets_and_warnings(bare_db, no_
     assert migrate.init(db) == []
 
 
-def test_a_database_before_reviews_and_images_upgrades_and_keeps_its_orders(bare_db, monkeypatch,
-                                                                           no_catalog_version):
+def test_a_database_before_reviews_and_images_upgrades_and_keeps_its_orders(bare_db, no_catalog_version):
     """Migration 010 (reviews, item_images) on a database at the schema before it: the
     released order it holds can then be reviewed, and the item takes images."""
     db = bare_db
@@ -226,7 +223,6 @@ def test_a_database_before_reviews_and_images_upgrades_and_keeps_its_orders(bare
             db.insert("schema_migrations", {"version": version, "name": os.path.basename(path),
                                             "applied_at": utc_now()})
     assert "reviews" not in db.tables() and "item_images" not in db.tables()
-    monkeypatch.setattr(dbmod, "_db", db)
     migrate.seed_defaults(db)
     from lib import reviews
     from tests import market

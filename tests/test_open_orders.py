@@ -12,7 +12,7 @@ import pytest
 from cron import tasks
 from lib import intents
 from lib import status_machine as sm
-from tests.cron_support import (HOUR, Parties, backdate, cron_env, escrow, make_order, paid_order, run_cron,
+from tests.cron_support import (HOUR, Parties, backdate, escrow, make_order, paid_order, run_cron,
                                 settle, status)
 
 ETH = 10 ** 18
@@ -140,11 +140,6 @@ def test_plans_use_the_open_orders_index(db):
             rows = {r["table"]: r for r in plan}
             assert plan[0]["table"] == "e" and plan[0]["key"] == "idx_evm_transactions_open", plan
             assert rows["s"]["key"] == "PRIMARY" and rows["s2"]["key"] == "idx_transaction_statuses_tx", plan
-
-
-@pytest.fixture
-def env(anvil, tmp_path):
-    return cron_env(anvil.url, tmp_path)
 
 
 def test_cron_leaves_closed_orders_alone(anvil, db, env):

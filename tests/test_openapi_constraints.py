@@ -13,7 +13,7 @@ import urllib.parse
 
 import pytest
 
-from lib import api_keys, intents, openapi
+from lib import api_keys, env, intents, openapi
 from tests import market
 from tests.client import Client
 from tests.factories import make_user
@@ -253,9 +253,11 @@ def send(client, x, method, path, who, fields):
     return client.post(path, data=data, headers=headers)
 
 
-def test_every_constraint_is_enforced_at_its_edge(db, app, monkeypatch):
-    monkeypatch.setenv("ALLOW_TESTNETS", "1")      # the token baseline is a Sepolia token with a manual price
-    monkeypatch.setenv("EMAIL_ENABLED", "1")       # /api/email-settings.php validates its fields only then
+@pytest.mark.parametrize("settings", [{
+    "ALLOW_TESTNETS": "1",      # the token baseline is a Sepolia token with a manual price
+    "EMAIL_ENABLED": "1",       # /api/email-settings.php validates its fields only then
+}])
+def test_every_constraint_is_enforced_at_its_edge(db, app):
     doc = openapi.document()
     x = setup(db)
     client = Client(app)
@@ -337,10 +339,10 @@ def test_the_documented_constraints_match_the_validation_rules():
         assert bool(re.search(body("/api/packages.php", "price_usd")["pattern"], value)) == ok, value
 
 
-def test_chain_id_enum_follows_allow_dev_chain(monkeypatch):
-    monkeypatch.setenv("ALLOW_DEV_CHAIN", "1")
-    body = openapi.document()["paths"]["/api/transactions.php"]["post"]["requestBody"]
+def test_chain_id_enum_follows_allow_dev_chain():
+    with env.overriding({"ALLOW_DEV_CHAIN": "1"}):
+        body = openapi.document()["paths"]["/api/transactions.php"]["post"]["requestBody"]
     assert 31337 in body["content"]["application/json"]["schema"]["properties"]["chain_id"]["enum"]
-    monkeypatch.setenv("ALLOW_DEV_CHAIN", "0")
-    body = openapi.document()["paths"]["/api/transactions.php"]["post"]["requestBody"]
+    with env.overriding({"ALLOW_DEV_CHAIN": "0"}):
+        body = openapi.document()["paths"]["/api/transactions.php"]["post"]["requestBody"]
     assert 31337 not in body["content"]["application/json"]["schema"]["properties"]["chain_id"]["enum"]

@@ -1,7 +1,7 @@
 """Orders API: POST/GET /api/transactions.php, privacy, user settings."""
 import pytest
 
-from lib import catalog, orders, status_machine as sm, users
+from lib import catalog, env, orders, status_machine as sm, users
 from lib.db import utc_now
 from tests import market
 from tests.factories import make_user
@@ -70,21 +70,20 @@ def test_order_in_a_6_decimal_token(db, client):
     assert evm["token_contract"] == market.USDC and evm["decimals"] == 6 and evm["required_amount"] == "100020005"
 
 
-def test_order_on_a_test_network_with_manual_price(db, client, monkeypatch):
-    monkeypatch.setenv("ALLOW_TESTNETS", "1")  # the operator takes test networks
+@pytest.mark.parametrize("settings", [{"ALLOW_TESTNETS": "1"}])   # the operator takes test networks
+def test_order_on_a_test_network_with_manual_price(db, client):
     w = market.world(db)
     market.add_token(db, 11155111, "ETH", manual_usd_price="4000")
     r = buy(client, w.buyer, w.package["uuid"], chain_id="11155111")
     assert r.status == 200 and r.json()["required_amount"] == "0.025"
 
 
-def test_dev_chain_only_when_allowed(db, client, monkeypatch):
+def test_dev_chain_only_when_allowed(db, make_client):
     w = market.world(db)
-    monkeypatch.setenv("ALLOW_DEV_CHAIN", "1")
-    market.add_token(db, 31337, "ETH", manual_usd_price="1000")
-    assert buy(client, w.buyer, w.package["uuid"], chain_id="31337").status == 200
-    monkeypatch.setenv("ALLOW_DEV_CHAIN", "0")
-    r = buy(client, w.buyer, w.package["uuid"], chain_id="31337")
+    with env.overriding({"ALLOW_DEV_CHAIN": "1"}):
+        market.add_token(db, 31337, "ETH", manual_usd_price="1000")
+    assert buy(make_client({"ALLOW_DEV_CHAIN": "1"}), w.buyer, w.package["uuid"], chain_id="31337").status == 200
+    r = buy(make_client({"ALLOW_DEV_CHAIN": "0"}), w.buyer, w.package["uuid"], chain_id="31337")
     assert r.status == 400 and "unsupported chain" in r.json()["error"]
     assert count(db, "transactions") == 1
 

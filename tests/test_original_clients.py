@@ -183,8 +183,8 @@ def test_deposit_values_are_null_without_a_usable_rate(client, w, db):
         ("ETH", "0", None, None)
 
 
-def test_deposit_fiat_value_from_manual_usd_price(client, db, monkeypatch):
-    monkeypatch.setenv("ALLOW_TESTNETS", "1")      # a manual price is for test networks
+@pytest.mark.parametrize("settings", [{"ALLOW_TESTNETS": "1"}])      # a manual price is for test networks
+def test_deposit_fiat_value_from_manual_usd_price(client, db):
     vendor = make_user(db, "testnet")
     store = market.store(db, vendor, "tshop")
     market.add_token(db, 11155111, "ETH", manual_usd_price="2500.5")

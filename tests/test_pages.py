@@ -16,10 +16,10 @@ ROLES = ("anonymous", "customer", "vendor", "staff", "admin")
 LOGIN_AS = {"customer": "buyer1", "vendor": "vendor1", "staff": "staff1", "admin": "admin1"}
 
 
-@pytest.fixture(autouse=True)
-def dev_chain(monkeypatch):
+@pytest.fixture
+def settings():
     """The pages are exercised with ETH on the development chain 31337."""
-    monkeypatch.setenv("ALLOW_DEV_CHAIN", "1")
+    return {"ALLOW_DEV_CHAIN": "1"}
 
 
 def browser(app, role):
@@ -278,14 +278,20 @@ def snapshot(db):
     return counts
 
 
-def test_forms_are_refused_without_csrf_token(db, app):
-    shop = world(db)
-    before = snapshot(db)
+def each_form(app, shop):
+    """(role, client, CSRF token, path, fields) for every form of form_posts, one client
+    logged in per role."""
     clients = {}
     for role, path, fields in form_posts(shop):
         if role not in clients:
             clients[role] = browser(app, role)
-        c, token = clients[role]
+        yield (role, *clients[role], path, fields)
+
+
+def test_forms_are_refused_without_csrf_token(db, app):
+    shop = world(db)
+    before = snapshot(db)
+    for role, c, _token, path, fields in each_form(app, shop):
         r = c.post(path, data=fields, headers=HTML)
         assert r.status == 403, (role, path, r)
         assert "CSRF" in r.text, (path, r.text[:300])
@@ -426,11 +432,7 @@ JUNK = [None, 7, 1.5, True, [], ["x"], {"a": 1}, "", " ", "x" * 5000, "\x00\x01"
 def test_junk_input_gets_4xx_never_500(db, app):
     """Every form, every field, any JSON type or odd string: a clear 4xx (or success), never a 500."""
     shop = world(db)
-    clients = {}
-    for role, path, fields in form_posts(shop):
-        if role not in clients:
-            clients[role] = browser(app, role)
-        c, token = clients[role]
+    for role, c, token, path, fields in each_form(app, shop):
         names = list(fields) + ["csrf_token", "form", "action"]
         for name in names:
             for junk in JUNK:

@@ -14,9 +14,9 @@ from tests.test_pages import HTML, paid_order
 from tests.ui_data import make_shop
 
 
-@pytest.fixture(autouse=True)
-def dev_chain(monkeypatch):
-    monkeypatch.setenv("ALLOW_DEV_CHAIN", "1")
+@pytest.fixture
+def settings():
+    return {"ALLOW_DEV_CHAIN": "1"}
 
 
 @pytest.fixture

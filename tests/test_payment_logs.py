@@ -13,15 +13,11 @@ from cron import tasks
 from lib import intents
 from lib import status_machine as sm
 from lib.db import utc_now
-from tests.cron_support import CHAIN, Parties, cron_env, escrow, make_order, status
+from tests.cron_support import CHAIN, Parties, escrow, make_order, status
+from tests.duties import duty
 
 UNIT = 10 ** 6                      # the test tokens have 6 decimals
 PRICE = 25 * UNIT
-
-
-@pytest.fixture
-def env(anvil, tmp_path):
-    return cron_env(anvil.url, tmp_path)
 
 
 @pytest.fixture
@@ -29,16 +25,6 @@ def token(anvil):
     contract = anvil.deploy_token(symbol="TUSD", decimals=6)
     anvil.mine(3)                       # the contract exists at the confirmed block
     return contract
-
-
-def duty(env, db, fn):
-    ctx = tasks.Context(env, db)
-    try:
-        fn(ctx)
-    finally:
-        ctx.close()
-    assert not ctx.errors, ctx.errors
-    return ctx
 
 
 def poll(env, db):
@@ -324,25 +310,25 @@ def refuse_log_ranges_over(monkeypatch, blocks):
     monkeypatch.setattr(RpcClient, "batch", batch)
 
 
-def test_a_range_the_node_refuses_is_asked_again_in_halves(anvil, db, env, token, monkeypatch):
-    p = Parties(db)
-    (uuid, addr), _, _ = started(anvil, db, env, p, token)
+def paid_and_polled_with_log_ranges_refused(anvil, db, env, token, monkeypatch, blocks, widest):
+    """A token order paid in full, `blocks` mined, then a poll by a node that refuses
+    eth_getLogs over more than `widest` blocks; returns (order uuid, the poll's context)."""
+    (uuid, addr), _, _ = started(anvil, db, env, Parties(db), token)
     anvil.token_transfer(token, 0, addr, PRICE)
-    anvil.mine(8)
-    refuse_log_ranges_over(monkeypatch, 2)
-    ctx = poll(env, db)
+    anvil.mine(blocks)
+    refuse_log_ranges_over(monkeypatch, widest)
+    return uuid, poll(env, db)
+
+
+def test_a_range_the_node_refuses_is_asked_again_in_halves(anvil, db, env, token, monkeypatch):
+    uuid, ctx = paid_and_polled_with_log_ranges_refused(anvil, db, env, token, monkeypatch, 8, 2)
     assert "balance_scans" not in counts(ctx) and counts(ctx)["token_balances_read"] == 1
     assert ctx.rpc(CHAIN).calls["eth_getLogs"] > 4          # 9 blocks: refused, then halves down to 2
     assert status(db, uuid) == sm.COMPLETED
 
 
 def test_logs_refused_even_for_one_block_read_every_balance(anvil, db, env, token, monkeypatch):
-    p = Parties(db)
-    (uuid, addr), _, _ = started(anvil, db, env, p, token)
-    anvil.token_transfer(token, 0, addr, PRICE)
-    anvil.mine(3)
-    refuse_log_ranges_over(monkeypatch, 0)
-    ctx = poll(env, db)
+    uuid, ctx = paid_and_polled_with_log_ranges_refused(anvil, db, env, token, monkeypatch, 3, 0)
     assert counts(ctx)["balance_scans"] == 1 and counts(ctx)["token_balances_read"] == 3
     assert status(db, uuid) == sm.COMPLETED
     assert scan_row(db, token)["scanned_block"] == anvil.block_number() - 2

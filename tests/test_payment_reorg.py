@@ -10,24 +10,10 @@ import pytest
 from cron import tasks
 from lib import intents
 from lib import status_machine as sm
-from tests.cron_support import HOUR, Parties, backdate, cron_env, escrow, make_order, status
+from tests.cron_support import HOUR, Parties, backdate, escrow, make_order, status
+from tests.duties import duty
 
 ETH = 10 ** 18
-
-
-@pytest.fixture
-def env(anvil, tmp_path):
-    return cron_env(anvil.url, tmp_path)
-
-
-def duty(env, db, fn):
-    ctx = tasks.Context(env, db)
-    try:
-        fn(ctx)
-    finally:
-        ctx.close()
-    assert not ctx.errors, ctx.errors
-    return ctx
 
 
 def pay(anvil, addr, wei):

@@ -336,12 +336,17 @@ def test_withdrawals_are_listed_and_store_members_refused(db, client):
 
 # -- GET: the list staff work from -------------------------------------------------------------
 
-def test_get_lists_intents_with_live_legs_flags_and_chains(db, client):
-    w = setup(db)
+def chain_head(db, base_fee, confirmations):
+    """Chain 1 as cron last saw it: its gas station below its minimum balance (0.04 < 0.05 ETH)."""
     db.insert("chain_heads", {"chain_id": 1, "block_number": 19000000, "seen_at": utc_now(),
                               "gas_station_address": STATION, "gas_station_balance": "40000000000000000",
-                              "gas_station_min_balance": "50000000000000000", "base_fee_per_gas": "12500000000",
-                              "max_fee_ceiling": "100000000000", "confirmations": "3"})
+                              "gas_station_min_balance": "50000000000000000", "base_fee_per_gas": base_fee,
+                              "max_fee_ceiling": "100000000000", "confirmations": confirmations})
+
+
+def test_get_lists_intents_with_live_legs_flags_and_chains(db, client):
+    w = setup(db)
+    chain_head(db, base_fee="12500000000", confirmations="3")
     r = client.get(API, headers=w.staff["headers"])
     assert r.status == 200 and r.header("Content-Type") == "application/json"
     body = r.json()
@@ -489,10 +494,7 @@ def test_page_shows_no_buttons_to_a_party(db, app):
 
 def test_dashboard_links_the_page_and_shows_chain_figures(db, app):
     w = setup(db)
-    db.insert("chain_heads", {"chain_id": 1, "block_number": 19000000, "seen_at": utc_now(),
-                              "gas_station_address": STATION, "gas_station_balance": "40000000000000000",
-                              "gas_station_min_balance": "50000000000000000", "base_fee_per_gas": "150000000000",
-                              "max_fee_ceiling": "100000000000", "confirmations": "finalized"})
+    chain_head(db, base_fee="150000000000", confirmations="finalized")
     payout(db, None, w.order, "escrow", "broadcast", 1000, kind="gas", replacements=1)
     c, _ = browser(app, "admin1")
     r = c.get("/staff/", headers=HTML)

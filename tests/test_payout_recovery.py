@@ -7,17 +7,12 @@ import pytest
 from lib import intents
 from lib import status_machine as sm
 from tests.chain import fresh_address
-from tests.cron_support import (HOUR, Parties, assert_native_escrow_emptied, backdate, cron_env, cron_subprocess, escrow,
+from tests.cron_support import (HOUR, Parties, assert_native_escrow_emptied, backdate, cron_subprocess, escrow,
                                 fees, intent_row, make_order, paid_order, payout_rows, run_cron, settle, status,
                                 wallet)
 from tests.factories import make_user
 
 ETH = 10 ** 18
-
-
-@pytest.fixture
-def env(anvil, tmp_path):
-    return cron_env(anvil.url, tmp_path)
 
 
 @pytest.fixture

@@ -133,8 +133,8 @@ def test_unusable_rate_is_409(db, bad):
     assert e.value.status == 409
 
 
-def test_manual_price_on_test_network(db, monkeypatch):
-    monkeypatch.setenv("ALLOW_TESTNETS", "1")
+@pytest.mark.parametrize("settings", [{"ALLOW_TESTNETS": "1"}])
+def test_manual_price_on_test_network(db):
     eth = market.add_token(db, 11155111, "ETH", manual_usd_price="2500")
     assert eth["manual_usd_price"] == "2500"
     # No prices row at all: the manual price is used.
@@ -142,8 +142,8 @@ def test_manual_price_on_test_network(db, monkeypatch):
     assert pricing.quote_detail(db, "100", eth)["rate_source"] == "manual"
 
 
-def test_manual_price_wins_over_a_stale_row(db, monkeypatch):
-    monkeypatch.setenv("ALLOW_TESTNETS", "1")
+@pytest.mark.parametrize("settings", [{"ALLOW_TESTNETS": "1"}])
+def test_manual_price_wins_over_a_stale_row(db):
     eth = market.add_token(db, 11155111, "ETH", manual_usd_price="2500")
     market.set_rate(db, 11155111, "ETH", "1", age_seconds=10 ** 6)
     assert pricing.quote(db, "100", eth) == 4 * 10 ** 16

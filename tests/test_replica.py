@@ -6,7 +6,6 @@ name (written on the replica directly, so it does not flow back): a page showing
 "Replica copy" read the replica, one showing "Primary copy" read the primary.
 With CI=true missing MariaDB binaries fail the test instead of skipping it.
 """
-import os
 import time
 
 import pytest
@@ -39,17 +38,24 @@ def pair():
 
 
 @pytest.fixture
+def settings(pair):
+    """The app's replica is the pair's replica."""
+    return {"DB_REPLICA_DSN": pair.replica.dsn(DATABASE), "DB_REPLICA_USER": "root",
+            "DB_REPLICA_CHECK_SECONDS": "0",      # check the replica on every request
+            "DB_REPLICA_MAX_LAG": "1", "DB_REPLICA_STICKY_SECONDS": "7"}
+
+
+@pytest.fixture
+def replica_app(pair, settings):
+    """make_app(settings) -> the app over the pair's primary with `settings` over the test's."""
+    from wsgi import make_app
+    return lambda more=None: make_app(pair.db, dict(settings, **(more or {})))
+
+
+@pytest.fixture
 def world(pair, monkeypatch):
-    """An item named "Primary copy" everywhere and "Replica copy" on the replica only;
-    the app's primary is the pair's primary, its replica the pair's replica."""
-    monkeypatch.setenv("DB_REPLICA_DSN", pair.replica.dsn(DATABASE))
-    monkeypatch.setenv("DB_REPLICA_USER", "root")
-    monkeypatch.setenv("DB_REPLICA_CHECK_SECONDS", "0")   # check the replica on every request
-    monkeypatch.setenv("DB_REPLICA_MAX_LAG", "1")
-    monkeypatch.setenv("DB_REPLICA_STICKY_SECONDS", "7")
+    """An item named "Primary copy" everywhere and "Replica copy" on the replica only."""
     monkeypatch.setattr(replica, "_replica", None)
-    previous = dbmod._db
-    dbmod.set_db(pair.db)
     empty_tables(pair.db)
     owner = make_user(pair.db, "vendor1", role="vendor")
     shop = market.store(pair.db, owner)
@@ -59,7 +65,6 @@ def world(pair, monkeypatch):
     pair.replica.sql(f"UPDATE {DATABASE}.items SET name = 'Replica copy' WHERE uuid = %s", (item["uuid"],))
     yield {"owner": owner, "store": shop, "item": item}
     replica._replica = None
-    dbmod.set_db(previous)
 
 
 def shown(client, path, **kw):
@@ -74,8 +79,8 @@ def shown(client, path, **kw):
     return "primary"
 
 
-def test_catalog_pages_and_listings_read_the_replica(app_from_env, world):
-    client = Client(app_from_env)
+def test_catalog_pages_and_listings_read_the_replica(replica_app, world):
+    client = Client(replica_app())
     item, shop = world["item"], world["store"]
     assert shown(client, "/marketplace.php") == "replica"
     assert shown(client, f"/item.php?uuid={item['uuid']}") == "replica"
@@ -87,8 +92,8 @@ def test_catalog_pages_and_listings_read_the_replica(app_from_env, world):
     assert [i["name"] for i in r.json()["items"]] == ["Primary copy"]
 
 
-def test_a_write_goes_to_the_primary_and_the_writer_reads_the_primary(app_from_env, world, pair):
-    client = Client(app_from_env)
+def test_a_write_goes_to_the_primary_and_the_writer_reads_the_primary(replica_app, world, pair):
+    client = Client(replica_app())
     assert shown(client, "/marketplace.php") == "replica"
     token = login(client, "vendor1")     # a POST: the login is written on the primary
     assert client.cookies.get(replica.READ_PRIMARY_COOKIE) == "1"
@@ -102,14 +107,14 @@ def test_a_write_goes_to_the_primary_and_the_writer_reads_the_primary(app_from_e
     assert shown(client, "/marketplace.php") == "primary"
     assert "Fresh item" in client.get("/marketplace.php", headers=HTML).text
     # Another visitor still reads the replica (which has the new item by now too).
-    other = Client(app_from_env)
+    other = Client(replica_app())
     pair.wait_caught_up()
     page = other.get("/marketplace.php", headers=HTML).text
     assert "Replica copy" in page and "Fresh item" in page
 
 
-def test_stopped_replication_falls_back_to_the_primary(app_from_env, world, pair):
-    client = Client(app_from_env)
+def test_stopped_replication_falls_back_to_the_primary(replica_app, world, pair):
+    client = Client(replica_app())
     assert shown(client, "/marketplace.php") == "replica"
     pair.replica.sql("STOP SLAVE SQL_THREAD")   # Seconds_Behind_Master becomes NULL
     try:
@@ -120,8 +125,8 @@ def test_stopped_replication_falls_back_to_the_primary(app_from_env, world, pair
     assert shown(client, "/marketplace.php") == "replica"
 
 
-def test_a_lagging_replica_falls_back_to_the_primary(app_from_env, world, pair):
-    client = Client(app_from_env)
+def test_a_lagging_replica_falls_back_to_the_primary(replica_app, world, pair):
+    client = Client(replica_app())
     pair.replica.sql("STOP SLAVE")
     pair.replica.sql("CHANGE MASTER TO MASTER_DELAY = 600")
     pair.replica.sql("START SLAVE")
@@ -146,11 +151,10 @@ def test_a_lagging_replica_falls_back_to_the_primary(app_from_env, world, pair):
     assert shown(client, "/marketplace.php") == "replica"
 
 
-def test_a_replica_that_is_down_falls_back_to_the_primary(app_from_env, world, pair, monkeypatch):
+def test_a_replica_that_is_down_falls_back_to_the_primary(replica_app, world, pair):
     # The replica's health is known good for a minute: it dies within that minute.
-    monkeypatch.setenv("DB_REPLICA_CHECK_SECONDS", "60")
     replica._replica = None
-    client = Client(app_from_env)
+    client = Client(replica_app({"DB_REPLICA_CHECK_SECONDS": "60"}))
     assert shown(client, "/marketplace.php") == "replica"
     pair.replica.stop()                  # the last test of the module: the server stays down
     started = time.monotonic()
@@ -158,15 +162,9 @@ def test_a_replica_that_is_down_falls_back_to_the_primary(app_from_env, world, p
     assert shown(client, "/marketplace.php") == "primary"
     assert [i["name"] for i in client.get("/api/items.php").json()["items"]] == ["Primary copy"]
     # Checked on every request, the replica that refuses connections is skipped at once.
-    monkeypatch.setenv("DB_REPLICA_CHECK_SECONDS", "0")
     replica._replica = None
+    client = Client(replica_app({"DB_REPLICA_CHECK_SECONDS": "0"}))
     assert shown(client, f"/item.php?uuid={world['item']['uuid']}") == "primary"
     assert not replica.replica().healthy()
     assert time.monotonic() - started < 5
 
-
-@pytest.fixture
-def app_from_env(world):
-    from wsgi import application
-    assert os.environ.get("DB_REPLICA_DSN")
-    return application

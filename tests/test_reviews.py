@@ -2,14 +2,13 @@
 only the buyer of a RELEASED order reviews it, once; the store answers once; staff hide a
 review (audited) and it leaves the lists and the averages; outsiders get 404; the profile
 shows nothing private."""
-import threading
-import urllib.request
 from decimal import Decimal
 
 import pytest
 
 from lib import reviews
 from tests import market
+from tests.concurrency import at_once, post
 from tests.factories import login, make_user
 from tests.market import fast_hashing  # noqa: F401 (autouse fixture)
 
@@ -211,46 +210,18 @@ def test_store_answers_and_staff_hide_from_the_store_page(db, client):
 def test_concurrent_reviews_of_one_order_store_exactly_one(db, live_server):
     w = market.world(db)
     order = market.order(db, w, status="RELEASED")
-    results = []
-
-    def send(score):
-        body = f"action=add&transaction_uuid={order}&score={score}".encode()
-        req = urllib.request.Request(live_server + API, data=body, headers=dict(w.buyer["headers"]))
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                results.append(resp.status)
-        except urllib.error.HTTPError as e:
-            results.append(e.code)
-
-    threads = [threading.Thread(target=send, args=(str(1 + i % 5),)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(results) == [200] + [409] * 7
+    statuses = at_once(8, lambda i: post(live_server + API, {
+        "action": "add", "transaction_uuid": order, "score": str(1 + i % 5)}, headers=w.buyer["headers"]))
+    assert statuses == [200] + [409] * 7
     assert count(db) == 1
 
 
 def test_concurrent_answers_store_exactly_one(db, live_server):
     w = market.world(db)
     review = reviews.add_review(db, w.buyer, market.order(db, w, status="RELEASED"), 5)
-    results = []
-
-    def send(i):
-        body = f"action=reply&review_uuid={review['uuid']}&reply=answer{i}".encode()
-        req = urllib.request.Request(live_server + API, data=body, headers=dict(w.vendor["headers"]))
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                results.append(resp.status)
-        except urllib.error.HTTPError as e:
-            results.append(e.code)
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(results) == [200] + [409] * 7
+    statuses = at_once(8, lambda i: post(live_server + API, {
+        "action": "reply", "review_uuid": review["uuid"], "reply": f"answer{i}"}, headers=w.vendor["headers"]))
+    assert statuses == [200] + [409] * 7
     assert db.value("SELECT reply FROM reviews").startswith("answer")
 
 

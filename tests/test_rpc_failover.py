@@ -4,8 +4,7 @@ works; JSON-RPC errors are answers (no failover); broadcasts go to every endpoin
 
 Real anvil node behind FaultyRpc proxies; a dead endpoint is a closed port."""
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from eth_account import Account
@@ -13,7 +12,7 @@ from eth_account import Account
 from cron.rpc_client import (ConfigError, RpcCallError, RpcClient, RpcTransportError, rpc_url_for,
                              split_urls, tx_hash_of)
 from tests.chain import free_port, fresh_address
-from tests.fake_rpc import FaultyRpc
+from tests.fake_rpc import FaultyRpc, serve_in_background
 
 FAST = dict(timeout=0.5, retries=3, backoff=0.01)
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
@@ -214,12 +213,7 @@ class RateLimited:
                 self.end_headers()
                 self.wfile.write(data)
 
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-        self.httpd = Server(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.httpd, self.url = serve_in_background(Handler)
 
     def stop(self):
         self.httpd.shutdown()

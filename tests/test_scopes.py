@@ -8,7 +8,6 @@ import uuid as uuidlib
 
 import pytest
 
-from lib import db as dbmod
 from lib import migrate, scopes
 from lib import status_machine as sm
 from tests import market
@@ -343,7 +342,6 @@ def test_a_key_made_before_the_migration_keeps_working_as_full(bare_db, monkeypa
             db.insert("schema_migrations", {"version": version, "name": os.path.basename(path),
                                             "applied_at": utc_now()})
     assert "scopes" not in migrate.columns(db, "api_keys")
-    monkeypatch.setattr(dbmod, "_db", db)
     monkeypatch.setattr(users, "SCRYPT_N", 2 ** 10)
     user = users.create_user(db, "oldtimer", "password123", role="vendor")
     key = "ab" * 32
@@ -354,8 +352,8 @@ def test_a_key_made_before_the_migration_keeps_working_as_full(bare_db, monkeypa
     assert migrate.init(db) == []                     # idempotent
     assert {"scopes", "store_uuid", "agent_id"} <= migrate.columns(db, "api_keys")
     assert db.value("SELECT scopes FROM api_keys WHERE name = 'old'") == "full"
-    from wsgi import application
-    client = Client(application)
+    from wsgi import make_app
+    client = Client(make_app(db))
     headers = {"Authorization": "Bearer " + key}
     listed = client.get("/api/keys.php", headers=headers).json()["keys"]
     assert listed[0]["scopes"] == ["full"] and listed[0]["store_uuid"] is None

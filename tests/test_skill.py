@@ -8,8 +8,12 @@ from tests.client import Client
 
 
 @pytest.fixture
-def guide(client, monkeypatch):
-    monkeypatch.setenv("SITE_URL", "https://market.example")
+def settings():
+    return {"SITE_URL": "https://market.example"}
+
+
+@pytest.fixture
+def guide(client):
     r = client.get("/api/skill.php")
     assert r.status == 200, r
     return r
@@ -76,8 +80,8 @@ def test_it_explains_base_url_keys_transports_and_lifecycle(guide):
     assert "buyer: COMPLETED, dispatched" in row
 
 
-def test_base_url_without_site_url_is_the_request_host(app, monkeypatch):
-    monkeypatch.setenv("SITE_URL", "")
+@pytest.mark.parametrize("settings", [{"SITE_URL": ""}])
+def test_base_url_without_site_url_is_the_request_host(app):
     r = Client(app).get("/api/skill.php", headers={"Host": "agents.local:8000"})
     assert "Base URL: `http://agents.local:8000`" in r.text
 

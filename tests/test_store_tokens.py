@@ -1,6 +1,7 @@
 """Test networks pay only with ALLOW_TESTNETS=1, and a store chooses
 which of the accepted tokens it takes."""
 
+from lib import env
 from tests import market
 from tests.client import Client
 from tests.factories import login
@@ -21,12 +22,12 @@ def quoted(client, w):
     return {(q["chain_id"], q["currency"]) for q in r.json()["packages"][0]["quotes"]}
 
 
-def test_testnet_coins_do_not_pay_unless_the_operator_allows_them(db, client, monkeypatch):
+def test_testnet_coins_do_not_pay_unless_the_operator_allows_them(db, make_client):
     w = market.world(db)
-    monkeypatch.setenv("ALLOW_TESTNETS", "1")   # added while allowed, then the operator turns it off
-    market.add_token(db, SEPOLIA, "ETH")
-    market.set_rate(db, SEPOLIA, "ETH", "2000")
-    monkeypatch.delenv("ALLOW_TESTNETS")
+    with env.overriding({"ALLOW_TESTNETS": "1"}):   # added while allowed, then the operator turns it off
+        market.add_token(db, SEPOLIA, "ETH")
+        market.set_rate(db, SEPOLIA, "ETH", "2000")
+    client = make_client({"ALLOW_TESTNETS": None})
     r = buy(client, w, "ETH", str(SEPOLIA))
     assert r.status == 400 and "ALLOW_TESTNETS" in r.json()["error"] and "chain_id" in r.json()["error"], r
     assert (SEPOLIA, "ETH") not in quoted(client, w)
@@ -35,7 +36,7 @@ def test_testnet_coins_do_not_pay_unless_the_operator_allows_them(db, client, mo
                                                "contract_address": market.USDC}, headers=admin["headers"])
     assert r.status == 400 and "test network" in r.json()["error"], r
     assert db.value("SELECT COUNT(*) FROM transactions") == 0
-    monkeypatch.setenv("ALLOW_TESTNETS", "1")
+    client = make_client({"ALLOW_TESTNETS": "1"})
     assert (SEPOLIA, "ETH") in quoted(client, w)
     r = buy(client, w, "ETH", str(SEPOLIA))
     assert r.status == 200 and r.json()["chain_id"] == SEPOLIA, r

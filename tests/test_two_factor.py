@@ -145,31 +145,11 @@ def test_config_key_is_a_bool(db):
 
 
 def test_one_code_logs_in_once_under_concurrency(live_server, client, db):
-    import threading
-    import urllib.error
-    import urllib.parse
-    import urllib.request
+    from tests.concurrency import at_once, post
     make_user(db, "alice")
     secret = enroll(client, login(client, "alice"))
     last = int(db.value("SELECT totp_last_counter FROM users WHERE username = 'alice'"))
     code = pyotp.TOTP(secret).generate_otp(last + 1)
-    barrier, results, lock = threading.Barrier(5), [], threading.Lock()
-
-    def worker():
-        data = urllib.parse.urlencode({"username": "alice", "password": "password123", "otp": code}).encode()
-        barrier.wait()
-        try:
-            with urllib.request.urlopen(urllib.request.Request(live_server + "/login.php", data=data),
-                                        timeout=60) as resp:
-                status = resp.status
-        except urllib.error.HTTPError as e:
-            status = e.code
-        with lock:
-            results.append(status)
-
-    threads = [threading.Thread(target=worker) for _ in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(results) == [200] + [401] * 4   # 5 threads: within the per-username-and-IP limit
+    results = at_once(5, lambda i: post(live_server + "/login.php",
+                                        {"username": "alice", "password": "password123", "otp": code}))
+    assert results == [200] + [401] * 4   # 5 threads: within the per-username-and-IP limit

@@ -7,46 +7,23 @@ the login and key limits and the guests' catalog cache behaved the same whicheve
 fail instead of skipping.
 """
 import json
-import os
 import re
-import shutil
-import tempfile
 
 import pytest
 
-from deploy.localstack import Stack, StackError
-from lib import db as dbmod
-from lib import migrate, users
+from lib import users
+from tests import stacks
 from tests.factories import make_user
-from tests.test_deploy import Browser, need_stack_tools, settled_request_count, unique
+from tests.stacks import settled_request_count
+from tests.test_deploy import Browser, unique
 
 HTML = {"Accept": "text/html"}
 
 
 @pytest.fixture(scope="module", params=["sqlite", "mariadb"])
 def nodes(request):
-    need_stack_tools()
-    tmp = tempfile.mkdtemp(prefix="mkt-2nodes-")
-    if request.param == "sqlite":
-        db = dbmod.Db(f"sqlite:{tmp}/web.sqlite")
-        migrate.init(db)
-    else:
-        db = request.getfixturevalue("mariadb_db")
-    env = {"ENV_FILE": os.path.join(tmp, "none.env"), "DB_DSN": db.dsn, "DB_USER": db.user or "",
-           "DB_PASSWORD": db.password or "", "SESSION_SALT": "s" * 32,
-           "COOKIE_ENCRYPTION_SALT": "c" * 32, "CSRF_SALT": "x" * 32, "LOG_LEVEL": "WARNING"}
-    previous = dbmod._db
-    dbmod.set_db(db)
-    s = Stack(env=env, tmp=tmp, processes=1, nodes=2)
-    s.env["SITE_URL"] = s.base_url
-    try:
-        s.start()
-    except StackError as e:
-        pytest.fail(str(e))
-    yield s, db
-    s.stop()
-    shutil.rmtree(tmp, ignore_errors=True)
-    dbmod.set_db(previous)
+    with stacks.started(request, "mkt-2nodes-", processes=1, nodes=2) as ([s], db):
+        yield s, db
 
 
 class Counts:

@@ -74,8 +74,13 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver(monkeypatch):
-    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE", "1")     # the web side: the receiver is on 127.0.0.1
+def settings(request):
+    """The web side takes endpoints on 127.0.0.1 in the tests that start a receiver there."""
+    return {"WEBHOOK_ALLOW_PRIVATE": "1"} if "receiver" in request.fixturenames else {}
+
+
+@pytest.fixture
+def receiver():
     r = Receiver()
     yield r
     r.close()
@@ -149,8 +154,8 @@ def test_register_list_delete_and_privacy(db, client, receiver):
     assert receiver.bad == []
 
 
-def test_private_addresses_are_refused_unless_allowed(db, client, monkeypatch):
-    monkeypatch.delenv("WEBHOOK_ALLOW_PRIVATE", raising=False)
+@pytest.mark.parametrize("settings", [{"WEBHOOK_ALLOW_PRIVATE": None}])
+def test_private_addresses_are_refused_unless_allowed(db, client, make_client):
     user = make_user(db, "alice")
     for url in ("http://127.0.0.1:9/x", "http://localhost/x", "http://10.1.2.3/", "http://192.168.0.10/",
                 "http://172.16.0.1/", "http://169.254.169.254/latest/meta-data", "http://[::1]/", "http://0.0.0.0/",
@@ -167,8 +172,8 @@ def test_private_addresses_are_refused_unless_allowed(db, client, monkeypatch):
         webhooks.check_url("https://hooks.example.org/x", resolver=lambda host, port: ["93.184.216.34", "10.0.0.7"])
     assert webhooks.check_url("https://hooks.example.org/x", resolver=lambda h, p: ["93.184.216.34"])[1] \
         == "hooks.example.org"
-    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE", "1")
-    assert client.post("/api/webhooks.php", data={"url": "http://127.0.0.1:9/x"}, headers=user["headers"]).status == 200
+    allowed = make_client({"WEBHOOK_ALLOW_PRIVATE": "1"})
+    assert allowed.post("/api/webhooks.php", data={"url": "http://127.0.0.1:9/x"}, headers=user["headers"]).status == 200
 
 
 def test_address_is_checked_again_at_delivery(db, client, receiver):
@@ -431,10 +436,10 @@ def test_a_killed_delivery_run_loses_nothing(db, client, receiver, point):
 
 # -- the whole lifecycle on anvil -------------------------------------------------------
 
-def test_order_lifecycle_through_the_api_and_cron_on_anvil(anvil, db, client, receiver, tmp_path, monkeypatch):
+@pytest.mark.parametrize("settings", [{"WEBHOOK_ALLOW_PRIVATE": "1", "ALLOW_DEV_CHAIN": "1"}])
+def test_order_lifecycle_through_the_api_and_cron_on_anvil(anvil, db, client, receiver, tmp_path):
     from tests.cron_support import cron_env, run_cron
     from tests.test_cron_api_e2e import Shop, act, order_json, settle
-    monkeypatch.setenv("ALLOW_DEV_CHAIN", "1")
     env = cron_env(anvil.url, tmp_path, **CRON_ENV)
     shop = Shop(db, client)
     register(client, receiver, shop.buyer, "/buyer")

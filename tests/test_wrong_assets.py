@@ -12,25 +12,11 @@ from cron import tasks
 from lib import intents
 from lib import status_machine as sm
 from lib.db import utc_now
-from tests.cron_support import Parties, cron_env, escrow, intent_row, make_order, make_user, status
+from tests.cron_support import Parties, escrow, intent_row, make_order, make_user, status
+from tests.duties import duty
 
 ETH = 10 ** 18
 CHAIN = 31337
-
-
-@pytest.fixture
-def env(anvil, tmp_path):
-    return cron_env(anvil.url, tmp_path)
-
-
-def duty(env, db, fn):
-    ctx = tasks.Context(env, db)
-    try:
-        fn(ctx)
-    finally:
-        ctx.close()
-    assert not ctx.errors, ctx.errors
-    return ctx
 
 
 def reconcile(env, db):

@@ -44,10 +44,10 @@ def chromium():
             browser.close()
 
 
-@pytest.fixture(autouse=True)
-def dev_chain(monkeypatch):
+@pytest.fixture
+def settings():
     """The web accepts the development chain 31337 (anvil) in these tests."""
-    monkeypatch.setenv("ALLOW_DEV_CHAIN", "1")
+    return {"ALLOW_DEV_CHAIN": "1"}
 
 
 @pytest.fixture

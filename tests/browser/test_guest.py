@@ -3,7 +3,7 @@ its packages and prices, the store, the vendors; buying asks them to log in firs
 brings them back to the checkout."""
 from playwright.sync_api import expect
 
-from tests.browser.helpers import submit
+from tests.browser.helpers import LOGIN_BUTTON, fill_and_submit, submit
 from tests.ui_data import make_shop
 
 
@@ -46,9 +46,7 @@ def test_guest_browses(db, site, ui, shots):
     page.goto(f"{site}/item.php?uuid={shop['item']['uuid']}")
     submit(page, "text=Buy this package")
     assert "/login.php?next=" in page.url
-    page.fill("#f-username", "buyer1")
-    page.fill("#f-password", "password123")
-    submit(page, "form[action='/login.php'] button[type=submit]")
+    fill_and_submit(page, {"#f-username": "buyer1", "#f-password": "password123"}, LOGIN_BUTTON)
     expect(page.locator("h1")).to_have_text("Checkout")
     expect(page.locator("nav.bar")).to_contain_text("buyer1")
     shots(page, "checkout-after-login")

@@ -4,7 +4,7 @@ thread on the order page, and a block that refuses the buyer's next message."""
 from playwright.sync_api import expect
 
 from lib import orders
-from tests.browser.helpers import login, submit
+from tests.browser.helpers import login, signed_in, submit
 from tests.ui_data import make_shop
 
 
@@ -12,9 +12,7 @@ def test_a_buyer_messages_a_vendor_who_replies(db, site, ui, shots):
     shop = make_shop(db)
     order_uuid = orders.create_order(db, shop["buyer"], shop["package"]["uuid"], "ETH", 31337)["uuid"]
 
-    buyer = ui()
-    login(buyer, site, "buyer1")
-    buyer.goto(f"{site}/messages.php")
+    buyer = signed_in(ui, site, "buyer1", "/messages.php")
     expect(buyer.locator("main")).to_contain_text("No conversations yet.")
     buyer.fill("#new-message-form input[name=to]", "vendor1")
     buyer.fill("#new-message-form textarea[name=body]", "Hello!\nDo you ship to Lisbon?")

@@ -4,7 +4,7 @@ The order is paid as cron leaves it (no chain needed: the forms only write inten
 from playwright.sync_api import expect
 
 from lib import status_machine as sm
-from tests.browser.helpers import login, submit
+from tests.browser.helpers import confirm_and_release, login, submit
 from tests.test_pages import paid_order
 from tests.ui_data import make_shop
 
@@ -30,10 +30,7 @@ def test_payment_and_dispute_actions_without_javascript(db, site, ui, shots):
     buyer = ui(javascript=False)
     login(buyer, site, "buyer1")
     buyer.goto(f"{site}/payment.php?uuid={order}")
-    submit(buyer, "button:has-text('Confirm receipt')")
-    expect(buyer.locator(".flash")).to_contain_text("Receipt confirmed")
-    submit(buyer, "button:has-text('Release payment')")
-    expect(buyer.locator(".flash")).to_contain_text("Payment release requested")
+    confirm_and_release(buyer)
     expect(buyer.locator("main")).to_contain_text("Nothing for you to do right now.")
     shots(buyer, "buyer-released-no-js")
     assert intents(db, order) == [{"action": "RELEASE", "status": "pending", "refund_percent": None}]

@@ -9,13 +9,12 @@ subprocess, as crontab runs it):
 
 Screenshots of each step: tests/artifacts/browser/<test>/.
 """
-import pytest
 from playwright.sync_api import expect
 
 from lib import catalog, orders, pricing, users
-from tests.browser.helpers import login, submit
+from tests.browser.helpers import confirm_and_release, signed_in, submit
 from tests.chain import fresh_address
-from tests.cron_support import cron_env, cron_subprocess
+from tests.cron_support import cron_subprocess
 from tests.ui_data import make_shop
 
 
@@ -57,20 +56,13 @@ def shown_payouts(page):
     return out
 
 
-@pytest.fixture
-def cron(anvil, tmp_path):
-    return cron_env(anvil.url, tmp_path)
-
-
-def test_buyer_pays_vendor_dispatches_buyer_releases(db, site, ui, shots, anvil, cron):
+def test_buyer_pays_vendor_dispatches_buyer_releases(db, site, ui, shots, anvil, env):
     shop = make_shop(db)
     vendor_wallet = fresh_address()
     refund_wallet = fresh_address()
 
     # The vendor sets the store's payout address in the store settings.
-    vendor = ui()
-    login(vendor, site, "vendor1")
-    vendor.goto(site + "/settings/store.php")
+    vendor = signed_in(ui, site, "vendor1", "/settings/store.php")
     vendor.fill("#f-payout_address", vendor_wallet.lower())  # not checksummed: refused
     submit(vendor, "#store-settings-form button")
     expect(vendor.locator("#payout_address-error")).to_be_visible()
@@ -106,7 +98,7 @@ def test_buyer_pays_vendor_dispatches_buyer_releases(db, site, ui, shots, anvil,
 
     # Cron derives the escrow address: the page shows it with the QR code of the EIP-681 URI,
     # by itself (static/refresh.js reloads the waiting page every 15 s; the test's clock runs fast).
-    run_cron(cron, db)
+    run_cron(env, db)
     row = escrow(db, order)
     address, wei = row["escrow_address"], int(row["required_amount"])
     assert wei == 10 ** 16
@@ -123,7 +115,7 @@ def test_buyer_pays_vendor_dispatches_buyer_releases(db, site, ui, shots, anvil,
     # The buyer pays from an anvil account; after the confirmations cron sees COMPLETED.
     anvil.send_eth(1, address, wei)
     anvil.mine(3)
-    run_cron(cron, db)
+    run_cron(env, db)
     buyer.reload()
     expect(buyer.locator("#order-status")).to_have_text("COMPLETED")
     expect(buyer.locator("#amount-received")).to_have_text("0.01 ETH")
@@ -141,14 +133,11 @@ def test_buyer_pays_vendor_dispatches_buyer_releases(db, site, ui, shots, anvil,
     # The buyer confirms receipt, then releases the payment.
     buyer.reload()
     expect(buyer.locator("#shipping-status")).to_have_text("DISPATCHED")
-    submit(buyer, "button:has-text('Confirm receipt')")
-    expect(buyer.locator(".flash")).to_contain_text("Receipt confirmed")
-    submit(buyer, "button:has-text('Release payment')")
-    expect(buyer.locator(".flash")).to_contain_text("Payment release requested")
+    confirm_and_release(buyer)
     expect(buyer.locator("main")).to_contain_text("RELEASE")
     shots(buyer, "release-requested")
 
-    settle(anvil, cron, db, order, "RELEASED")
+    settle(anvil, env, db, order, "RELEASED")
     buyer.reload()
     expect(buyer.locator("#order-status")).to_have_text("RELEASED")
     payouts = buyer.locator("#payouts tbody tr")
@@ -162,29 +151,27 @@ def test_buyer_pays_vendor_dispatches_buyer_releases(db, site, ui, shots, anvil,
     # the page shows exactly what each address received on chain.
     assert anvil.balance(vendor_wallet) == wei * 80 // 100
     assert shown_payouts(buyer) == {"vendor": anvil.balance(vendor_wallet),
-                                    "commission": anvil.balance(cron["COMMISSION_WALLET_DEV"])}
+                                    "commission": anvil.balance(env["COMMISSION_WALLET_DEV"])}
     assert status(db, order) == "RELEASED"
 
 
-def test_dispute_resolved_by_staff_with_partial_refund(db, site, ui, shots, anvil, cron):
+def test_dispute_resolved_by_staff_with_partial_refund(db, site, ui, shots, anvil, env):
     shop = make_shop(db)
     vendor_wallet, refund_wallet = fresh_address(), fresh_address()
     catalog.update_store(db, shop["vendor"], shop["store"]["uuid"], payout_address=vendor_wallet)
     resolver_wallet = fresh_address()
     users.set_addresses(db, shop["staff"]["uuid"], None, resolver_wallet)
     order = orders.create_order(db, shop["buyer"], shop["package"]["uuid"], "ETH", 31337, refund_wallet)["uuid"]
-    run_cron(cron, db)
+    run_cron(env, db)
     row = escrow(db, order)
     wei = int(row["required_amount"])
     anvil.send_eth(2, row["escrow_address"], wei)
     anvil.mine(3)
-    run_cron(cron, db)
+    run_cron(env, db)
     assert status(db, order) == "COMPLETED"
 
     # The buyer opens a dispute from the payment page.
-    buyer = ui()
-    login(buyer, site, "buyer1")
-    buyer.goto(f"{site}/payment.php?uuid={order}")
+    buyer = signed_in(ui, site, "buyer1", f"/payment.php?uuid={order}")
     buyer.fill("form.action-dispute textarea", "The widget arrived broken.")
     submit(buyer, "button:has-text('Open a dispute')")
     expect(buyer.locator(".flash")).to_contain_text("Dispute opened")
@@ -192,9 +179,7 @@ def test_dispute_resolved_by_staff_with_partial_refund(db, site, ui, shots, anvi
     shots(buyer, "buyer-disputed")
 
     # The vendor answers in the claims thread.
-    vendor = ui()
-    login(vendor, site, "vendor1")
-    vendor.goto(f"{site}/payment.php?uuid={order}")
+    vendor = signed_in(ui, site, "vendor1", f"/payment.php?uuid={order}")
     submit(vendor, "text=view the claims")
     expect(vendor.locator("#claims")).to_contain_text("The widget arrived broken.")
     vendor.fill("#f-claim", "It was fine when it left; I offer half.")
@@ -203,9 +188,7 @@ def test_dispute_resolved_by_staff_with_partial_refund(db, site, ui, shots, anvi
     shots(vendor, "vendor-claim")
 
     # Staff find it on their dashboard and decide: 40% back to the buyer.
-    staff = ui()
-    login(staff, site, "staff1")
-    staff.goto(site + "/staff/")
+    staff = signed_in(ui, site, "staff1", "/staff/")
     expect(staff.locator("#open-disputes")).to_have_text("1")
     submit(staff, "#disputes a >> nth=0")
     expect(staff.locator("#claims li")).to_have_count(2)
@@ -222,7 +205,7 @@ def test_dispute_resolved_by_staff_with_partial_refund(db, site, ui, shots, anvi
     expect(staff.locator("#dispute-resolution")).to_contain_text("40% refunded to the buyer")
     shots(staff, "staff-resolved")
 
-    settle(anvil, cron, db, order, "CANCELLED")
+    settle(anvil, env, db, order, "CANCELLED")
     buyer.goto(f"{site}/payment.php?uuid={order}")
     expect(buyer.locator("#order-status")).to_have_text("CANCELLED")
     expect(buyer.locator("#payouts tbody tr")).to_have_count(3)

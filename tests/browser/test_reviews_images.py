@@ -3,11 +3,12 @@ answers), a vendor uploads an image that then shows on the marketplace card, and
 that is not an image is refused with the field named."""
 import io
 
+import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
 from lib import status_machine as sm
-from tests.browser.helpers import login, submit
+from tests.browser.helpers import signed_in, submit
 from tests.test_pages import paid_order
 from tests.ui_data import make_shop
 
@@ -17,9 +18,7 @@ def test_buyer_reviews_after_release_and_the_store_answers(db, site, ui, shots):
     order = paid_order(db, shop)
     required = db.value("SELECT required_amount FROM evm_transactions WHERE transaction_uuid = ?", (order,))
     sm.append_status(db, order, sm.RELEASED, required, "released to the vendor")
-    buyer = ui()
-    login(buyer, site, "buyer1")
-    buyer.goto(f"{site}/payment.php?uuid={order}")
+    buyer = signed_in(ui, site, "buyer1", f"/payment.php?uuid={order}")
     submit(buyer, "#review-link")
     shots(buyer, "review-form")
     buyer.select_option("#f-score", "4")
@@ -34,9 +33,7 @@ def test_buyer_reviews_after_release_and_the_store_answers(db, site, ui, shots):
     expect(buyer.locator("main")).to_contain_text("You reviewed this order")
     expect(buyer.locator("#review-form")).to_have_count(0)
 
-    vendor = ui()
-    login(vendor, site, "vendor1")
-    vendor.goto(f"{site}/store.php?uuid={shop['store']['uuid']}")
+    vendor = signed_in(ui, site, "vendor1", f"/store.php?uuid={shop['store']['uuid']}")
     vendor.fill(".reply-form textarea", "Thank you, come back soon!")
     submit(vendor, ".reply-form button[type=submit]")
     expect(vendor.locator(".flash")).to_have_text("Your answer is published.")
@@ -50,16 +47,18 @@ def test_buyer_reviews_after_release_and_the_store_answers(db, site, ui, shots):
     assert db.value("SELECT COUNT(*) FROM reviews") == 1
 
 
-def test_vendor_uploads_an_image_that_shows_on_the_card(db, site, ui, shots, tmp_path, monkeypatch):
-    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "media"))
+@pytest.fixture
+def settings(tmp_path):
+    return {"ALLOW_DEV_CHAIN": "1", "MEDIA_DIR": str(tmp_path / "media")}
+
+
+def test_vendor_uploads_an_image_that_shows_on_the_card(db, site, ui, shots, tmp_path):
     shop = make_shop(db)
     picture = tmp_path / "widget.png"
     Image.new("RGB", (800, 600), (30, 140, 90)).save(picture, "PNG")
     not_an_image = tmp_path / "notes.png"
     not_an_image.write_text("shopping list: milk, eggs\n")
-    vendor = ui()
-    login(vendor, site, "vendor1")
-    vendor.goto(f"{site}/item/edit.php?uuid={shop['item']['uuid']}")
+    vendor = signed_in(ui, site, "vendor1", f"/item/edit.php?uuid={shop['item']['uuid']}")
     vendor.set_input_files("#f-image", str(not_an_image))
     submit(vendor, "#image-upload-form button[type=submit]")
     expect(vendor.locator(".error-box, .error").first).to_contain_text("image: not a valid JPEG, PNG or WebP image")

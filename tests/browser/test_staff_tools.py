@@ -3,7 +3,7 @@ vendorship agreement and a vendor accepts it; the tier page."""
 from playwright.sync_api import expect
 
 from tests import market
-from tests.browser.helpers import login, submit
+from tests.browser.helpers import signed_in, submit
 from tests.factories import make_user
 
 
@@ -13,9 +13,7 @@ def test_categories_agreement_and_tiers_in_the_browser(db, site, ui, shots):
     vendor = make_user(db, "vendor1")
     market.store(db, vendor)
 
-    staff = ui()
-    login(staff, site, "staff1")
-    staff.goto(f"{site}/staff/categories.php")
+    staff = signed_in(ui, site, "staff1", "/staff/categories.php")
     staff.fill("#add-category input[name=name]", "Books")
     submit(staff, "#add-category button")
     expect(staff.locator(".flash")).to_have_text("Category Books added.")
@@ -27,16 +25,12 @@ def test_categories_agreement_and_tiers_in_the_browser(db, site, ui, shots):
     staff.goto(f"{site}/marketplace.php")
     expect(staff.locator("select[name=category]")).to_contain_text("— Novels")
 
-    admin = ui()
-    login(admin, site, "admin1")
-    admin.goto(f"{site}/verification/agreement.php")
+    admin = signed_in(ui, site, "admin1", "/verification/agreement.php")
     admin.fill("#edit-agreement textarea[name=body]", "Ship within three days.")
     submit(admin, "#edit-agreement button")
     expect(admin.locator(".flash")).to_contain_text("Version 1")
 
-    page = ui()
-    login(page, site, "vendor1")
-    page.goto(f"{site}/verification/agreement.php")
+    page = signed_in(ui, site, "vendor1", "/verification/agreement.php")
     expect(page.locator("#agreement-text")).to_contain_text("Ship within three days.")
     expect(page.locator("#my-acceptance")).to_contain_text("not accepted")
     submit(page, "#accept-agreement button")

@@ -3,15 +3,13 @@ code is shown, a pyotp code confirms it), and the next login needs the code."""
 import pyotp
 from playwright.sync_api import expect
 
-from tests.browser.helpers import login, submit
+from tests.browser.helpers import signed_in, submit
 from tests.factories import make_user
 
 
 def test_enroll_totp_through_settings(ui, site, db, shots):
     make_user(db, "alice")
-    page = ui()
-    login(page, site, "alice")
-    page.goto(site + "/settings/user.php")
+    page = signed_in(ui, site, "alice", "/settings/user.php")
     submit(page, "#two-factor-link")
     expect(page.locator("#two-factor-status")).to_contain_text("off")
     submit(page, "#totp-begin-form button[type=submit]")
