@@ -298,8 +298,26 @@ def make_app(db=None, settings=None):
     build instead of swapping the process-wide Db or patching os.environ."""
     def app(environ, start_response):
         with dbmod.using(db), env.overriding(settings):
-            return application(environ, start_response)
+            body = application(environ, start_response)
+        return body if isinstance(body, list) else _read_within(body, db, settings)
     return app
+
+
+def _read_within(body, db, settings):
+    """A streamed body is read after the application returned: each chunk is made with the
+    same Db and settings as the answer that started it."""
+    chunks = iter(body)
+    try:
+        while True:
+            with dbmod.using(db), env.overriding(settings):
+                chunk = next(chunks, None)
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
 
 
 # From the first token= to the end of the query string, as nginx's log_format does.

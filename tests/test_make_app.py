@@ -42,3 +42,28 @@ def test_settings_the_web_may_not_read_are_refused(two_databases):
     a, _ = two_databases
     with pytest.raises(KeyError, match="MNEMONIC"):
         Client(make_app(a, {"MNEMONIC": "test test test"})).get("/health.php")
+
+
+def test_a_streamed_body_is_read_with_the_apps_database_and_settings(two_databases, monkeypatch):
+    """The server reads a streamed body after the application returned: each chunk still
+    sees the app's Db and settings, and the body is closed once read."""
+    import wsgi
+    from lib import env
+    a, _ = two_databases
+    closed = []
+
+    def streaming(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+
+        def chunks():
+            try:
+                for _ in range(2):
+                    yield f"{dbmod.get_db() is a} {env.get('SITE_NAME')}\n".encode()
+            finally:
+                closed.append(True)
+        return chunks()
+
+    monkeypatch.setattr(wsgi, "application", streaming)
+    body = make_app(a, {"SITE_NAME": "Shop A"})({"REQUEST_METHOD": "GET"}, lambda *args: None)
+    assert b"".join(body) == b"True Shop A\nTrue Shop A\n"
+    assert closed == [True]
