@@ -4,6 +4,7 @@
 local server; with CI=true an unreachable MariaDB fails the run instead of skipping).
 Each test starts with empty tables. Chain fixtures (anvil) live in tests/chain.py.
 """
+import contextlib
 import os
 import socket
 import sys
@@ -67,10 +68,12 @@ def sqlite_db(tmp_path_factory):
     return db
 
 
-@pytest.fixture(scope="session")
-def mariadb_db():
+@contextlib.contextmanager
+def scratch_mariadb(prefix):
+    """A new, empty MariaDB database on the local server (its name unique to this process),
+    dropped afterwards."""
     import pymysql
-    name = f"mkt_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
         admin = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER,
                                 password=MYSQL_PASSWORD, connect_timeout=5, autocommit=True)
@@ -78,14 +81,22 @@ def mariadb_db():
         missing(f"MariaDB not reachable at {MYSQL_HOST}:{MYSQL_PORT}: {e}")
     with admin.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    dsn = f"mysql:host={MYSQL_HOST};port={MYSQL_PORT};dbname={name};charset=utf8mb4"
-    db = dbmod.Db(dsn, MYSQL_USER, MYSQL_PASSWORD)
-    migrate.init(db)
-    yield db
-    db.close()
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-    admin.close()
+    db = dbmod.Db(f"mysql:host={MYSQL_HOST};port={MYSQL_PORT};dbname={name};charset=utf8mb4",
+                  MYSQL_USER, MYSQL_PASSWORD)
+    try:
+        yield db
+    finally:
+        db.close()
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def mariadb_db():
+    with scratch_mariadb("mkt_test") as db:
+        migrate.init(db)
+        yield db
 
 
 @pytest.fixture(params=["sqlite", "mariadb"])
@@ -98,23 +109,8 @@ def bare_db(request, tmp_path):
             yield db
         db.close()
         return
-    import pymysql
-    name = f"mkt_bare_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    try:
-        admin = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER,
-                                password=MYSQL_PASSWORD, connect_timeout=5, autocommit=True)
-    except Exception as e:
-        missing(f"MariaDB not reachable at {MYSQL_HOST}:{MYSQL_PORT}: {e}")
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    db = dbmod.Db(f"mysql:host={MYSQL_HOST};port={MYSQL_PORT};dbname={name};charset=utf8mb4",
-                  MYSQL_USER, MYSQL_PASSWORD)
-    with dbmod.using(db):
+    with scratch_mariadb("mkt_bare") as db, dbmod.using(db):
         yield db
-    db.close()
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-    admin.close()
 
 
 def empty_tables(db):
