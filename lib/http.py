@@ -369,6 +369,14 @@ class Request:
         value = self.query.get(name)
         return default if value in (None, "") else value
 
+    def required_arg(self, name, example):
+        """A query-string parameter the page cannot do without: missing or empty is a 400
+        that names it and shows the URL with it (`example`, e.g. "/item.php?uuid=ITEM_UUID")."""
+        value = self.arg(name)
+        if value is None:
+            raise BadRequest(f"{name} is required: {example}")
+        return value
+
     def int_arg(self, name, default, minimum=0, maximum=None):
         raw = self.query.get(name)
         if raw in (None, ""):

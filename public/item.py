@@ -1,7 +1,6 @@
 """GET /item.php?uuid= : an item with its images, rating and reviews, its packages and a
 live price per accepted token."""
 from lib import catalog, catalog_cache, images, pricing, reviews, tokens, web
-from lib.http import BadRequest
 
 
 def get(request):
@@ -10,10 +9,7 @@ def get(request):
 
 def _get(request, db):
     user = web.user(request)
-    item_uuid = request.arg("uuid")
-    if not item_uuid:
-        raise BadRequest("uuid is required: /item.php?uuid=ITEM_UUID")
-    item = catalog.get_item(db, item_uuid, user)
+    item = catalog.get_item(db, request.required_arg("uuid", "/item.php?uuid=ITEM_UUID"), user)
     packages = catalog.add_quotes(db, catalog.list_packages(db, item["uuid"], user),
                                   tokens.tokens_for_store(db, item["store_uuid"]))
     is_member = catalog.member_role(db, user, item["store_uuid"]) is not None

@@ -1,6 +1,5 @@
 """GET /store.php?uuid= : a store, its active staff warnings, its rating and reviews, and its items."""
 from lib import catalog, catalog_cache, item_cards, pricing, reviews, store_warnings, web
-from lib.http import BadRequest
 
 
 def get(request):
@@ -9,10 +8,7 @@ def get(request):
 
 def _get(request, db):
     user = web.user(request)
-    store_uuid = request.arg("uuid")
-    if not store_uuid:
-        raise BadRequest("uuid is required: /store.php?uuid=STORE_UUID")
-    store = catalog.get_store(db, store_uuid, user)
+    store = catalog.get_store(db, request.required_arg("uuid", "/store.php?uuid=STORE_UUID"), user)
     pager = web.pager(request, lambda limit, offset: catalog.list_items(
         db, store_uuid=store["uuid"], limit=limit, offset=offset))
     item_cards.add_card_facts(db, pager.rows)

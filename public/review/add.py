@@ -6,17 +6,14 @@ lib.reviews holds the rules, as for POST /api/reviews.php.
 """
 from lib import reviews, web
 from lib.db import get_db
-from lib.http import BadRequest, HttpError
+from lib.http import HttpError
 
 TITLE = "Review your order"
 SCORES = [(5, "5 - excellent"), (4, "4 - good"), (3, "3 - fair"), (2, "2 - poor"), (1, "1 - bad")]
 
 
 def _order_uuid(request):
-    value = request.arg("transaction_uuid")
-    if not value:
-        raise BadRequest("transaction_uuid is required: /review/add.php?transaction_uuid=ORDER_UUID")
-    return value
+    return request.required_arg("transaction_uuid", "/review/add.php?transaction_uuid=ORDER_UUID")
 
 
 def get(request):
