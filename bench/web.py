@@ -1,6 +1,6 @@
 """Web requests per second under uwsgi behind nginx (SPEC section 10).
 
-    .venv/bin/python bench/web.py [SECONDS] [CONNECTIONS]      (or `make bench-web`; 3 s, 16)
+    .venv/bin/python bench/web.py [--http] [SECONDS] [CONNECTIONS]  (or `make bench-web`; 3 s, 16)
     .venv/bin/python bench/web.py --memory [REQUESTS]          worker RSS over REQUESTS
 
 Starts the production stack from deploy/ (deploy/localstack.py: nginx -> uwsgi
@@ -16,6 +16,8 @@ the requests per second that come back 2xx:
     with If-None-Match (304), and rendered every time (a request carrying a session
     cookie, which is never served from the cache), each with its share of the ceiling;
   - a few other URLs.
+--http measures over plain HTTP (the HTTPS server block of deploy/nginx.conf served once more
+on a plain port, for both the ceiling and the app) instead of HTTPS.
 --memory sends REQUESTS requests per worker (catalog pages cached and rendered, a
 signed-in page) with max-requests off, and prints each worker's VmRSS from
 /proc/PID/status after a warm-up and after each quarter of them.
@@ -35,7 +37,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from deploy.localstack import Stack  # noqa: E402
+from deploy.localstack import Stack, free_port  # noqa: E402
 from lib import db as dbmod  # noqa: E402
 from lib import migrate  # noqa: E402
 
@@ -62,7 +64,40 @@ def seed(db, stores=50, items_per_store=10):
     return world["vendor"]["username"], world["vendor"]["password"], store_uuid, item_uuid
 
 
-class CeilingStack(Stack):
+class PlainHttp:
+    """With --http: the HTTPS server block of deploy/nginx.conf served once more on a plain
+    HTTP port (production answers plain HTTP with a redirect only), so that wrk measures
+    nginx -> uwsgi without TLS; the stack itself still starts and checks over HTTPS."""
+    plain = False
+
+    def render_nginx(self):
+        super().render_nginx()
+        if not self.plain:
+            return
+        site = os.path.join(self.tmp, "site.conf")
+        with open(site, encoding="utf-8") as f:
+            text = f.read()
+        tls_listen = f"listen 127.0.0.1:{self.https_port} ssl http2;"
+        start = text.rindex("server {", 0, text.index(tls_listen))
+        depth, end = 0, start
+        for end in range(start, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            if depth == 0 and text[end] == "}":
+                break
+        self.plain_port = getattr(self, "plain_port", None) or free_port()
+        block = text[start:end + 1].replace(tls_listen, f"listen 127.0.0.1:{self.plain_port};")
+        with open(site, "w", encoding="utf-8") as f:
+            f.write(text + "\n" + block + "\n")
+
+    def url(self, path):
+        return (f"http://127.0.0.1:{self.plain_port}" if self.plain else self.base_url) + path
+
+
+class AppStack(PlainHttp, Stack):
+    """The production stack serving the marketplace."""
+
+
+class CeilingStack(PlainHttp, Stack):
     """The same nginx and uwsgi configuration serving bench/ceiling_app.py."""
 
     def render(self):
@@ -75,7 +110,7 @@ class CeilingStack(Stack):
             f.write(text)
 
 
-class LongLivedStack(Stack):
+class LongLivedStack(AppStack):
     """deploy/uwsgi.ini with worker recycling off (max-requests, reload-on-rss), so one
     worker lives through the whole memory run."""
 
@@ -153,7 +188,7 @@ def python_rate(stack, path, seconds, connections, headers):
 
 def rate(stack, path, seconds, connections, headers, use_wrk):
     if use_wrk:
-        return wrk_rate(stack.base_url + path, seconds, connections, headers)
+        return wrk_rate(stack.url(path), seconds, connections, headers)
     return python_rate(stack, path, seconds, connections, headers)
 
 
@@ -163,7 +198,7 @@ def stack_line(stack, connections, seconds, use_wrk):
     threads = len(stats["workers"][0].get("cores", [])) if workers else 0
     return (f"nginx -> uwsgi ({workers} processes x {threads} threads, deploy/uwsgi.ini) on"
             f" {os.cpu_count()} cores; {'wrk -t2' if use_wrk else 'Python threads'}, {connections}"
-            f" keep-alive HTTPS connections, {seconds} s per measurement")
+            f" keep-alive {'plain HTTP' if stack.plain else 'HTTPS'} connections, {seconds} s per measurement")
 
 
 def fresh_database(tmp):
@@ -182,7 +217,7 @@ def wait_settled(db):
 ROUNDS = 3   # ceiling and cached URL in turn
 
 
-def main_rates(seconds, connections):
+def main_rates(seconds, connections, plain=False):
     tmp = tempfile.mkdtemp(prefix="mkt-bench-web-")
     use_wrk = shutil.which("wrk") is not None
     db = fresh_database(tmp)
@@ -193,7 +228,8 @@ def main_rates(seconds, connections):
     for name in ("ceiling", "app"):
         os.makedirs(os.path.join(tmp, name))
     ceiling = CeilingStack(env={"ENV_FILE": os.path.join(tmp, "none.env")}, tmp=os.path.join(tmp, "ceiling"))
-    stack = Stack(env=env, tmp=os.path.join(tmp, "app"))
+    stack = AppStack(env=env, tmp=os.path.join(tmp, "app"))
+    ceiling.plain = stack.plain = plain
     stack.env["SITE_URL"] = stack.base_url
     html = {"Accept": "text/html"}
     catalog = [
@@ -352,9 +388,13 @@ def main():
     if args and args[0] == "--memory":
         main_memory(int(args[1]) if len(args) > 1 else 100_000, 16)
         return
+    plain = "--http" in args
+    args = [a for a in args if a != "--http"]
+    if plain and shutil.which("wrk") is None:
+        raise SystemExit("--http measures with wrk (make bench-web installs it)")
     seconds = int(args[0]) if args else 3
     connections = int(args[1]) if len(args) > 1 else 16
-    main_rates(seconds, connections)
+    main_rates(seconds, connections, plain)
 
 
 if __name__ == "__main__":
