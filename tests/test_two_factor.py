@@ -51,6 +51,9 @@ def test_enroll_needs_a_right_first_code_and_shows_a_qr(client, db, app):
     wrong = client.post(PAGE, data={"form": "confirm", "otp": "000000" if code_at(secret) != "000000" else "111111",
                                     "csrf_token": token}, headers=BROWSER)
     assert wrong.status == 400 and not totp.enabled(db, alice["uuid"])
+    # the form again, still showing the pending secret: no cache may keep it
+    assert secret in wrong.text and wrong.header("Cache-Control") == "no-store"
+    assert page.header("Cache-Control") == "no-store"
     assert log_in(app, "alice").status == 200          # not on until confirmed
     ok = client.post(PAGE, data={"form": "confirm", "otp": code_at(secret), "csrf_token": token}, headers=BROWSER)
     assert ok.status == 303 and totp.enabled(db, alice["uuid"])

@@ -24,10 +24,9 @@ def _ctx(db, user):
 
 
 def _page(request, db, user, error=None):
-    if error is not None:
-        return web.form_error(request, error, "settings/two_factor.html", TITLE, **_ctx(db, user))
-    return web.page(request, "settings/two_factor.html", TITLE, headers=[("Cache-Control", "no-store")],
-                    **_ctx(db, user))
+    # The page can show the pending secret: no cache may keep it, after an error neither.
+    return web.form_page(request, "settings/two_factor.html", TITLE, error,
+                         **_ctx(db, user)).header("Cache-Control", "no-store")
 
 
 def get(request):
