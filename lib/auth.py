@@ -20,7 +20,7 @@ import urllib.parse
 from lib import agent_identity, api_keys, csrf, scopes, session, totp, users
 from lib.db import get_db
 from lib.http import Forbidden, Redirect, Unauthorized
-from lib.roles import is_admin, is_staff  # noqa: F401 (auth.is_staff, auth.is_admin: names pages use)
+from lib.roles import is_staff  # noqa: F401 (auth.is_staff: a name pages use)
 
 _UNSET = object()
 

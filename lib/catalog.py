@@ -18,7 +18,7 @@ from lib.db import IntegrityError, like_pattern, utc_now
 from lib.http import BadRequest, Conflict, Forbidden, HttpError, NotFound
 from lib.roles import STAFF_ROLES, is_staff  # noqa: F401 (catalog.is_staff: names other code uses)
 from lib.tokens import optional_address, parse_usd
-from lib.validate import CONTROL_RE, UUID_RE, is_uuid, text, truthy  # noqa: F401
+from lib.validate import is_uuid, text, truthy  # noqa: F401
 
 DEFAULT_CATEGORIES = ("Digital goods", "Physical goods", "Services", "Other")
 

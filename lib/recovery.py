@@ -21,7 +21,7 @@ import secrets
 from lib import audit, roles, users
 from lib.db import shift_time, utc_now
 from lib.http import BadRequest, NotFound, Unauthorized
-from lib.recovery_codes import CODES_PER_SET, codes_left, digest, issue_codes, normalize, use_code  # noqa: F401
+from lib.recovery_codes import codes_left, digest, issue_codes, normalize, use_code  # noqa: F401
 
 RECOVER_WINDOW_MS = 15 * 60 * 1000
 RECOVER_FAILS_PER_IP = 10
