@@ -369,12 +369,13 @@ class Request:
         value = self.query.get(name)
         return default if value in (None, "") else value
 
-    def required_arg(self, name, example):
+    def required_arg(self, name, example=None):
         """A query-string parameter the page cannot do without: missing or empty is a 400
-        that names it and shows the URL with it (`example`, e.g. "/item.php?uuid=ITEM_UUID")."""
+        naming it (and showing the URL with it: `example`, e.g. "/item.php?uuid=ITEM_UUID")."""
         value = self.arg(name)
         if value is None:
-            raise BadRequest(f"{name} is required: {example}")
+            raise BadRequest(f"{name} is required" + (f": {example}" if example else ""),
+                             fields={name: "required"})
         return value
 
     def int_arg(self, name, default, minimum=0, maximum=None):

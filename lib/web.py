@@ -196,14 +196,6 @@ def pager(request, fetch, limit=DEFAULT_PAGE):
     return Pager(request.path, request.query, limit, offset, rows)
 
 
-def require_arg(request, name):
-    """A required query parameter; 400 naming it without it."""
-    value = request.arg(name)
-    if value is None:
-        raise BadRequest(f"{name} is required", fields={name: "required"})
-    return value
-
-
 def url(path, **params):
     items = [(k, v) for k, v in params.items() if v is not None and v != ""]
     return path + ("?" + urllib.parse.urlencode(items) if items else "")

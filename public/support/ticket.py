@@ -10,7 +10,7 @@ from lib.http import HttpError
 
 
 def _show(request, db, user, status=200, error=None, errors=None):
-    ticket = tickets.get(db, user, web.require_arg(request, "uuid"))
+    ticket = tickets.get(db, user, request.required_arg("uuid"))
     return web.page(request, "support/ticket.html", ticket["subject"], status=status, ticket=ticket, error=error,
                     errors=errors or {}, form=dict(request.data) if request.method == "POST" else {},
                     nav_active="support")
@@ -24,7 +24,7 @@ def get(request):
 def post(request):
     user = web.login(request)
     db = get_db()
-    uuid = web.require_arg(request, "uuid")
+    uuid = request.required_arg("uuid")
     try:
         tickets.reply(db, user, uuid, request.data.get("body"), ip=request.client_ip)
     except HttpError as e:
