@@ -3,11 +3,11 @@
 // the ABI, empty return data) and revert on failure. Test-suite only.
 pragma solidity ^0.8.20;
 
-import "./TokenBase.sol";
+import "./OddTokenBase.sol";
 
-contract NoReturnToken is TokenBase {
+contract NoReturnToken is OddTokenBase {
     constructor(string memory name_, string memory symbol_, uint8 decimals_, uint256 supply_)
-        TokenBase(name_, symbol_, decimals_, supply_) {}
+        OddTokenBase(name_, symbol_, decimals_, supply_) {}
 
     function transfer(address to, uint256 value) external {
         _transfer(msg.sender, to, value);
