@@ -8,9 +8,9 @@
 // the caller, the from/to address or the spender is blacklisted (as in USDC's FiatToken).
 pragma solidity ^0.8.20;
 
-import "./OddTokenBase.sol";
+import "./TokenBase.sol";
 
-contract BlacklistToken is OddTokenBase {
+contract BlacklistToken is TokenBase {
     address public owner;
     bool public paused;
     mapping(address => bool) public isBlacklisted;
@@ -21,7 +21,7 @@ contract BlacklistToken is OddTokenBase {
     event Unpause();
 
     constructor(string memory name_, string memory symbol_, uint8 decimals_, uint256 supply_)
-        OddTokenBase(name_, symbol_, decimals_, supply_)
+        TokenBase(name_, symbol_, decimals_, supply_)
     {
         owner = msg.sender;
     }

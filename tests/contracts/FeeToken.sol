@@ -10,14 +10,14 @@
 // fee is 0. The allowance is spent by the full value.
 pragma solidity ^0.8.20;
 
-import "./OddTokenBase.sol";
+import "./TestToken.sol";
 
-contract FeeToken is OddTokenBase {
+contract FeeToken is TestToken {
     address public immutable feeCollector;
     uint256 public feeBps = 100;
 
     constructor(string memory name_, string memory symbol_, uint8 decimals_, uint256 supply_)
-        OddTokenBase(name_, symbol_, decimals_, supply_)
+        TestToken(name_, symbol_, decimals_, supply_)
     {
         feeCollector = msg.sender;
     }
@@ -25,22 +25,6 @@ contract FeeToken is OddTokenBase {
     function setFeeBps(uint256 feeBps_) external {
         require(feeBps_ <= 10000, "FeeToken: fee above 100%");
         feeBps = feeBps_;
-    }
-
-    function transfer(address to, uint256 value) external returns (bool) {
-        _transfer(msg.sender, to, value);
-        return true;
-    }
-
-    function approve(address spender, uint256 value) external returns (bool) {
-        _approve(msg.sender, spender, value);
-        return true;
-    }
-
-    function transferFrom(address from, address to, uint256 value) external returns (bool) {
-        _spendAllowance(from, msg.sender, value);
-        _transfer(from, to, value);
-        return true;
     }
 
     function _transfer(address from, address to, uint256 value) internal override {

@@ -3,11 +3,11 @@
 // the ABI, empty return data) and revert on failure. Test-suite only.
 pragma solidity ^0.8.20;
 
-import "./OddTokenBase.sol";
+import "./TokenBase.sol";
 
-contract NoReturnToken is OddTokenBase {
+contract NoReturnToken is TokenBase {
     constructor(string memory name_, string memory symbol_, uint8 decimals_, uint256 supply_)
-        OddTokenBase(name_, symbol_, decimals_, supply_) {}
+        TokenBase(name_, symbol_, decimals_, supply_) {}
 
     function transfer(address to, uint256 value) external {
         _transfer(msg.sender, to, value);

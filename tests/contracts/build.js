@@ -3,7 +3,7 @@
 // ({contractName, compiler, evmVersion, abi, bytecode}) per deployable contract:
 // TestToken.json and the odd payout-test tokens FalseToken.json, FeeToken.json,
 // NoReturnToken.json, BlacklistToken.json, and TransferProbe.json (the fee-on-transfer
-// probe of cron/token_probe.py). Abstract contracts (OddTokenBase) and interfaces have
+// probe of cron/token_probe.py). Abstract contracts (TokenBase) and interfaces have
 // no bytecode and get no JSON. Contracts in RUNTIME_FOR also get `deployedBytecode`
 // (the runtime code: TransferProbe's is used as an eth_call state override, never
 // deployed); the others' JSON keeps exactly the fields listed above.
@@ -40,7 +40,7 @@ const input = {
   },
 };
 
-// Imports ("./OddTokenBase.sol") resolve to files in this directory.
+// Imports ("./TokenBase.sol") resolve to files in this directory.
 function findImports(p) {
   const file = path.join(dir, path.basename(p));
   if (fs.existsSync(file)) return { contents: fs.readFileSync(file, 'utf8') };

@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: MIT
-// Shared state and internals of the "odd" ERC-20 test tokens (FalseToken, FeeToken,
-// NoReturnToken, BlacklistToken). Test-suite only, never deployed outside a local
-// anvil chain. Abstract: build.js writes no JSON for it.
+// Shared state and internals of every ERC-20 test token (TestToken and the odd ones:
+// FalseToken, FeeToken, NoReturnToken, BlacklistToken). Test-suite only, never deployed
+// outside a local anvil chain. Abstract: build.js writes no JSON for it.
 //
-// Every token has the TestToken constructor (string name_, string symbol_,
-// uint8 decimals_, uint256 supply_) minting supply_ to msg.sender, the standard
+// Every token has the constructor (string name_, string symbol_, uint8 decimals_,
+// uint256 supply_) minting supply_ to msg.sender, the standard
 // name/symbol/decimals/totalSupply/balanceOf/allowance getters and the Transfer and
-// Approval events. Each token defines its own external transfer/transferFrom/approve,
-// because their return types differ (NoReturnToken returns nothing).
+// Approval events. The external transfer/transferFrom/approve are TestToken's (FalseToken
+// and FeeToken build on it) or a token's own where their shape differs (NoReturnToken
+// returns nothing, BlacklistToken checks its lists first).
 pragma solidity ^0.8.20;
 
-abstract contract OddTokenBase {
+abstract contract TokenBase {
     string public name;
     string public symbol;
     uint8 public immutable decimals;
@@ -45,7 +46,7 @@ abstract contract OddTokenBase {
         }
     }
 
-    /// Moves value and emits one Transfer; reverts like TestToken on a short balance.
+    /// Moves value and emits one Transfer; reverts on a short balance.
     function _transfer(address from, address to, uint256 value) internal virtual {
         require(to != address(0), "ERC20: transfer to zero address");
         uint256 bal = balanceOf[from];
