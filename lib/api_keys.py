@@ -151,8 +151,7 @@ def _count_sql(db):
     is the length of RATE_LIMIT times and `kept` of one less."""
     times = "request_times"
     tail = f"CASE WHEN LENGTH({times}) <= ? THEN {times} ELSE SUBSTR({times}, LENGTH({times}) - ? + 1) END"
-    appended = f"{tail} || ?" if db.is_sqlite else f"CONCAT({tail}, ?)"   # MariaDB's || is OR
-    return (f"UPDATE api_keys SET last_used_at = ?, {times} = {appended} WHERE id = ? AND "
+    return (f"UPDATE api_keys SET last_used_at = ?, {times} = {db.concat(tail, '?')} WHERE id = ? AND "
             f"(LENGTH({times}) < ? OR SUBSTR({times}, LENGTH({times}) - ? + 1, {TIME_DIGITS}) <= ?)")
 
 

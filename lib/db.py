@@ -148,6 +148,10 @@ class Db:
             return sql.replace(" FOR UPDATE", "")
         return sql.replace("%", "%%").replace("?", "%s")
 
+    def concat(self, *parts):
+        """SQL joining the text of `parts` (expressions): SQLite's || is MariaDB's OR."""
+        return " || ".join(parts) if self.is_sqlite else "CONCAT(" + ", ".join(parts) + ")"
+
     def _run(self, sql, params=(), retry=True):
         conn = self.connection()
         try:

@@ -243,7 +243,6 @@ class Request:
         self.user = None          # set by lib.auth
         self.auth_method = None   # 'session' | 'api_key' | None
         self.session = None
-        self.request_id = None
 
     # -- routing facts ---------------------------------------------------
     @property
@@ -457,8 +456,13 @@ def _json_default(value):
     return str(value)
 
 
+# The encoding of every JSON answer (also of pieces kept encoded, lib/order_rows.py, so a
+# page put together from them is byte for byte the page encoded in one go).
+json_text = json.JSONEncoder(default=_json_default, ensure_ascii=False).encode
+
+
 def json_response(obj, status=200, headers=None):
-    body = json.dumps(obj, default=_json_default, ensure_ascii=False)
+    body = json_text(obj)
     return Response(body, status, "application/json", headers)
 
 

@@ -14,10 +14,10 @@ checkout writes once (store, buyer, package, price, currency, amounts asked) is 
 the version: no code changes it. Only the orders whose version differs are read in full.
 """
 import functools
-import json
 import operator
 
 from lib import pricing, validate
+from lib.http import json_text
 
 ORDER_COLUMNS = (
     "t.id, t.uuid, t.type, t.description, t.package_uuid, t.store_uuid, st.storename, "
@@ -95,10 +95,6 @@ def order_json(row):
     return out
 
 
-# As lib.http.json_response encodes (default=str: Decimals as strings), so a page made of
-# cached pieces is byte for byte the page encoded in one go.
-_encode = json.JSONEncoder(default=str, ensure_ascii=False).encode
-
 # The version as one text per order (fewer values to read than one column each; the
 # parts never contain '|', and '-' stands for NULL).
 _VERSION_PARTS = ("t.uuid", "t.updated_at", "COALESCE(t.dispute_uuid, '-')", "COALESCE(t.buyer_confirmed_at, '-')",
@@ -109,11 +105,9 @@ VERSION_FROM = "transactions t JOIN evm_transactions e ON e.transaction_uuid = t
 
 
 def version_sql(db, marks):
-    """SELECT id, version of the orders whose ids fill `marks`; MariaDB's || is OR."""
-    if db.is_sqlite:
-        version = " || '|' || ".join(_VERSION_PARTS)
-    else:
-        version = "CONCAT(" + ", '|', ".join(_VERSION_PARTS) + ")"
+    """SELECT id, version of the orders whose ids fill `marks`."""
+    separated = [text for part in _VERSION_PARTS for text in (part, "'|'")][:-1]
+    version = db.concat(*separated)
     return f"SELECT t.id, {version} AS version FROM {VERSION_FROM} WHERE t.id IN ({marks}) ORDER BY t.id DESC"
 
 
@@ -140,7 +134,7 @@ def orders_json(db, ids):
         for row in order_rows_by_id(db, list(missing)):
             # A write between the two reads makes this row newer than its version: the
             # next request reads it again, never an older one.
-            text = texts[row["id"]] = _encode(order_json(row))
+            text = texts[row["id"]] = json_text(order_json(row))
             _encoded[row["id"]] = (missing[row["id"]], text)
     return "[" + ", ".join(texts[v["id"]] for v in versions if v["id"] in texts) + "]"
 
